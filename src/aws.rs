@@ -1,0 +1,193 @@
+//! AWS configuration, loaded once: region, credentials (resolved once and
+//! shared by the SDK clients and the presigner), FIPS, and the trust store
+//! (system roots plus `AWS_CA_BUNDLE` / `ca_bundle`) used by both the SDK's
+//! HTTPS client and the tunnel.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_smithy_http_client::tls;
+use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::region::Region;
+
+use crate::error::Error;
+
+/// Loaded AWS configuration and clients, shared by every step of a connection.
+pub struct Aws {
+    pub region: String,
+    pub profile: Option<String>,
+    pub use_fips: bool,
+    pub ec2: aws_sdk_ec2::Client,
+    pub eic: aws_sdk_ec2instanceconnect::Client,
+    /// TLS settings for the websocket tunnel: same roots as the SDK's client.
+    pub tls: Arc<rustls::ClientConfig>,
+    credentials: Arc<CachedCredentials>,
+}
+
+impl Aws {
+    /// Load the standard AWS configuration chain (environment, shared config and
+    /// credentials files, SSO, assume-role, credential_process, IMDS), with
+    /// `--region`/`--profile` on top.
+    pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
+        let extra_ca = load_ca_bundle(profile).await?;
+        let tls = tunnel_tls_config(extra_ca.as_deref())?;
+
+        let mut trust = tls::TrustStore::default();
+        if let Some(pem) = &extra_ca {
+            trust = trust.with_pem_certificate(pem.clone());
+        }
+        let tls_context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?;
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(tls_context)
+            .build_https();
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = region {
+            loader = loader.region(Region::new(r.to_owned()));
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or(Error::NoRegion)?;
+        let inner = sdk
+            .credentials_provider()
+            .ok_or_else(|| Error::NoCredentials("no credentials provider is configured".into()))?;
+        let credentials = Arc::new(CachedCredentials {
+            inner,
+            cached: tokio::sync::Mutex::new(None),
+        });
+        let sdk = sdk
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(SharedCache(credentials.clone())))
+            .build();
+        Ok(Aws {
+            region,
+            profile: profile.map(str::to_owned),
+            use_fips: sdk.use_fips().unwrap_or(false),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            eic: aws_sdk_ec2instanceconnect::Client::new(&sdk),
+            tls,
+            credentials,
+        })
+    }
+
+    /// Credentials, resolved once per process and refreshed only near expiry.
+    pub async fn credentials(&self) -> Result<Credentials, Error> {
+        self.credentials
+            .get()
+            .await
+            .map_err(|e| Error::NoCredentials(crate::error::chain(&e)))
+    }
+}
+
+/// The AWS CLI's `AWS_CA_BUNDLE`, else the profile's `ca_bundle`.
+async fn load_ca_bundle(profile: Option<&str>) -> Result<Option<Vec<u8>>, Error> {
+    let path = match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let profiles = aws_config::profile::load(
+                &Fs::real(),
+                &Env::real(),
+                &EnvConfigFiles::default(),
+                profile.map(|p| Cow::Owned(p.to_owned())),
+            )
+            .await;
+            match profiles.ok().and_then(|p| p.get("ca_bundle").map(PathBuf::from)) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    let pem = tokio::fs::read(&path).await.map_err(|e| Error::CaBundle {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let count = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::CaBundle {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?
+        .len();
+    if count == 0 {
+        return Err(Error::CaBundle {
+            path,
+            reason: "it contains no PEM certificate".into(),
+        });
+    }
+    Ok(Some(pem))
+}
+
+/// rustls client settings for the tunnel: the system's roots plus the extra CA.
+/// Certificates are always verified.
+fn tunnel_tls_config(extra_ca: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::debug!("skipping a system root certificate: {e}");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(pem) = extra_ca {
+        for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            let cert = cert.map_err(|e| Error::Config(format!("CA bundle: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::Config(format!("CA bundle: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Resolves credentials once and hands out the same ones until they near
+/// expiry, so SSO/assume-role run once per process, not once per call.
+#[derive(Debug)]
+struct CachedCredentials {
+    inner: SharedCredentialsProvider,
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl CachedCredentials {
+    async fn get(&self) -> aws_credential_types::provider::Result {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expiry()
+                .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let c = self.inner.provide_credentials().await?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+#[derive(Debug)]
+struct SharedCache(Arc<CachedCredentials>);
+
+impl ProvideCredentials for SharedCache {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.0.get())
+    }
+}

@@ -1,0 +1,230 @@
+//! One error type for the whole tool: each variant says what the user sees,
+//! carries the values that explain it, and knows its exit code.
+
+use std::path::PathBuf;
+
+/// Exit status for a failure to connect, as `ssh` uses.
+pub const EXIT_CONNECT_FAILED: u8 = 255;
+
+/// Everything that can go wrong between the command line and the remote shell.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no AWS region is configured")]
+    NoRegion,
+
+    #[error("no usable AWS credentials: {0}")]
+    NoCredentials(String),
+
+    #[error("cannot use the CA bundle {path}: {reason}")]
+    CaBundle { path: PathBuf, reason: String },
+
+    #[error("cannot read the AWS configuration: {0}")]
+    Config(String),
+
+    #[error("instance {instance} was not found in region {region}")]
+    InstanceNotFound { instance: String, region: String },
+
+    #[error("instance {instance} is {state}, not running")]
+    InstanceNotRunning { instance: String, state: String },
+
+    #[error("instance {instance} has no private IPv4 address")]
+    NoPrivateIp { instance: String },
+
+    #[error("no EC2 Instance Connect Endpoint is available in {vpc} (the VPC of {instance})")]
+    NoEndpointInVpc {
+        vpc: String,
+        subnet: String,
+        instance: String,
+    },
+
+    #[error("EC2 Instance Connect Endpoint {endpoint} was not found or is not usable")]
+    EndpointNotFound { endpoint: String },
+
+    #[error("FIPS endpoints are configured, but EC2 Instance Connect Endpoint {endpoint} has no FIPS DNS name")]
+    NoFipsDnsName { endpoint: String },
+
+    #[error("{op} failed: {code}: {message}")]
+    Api {
+        op: &'static str,
+        code: String,
+        message: String,
+    },
+
+    #[error("pushing the SSH key to {instance} failed: {code}: {message}")]
+    KeyPush {
+        instance: String,
+        code: String,
+        message: String,
+    },
+
+    #[error("the endpoint refused the tunnel: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    TunnelRejected {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+
+    #[error("cannot reach the endpoint {host}: {reason}")]
+    TunnelConnect { host: String, reason: String },
+
+    #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
+    TunnelClosed { code: u16, reason: String },
+
+    #[error("the tunnel failed: {0}")]
+    Tunnel(String),
+
+    #[error(
+        "the host key of {host} has changed: {file}:{line} has {known}, but the server offered {offered}"
+    )]
+    HostKeyChanged {
+        host: String,
+        file: PathBuf,
+        line: usize,
+        known: String,
+        offered: String,
+    },
+
+    #[error("cannot use the known hosts file {file}: {reason}")]
+    KnownHosts { file: PathBuf, reason: String },
+
+    #[error("the instance refused SSH authentication for user {user}")]
+    AuthRefused { user: String },
+
+    #[error("no public key to push: looked at {looked}")]
+    NoPublicKey { looked: String },
+
+    #[error("cannot use the public key {path}: {reason}")]
+    BadPublicKey { path: PathBuf, reason: String },
+
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+
+    #[error("the SSH session failed: {0}")]
+    Ssh(String),
+
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<russh::Error> for Error {
+    fn from(e: russh::Error) -> Self {
+        Error::Ssh(e.to_string())
+    }
+}
+
+impl Error {
+    /// The process exit status for this failure. Every failure to connect
+    /// exits 255, as `ssh` does, so scripts can tell it from a remote status.
+    pub fn exit_code(&self) -> u8 {
+        EXIT_CONNECT_FAILED
+    }
+
+    /// A short, actionable next step, where one helps.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NoRegion => "set --region, AWS_REGION, or `region` in your AWS profile".into(),
+            Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
+            Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
+            Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
+            Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
+            Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address only".into(),
+            Error::NoEndpointInVpc { subnet, .. } => format!(
+                "create one with: aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --preserve-client-ip, or pass --eice-id"
+            ),
+            Error::EndpointNotFound { .. } => "check --eice-id; list endpoints with: aws ec2 describe-instance-connect-endpoints".into(),
+            Error::NoFipsDnsName { .. } => "unset AWS_USE_FIPS_ENDPOINT / use_fips_endpoint, or use a region whose endpoints have FIPS names".into(),
+            Error::Api { code, .. } => return api_hint(code),
+            Error::KeyPush { code, instance, .. } => return key_push_hint(code, instance),
+            Error::TunnelRejected { status: 403, .. } => "check that your IAM policy allows ec2-instance-connect:OpenTunnel on this endpoint (and its remotePort, privateIpAddress and maxTunnelDuration conditions), and that your clock is right".into(),
+            Error::TunnelRejected { .. } => return None,
+            Error::TunnelConnect { .. } => "check the network path to the endpoint's DNS name (and AWS_CA_BUNDLE if a proxy re-signs TLS)".into(),
+            Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
+            Error::HostKeyChanged { host, file, .. } => format!(
+                "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
+                file.display()
+            ),
+            Error::NoPublicKey { .. } => "pass --public-key FILE, add a key to ssh-agent, create one with ssh-keygen -t ed25519, or use --no-push".into(),
+            Error::AuthRefused { .. } => "the pushed key is valid for 60 seconds and only for that OS user: check --user (e.g. ubuntu on Ubuntu AMIs) and that EC2 Instance Connect is installed on the instance".into(),
+            _ => return None,
+        })
+    }
+}
+
+fn api_hint(code: &str) -> Option<String> {
+    match code {
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => Some(
+            "grant ec2:DescribeInstances and ec2:DescribeInstanceConnectEndpoints, or skip the lookups with --private-ip, --eice-id and --eice-dns".into(),
+        ),
+        "AuthFailure" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "ExpiredToken" | "RequestExpired" => Some(
+            "your credentials were refused: refresh them (e.g. aws sso login) and check your clock".into(),
+        ),
+        _ => None,
+    }
+}
+
+fn key_push_hint(code: &str, instance: &str) -> Option<String> {
+    Some(match code {
+        "AuthException" | "AccessDeniedException" => format!(
+            "allow ec2-instance-connect:SendSSHPublicKey on arn:aws:ec2:<region>:<account>:instance/{instance} for this OS user"
+        ),
+        "ThrottlingException" => "too many key pushes: wait a few seconds and try again".into(),
+        "EC2InstanceNotFoundException" => "check the instance ID and the region".into(),
+        "EC2InstanceStateInvalidException" => {
+            format!("the instance must be running: aws ec2 start-instances --instance-ids {instance}")
+        }
+        "EC2InstanceUnavailableException" => {
+            "the instance cannot take keys right now: check that it is healthy and that its metadata service is on".into()
+        }
+        "EC2InstanceTypeInvalidException" => "this instance type is not supported by EC2 Instance Connect".into(),
+        "InvalidArgsException" => "check the OS user name (--user) and the public key".into(),
+        "SerialConsoleSessionLimitExceededException" | "ServiceException" => "retry in a moment".into(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_failure_exits_255() {
+        let errors = [
+            Error::NoRegion,
+            Error::InstanceNotFound { instance: "i-1".into(), region: "r".into() },
+            Error::TunnelRejected { status: 403, code: None, message: "m".into() },
+            Error::TunnelClosed { code: 1001, reason: "r".into() },
+            Error::AuthRefused { user: "u".into() },
+        ];
+        for e in errors {
+            assert_eq!(e.exit_code(), 255, "{e}");
+        }
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let e = Error::InstanceNotRunning { instance: "i-0abc12345".into(), state: "stopped".into() };
+        assert_eq!(e.to_string(), "instance i-0abc12345 is stopped, not running");
+        assert!(e.hint().unwrap_or_default().contains("start-instances --instance-ids i-0abc12345"));
+        let e = Error::NoEndpointInVpc { vpc: "vpc-1".into(), subnet: "subnet-9".into(), instance: "i-1".into() };
+        assert!(e.hint().unwrap_or_default().contains("--subnet-id subnet-9"));
+        let e = Error::KeyPush { instance: "i-1".into(), code: "AuthException".into(), message: "no".into() };
+        assert!(e.hint().unwrap_or_default().contains("ec2-instance-connect:SendSSHPublicKey"));
+        let e = Error::TunnelRejected { status: 400, code: Some("InvalidParameter".into()), message: "bad port".into() };
+        assert_eq!(e.to_string(), "the endpoint refused the tunnel: HTTP 400 InvalidParameter: bad port");
+    }
+}
+
+/// An error and all its sources, on one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,116 @@
+//! eic-ssh: SSH into private EC2 instances through an EC2 Instance Connect
+//! Endpoint (EICE): no bastion, no public IP, no long-lived keys.
+//!
+//! The flow: look up the instance and its endpoint ([`lookup`]), push an
+//! ephemeral key ([`keypush`]) concurrently, presign the `openTunnel` URL
+//! ([`presign`]), open the websocket ([`tunnel`]) and run SSH over it
+//! ([`session`]).
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod cli;
+pub mod connect;
+pub mod error;
+pub mod keypush;
+pub mod known_hosts;
+pub mod logging;
+pub mod lookup;
+pub mod presign;
+pub mod proxy;
+pub mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod target;
+pub mod tunnel;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use error::Error;
+
+/// The whole program: parse `args`, run, and return the exit status. The
+/// binary's `main` and the demo's re-executed child both call this.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("eic-ssh: cannot start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_CONNECT_FAILED);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.exit_code()
+        }
+    };
+    // A blocked stdin reader must not hold the process open.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Print an error once, with its hint.
+pub fn report(e: &Error) {
+    eprintln!("eic-ssh: {e}");
+    if let Some(hint) = e.hint() {
+        eprintln!("eic-ssh: hint: {hint}");
+    }
+}
+
+/// Run the chosen mode; the result is the exit status.
+pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
+    match cli.subcommand {
+        Some(cli::Subcommand::Proxy(args)) => proxy::proxy(args).await,
+        Some(cli::Subcommand::Tunnel(args)) => proxy::listen(args).await,
+        Some(cli::Subcommand::SshConfig(args)) => {
+            print!("{}", proxy::ssh_config(&args));
+            Ok(0)
+        }
+        None => ssh(cli.ssh, cli.verbosity).await,
+    }
+}
+
+/// The default mode: connect and run the command or shell.
+pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Error> {
+    let user = cli.user();
+    let Some(target) = &cli.target else {
+        return Err(Error::Config("no instance given".into()));
+    };
+    let dest = cli.connect.destination(&target.instance_id);
+    let aws = aws::Aws::load(cli.connect.region.as_deref(), cli.connect.profile.as_deref()).await?;
+    let key = keypush::EphemeralKey::generate()?;
+    let push = connect::KeyPush {
+        os_user: user.clone(),
+        public_key: key.public_openssh.clone(),
+    };
+    let (tunnel, _route) = connect::connect(&aws, &dest, Some(&push), cli.serial_push).await?;
+    let closed = tunnel.close_status();
+    let policy = session::HostKeyPolicy {
+        host: dest.instance_id.clone(),
+        known_hosts: cli.host_keys.known_hosts.clone().unwrap_or_else(known_hosts::default_path),
+        notify: !verbosity.quiet,
+    };
+    let outcome = async {
+        let session = session::Session::connect(tunnel, policy, &user, key.private).await?;
+        let status = session.exec(cli.remote_command().as_deref()).await?;
+        session.close().await;
+        Ok(status)
+    }
+    .await;
+    // An SSH-level failure caused by the endpoint closing is reported as that.
+    outcome.map_err(|e| match (&e, closed.error()) {
+        (Error::Ssh(_) | Error::Io(_), Some(closed)) => closed,
+        _ => e,
+    })
+}

@@ -1,0 +1,291 @@
+//! OpenSSH integration: `proxy` (ProxyCommand: stdin/stdout ⇄ tunnel),
+//! `tunnel` (a local listener, one fresh tunnel per connection) and
+//! `ssh-config` (a ready-to-paste config block).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aws::Aws;
+use crate::cli::{ProxyArgs, SshConfigArgs, TunnelArgs, os_user};
+use crate::connect::{self, KeyPush};
+use crate::error::Error;
+use crate::keypush;
+
+/// Bytes moved per read: big enough for full 64 KB frames.
+const CHUNK: usize = 64 * 1024;
+/// After stdin closes, how long to wait for the endpoint to confirm the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
+/// bytes and nothing else. Ends as soon as either side closes.
+pub async fn proxy(args: ProxyArgs) -> Result<u8, Error> {
+    let user = os_user(args.user.as_ref(), Some(&args.target));
+    let mut dest = args.connect.destination(&args.target.instance_id);
+    if let Some(port) = args.port_arg {
+        dest.port = port;
+    }
+    // A missing key is a local problem: say so before any network call.
+    let push = match args.key.no_push {
+        true => None,
+        false => Some(KeyPush {
+            os_user: user,
+            public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
+        }),
+    };
+    let aws = Aws::load(args.connect.region.as_deref(), args.connect.profile.as_deref()).await?;
+    let (tunnel, _route) = connect::connect(&aws, &dest, push.as_ref(), false).await?;
+    let closed = tunnel.close_status();
+    let (mut from_tunnel, mut to_tunnel) = tokio::io::split(tunnel);
+
+    let upstream = async {
+        let r = pump(&mut tokio::io::stdin(), &mut to_tunnel).await;
+        let _ = to_tunnel.shutdown().await;
+        r
+    };
+    let mut stdout = tokio::io::stdout();
+    let downstream = pump(&mut from_tunnel, &mut stdout);
+    tokio::pin!(upstream, downstream);
+
+    let result = tokio::select! {
+        up = &mut upstream => {
+            // Our side is done; give the endpoint a moment to confirm, no more.
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut downstream).await;
+            up.map(|_| ())
+        }
+        down = &mut downstream => down.map(|_| ()),
+    };
+    if let Some(e) = closed.error() {
+        return Err(e);
+    }
+    match result {
+        Ok(()) => Ok(0),
+        // The reader (ssh) went away: that is how a proxy normally ends.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::Tunnel(e.to_string())),
+    }
+}
+
+/// Copy until EOF, flushing each chunk so interactive bytes never wait.
+async fn pump<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            to.flush().await?;
+            return Ok(total);
+        }
+        to.write_all(&buf[..n]).await?;
+        to.flush().await?;
+        total += n as u64;
+    }
+}
+
+/// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
+/// freshly presigned tunnel.
+pub async fn listen(args: TunnelArgs) -> Result<u8, Error> {
+    let user = os_user(args.user.as_ref(), Some(&args.target));
+    let dest = args.connect.destination(&args.target.instance_id);
+    let push = match args.push_key {
+        true => Some(KeyPush {
+            os_user: user,
+            public_key: keypush::user_public_key(args.public_key.as_deref()).await?,
+        }),
+        false => None,
+    };
+    let listeners = bind(args.bind, args.local_port).await?;
+    let aws = Arc::new(Aws::load(args.connect.region.as_deref(), args.connect.profile.as_deref()).await?);
+    // The route does not change between connections; the URL must.
+    let route = connect::resolve(&aws, &dest).await?;
+
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    eprintln!(
+        "eic-ssh: listening on {} -> {}:{} ({}) through {}; Ctrl-C to stop",
+        addrs.join(" and "),
+        dest.instance_id,
+        dest.port,
+        route.private_ip,
+        route.endpoint_id
+    );
+    if args.local_port == 0 {
+        if let Some(port) = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()) {
+            println!("{port}");
+        }
+    }
+
+    let limit = Arc::new(Semaphore::new(args.max_connections as usize));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(16);
+    let mut acceptors = JoinSet::new();
+    for l in listeners {
+        let tx = tx.clone();
+        acceptors.spawn(async move {
+            while let Ok(conn) = l.accept().await {
+                if tx.send(conn).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let next_id = AtomicU64::new(1);
+    let mut conns = JoinSet::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = rx.recv() => {
+                let Some((socket, peer)) = accepted else { break };
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    eprintln!(
+                        "eic-ssh: [{id}] refused {peer}: {} connections are open, the most allowed (--max-connections)",
+                        args.max_connections
+                    );
+                    drop(socket);
+                    continue;
+                };
+                let (aws, dest, route, push) = (aws.clone(), dest.clone(), route.clone(), push.clone());
+                conns.spawn(async move {
+                    serve(id, socket, peer, &aws, &dest, &route, push.as_ref()).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    acceptors.abort_all();
+    if !conns.is_empty() {
+        eprintln!(
+            "eic-ssh: stopped accepting; waiting up to {} s for {} open connection(s)",
+            args.drain_timeout,
+            conns.len()
+        );
+        let drained = tokio::time::timeout(Duration::from_secs(args.drain_timeout), async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            eprintln!("eic-ssh: closing {} connection(s) still open", conns.len());
+            conns.abort_all();
+        }
+    }
+    eprintln!("eic-ssh: listener stopped");
+    Ok(0)
+}
+
+async fn serve(
+    id: u64,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    aws: &Aws,
+    dest: &connect::Destination,
+    route: &connect::Route,
+    push: Option<&KeyPush>,
+) {
+    let started = Instant::now();
+    let _ = socket.set_nodelay(true);
+    let pushed = async {
+        match push {
+            Some(p) => keypush::send_public_key(&aws.eic, &dest.instance_id, &p.os_user, &p.public_key).await,
+            None => Ok(()),
+        }
+    };
+    let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, dest, route), pushed);
+    let mut tunnel = match (tunnel, pushed) {
+        (Ok(t), Ok(())) => t,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("eic-ssh: [{id}] {peer}: {e}");
+            return;
+        }
+    };
+    eprintln!("eic-ssh: [{id}] opened {peer} -> {}:{}", dest.instance_id, dest.port);
+    let closed = tunnel.close_status();
+    let result = tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut tunnel, CHUNK, CHUNK).await;
+    let secs = started.elapsed().as_secs_f64();
+    match (result, closed.abnormal()) {
+        (_, Some((code, reason))) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"),
+        (Ok((sent, received)), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"),
+        (Err(e), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
+    }
+}
+
+/// Listen on `addr`, or on both loopbacks; port 0 gets one free port shared
+/// by both.
+async fn bind(addr: Option<IpAddr>, port: u16) -> Result<Vec<TcpListener>, Error> {
+    let listen = |a: SocketAddr| async move {
+        TcpListener::bind(a).await.map_err(|e| Error::Listen {
+            addr: a.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    if let Some(ip) = addr {
+        return Ok(vec![listen(SocketAddr::new(ip, port)).await?]);
+    }
+    let v4 = listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).await?;
+    let port = v4.local_addr()?.port();
+    let mut all = vec![v4];
+    match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await {
+        Ok(v6) => all.push(v6),
+        Err(e) => tracing::info!("not listening on [::1]:{port}: {e}"),
+    }
+    Ok(all)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work.
+pub fn ssh_config(args: &SshConfigArgs) -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "eic-ssh".into());
+    let mut aws = String::new();
+    if let Some(p) = &args.profile {
+        aws.push_str(&format!(" --profile {p}"));
+    }
+    if let Some(r) = &args.region {
+        aws.push_str(&format!(" --region {r}"));
+    }
+    format!(
+        "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.
+# eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,
+# then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).
+Host {host}
+    User {user}
+    ProxyCommand {exe} proxy{aws} --user %r %h %p
+    # Host keys are recorded under the instance ID, shared with eic-ssh itself.
+    HostKeyAlias %h
+    # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
+    ConnectTimeout 30
+    ServerAliveInterval 30
+    ServerAliveCountMax 4
+",
+        host = args.host,
+        user = args.user,
+    )
+}
