@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
-use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_smithy_http_client::tls;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
@@ -47,7 +47,9 @@ impl Aws {
             .build()
             .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?;
         let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
             .tls_context(tls_context)
             .build_https();
 
@@ -69,7 +71,9 @@ impl Aws {
         });
         let sdk = sdk
             .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(SharedCache(credentials.clone())))
+            .credentials_provider(SharedCredentialsProvider::new(SharedCache(
+                credentials.clone(),
+            )))
             .build();
         Ok(Aws {
             region,
@@ -103,7 +107,10 @@ async fn load_ca_bundle(profile: Option<&str>) -> Result<Option<Vec<u8>>, Error>
                 profile.map(|p| Cow::Owned(p.to_owned())),
             )
             .await;
-            match profiles.ok().and_then(|p| p.get("ca_bundle").map(PathBuf::from)) {
+            match profiles
+                .ok()
+                .and_then(|p| p.get("ca_bundle").map(PathBuf::from))
+            {
                 Some(p) => p,
                 None => return Ok(None),
             }

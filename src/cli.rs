@@ -53,7 +53,11 @@ pub struct SshArgs {
 
     /// A command to run instead of a shell. Its words are joined with spaces
     /// and run by the remote user's shell, as ssh does.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<OsString>,
 
     /// OS user to log in as (default: ec2-user, or the USER@ of the target).
@@ -252,13 +256,15 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 fn parse_eice_id(s: &str) -> Result<String, String> {
-    let ok = s
-        .strip_prefix("eice-")
-        .is_some_and(|h| !h.is_empty() && h.len() <= 17 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ok = s.strip_prefix("eice-").is_some_and(|h| {
+        !h.is_empty() && h.len() <= 17 && h.bytes().all(|b| b.is_ascii_hexdigit())
+    });
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(format!("'{s}' is not an EC2 Instance Connect Endpoint ID: expected eice- followed by hexadecimal digits, e.g. eice-0123456789abcdef0"))
+        Err(format!(
+            "'{s}' is not an EC2 Instance Connect Endpoint ID: expected eice- followed by hexadecimal digits, e.g. eice-0123456789abcdef0"
+        ))
     }
 }
 
@@ -307,7 +313,8 @@ mod tests {
 
     #[test]
     fn command_words_are_joined_like_ssh() {
-        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"])
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(cli.ssh.remote_command(), Some(b"echo a b -n".to_vec()));
         let cli = parse(&["i-0123456789abcdef0", "uptime"]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(cli.ssh.remote_command(), Some(b"uptime".to_vec()));
@@ -321,24 +328,41 @@ mod tests {
         assert_eq!(cli.ssh.user(), "ec2-user");
         let cli = parse(&["ubuntu@i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(cli.ssh.user(), "ubuntu");
-        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"])
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(cli.ssh.user(), "admin");
     }
 
     #[test]
     fn bad_values_are_usage_errors_naming_the_value() {
         for (args, needle) in [
-            (vec!["-p", "23", "i-0123456789abcdef0"], "port '23' is not allowed"),
-            (vec!["--max-tunnel-duration", "0", "i-0123456789abcdef0"], "0"),
-            (vec!["--max-tunnel-duration", "3601", "i-0123456789abcdef0"], "3601"),
+            (
+                vec!["-p", "23", "i-0123456789abcdef0"],
+                "port '23' is not allowed",
+            ),
+            (
+                vec!["--max-tunnel-duration", "0", "i-0123456789abcdef0"],
+                "0",
+            ),
+            (
+                vec!["--max-tunnel-duration", "3601", "i-0123456789abcdef0"],
+                "3601",
+            ),
             (vec!["i-nothex"], "'i-nothex' is not an EC2 instance ID"),
             (vec!["--eice-id", "eic-1", "i-0123456789abcdef0"], "'eic-1'"),
-            (vec!["--private-ip", "10.0.0.300", "i-0123456789abcdef0"], "10.0.0.300"),
+            (
+                vec!["--private-ip", "10.0.0.300", "i-0123456789abcdef0"],
+                "10.0.0.300",
+            ),
         ] {
-            let err = parse(&args).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = parse(&args)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
-        let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli =
+            parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(cli.ssh.connect.port, 3389);
     }
 }

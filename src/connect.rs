@@ -102,7 +102,10 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
             let chosen = lookup::choose_endpoint(&all, info.subnet_id.as_deref()).cloned();
             chosen.ok_or_else(|| Error::NoEndpointInVpc {
                 vpc,
-                subnet: info.subnet_id.clone().unwrap_or_else(|| "<subnet-id>".into()),
+                subnet: info
+                    .subnet_id
+                    .clone()
+                    .unwrap_or_else(|| "<subnet-id>".into()),
                 instance: dest.instance_id.clone(),
             })?
         }
@@ -122,7 +125,9 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
 }
 
 fn unreachable_route<T>() -> Result<T, Error> {
-    Err(Error::Config("internal error: the route could not be resolved".into()))
+    Err(Error::Config(
+        "internal error: the route could not be resolved".into(),
+    ))
 }
 
 /// Presign a fresh URL for `route` and open the websocket.
@@ -146,10 +151,23 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
 /// The whole path: lookups and tunnel on one branch, the key push on the
 /// other, concurrently. With `serial`, the push waits for the lookups (only
 /// to measure what the concurrency saves).
-pub async fn connect(aws: &Aws, dest: &Destination, push: Option<&KeyPush>, serial: bool) -> Result<(Tunnel, Route), Error> {
+pub async fn connect(
+    aws: &Aws,
+    dest: &Destination,
+    push: Option<&KeyPush>,
+    serial: bool,
+) -> Result<(Tunnel, Route), Error> {
     let push_key = async {
         match push {
-            Some(p) => crate::keypush::send_public_key(&aws.eic, &dest.instance_id, &p.os_user, &p.public_key).await,
+            Some(p) => {
+                crate::keypush::send_public_key(
+                    &aws.eic,
+                    &dest.instance_id,
+                    &p.os_user,
+                    &p.public_key,
+                )
+                .await
+            }
             None => Ok(()),
         }
     };
@@ -162,7 +180,9 @@ pub async fn connect(aws: &Aws, dest: &Destination, push: Option<&KeyPush>, seri
     // Resolve first among errors: "instance stopped" explains a failed push.
     let path = async {
         let route = resolve(aws, dest).await.map_err(Failure::Route)?;
-        let tunnel = open_tunnel(aws, dest, &route).await.map_err(Failure::Tunnel)?;
+        let tunnel = open_tunnel(aws, dest, &route)
+            .await
+            .map_err(Failure::Tunnel)?;
         Ok::<_, Failure>((tunnel, route))
     };
     let (path, pushed) = tokio::join!(path, push_key);

@@ -40,7 +40,9 @@ pub enum Error {
     #[error("EC2 Instance Connect Endpoint {endpoint} was not found or is not usable")]
     EndpointNotFound { endpoint: String },
 
-    #[error("FIPS endpoints are configured, but EC2 Instance Connect Endpoint {endpoint} has no FIPS DNS name")]
+    #[error(
+        "FIPS endpoints are configured, but EC2 Instance Connect Endpoint {endpoint} has no FIPS DNS name"
+    )]
     NoFipsDnsName { endpoint: String },
 
     #[error("{op} failed: {code}: {message}")]
@@ -182,38 +184,6 @@ fn key_push_hint(code: &str, instance: &str) -> Option<String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_connection_failure_exits_255() {
-        let errors = [
-            Error::NoRegion,
-            Error::InstanceNotFound { instance: "i-1".into(), region: "r".into() },
-            Error::TunnelRejected { status: 403, code: None, message: "m".into() },
-            Error::TunnelClosed { code: 1001, reason: "r".into() },
-            Error::AuthRefused { user: "u".into() },
-        ];
-        for e in errors {
-            assert_eq!(e.exit_code(), 255, "{e}");
-        }
-    }
-
-    #[test]
-    fn hints_name_the_fix() {
-        let e = Error::InstanceNotRunning { instance: "i-0abc12345".into(), state: "stopped".into() };
-        assert_eq!(e.to_string(), "instance i-0abc12345 is stopped, not running");
-        assert!(e.hint().unwrap_or_default().contains("start-instances --instance-ids i-0abc12345"));
-        let e = Error::NoEndpointInVpc { vpc: "vpc-1".into(), subnet: "subnet-9".into(), instance: "i-1".into() };
-        assert!(e.hint().unwrap_or_default().contains("--subnet-id subnet-9"));
-        let e = Error::KeyPush { instance: "i-1".into(), code: "AuthException".into(), message: "no".into() };
-        assert!(e.hint().unwrap_or_default().contains("ec2-instance-connect:SendSSHPublicKey"));
-        let e = Error::TunnelRejected { status: 400, code: Some("InvalidParameter".into()), message: "bad port".into() };
-        assert_eq!(e.to_string(), "the endpoint refused the tunnel: HTTP 400 InvalidParameter: bad port");
-    }
-}
-
 /// An error and all its sources, on one line.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -227,4 +197,79 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_failure_exits_255() {
+        let errors = [
+            Error::NoRegion,
+            Error::InstanceNotFound {
+                instance: "i-1".into(),
+                region: "r".into(),
+            },
+            Error::TunnelRejected {
+                status: 403,
+                code: None,
+                message: "m".into(),
+            },
+            Error::TunnelClosed {
+                code: 1001,
+                reason: "r".into(),
+            },
+            Error::AuthRefused { user: "u".into() },
+        ];
+        for e in errors {
+            assert_eq!(e.exit_code(), 255, "{e}");
+        }
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let e = Error::InstanceNotRunning {
+            instance: "i-0abc12345".into(),
+            state: "stopped".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "instance i-0abc12345 is stopped, not running"
+        );
+        assert!(
+            e.hint()
+                .unwrap_or_default()
+                .contains("start-instances --instance-ids i-0abc12345")
+        );
+        let e = Error::NoEndpointInVpc {
+            vpc: "vpc-1".into(),
+            subnet: "subnet-9".into(),
+            instance: "i-1".into(),
+        };
+        assert!(
+            e.hint()
+                .unwrap_or_default()
+                .contains("--subnet-id subnet-9")
+        );
+        let e = Error::KeyPush {
+            instance: "i-1".into(),
+            code: "AuthException".into(),
+            message: "no".into(),
+        };
+        assert!(
+            e.hint()
+                .unwrap_or_default()
+                .contains("ec2-instance-connect:SendSSHPublicKey")
+        );
+        let e = Error::TunnelRejected {
+            status: 400,
+            code: Some("InvalidParameter".into()),
+            message: "bad port".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the endpoint refused the tunnel: HTTP 400 InvalidParameter: bad port"
+        );
+    }
 }

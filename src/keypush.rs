@@ -23,7 +23,10 @@ impl EphemeralKey {
             .public_key()
             .to_openssh()
             .map_err(|e| Error::Ssh(format!("encoding the public key: {e}")))?;
-        Ok(EphemeralKey { private, public_openssh })
+        Ok(EphemeralKey {
+            private,
+            public_openssh,
+        })
     }
 }
 
@@ -55,7 +58,10 @@ pub async fn send_public_key(
             Some(se) => Error::KeyPush {
                 instance: instance_id.to_owned(),
                 code: se.code().unwrap_or("Unknown").to_owned(),
-                message: se.message().map(str::to_owned).unwrap_or_else(|| se.to_string()),
+                message: se
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| se.to_string()),
             },
             None => crate::lookup::api_error("SendSSHPublicKey", e),
         })?;
@@ -106,7 +112,10 @@ async fn agent_first_key() -> Result<Option<String>, String> {
     let mut agent = russh::keys::agent::client::AgentClient::connect_env()
         .await
         .map_err(|e| e.to_string())?;
-    let ids = agent.request_identities().await.map_err(|e| e.to_string())?;
+    let ids = agent
+        .request_identities()
+        .await
+        .map_err(|e| e.to_string())?;
     for id in ids {
         if let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = id {
             return key.to_openssh().map(Some).map_err(|e| e.to_string());

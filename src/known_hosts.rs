@@ -45,12 +45,12 @@ pub fn known_algorithms(path: &Path, host: &str) -> Vec<russh::keys::Algorithm> 
     };
     let mut algs = Vec::new();
     for entry in text.lines().filter_map(parse_line) {
-        if entry.marker.is_none() && host_matches(entry.hosts, host) {
-            if let Some(k) = entry.key {
-                if !algs.contains(&k.algorithm()) {
-                    algs.push(k.algorithm());
-                }
-            }
+        if entry.marker.is_none()
+            && host_matches(entry.hosts, host)
+            && let Some(k) = entry.key
+            && !algs.contains(&k.algorithm())
+        {
+            algs.push(k.algorithm());
         }
     }
     algs
@@ -71,7 +71,9 @@ pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, 
     let mut other: Option<(usize, PublicKey)> = None;
     let mut known = false;
     for (i, line) in text.lines().enumerate() {
-        let Some(entry) = parse_line(line) else { continue };
+        let Some(entry) = parse_line(line) else {
+            continue;
+        };
         let Some(entry_key) = entry.key else { continue };
         let same = entry_key.key_data() == key.key_data();
         match entry.marker {
@@ -90,7 +92,10 @@ pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, 
     }
     Ok(match (known, other) {
         (true, _) => HostKeyStatus::Known,
-        (false, Some((line, k))) => HostKeyStatus::Changed { line, known: Box::new(k) },
+        (false, Some((line, k))) => HostKeyStatus::Changed {
+            line,
+            known: Box::new(k),
+        },
         (false, None) => HostKeyStatus::Unknown,
     })
 }
@@ -101,8 +106,11 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
         file: path.to_owned(),
         reason: e.to_string(),
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -139,7 +147,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 fn strip_comment(line: &str) -> String {
     let mut parts = line.trim_end().splitn(4, ' ');
-    let (h, a, k) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (h, a, k) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     format!("{h} {a} {k}\n")
 }
 
@@ -211,9 +223,13 @@ fn glob(pattern: &str, s: &str) -> bool {
     fn go(p: &[u8], s: &[u8]) -> bool {
         match (p.split_first(), s.split_first()) {
             (None, None) => true,
-            (Some((b'*', rest)), _) => go(rest, s) || s.split_first().is_some_and(|(_, srest)| go(p, srest)),
+            (Some((b'*', rest)), _) => {
+                go(rest, s) || s.split_first().is_some_and(|(_, srest)| go(p, srest))
+            }
             (Some((b'?', prest)), Some((_, srest))) => go(prest, srest),
-            (Some((pc, prest)), Some((sc, srest))) => pc.eq_ignore_ascii_case(sc) && go(prest, srest),
+            (Some((pc, prest)), Some((sc, srest))) => {
+                pc.eq_ignore_ascii_case(sc) && go(prest, srest)
+            }
             _ => false,
         }
     }
@@ -235,16 +251,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/known_hosts");
         let (a, b) = (key(1), key(2));
-        assert_eq!(check(&path, "i-0123abcd", &a).unwrap(), HostKeyStatus::Unknown);
+        assert_eq!(
+            check(&path, "i-0123abcd", &a).unwrap(),
+            HostKeyStatus::Unknown
+        );
         learn(&path, "i-0123abcd", &a).unwrap();
-        assert_eq!(check(&path, "i-0123abcd", &a).unwrap(), HostKeyStatus::Known);
-        assert_eq!(check(&path, "i-0123abcdx", &a).unwrap(), HostKeyStatus::Unknown);
-        assert!(matches!(check(&path, "i-0123abcd", &b).unwrap(), HostKeyStatus::Changed { line: 1, .. }));
+        assert_eq!(
+            check(&path, "i-0123abcd", &a).unwrap(),
+            HostKeyStatus::Known
+        );
+        assert_eq!(
+            check(&path, "i-0123abcdx", &a).unwrap(),
+            HostKeyStatus::Unknown
+        );
+        assert!(matches!(
+            check(&path, "i-0123abcd", &b).unwrap(),
+            HostKeyStatus::Changed { line: 1, .. }
+        ));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("i-0123abcd ssh-ed25519 AAAA"), "{text}");
         assert_eq!(text.lines().next().unwrap().split(' ').count(), 3);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -258,7 +289,11 @@ mod tests {
         let salt = [0u8; 20];
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).unwrap();
         mac.update(b"i-0abc");
-        let hashed = format!("|1|{}|{}", b64.encode(salt), b64.encode(mac.finalize().into_bytes()));
+        let hashed = format!(
+            "|1|{}|{}",
+            b64.encode(salt),
+            b64.encode(mac.finalize().into_bytes())
+        );
         assert!(host_matches(&hashed, "i-0abc"));
         assert!(!host_matches(&hashed, "i-0abd"));
     }
@@ -270,7 +305,10 @@ mod tests {
         let a = key(3);
         let line = a.to_openssh().unwrap();
         std::fs::write(&path, format!("# comment\n\n@revoked * {line}\n")).unwrap();
-        assert_eq!(check(&path, "i-9", &a).unwrap(), HostKeyStatus::Revoked { line: 3 });
+        assert_eq!(
+            check(&path, "i-9", &a).unwrap(),
+            HostKeyStatus::Revoked { line: 3 }
+        );
         assert_eq!(known_algorithms(&path, "i-9"), vec![]);
     }
 }

@@ -41,7 +41,10 @@ where
         Err(e) => e.exit(),
     };
     logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("eic-ssh: cannot start the async runtime: {e}");
@@ -88,7 +91,11 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         return Err(Error::Config("no instance given".into()));
     };
     let dest = cli.connect.destination(&target.instance_id);
-    let aws = aws::Aws::load(cli.connect.region.as_deref(), cli.connect.profile.as_deref()).await?;
+    let aws = aws::Aws::load(
+        cli.connect.region.as_deref(),
+        cli.connect.profile.as_deref(),
+    )
+    .await?;
     let key = keypush::EphemeralKey::generate()?;
     let push = connect::KeyPush {
         os_user: user.clone(),
@@ -98,7 +105,11 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
     let closed = tunnel.close_status();
     let policy = session::HostKeyPolicy {
         host: dest.instance_id.clone(),
-        known_hosts: cli.host_keys.known_hosts.clone().unwrap_or_else(known_hosts::default_path),
+        known_hosts: cli
+            .host_keys
+            .known_hosts
+            .clone()
+            .unwrap_or_else(known_hosts::default_path),
         notify: !verbosity.quiet,
     };
     let outcome = async {

@@ -45,13 +45,17 @@ impl EndpointInfo {
     /// The DNS name to dial: the FIPS one when FIPS is configured.
     pub fn dial_name(&self, use_fips: bool) -> Result<String, Error> {
         let name = if use_fips {
-            self.fips_dns_name.clone().ok_or_else(|| Error::NoFipsDnsName {
-                endpoint: self.id.clone(),
-            })?
+            self.fips_dns_name
+                .clone()
+                .ok_or_else(|| Error::NoFipsDnsName {
+                    endpoint: self.id.clone(),
+                })?
         } else {
-            self.dns_name.clone().ok_or_else(|| Error::EndpointNotFound {
-                endpoint: self.id.clone(),
-            })?
+            self.dns_name
+                .clone()
+                .ok_or_else(|| Error::EndpointNotFound {
+                    endpoint: self.id.clone(),
+                })?
         };
         Ok(name)
     }
@@ -60,7 +64,10 @@ impl EndpointInfo {
 /// Choose the endpoint for an instance: one in the instance's own subnet
 /// first, else the first usable one in the VPC (the list is in the order the
 /// API returned it, across pages).
-pub fn choose_endpoint<'a>(endpoints: &'a [EndpointInfo], subnet_id: Option<&str>) -> Option<&'a EndpointInfo> {
+pub fn choose_endpoint<'a>(
+    endpoints: &'a [EndpointInfo],
+    subnet_id: Option<&str>,
+) -> Option<&'a EndpointInfo> {
     let usable = || {
         endpoints
             .iter()
@@ -72,17 +79,23 @@ pub fn choose_endpoint<'a>(endpoints: &'a [EndpointInfo], subnet_id: Option<&str
 }
 
 /// `DescribeInstances` for one instance.
-pub async fn describe_instance(ec2: &aws_sdk_ec2::Client, id: &str, region: &str) -> Result<InstanceInfo, Error> {
+pub async fn describe_instance(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    region: &str,
+) -> Result<InstanceInfo, Error> {
     let out = ec2
         .describe_instances()
         .instance_ids(id)
         .send()
         .await
         .map_err(|e| match api_error("DescribeInstances", e) {
-            Error::Api { code, .. } if code.starts_with("InvalidInstanceID") => Error::InstanceNotFound {
-                instance: id.to_owned(),
-                region: region.to_owned(),
-            },
+            Error::Api { code, .. } if code.starts_with("InvalidInstanceID") => {
+                Error::InstanceNotFound {
+                    instance: id.to_owned(),
+                    region: region.to_owned(),
+                }
+            }
             other => other,
         })?;
     let instance = out
@@ -94,21 +107,21 @@ pub async fn describe_instance(ec2: &aws_sdk_ec2::Client, id: &str, region: &str
             instance: id.to_owned(),
             region: region.to_owned(),
         })?;
+    // Every group on every network interface, as AWS evaluates them.
     let mut security_group_ids: Vec<String> = Vec::new();
-    for nic in instance.network_interfaces() {
-        for g in nic.groups() {
-            if let Some(g) = g.group_id() {
-                if !security_group_ids.iter().any(|x| x == g) {
-                    security_group_ids.push(g.to_owned());
-                }
-            }
-        }
-    }
-    for g in instance.security_groups() {
-        if let Some(g) = g.group_id() {
-            if !security_group_ids.iter().any(|x| x == g) {
-                security_group_ids.push(g.to_owned());
-            }
+    let groups = instance
+        .network_interfaces()
+        .iter()
+        .flat_map(|nic| nic.groups().iter().filter_map(|g| g.group_id()))
+        .chain(
+            instance
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id()),
+        );
+    for g in groups {
+        if !security_group_ids.iter().any(|x| x == g) {
+            security_group_ids.push(g.to_owned());
         }
     }
     Ok(InstanceInfo {
@@ -130,7 +143,10 @@ pub async fn describe_instance(ec2: &aws_sdk_ec2::Client, id: &str, region: &str
 }
 
 /// Every usable endpoint in a VPC, across all pages.
-pub async fn endpoints_in_vpc(ec2: &aws_sdk_ec2::Client, vpc_id: &str) -> Result<Vec<EndpointInfo>, Error> {
+pub async fn endpoints_in_vpc(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+) -> Result<Vec<EndpointInfo>, Error> {
     let mut pages = ec2
         .describe_instance_connect_endpoints()
         .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
@@ -155,7 +171,9 @@ pub async fn endpoint_by_id(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Endpo
         .await
         .map_err(|e| match api_error("DescribeInstanceConnectEndpoints", e) {
             Error::Api { code, .. } if code.starts_with("InvalidInstanceConnectEndpointId") => {
-                Error::EndpointNotFound { endpoint: id.to_owned() }
+                Error::EndpointNotFound {
+                    endpoint: id.to_owned(),
+                }
             }
             other => other,
         })?;
@@ -163,7 +181,9 @@ pub async fn endpoint_by_id(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Endpo
         .iter()
         .map(endpoint_info)
         .find(|e| e.id == id)
-        .ok_or_else(|| Error::EndpointNotFound { endpoint: id.to_owned() })
+        .ok_or_else(|| Error::EndpointNotFound {
+            endpoint: id.to_owned(),
+        })
 }
 
 fn state_filter() -> Filter {
@@ -176,9 +196,15 @@ fn state_filter() -> Filter {
 
 fn endpoint_info(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint) -> EndpointInfo {
     EndpointInfo {
-        id: e.instance_connect_endpoint_id().unwrap_or_default().to_owned(),
+        id: e
+            .instance_connect_endpoint_id()
+            .unwrap_or_default()
+            .to_owned(),
         dns_name: e.dns_name().filter(|s| !s.is_empty()).map(str::to_owned),
-        fips_dns_name: e.fips_dns_name().filter(|s| !s.is_empty()).map(str::to_owned),
+        fips_dns_name: e
+            .fips_dns_name()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
         subnet_id: e.subnet_id().map(str::to_owned),
         vpc_id: e.vpc_id().map(str::to_owned),
         state: e.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -198,7 +224,10 @@ where
         Some(se) => Error::Api {
             op,
             code: se.code().unwrap_or("Unknown").to_owned(),
-            message: se.message().map(str::to_owned).unwrap_or_else(|| se.to_string()),
+            message: se
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| se.to_string()),
         },
         None => {
             let detail = crate::error::chain(&err);
@@ -231,15 +260,30 @@ mod tests {
 
     #[test]
     fn prefers_the_instance_subnet() {
-        let eps = [ep("eice-1", "subnet-a", "create-complete"), ep("eice-2", "subnet-b", "create-complete")];
-        assert_eq!(choose_endpoint(&eps, Some("subnet-b")).map(|e| e.id.as_str()), Some("eice-2"));
+        let eps = [
+            ep("eice-1", "subnet-a", "create-complete"),
+            ep("eice-2", "subnet-b", "create-complete"),
+        ];
+        assert_eq!(
+            choose_endpoint(&eps, Some("subnet-b")).map(|e| e.id.as_str()),
+            Some("eice-2")
+        );
     }
 
     #[test]
     fn falls_back_to_the_first_in_the_vpc() {
-        let eps = [ep("eice-1", "subnet-a", "create-complete"), ep("eice-2", "subnet-b", "update-complete")];
-        assert_eq!(choose_endpoint(&eps, Some("subnet-z")).map(|e| e.id.as_str()), Some("eice-1"));
-        assert_eq!(choose_endpoint(&eps, None).map(|e| e.id.as_str()), Some("eice-1"));
+        let eps = [
+            ep("eice-1", "subnet-a", "create-complete"),
+            ep("eice-2", "subnet-b", "update-complete"),
+        ];
+        assert_eq!(
+            choose_endpoint(&eps, Some("subnet-z")).map(|e| e.id.as_str()),
+            Some("eice-1")
+        );
+        assert_eq!(
+            choose_endpoint(&eps, None).map(|e| e.id.as_str()),
+            Some("eice-1")
+        );
     }
 
     #[test]
@@ -249,7 +293,10 @@ mod tests {
             ep("eice-2", "subnet-a", "create-failed"),
             ep("eice-3", "subnet-b", "update-failed"),
         ];
-        assert_eq!(choose_endpoint(&eps, Some("subnet-a")).map(|e| e.id.as_str()), Some("eice-3"));
+        assert_eq!(
+            choose_endpoint(&eps, Some("subnet-a")).map(|e| e.id.as_str()),
+            Some("eice-3")
+        );
         assert!(choose_endpoint(&eps[..2], Some("subnet-a")).is_none());
         assert!(choose_endpoint(&[], Some("subnet-a")).is_none());
     }
@@ -257,7 +304,10 @@ mod tests {
     #[test]
     fn fips_needs_a_fips_name() {
         let mut e = ep("eice-1", "subnet-a", "create-complete");
-        assert!(matches!(e.dial_name(true), Err(Error::NoFipsDnsName { .. })));
+        assert!(matches!(
+            e.dial_name(true),
+            Err(Error::NoFipsDnsName { .. })
+        ));
         e.fips_dns_name = Some("fips.example".into());
         assert_eq!(e.dial_name(true).ok().as_deref(), Some("fips.example"));
         assert_eq!(e.dial_name(false).ok().as_deref(), Some("eice-1.example"));

@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
 
 use crate::error::Error;
@@ -27,7 +29,12 @@ pub struct TunnelRequest {
 }
 
 /// Build the presigned `wss://<host>/openTunnel?...` URL.
-pub fn presign(req: &TunnelRequest, credentials: &Credentials, region: &str, now: SystemTime) -> Result<String, Error> {
+pub fn presign(
+    req: &TunnelRequest,
+    credentials: &Credentials,
+    region: &str,
+    now: SystemTime,
+) -> Result<String, Error> {
     let mut url = format!(
         "wss://{}/openTunnel?instanceConnectEndpointId={}&remotePort={}&privateIpAddress={}",
         req.host,
@@ -52,8 +59,13 @@ pub fn presign(req: &TunnelRequest, credentials: &Credentials, region: &str, now
         .build()
         .map_err(|e| Error::Tunnel(format!("presigning: {e}")))?
         .into();
-    let signable = SignableRequest::new("GET", url.as_str(), [("host", req.host.as_str())].into_iter(), SignableBody::Bytes(&[]))
-        .map_err(|e| Error::Tunnel(format!("presigning: {e}")))?;
+    let signable = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        [("host", req.host.as_str())].into_iter(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| Error::Tunnel(format!("presigning: {e}")))?;
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|e| Error::Tunnel(format!("presigning: {e}")))?
         .into_parts();
@@ -84,7 +96,12 @@ pub fn redact(url: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if matches!(k, "X-Amz-Signature" | "X-Amz-Credential" | "X-Amz-Security-Token") => {
+            Some((k, _))
+                if matches!(
+                    k,
+                    "X-Amz-Signature" | "X-Amz-Credential" | "X-Amz-Security-Token"
+                ) =>
+            {
                 format!("{k}=REDACTED")
             }
             _ => kv.to_owned(),
@@ -105,10 +122,13 @@ mod tests {
     /// wss://eice-0123456789abcdef0.123456789012.ec2-instance-connect-endpoint.us-west-2.amazonaws.com/openTunnel
     /// with instanceConnectEndpointId=eice-0123456789abcdef0, remotePort=22,
     /// privateIpAddress=10.0.1.10, maxTunnelDuration=3600.
-    const GOLDEN_HOST: &str = "eice-0123456789abcdef0.123456789012.ec2-instance-connect-endpoint.us-west-2.amazonaws.com";
+    const GOLDEN_HOST: &str =
+        "eice-0123456789abcdef0.123456789012.ec2-instance-connect-endpoint.us-west-2.amazonaws.com";
     const GOLDEN_TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLE/token+with=chars";
-    const GOLDEN_SIGNATURE_WITH_TOKEN: &str = "5eca261f5456a338351a5044b281580cfc36607290ce2df39a7771d4bb1218b3";
-    const GOLDEN_SIGNATURE_NO_TOKEN: &str = "c8c43bab397e11e17cd9fa78f0e7d6abc33055995869d8b38158453d5c9d2923";
+    const GOLDEN_SIGNATURE_WITH_TOKEN: &str =
+        "5eca261f5456a338351a5044b281580cfc36607290ce2df39a7771d4bb1218b3";
+    const GOLDEN_SIGNATURE_NO_TOKEN: &str =
+        "c8c43bab397e11e17cd9fa78f0e7d6abc33055995869d8b38158453d5c9d2923";
 
     fn golden_request() -> TunnelRequest {
         TunnelRequest {
@@ -129,7 +149,11 @@ mod tests {
         let (_, q) = url.split_once('?')?;
         q.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
-            (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+            (k == name).then(|| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
         })
     }
 
@@ -142,35 +166,73 @@ mod tests {
             None,
             "test",
         );
-        let url = presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
-        assert!(url.starts_with(&format!("wss://{GOLDEN_HOST}/openTunnel?")), "{url}");
-        assert_eq!(query_param(&url, "X-Amz-Signature").as_deref(), Some(GOLDEN_SIGNATURE_WITH_TOKEN), "{url}");
-        assert_eq!(query_param(&url, "X-Amz-Security-Token").as_deref(), Some(GOLDEN_TOKEN));
+        let url =
+            presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
+        assert!(
+            url.starts_with(&format!("wss://{GOLDEN_HOST}/openTunnel?")),
+            "{url}"
+        );
+        assert_eq!(
+            query_param(&url, "X-Amz-Signature").as_deref(),
+            Some(GOLDEN_SIGNATURE_WITH_TOKEN),
+            "{url}"
+        );
+        assert_eq!(
+            query_param(&url, "X-Amz-Security-Token").as_deref(),
+            Some(GOLDEN_TOKEN)
+        );
         assert_eq!(query_param(&url, "X-Amz-Expires").as_deref(), Some("60"));
-        assert_eq!(query_param(&url, "X-Amz-SignedHeaders").as_deref(), Some("host"));
-        assert_eq!(query_param(&url, "X-Amz-Date").as_deref(), Some("20261129T120000Z"));
+        assert_eq!(
+            query_param(&url, "X-Amz-SignedHeaders").as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            query_param(&url, "X-Amz-Date").as_deref(),
+            Some("20261129T120000Z")
+        );
         assert_eq!(
             query_param(&url, "X-Amz-Credential").as_deref(),
             Some("AKIDEXAMPLE/20261129/us-west-2/ec2-instance-connect/aws4_request")
         );
-        assert_eq!(query_param(&url, "privateIpAddress").as_deref(), Some("10.0.1.10"));
-        assert_eq!(query_param(&url, "maxTunnelDuration").as_deref(), Some("3600"));
+        assert_eq!(
+            query_param(&url, "privateIpAddress").as_deref(),
+            Some("10.0.1.10")
+        );
+        assert_eq!(
+            query_param(&url, "maxTunnelDuration").as_deref(),
+            Some("3600")
+        );
     }
 
     #[test]
     fn matches_botocore_without_session_token() {
-        let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "test");
-        let url = presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
-        assert_eq!(query_param(&url, "X-Amz-Signature").as_deref(), Some(GOLDEN_SIGNATURE_NO_TOKEN), "{url}");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        );
+        let url =
+            presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
+        assert_eq!(
+            query_param(&url, "X-Amz-Signature").as_deref(),
+            Some(GOLDEN_SIGNATURE_NO_TOKEN),
+            "{url}"
+        );
         assert_eq!(query_param(&url, "X-Amz-Security-Token"), None);
     }
 
     #[test]
     fn redacts_every_secret() {
         let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("tok".into()), None, "test");
-        let url = presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
+        let url =
+            presign(&golden_request(), &creds, "us-west-2", golden_time()).unwrap_or_default();
         let r = redact(&url);
-        assert!(!r.contains("AKIDEXAMPLE") && !r.contains("tok&") && !r.ends_with("tok"), "{r}");
+        assert!(
+            !r.contains("AKIDEXAMPLE") && !r.contains("tok&") && !r.ends_with("tok"),
+            "{r}"
+        );
         assert!(r.contains("X-Amz-Signature=REDACTED") && r.contains("X-Amz-Credential=REDACTED"));
         assert!(r.contains("X-Amz-Security-Token=REDACTED"));
         assert!(r.contains("privateIpAddress=10.0.1.10"));

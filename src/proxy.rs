@@ -39,7 +39,11 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8, Error> {
             public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
         }),
     };
-    let aws = Aws::load(args.connect.region.as_deref(), args.connect.profile.as_deref()).await?;
+    let aws = Aws::load(
+        args.connect.region.as_deref(),
+        args.connect.profile.as_deref(),
+    )
+    .await?;
     let (tunnel, _route) = connect::connect(&aws, &dest, push.as_ref(), false).await?;
     let closed = tunnel.close_status();
     let (mut from_tunnel, mut to_tunnel) = tokio::io::split(tunnel);
@@ -105,7 +109,13 @@ pub async fn listen(args: TunnelArgs) -> Result<u8, Error> {
         false => None,
     };
     let listeners = bind(args.bind, args.local_port).await?;
-    let aws = Arc::new(Aws::load(args.connect.region.as_deref(), args.connect.profile.as_deref()).await?);
+    let aws = Arc::new(
+        Aws::load(
+            args.connect.region.as_deref(),
+            args.connect.profile.as_deref(),
+        )
+        .await?,
+    );
     // The route does not change between connections; the URL must.
     let route = connect::resolve(&aws, &dest).await?;
 
@@ -122,10 +132,14 @@ pub async fn listen(args: TunnelArgs) -> Result<u8, Error> {
         route.private_ip,
         route.endpoint_id
     );
-    if args.local_port == 0 {
-        if let Some(port) = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()) {
-            println!("{port}");
-        }
+    // The chosen port, alone on stdout, for scripts.
+    if args.local_port == 0
+        && let Some(port) = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    {
+        println!("{port}");
     }
 
     let limit = Arc::new(Semaphore::new(args.max_connections as usize));
@@ -203,7 +217,10 @@ async fn serve(
     let _ = socket.set_nodelay(true);
     let pushed = async {
         match push {
-            Some(p) => keypush::send_public_key(&aws.eic, &dest.instance_id, &p.os_user, &p.public_key).await,
+            Some(p) => {
+                keypush::send_public_key(&aws.eic, &dest.instance_id, &p.os_user, &p.public_key)
+                    .await
+            }
             None => Ok(()),
         }
     };
@@ -215,13 +232,21 @@ async fn serve(
             return;
         }
     };
-    eprintln!("eic-ssh: [{id}] opened {peer} -> {}:{}", dest.instance_id, dest.port);
+    eprintln!(
+        "eic-ssh: [{id}] opened {peer} -> {}:{}",
+        dest.instance_id, dest.port
+    );
     let closed = tunnel.close_status();
-    let result = tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut tunnel, CHUNK, CHUNK).await;
+    let result =
+        tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut tunnel, CHUNK, CHUNK).await;
     let secs = started.elapsed().as_secs_f64();
     match (result, closed.abnormal()) {
-        (_, Some((code, reason))) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"),
-        (Ok((sent, received)), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"),
+        (_, Some((code, reason))) => eprintln!(
+            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"
+        ),
+        (Ok((sent, received)), None) => eprintln!(
+            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
+        ),
         (Err(e), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
     }
 }
@@ -278,8 +303,7 @@ pub fn ssh_config(args: &SshConfigArgs) -> String {
 Host {host}
     User {user}
     ProxyCommand {exe} proxy{aws} --user %r %h %p
-    # Host keys are recorded under the instance ID, shared with eic-ssh itself.
-    HostKeyAlias %h
+    # OpenSSH records host keys under the instance ID, as eic-ssh itself does.
     # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
     ConnectTimeout 30
     ServerAliveInterval 30

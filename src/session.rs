@@ -35,7 +35,9 @@ impl client::Handler for Client {
         let key = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => key,
             PublicKeyOrCertificate::Certificate(_) => {
-                return Err(Error::Ssh("the server offered a host certificate, which eic-ssh does not trust".into()));
+                return Err(Error::Ssh(
+                    "the server offered a host certificate, which eic-ssh does not trust".into(),
+                ));
             }
         };
         let p = &self.policy;
@@ -84,7 +86,12 @@ pub struct Session {
 impl Session {
     /// Run SSH over `stream`, check the host key, and authenticate `user`
     /// with `key`.
-    pub async fn connect<S>(stream: S, policy: HostKeyPolicy, user: &str, key: PrivateKey) -> Result<Session, Error>
+    pub async fn connect<S>(
+        stream: S,
+        policy: HostKeyPolicy,
+        user: &str,
+        key: PrivateKey,
+    ) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -106,12 +113,15 @@ impl Session {
             nodelay: true,
             ..Default::default()
         };
-        let mut handle = client::connect_stream(Arc::new(config), stream, Client { policy }).await?;
+        let mut handle =
+            client::connect_stream(Arc::new(config), stream, Client { policy }).await?;
         let auth = handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
             .await?;
         if !auth.success() {
-            return Err(Error::AuthRefused { user: user.to_owned() });
+            return Err(Error::AuthRefused {
+                user: user.to_owned(),
+            });
         }
         tracing::debug!(user, "authenticated");
         Ok(Session { handle })
@@ -176,7 +186,11 @@ impl Session {
         }
         stdin_pump.abort();
         stdout.flush().await?;
-        Ok(status.unwrap_or(crate::error::EXIT_CONNECT_FAILED))
+        status.ok_or_else(|| {
+            Error::Ssh(
+                "the connection closed before the remote command's exit status arrived".into(),
+            )
+        })
     }
 
     /// Say goodbye politely.

@@ -40,9 +40,12 @@ impl fmt::Display for Target {
 
 /// Instance IDs are `i-` followed by 8 (old) or 17 lowercase hex digits.
 pub fn validate_instance_id(id: &str) -> Result<(), String> {
-    let ok = id
-        .strip_prefix("i-")
-        .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    let ok = id.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
     if ok {
         Ok(())
     } else {
@@ -56,7 +59,9 @@ pub fn validate_instance_id(id: &str) -> Result<(), String> {
 /// starting with a letter or underscore).
 pub fn validate_user(user: &str) -> Result<(), String> {
     let mut chars = user.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'));
     if first_ok && rest_ok && user.len() <= 32 {
         Ok(())
@@ -73,9 +78,19 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        let t: Target = "i-0123456789abcdef0".parse().unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(t, Target { user: None, instance_id: "i-0123456789abcdef0".into() });
-        let t: Target = "ubuntu@i-0123abcd".parse().unwrap_or_else(|e| unreachable!("{e}"));
+        let t: Target = "i-0123456789abcdef0"
+            .parse()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            t,
+            Target {
+                user: None,
+                instance_id: "i-0123456789abcdef0".into()
+            }
+        );
+        let t: Target = "ubuntu@i-0123abcd"
+            .parse()
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(t.user.as_deref(), Some("ubuntu"));
         assert_eq!(t.instance_id, "i-0123abcd");
         assert_eq!(t.to_string(), "ubuntu@i-0123abcd");
@@ -83,11 +98,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_targets_naming_the_value() {
-        for bad in ["", "i-", "i-xyz", "i-0123456789ABCDEF0", "i-0123456789abcdef", "10.0.0.1", "host.example.com", "i-0123456789abcdef00"] {
+        for bad in [
+            "",
+            "i-",
+            "i-xyz",
+            "i-0123456789ABCDEF0",
+            "i-0123456789abcdef",
+            "10.0.0.1",
+            "host.example.com",
+            "i-0123456789abcdef00",
+        ] {
             let err = bad.parse::<Target>().err().unwrap_or_default();
             assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
         }
-        for bad in ["@i-0123abcd", "1user@i-0123abcd", "us er@i-0123abcd", "a@b@i-0123abcd"] {
+        for bad in [
+            "@i-0123abcd",
+            "1user@i-0123abcd",
+            "us er@i-0123abcd",
+            "a@b@i-0123abcd",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
     }

@@ -26,13 +26,14 @@ pub const MAX_FRAME: usize = 65_000;
 pub struct CloseStatus(Arc<Mutex<Option<(u16, String)>>>);
 
 impl CloseStatus {
-    /// The close code and reason, if the endpoint closed with anything but 1000.
+    /// The close code and reason, if the endpoint closed with anything but a
+    /// normal close (1000, or a close frame with no code: 1005).
     pub fn abnormal(&self) -> Option<(u16, String)> {
         self.0
             .lock()
             .ok()
             .and_then(|g| g.clone())
-            .filter(|(code, _)| *code != 1000)
+            .filter(|(code, _)| !is_normal_close(*code))
     }
 
     fn record(&self, code: u16, reason: String) {
@@ -43,7 +44,8 @@ impl CloseStatus {
 
     /// The error to report for a tunnel that ended abnormally.
     pub fn error(&self) -> Option<Error> {
-        self.abnormal().map(|(code, reason)| Error::TunnelClosed { code, reason })
+        self.abnormal()
+            .map(|(code, reason)| Error::TunnelClosed { code, reason })
     }
 }
 
@@ -59,7 +61,8 @@ impl Tunnel {
     /// Open the presigned URL: TCP with `TCP_NODELAY`, TLS with certificates
     /// verified against `tls`'s roots, then the websocket upgrade.
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
-        let parsed = url::Url::parse(url).map_err(|e| Error::Tunnel(format!("bad tunnel URL: {e}")))?;
+        let parsed =
+            url::Url::parse(url).map_err(|e| Error::Tunnel(format!("bad tunnel URL: {e}")))?;
         let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
         let authority = format!("{host}:{port}");
@@ -69,11 +72,19 @@ impl Tunnel {
         let mut config = WebSocketConfig::default();
         config.max_frame_size = Some(16 << 20);
         config.max_message_size = Some(16 << 20);
-        let (ws, response) = tokio_tungstenite::client_async_tls_with_config(url, tcp, Some(config), Some(Connector::Rustls(tls)))
-            .await
-            .map_err(|e| handshake_error(e, &authority))?;
+        let (ws, response) = tokio_tungstenite::client_async_tls_with_config(
+            url,
+            tcp,
+            Some(config),
+            Some(Connector::Rustls(tls)),
+        )
+        .await
+        .map_err(|e| handshake_error(e, &authority))?;
         tracing::debug!(
-            request_id = response.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()),
+            request_id = response
+                .headers()
+                .get("x-amzn-requestid")
+                .and_then(|v| v.to_str().ok()),
             "tunnel open"
         );
         Ok(Tunnel {
@@ -91,10 +102,12 @@ impl Tunnel {
 }
 
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
-    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| Error::TunnelConnect {
-        host: format!("{host}:{port}"),
-        reason: e.to_string(),
-    })?;
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::TunnelConnect {
+            host: format!("{host}:{port}"),
+            reason: e.to_string(),
+        })?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -107,7 +120,10 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
     }
     Err(Error::TunnelConnect {
         host: format!("{host}:{port}"),
-        reason: last.map_or_else(|| "the name resolved to no address".into(), |e| e.to_string()),
+        reason: last.map_or_else(
+            || "the name resolved to no address".into(),
+            |e| e.to_string(),
+        ),
     })
 }
 
@@ -119,13 +135,21 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
             let status = resp.status().as_u16();
             let body = resp.body().as_deref().unwrap_or_default();
             let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-            let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
+            let field = |k: &str| {
+                json.as_ref()
+                    .and_then(|j| j.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
             let message = field("Message")
                 .or_else(|| field("message"))
                 .unwrap_or_else(|| {
                     let text = String::from_utf8_lossy(body).trim().to_owned();
                     if text.is_empty() {
-                        resp.status().canonical_reason().unwrap_or("no reason given").to_owned()
+                        resp.status()
+                            .canonical_reason()
+                            .unwrap_or("no reason given")
+                            .to_owned()
                     } else {
                         text
                     }
@@ -148,6 +172,10 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
     }
 }
 
+fn is_normal_close(code: u16) -> bool {
+    code == 1000 || code == 1005
+}
+
 fn ws_to_io(e: tungstenite::Error) -> io::Error {
     match e {
         tungstenite::Error::Io(e) => e,
@@ -159,7 +187,11 @@ fn ws_to_io(e: tungstenite::Error) -> io::Error {
 }
 
 impl AsyncRead for Tunnel {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             if !this.pending.is_empty() {
@@ -179,10 +211,12 @@ impl AsyncRead for Tunnel {
                         .unwrap_or((u16::from(CloseCode::Status), String::new()));
                     tracing::debug!(code, reason, "the endpoint closed the tunnel");
                     this.closed.record(code, reason.clone());
-                    if code != 1000 && code != 1005 {
+                    if !is_normal_close(code) {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::ConnectionAborted,
-                            format!("the tunnel was closed by the endpoint (code {code}): {reason}"),
+                            format!(
+                                "the tunnel was closed by the endpoint (code {code}): {reason}"
+                            ),
                         )));
                     }
                 }
@@ -201,7 +235,11 @@ impl AsyncRead for Tunnel {
 }
 
 impl AsyncWrite for Tunnel {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let ws = Pin::new(&mut self.ws);
         ready!(ws.poll_ready(cx)).map_err(ws_to_io)?;
         let n = buf.len().min(MAX_FRAME);
@@ -221,7 +259,10 @@ impl AsyncWrite for Tunnel {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match ready!(Pin::new(&mut self.ws).poll_close(cx)) {
-            Ok(()) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Poll::Ready(Ok(())),
+            Ok(())
+            | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Poll::Ready(Ok(()))
+            }
             Err(e) => Poll::Ready(Err(ws_to_io(e))),
         }
     }

@@ -1,0 +1,8 @@
+//! Integration tests: the real `eic-ssh` binary against the in-process AWS
+//! simulator and a real OpenSSH sshd, all on loopback. One test binary with
+//! shared fixtures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod exec;
+mod openssh;
+mod support;
