@@ -70,6 +70,26 @@ pub struct SshArgs {
     #[command(flatten)]
     pub host_keys: HostKeyArgs,
 
+    /// Force a PTY, even with a command (e.g. for top).
+    #[arg(short = 't', conflicts_with = "no_tty")]
+    pub force_tty: bool,
+
+    /// Never request a PTY.
+    #[arg(short = 'T')]
+    pub no_tty: bool,
+
+    /// Escape character for ~. ~? ~~ (a character, ^X, or none).
+    #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::terminal::parse_escape_char)]
+    pub escape_char: crate::terminal::EscapeChar,
+
+    /// Seconds of silence before a keepalive is sent (0 disables).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub keepalive_interval: u64,
+
+    /// Unanswered keepalives after which the connection is declared dead.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub keepalive_count: u32,
+
     /// Push the key only after the endpoint is found, instead of concurrently
     /// (for measuring what the concurrency saves).
     #[arg(long, hide = true)]
@@ -276,6 +296,16 @@ pub fn os_user(flag: Option<&String>, target: Option<&Target>) -> String {
 }
 
 impl SshArgs {
+    /// Whether to request a PTY: `-t` forces, `-T` forbids, and otherwise a
+    /// shell (no command) on a terminal gets one, as in ssh.
+    pub fn wants_pty(&self, stdin_is_terminal: bool) -> bool {
+        if self.no_tty {
+            false
+        } else {
+            self.force_tty || (self.command.is_empty() && stdin_is_terminal)
+        }
+    }
+
     /// The OS user for the session.
     pub fn user(&self) -> String {
         os_user(self.user.as_ref(), self.target.as_ref())

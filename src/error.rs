@@ -101,6 +101,9 @@ pub enum Error {
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 
+    #[error("the connection to {host} was lost: {reason}")]
+    ConnectionLost { host: String, reason: String },
+
     #[error("the SSH session failed: {0}")]
     Ssh(String),
 
@@ -145,6 +148,7 @@ impl Error {
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
                 file.display()
             ),
+            Error::ConnectionLost { .. } => "the tunnel or the instance stopped answering; tune detection with --keepalive-interval and --keepalive-count".into(),
             Error::NoPublicKey { .. } => "pass --public-key FILE, add a key to ssh-agent, create one with ssh-keygen -t ed25519, or use --no-push".into(),
             Error::AuthRefused { .. } => "the pushed key is valid for 60 seconds and only for that OS user: check --user (e.g. ubuntu on Ubuntu AMIs) and that EC2 Instance Connect is installed on the instance".into(),
             _ => return None,

@@ -21,6 +21,7 @@ pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod target;
+pub mod terminal;
 pub mod tunnel;
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ where
         Err(e) => e.exit(),
     };
     logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
+    terminal::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,6 +93,11 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         return Err(Error::Config("no instance given".into()));
     };
     let dest = cli.connect.destination(&target.instance_id);
+    let progress = terminal::Progress::new(verbosity.quiet);
+    progress.say(&format!(
+        "resolving {} and pushing a key",
+        target.instance_id
+    ));
     let aws = aws::Aws::load(
         cli.connect.region.as_deref(),
         cli.connect.profile.as_deref(),
@@ -101,7 +108,8 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         os_user: user.clone(),
         public_key: key.public_openssh.clone(),
     };
-    let (tunnel, _route) = connect::connect(&aws, &dest, Some(&push), cli.serial_push).await?;
+    let connected = connect::connect(&aws, &dest, Some(&push), cli.serial_push).await;
+    let (tunnel, _route) = connected.inspect_err(|_| progress.clear())?;
     let closed = tunnel.close_status();
     let policy = session::HostKeyPolicy {
         host: dest.instance_id.clone(),
@@ -112,9 +120,21 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
             .unwrap_or_else(known_hosts::default_path),
         notify: !verbosity.quiet,
     };
+    let keepalive = session::Keepalive {
+        interval: std::time::Duration::from_secs(cli.keepalive_interval),
+        count: cli.keepalive_count as usize,
+    };
+    let opts = session::RunOptions {
+        pty: cli.wants_pty(std::io::IsTerminal::is_terminal(&std::io::stdin())),
+        escape: cli.escape_char.0,
+    };
     let outcome = async {
-        let session = session::Session::connect(tunnel, policy, &user, key.private).await?;
-        let status = session.exec(cli.remote_command().as_deref()).await?;
+        progress.say(&format!("authenticating as {user}"));
+        let session =
+            session::Session::connect(tunnel, policy, &user, key.private, keepalive).await;
+        progress.clear();
+        let session = session?;
+        let status = session.exec(cli.remote_command().as_deref(), &opts).await?;
         session.close().await;
         Ok(status)
     }

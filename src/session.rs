@@ -2,16 +2,20 @@
 //! authentication with the ephemeral key, and running a command or shell.
 
 use std::borrow::Cow;
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Sig};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::Error;
 use crate::known_hosts::{self, HostKeyStatus};
+use crate::terminal::{self, EscapeCommand, Escapes, RawMode};
 
 /// How to check the server's host key.
 #[derive(Debug, Clone)]
@@ -26,10 +30,23 @@ pub struct HostKeyPolicy {
 /// russh event handler: decides about the host key; never prompts.
 pub struct Client {
     policy: HostKeyPolicy,
+    disconnect: Arc<Mutex<Option<String>>>,
 }
 
 impl client::Handler for Client {
     type Error = Error;
+
+    async fn disconnected(&mut self, reason: client::DisconnectReason<Error>) -> Result<(), Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => {
+                if let Ok(mut g) = self.disconnect.lock() {
+                    *g = Some(e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Error> {
         let key = match offered {
@@ -78,9 +95,29 @@ impl client::Handler for Client {
     }
 }
 
+/// Keepalives: sent after `interval` of silence; the connection is declared
+/// dead after `count` go unanswered.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub count: usize,
+}
+
+/// How to run the remote side.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Request a PTY (and put the local terminal in raw mode).
+    pub pty: bool,
+    /// The escape character, or `None` for `-e none`.
+    pub escape: Option<u8>,
+}
+
 /// An authenticated SSH connection.
 pub struct Session {
     handle: Handle<Client>,
+    host: String,
+    keepalive: Keepalive,
+    disconnect: Arc<Mutex<Option<String>>>,
 }
 
 impl Session {
@@ -91,6 +128,7 @@ impl Session {
         policy: HostKeyPolicy,
         user: &str,
         key: PrivateKey,
+        keepalive: Keepalive,
     ) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -111,10 +149,17 @@ impl Session {
                 ..Default::default()
             },
             nodelay: true,
+            keepalive_interval: (!keepalive.interval.is_zero()).then_some(keepalive.interval),
+            keepalive_max: keepalive.count,
             ..Default::default()
         };
-        let mut handle =
-            client::connect_stream(Arc::new(config), stream, Client { policy }).await?;
+        let host = policy.host.clone();
+        let disconnect = Arc::new(Mutex::new(None));
+        let client = Client {
+            policy,
+            disconnect: disconnect.clone(),
+        };
+        let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
         let auth = handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
             .await?;
@@ -124,73 +169,133 @@ impl Session {
             });
         }
         tracing::debug!(user, "authenticated");
-        Ok(Session { handle })
+        Ok(Session {
+            handle,
+            host,
+            keepalive,
+            disconnect,
+        })
     }
 
-    /// Run `command` (or the user's shell without a PTY, when `None`), with
-    /// local stdin streamed in and remote stdout/stderr streamed out.
-    /// Returns the exit status for this process.
-    pub async fn exec(&self, command: Option<&[u8]>) -> Result<u8, Error> {
+    /// Run `command` (or the user's shell when `None`), with local stdin
+    /// streamed in and remote stdout/stderr streamed out. Returns the exit
+    /// status for this process.
+    pub async fn exec(&self, command: Option<&[u8]>, opts: &RunOptions) -> Result<u8, Error> {
         let channel = self.handle.channel_open_session().await?;
+        if opts.pty {
+            let term = std::env::var("TERM")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "dumb".into());
+            let (cols, rows) = terminal::size();
+            channel
+                .request_pty(true, &term, cols, rows, 0, 0, &[])
+                .await?;
+            for (k, v) in std::env::vars().filter(|(k, _)| k == "LANG" || k.starts_with("LC_")) {
+                // The server may refuse (AcceptEnv); that is not an error.
+                channel.set_env(false, k, v).await?;
+            }
+        }
         match command {
             Some(cmd) => channel.exec(true, cmd).await?,
             None => channel.request_shell(true).await?,
         }
         let (mut reader, writer) = channel.split();
+        let writer = Arc::new(writer);
 
-        let stdin_pump = tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let mut remote = writer.make_writer();
-            let copied = tokio::io::copy(&mut stdin, &mut remote).await;
-            let _ = remote.flush().await;
-            drop(remote);
-            if copied.is_ok() {
-                let _ = writer.eof().await;
-            }
-            writer
-        });
+        // Escapes apply only to a terminal, as in OpenSSH.
+        let escape = opts
+            .escape
+            .filter(|_| opts.pty && std::io::stdin().is_terminal());
+        let (commands, mut command_rx) = tokio::sync::mpsc::channel(4);
+        let stdin_pump = tokio::spawn(pump_stdin(writer.clone(), Escapes::new(escape), commands));
+        let raw = opts.pty.then(RawMode::enable);
 
+        let mut winch = signal(SignalKind::window_change())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
-        while let Some(msg) = reader.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    stdout.write_all(&data).await?;
-                    stdout.flush().await?;
-                }
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    stderr.write_all(&data).await?;
-                    stderr.flush().await?;
-                }
-                ChannelMsg::ExitStatus { exit_status } => {
-                    status = Some(u8::try_from(exit_status).unwrap_or(255));
-                }
-                ChannelMsg::ExitSignal {
-                    signal_name,
-                    error_message,
-                    ..
-                } => {
-                    if !error_message.is_empty() {
-                        tracing::info!("remote command killed by signal: {error_message}");
+        let ended = loop {
+            tokio::select! {
+                msg = reader.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) => {
+                        stdout.write_all(&data).await?;
+                        stdout.flush().await?;
                     }
-                    status = Some(128u8.saturating_add(signal_number(&signal_name)));
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        stderr.write_all(&data).await?;
+                        stderr.flush().await?;
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
+                    Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
+                        if !error_message.is_empty() {
+                            tracing::info!("remote command killed by signal: {error_message}");
+                        }
+                        status = Some(128u8.saturating_add(signal_number(&signal_name)));
+                    }
+                    Some(ChannelMsg::Failure) => break Err(Error::Ssh("the server refused to run the command or shell".into())),
+                    Some(ChannelMsg::Close) | None => break Ok(()),
+                    Some(_) => {}
+                },
+                Some(cmd) = command_rx.recv() => match cmd {
+                    EscapeCommand::Disconnect => {
+                        drop(raw);
+                        eprintln!("\r\nConnection to {} closed.", self.host);
+                        stdin_pump.abort();
+                        return Ok(crate::error::EXIT_CONNECT_FAILED);
+                    }
+                    EscapeCommand::Help => {
+                        let help = Escapes::new(escape).help();
+                        stderr.write_all(help.as_bytes()).await?;
+                        stderr.flush().await?;
+                    }
+                },
+                _ = winch.recv() => {
+                    let (cols, rows) = terminal::size();
+                    let _ = writer.window_change(cols, rows, 0, 0).await;
                 }
-                ChannelMsg::Failure => {
-                    stdin_pump.abort();
-                    return Err(Error::Ssh("the server refused to run the command".into()));
+                _ = term.recv() => {
+                    status = status.or(Some(128 + 15));
+                    break Ok(());
                 }
-                ChannelMsg::Close => break,
-                _ => {}
+                _ = hup.recv() => {
+                    status = status.or(Some(128 + 1));
+                    break Ok(());
+                }
             }
-        }
+        };
         stdin_pump.abort();
+        drop(raw);
         stdout.flush().await?;
-        status.ok_or_else(|| {
-            Error::Ssh(
+        ended?;
+        match status {
+            Some(s) => Ok(s),
+            None => Err(self.lost()),
+        }
+    }
+
+    /// Why the connection ended without an exit status.
+    fn lost(&self) -> Error {
+        let reason = self.disconnect.lock().ok().and_then(|g| g.clone());
+        match reason {
+            Some(r) if r.contains("Keepalive") => Error::ConnectionLost {
+                host: self.host.clone(),
+                reason: format!(
+                    "no answer to {} keepalives sent every {} s",
+                    self.keepalive.count,
+                    self.keepalive.interval.as_secs()
+                ),
+            },
+            Some(r) => Error::ConnectionLost {
+                host: self.host.clone(),
+                reason: r,
+            },
+            None => Error::Ssh(
                 "the connection closed before the remote command's exit status arrived".into(),
-            )
-        })
+            ),
+        }
     }
 
     /// Say goodbye politely.
@@ -200,6 +305,35 @@ impl Session {
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
     }
+}
+
+/// Local stdin to the channel, as soon as it is read: no polling interval,
+/// no batching timer. Escape sequences are taken out on the way.
+async fn pump_stdin(
+    writer: Arc<russh::ChannelWriteHalf<client::Msg>>,
+    mut escapes: Escapes,
+    commands: tokio::sync::mpsc::Sender<EscapeCommand>,
+) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::with_capacity(buf.len() + 1);
+    loop {
+        let n = match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        out.clear();
+        let cmd = escapes.feed(&buf[..n], &mut out);
+        if !out.is_empty() && writer.data(&out[..]).await.is_err() {
+            return;
+        }
+        if let Some(cmd) = cmd
+            && (commands.send(cmd).await.is_err() || cmd == EscapeCommand::Disconnect)
+        {
+            return;
+        }
+    }
+    let _ = writer.eof().await;
 }
 
 /// Linux signal numbers, for the 128+N exit status shells use.

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod exec;
+mod interactive;
 mod openssh;
 mod support;

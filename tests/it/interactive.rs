@@ -1,0 +1,245 @@
+//! Interactive sessions through a real pseudo-terminal (tmux), against the
+//! simulator and a real sshd.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// eic-ssh running in a tmux pane, from a script that records the local
+/// terminal settings before and after, and the exit status.
+struct Pane {
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Pane {
+    fn start(f: &Fixture, args: &str) -> Pane {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let mut script = String::from("#!/bin/sh\n");
+        for (k, v) in f.env() {
+            script.push_str(&format!("export {k}='{}'\n", v.to_string_lossy()));
+        }
+        let d = dir.path().display();
+        script.push_str(&format!(
+            "export TERM=xterm-256color LANG=C.UTF-8\nstty -g > {d}/before\n{bin} {args}\necho $? > {d}/status.tmp && mv {d}/status.tmp {d}/status\nstty -g > {d}/after\nsleep 60\n",
+            bin = env!("CARGO_BIN_EXE_eic-ssh"),
+        ));
+        let path = dir.path().join("run.sh");
+        std::fs::write(&path, script).unwrap();
+        let pane = Pane { socket, dir };
+        pane.tmux(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &format!("sh {}", path.display()),
+        ]);
+        pane
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn type_line(&self, line: &str) {
+        self.keys(&["-l", line]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
+    }
+
+    /// Wait (bounded) until the screen shows `text`.
+    async fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait (bounded) for eic-ssh's exit status.
+    async fn status(&self, within: Duration) -> i32 {
+        let path = self.dir.path().join("status");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&path) {
+                return s.trim().parse().unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "eic-ssh did not exit; screen:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The terminal's settings were restored exactly.
+    async fn assert_terminal_restored(&self) {
+        let after = self.dir.path().join("after");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !after.exists() {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let before = std::fs::read_to_string(self.dir.path().join("before")).unwrap();
+        assert_eq!(
+            before,
+            std::fs::read_to_string(after).unwrap(),
+            "stty -g differs"
+        );
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_with_a_real_terminal() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &f.target());
+    pane.type_line("echo $((6*7))X");
+    pane.wait_for("42X").await;
+    pane.type_line("echo term=$TERM");
+    pane.wait_for("term=xterm-256color").await;
+    pane.type_line("echo size=$(stty size)");
+    pane.wait_for("size=30 100").await;
+    pane.tmux(&["resize-window", "-t", "0", "-x", "120", "-y", "40"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pane.type_line("echo size=$(stty size)");
+    pane.wait_for("size=40 120").await;
+
+    // Ctrl-C goes to the remote side and the session lives on.
+    pane.type_line("sleep 100");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pane.keys(&["C-c"]);
+    pane.type_line("echo still-alive");
+    pane.wait_for("still-alive\n").await;
+
+    pane.type_line("exit 7");
+    assert_eq!(pane.status(Duration::from_secs(10)).await, 7);
+    pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tilde_dot_ends_a_stuck_session() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &f.target());
+    pane.type_line("echo ready");
+    pane.wait_for("ready\n").await;
+    // Block the remote side hard: it ignores input.
+    pane.type_line("stty -isig; sleep 100");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pane.keys(&["Enter"]);
+    pane.keys(&["-l", "~."]);
+    assert_eq!(pane.status(Duration::from_secs(5)).await, 255);
+    pane.wait_for(&format!("Connection to {INSTANCE} closed."))
+        .await;
+    pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &f.target());
+    pane.type_line("echo ready");
+    pane.wait_for("ready\n").await;
+    pane.type_line("kill -9 $$");
+    let status = pane.status(Duration::from_secs(10)).await;
+    assert!(status == 137 || status == 255, "{status}");
+    pane.assert_terminal_restored().await;
+
+    let marker = f.tmp.path().join("kh-sigterm");
+    let pane = Pane::start(
+        &f,
+        &format!("--known-hosts {} {}", marker.display(), f.target()),
+    );
+    pane.type_line("echo ready");
+    pane.wait_for("ready\n").await;
+    let killed = Command::new("pkill")
+        .args(["-TERM", "-f", &marker.display().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(pane.status(Duration::from_secs(10)).await, 143);
+    pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_keep_an_idle_session_and_detect_a_dead_tunnel() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(
+        &f,
+        &format!("--keepalive-interval 1 --keepalive-count 2 {}", f.target()),
+    );
+    pane.type_line("echo ready");
+    pane.wait_for("ready\n").await;
+    // Idle for several keepalive intervals: still alive.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pane.type_line("echo after-idle");
+    pane.wait_for("after-idle\n").await;
+
+    // The tunnel goes silent: a message and 255, within about interval x count.
+    f.sim.freeze_tunnels(true);
+    let t = Instant::now();
+    assert_eq!(pane.status(Duration::from_secs(15)).await, 255);
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t.elapsed()
+    );
+    pane.wait_for(&format!("the connection to {INSTANCE} was lost"))
+        .await;
+    pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &format!("-t {} -- 'tty; echo done'", f.target()));
+    pane.wait_for("/dev/pts/").await;
+    assert_eq!(pane.status(Duration::from_secs(10)).await, 0);
+    let pane = Pane::start(&f, &format!("-T {} -- 'tty; echo done'", f.target()));
+    pane.wait_for("not a tty").await;
+    pane.assert_terminal_restored().await;
+}
