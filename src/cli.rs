@@ -42,6 +42,20 @@ pub enum Subcommand {
     /// Print a ready-to-paste ~/.ssh/config block that routes `ssh i-*`
     /// through eic-ssh.
     SshConfig(SshConfigArgs),
+    /// Manage the lookup cache (instance → endpoint and private IP).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+/// `eic-ssh cache ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum CacheAction {
+    /// Forget every cached route.
+    Clear,
+    /// Print where the cache lives.
+    Path,
 }
 
 /// The default mode: an SSH session with the embedded client.
@@ -221,9 +235,18 @@ pub struct ConnectArgs {
     /// Ask the endpoint to close the tunnel after this many seconds (1-3600).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
+
+    /// Neither read nor write the lookup cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 impl ConnectArgs {
+    /// The lookup cache, unless `--no-cache`.
+    pub fn cache(&self) -> Option<crate::cache::RouteCache> {
+        (!self.no_cache).then(crate::cache::RouteCache::default_location)
+    }
+
     /// Where to connect, for `instance_id`.
     pub fn destination(&self, instance_id: &str) -> crate::connect::Destination {
         crate::connect::Destination {

@@ -2,14 +2,17 @@
 //! the key concurrently, presign, and open the tunnel.
 //!
 //! ```text
-//!  DescribeInstances ─► DescribeInstanceConnectEndpoints ─► presign ─► websocket upgrade ─► SSH
-//!  SendSSHPublicKey ──────────────────────────────────────────────────────────────────────┘ (joined before SSH auth)
+//!  cold:  DescribeInstances ─► DescribeInstanceConnectEndpoints ─► presign ─► websocket upgrade ─► SSH
+//!         SendSSHPublicKey ─────────────────────────────────────────────────────────────────────┘ (joined before SSH auth)
+//!  warm:  (cached route) presign ─► websocket upgrade ─► SSH
+//!         SendSSHPublicKey ─────────────────────────┘
 //! ```
 
 use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 use crate::aws::Aws;
+use crate::cache::RouteCache;
 use crate::error::Error;
 use crate::lookup::{self, EndpointInfo};
 use crate::presign::{self, TunnelRequest};
@@ -38,6 +41,8 @@ pub struct KeyPush {
 pub struct Route {
     pub instance_id: String,
     pub private_ip: Ipv4Addr,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
     pub endpoint_id: String,
     pub dns_name: String,
 }
@@ -50,6 +55,8 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         return Ok(Route {
             instance_id: dest.instance_id.clone(),
             private_ip: ip,
+            vpc_id: None,
+            subnet_id: None,
             endpoint_id: id.clone(),
             dns_name: dns.clone(),
         });
@@ -119,6 +126,11 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
     Ok(Route {
         instance_id: dest.instance_id.clone(),
         private_ip,
+        vpc_id: instance
+            .as_ref()
+            .and_then(|i| i.vpc_id.clone())
+            .or(endpoint.vpc_id),
+        subnet_id: instance.as_ref().and_then(|i| i.subnet_id.clone()),
         endpoint_id: endpoint.id,
         dns_name,
     })
@@ -197,4 +209,60 @@ pub async fn connect(
 enum Failure {
     Route(Error),
     Tunnel(Error),
+}
+
+/// Whether a failure may come from a stale route (endpoint gone, IP
+/// changed, tunnel refused for its parameters) rather than from the user.
+pub fn may_be_stale_route(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::TunnelRejected { .. }
+            | Error::TunnelConnect { .. }
+            | Error::TunnelClosed { .. }
+            | Error::EndpointNotFound { .. }
+    )
+}
+
+/// [`connect`] through the cached route when there is a fresh one. A cached
+/// route that fails is forgotten and looked up afresh, once; a route that
+/// was looked up is remembered. Returns whether the route came from the cache.
+pub async fn connect_cached(
+    aws: &Aws,
+    dest: &Destination,
+    push: Option<&KeyPush>,
+    cache: Option<&RouteCache>,
+    serial: bool,
+) -> Result<(Tunnel, Route, bool), Error> {
+    let explicit = dest.private_ip.is_some() && dest.eice_id.is_some() && dest.eice_dns.is_some();
+    let cache = cache.filter(|_| !explicit);
+    let profile = aws.profile.as_deref();
+    if let Some(route) = cache.and_then(|c| c.get(profile, &aws.region, &dest.instance_id)) {
+        tracing::info!(endpoint = route.endpoint_id, ip = %route.private_ip, "using the cached route");
+        let cached = Destination {
+            private_ip: Some(route.private_ip),
+            eice_id: Some(route.endpoint_id.clone()),
+            eice_dns: Some(route.dns_name.clone()),
+            ..dest.clone()
+        };
+        match connect(aws, &cached, push, serial).await {
+            Ok((tunnel, _)) => return Ok((tunnel, route, true)),
+            Err(e) if may_be_stale_route(&e) => {
+                tracing::info!("the cached route failed ({e}); looking it up afresh");
+                forget(cache, aws, &dest.instance_id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (tunnel, route) = connect(aws, dest, push, serial).await?;
+    if let Some(c) = cache {
+        c.put(profile, &aws.region, &route);
+    }
+    Ok((tunnel, route, false))
+}
+
+/// Drop a cached route that failed.
+pub fn forget(cache: Option<&RouteCache>, aws: &Aws, instance_id: &str) {
+    if let Some(c) = cache {
+        c.remove(aws.profile.as_deref(), &aws.region, instance_id);
+    }
 }

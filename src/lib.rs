@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod connect;
 pub mod error;
@@ -82,6 +83,27 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
             print!("{}", proxy::ssh_config(&args));
             Ok(0)
         }
+        Some(cli::Subcommand::Cache { action }) => {
+            let cache = cache::RouteCache::default_location();
+            match action {
+                cli::CacheAction::Clear => {
+                    let removed = cache.clear()?;
+                    if !cli.verbosity.quiet {
+                        let what = if removed {
+                            "cleared"
+                        } else {
+                            "was already empty"
+                        };
+                        eprintln!(
+                            "eic-ssh: the lookup cache {what} ({})",
+                            cache.path().display()
+                        );
+                    }
+                }
+                cli::CacheAction::Path => println!("{}", cache.path().display()),
+            }
+            Ok(0)
+        }
         None => ssh(cli.ssh, cli.verbosity).await,
     }
 }
@@ -108,9 +130,11 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         os_user: user.clone(),
         public_key: key.public_openssh.clone(),
     };
-    let connected = connect::connect(&aws, &dest, Some(&push), cli.serial_push).await;
-    let (tunnel, _route) = connected.inspect_err(|_| progress.clear())?;
-    let closed = tunnel.close_status();
+    let cache = cli.connect.cache();
+    let connected =
+        connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), cli.serial_push).await;
+    let (tunnel, _route, from_cache) = connected.inspect_err(|_| progress.clear())?;
+    let mut closed = tunnel.close_status();
     let policy = session::HostKeyPolicy {
         host: dest.instance_id.clone(),
         known_hosts: cli
@@ -128,11 +152,30 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         pty: cli.wants_pty(std::io::IsTerminal::is_terminal(&std::io::stdin())),
         escape: cli.escape_char.0,
     };
+    progress.say(&format!("authenticating as {user}"));
+    let mut session = session::Session::connect(
+        tunnel,
+        policy.clone(),
+        &user,
+        key.private.clone(),
+        keepalive,
+    )
+    .await;
+    // A cached route whose tunnel closed before SSH could start (the IP now
+    // belongs to nothing, say): look up afresh and retry, once.
+    if from_cache && session.is_err() && closed.abnormal().is_some() {
+        tracing::info!("the cached route failed before SSH started; looking it up afresh");
+        connect::forget(cache.as_ref(), &aws, &dest.instance_id);
+        let connected =
+            connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), cli.serial_push)
+                .await;
+        let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
+        closed = tunnel.close_status();
+        session =
+            session::Session::connect(tunnel, policy, &user, key.private.clone(), keepalive).await;
+    }
+    progress.clear();
     let outcome = async {
-        progress.say(&format!("authenticating as {user}"));
-        let session =
-            session::Session::connect(tunnel, policy, &user, key.private, keepalive).await;
-        progress.clear();
         let session = session?;
         let status = session.exec(cli.remote_command().as_deref(), &opts).await?;
         session.close().await;

@@ -44,7 +44,9 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8, Error> {
         args.connect.profile.as_deref(),
     )
     .await?;
-    let (tunnel, _route) = connect::connect(&aws, &dest, push.as_ref(), false).await?;
+    let cache = args.connect.cache();
+    let (tunnel, _route, _) =
+        connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
     let closed = tunnel.close_status();
     let (mut from_tunnel, mut to_tunnel) = tokio::io::split(tunnel);
 

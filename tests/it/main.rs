@@ -3,6 +3,7 @@
 //! shared fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cache;
 mod exec;
 mod interactive;
 mod openssh;
