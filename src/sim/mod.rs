@@ -1,0 +1,679 @@
+//! A local stand-in for the AWS services eic-ssh talks to.
+//!
+//! The simulator runs on loopback only and is reached exclusively through
+//! standard AWS configuration (endpoint URLs, a CA bundle and static
+//! credentials, see [`Simulator::env`]), so the client under test runs its
+//! production code paths unchanged. It serves:
+//!
+//! * the EC2 Query API (`DescribeInstances`, `DescribeInstanceConnectEndpoints`)
+//!   and the EC2 Instance Connect JSON API (`SendSSHPublicKey`) on one HTTPS
+//!   listener ([`Simulator::api_url`]);
+//! * the EC2 Instance Connect Endpoint websocket (`/openTunnel`) on a second
+//!   TLS listener ([`Simulator::eice_dns`]), and the same service under a
+//!   distinct name on a third listener for endpoints with a `FipsDnsName`
+//!   ([`Simulator::eice_fips_dns`]).
+//!
+//! Every request is SigV4-checked by an independent verifier ([`sigv4`]).
+//! Tunnels relay to whatever TCP address the world names for the instance:
+//! a real sshd ([`sshd::Sshd`]) or the built-in server
+//! ([`builtin_sshd::start_builtin_sshd`]).
+
+mod api;
+pub mod builtin_sshd;
+mod eice;
+mod keys;
+#[cfg(test)]
+mod selftest;
+pub(crate) mod sigv4;
+pub mod sshd;
+mod tls;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use keys::KeyStore;
+use sigv4::Identity;
+
+/// The simulated AWS account: instances and Instance Connect Endpoints.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// EC2 instances.
+    pub instances: Vec<Instance>,
+    /// EC2 Instance Connect Endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// The only region the simulator answers for; default `us-east-1`.
+    pub region: String,
+}
+
+/// One EC2 instance.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// `i-` followed by 8 or 17 hex digits.
+    pub id: String,
+    /// `pending`, `running`, `shutting-down`, `terminated`, `stopping` or `stopped`.
+    pub state: String,
+    /// The private IPv4 address the tunnel names; `None` is omitted from answers.
+    pub private_ip: Option<String>,
+    /// The VPC the instance is in.
+    pub vpc_id: String,
+    /// The subnet the instance is in.
+    pub subnet_id: String,
+    /// E.g. `us-east-1a`.
+    pub availability_zone: String,
+    /// Where a tunnel to port 22 really connects.
+    pub ssh: Option<SocketAddr>,
+    /// Where a tunnel to port 3389 really connects.
+    pub rdp: Option<SocketAddr>,
+    /// What `GetConsoleOutput` returns (plain text; the API base64-encodes
+    /// it). `None`: no output yet, so the answer has no `output` element.
+    pub console_output: Option<String>,
+    /// Makes `GetConsoleOutput` fail with `UnauthorizedOperation` (403), as
+    /// for a caller without `ec2:GetConsoleOutput`.
+    pub console_denied: bool,
+}
+
+/// One EC2 Instance Connect Endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// `eice-` followed by 17 hex digits.
+    pub id: String,
+    /// The VPC the endpoint serves.
+    pub vpc_id: String,
+    /// The subnet the endpoint's interface is in.
+    pub subnet_id: String,
+    /// E.g. `create-complete`, `create-in-progress`, `delete-complete`.
+    pub state: String,
+    /// Whether the endpoint has a `FipsDnsName`.
+    pub fips: bool,
+    /// The `PreserveClientIp` setting (reported only).
+    pub preserve_client_ip: bool,
+    /// The endpoint's security groups (reported only).
+    pub security_group_ids: Vec<String>,
+    /// `ipv4`, `dualstack` or `ipv6` (reported only).
+    pub ip_address_type: String,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            instances: Vec::new(),
+            endpoints: Vec::new(),
+            region: "us-east-1".to_string(),
+        }
+    }
+}
+
+impl World {
+    /// A small account to start from:
+    ///
+    /// * `i-0123456789abcdef0`: running, `vpc-1`/`subnet-1`, 10.0.1.10, `us-east-1a`;
+    /// * `i-0000000000000dead`: stopped, same subnet, 10.0.1.11;
+    /// * `i-0fedcba9876543210`: running, in `vpc-empty` (no endpoint), 10.9.0.10;
+    /// * `eice-0123456789abcdef0`: `create-complete` in `vpc-1`/`subnet-1`, with
+    ///   a FIPS name and Preserve Client IP on.
+    ///
+    /// No instance has an `ssh` or `rdp` target (the caller fills them in)
+    /// or console output.
+    pub fn demo() -> World {
+        let instance =
+            |id: &str, state: &str, ip: &str, vpc: &str, subnet: &str, az: &str| Instance {
+                id: id.to_string(),
+                state: state.to_string(),
+                private_ip: Some(ip.to_string()),
+                vpc_id: vpc.to_string(),
+                subnet_id: subnet.to_string(),
+                availability_zone: az.to_string(),
+                ssh: None,
+                rdp: None,
+                console_output: None,
+                console_denied: false,
+            };
+        World {
+            instances: vec![
+                instance(
+                    "i-0123456789abcdef0",
+                    "running",
+                    "10.0.1.10",
+                    "vpc-1",
+                    "subnet-1",
+                    "us-east-1a",
+                ),
+                instance(
+                    "i-0000000000000dead",
+                    "stopped",
+                    "10.0.1.11",
+                    "vpc-1",
+                    "subnet-1",
+                    "us-east-1a",
+                ),
+                instance(
+                    "i-0fedcba9876543210",
+                    "running",
+                    "10.9.0.10",
+                    "vpc-empty",
+                    "subnet-empty",
+                    "us-east-1b",
+                ),
+            ],
+            endpoints: vec![Endpoint {
+                id: "eice-0123456789abcdef0".to_string(),
+                vpc_id: "vpc-1".to_string(),
+                subnet_id: "subnet-1".to_string(),
+                state: "create-complete".to_string(),
+                fips: true,
+                preserve_client_ip: true,
+                security_group_ids: vec!["sg-0123456789abcdef0".to_string()],
+                ip_address_type: "ipv4".to_string(),
+            }],
+            region: "us-east-1".to_string(),
+        }
+    }
+
+    pub(crate) fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+
+    pub(crate) fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.id == id)
+    }
+}
+
+/// AWS credentials the simulator accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token, when the identity requires one.
+    pub session_token: Option<String>,
+}
+
+/// One API request or tunnel handshake the simulator answered.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    /// `DescribeInstances`, `DescribeInstanceConnectEndpoints`,
+    /// `SendSSHPublicKey`, `OpenTunnel`, or the unknown action's name.
+    pub op: String,
+    /// When the request arrived (before any injected latency).
+    pub started: Instant,
+    /// When the answer was ready to send (after any injected latency).
+    pub finished: Instant,
+    /// The HTTP status answered (101 for an accepted tunnel).
+    pub status: u16,
+    /// The error code for failures; for successes a short description.
+    pub detail: String,
+}
+
+/// A failure queued with [`Simulator::fail_next`].
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// Mutable simulator state behind one lock.
+pub(crate) struct State {
+    pub world: World,
+    pub key_lifetime: Duration,
+    pub api_latency: Duration,
+    pub handshake_latency: Duration,
+    pub failures: HashMap<String, VecDeque<Failure>>,
+    pub log: Vec<LogEntry>,
+    /// Open tunnels per endpoint id, for the 20-connection quota.
+    pub tunnels_per_endpoint: HashMap<String, usize>,
+}
+
+/// What the listeners share with the [`Simulator`] handle.
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub identities: Vec<Identity>,
+    pub keys: KeyStore,
+    /// `true` while tunnels must hold their bytes.
+    pub frozen: watch::Sender<bool>,
+    /// Close code and reason sent to every open tunnel.
+    pub closer: broadcast::Sender<(u16, String)>,
+    pub open_tunnels: AtomicUsize,
+    /// Frame latency in nanoseconds; atomic because every frame reads it.
+    pub frame_latency_ns: AtomicU64,
+    pub eice_dns: String,
+    pub fips_dns: String,
+    request_counter: AtomicU64,
+    nonce: String,
+}
+
+/// Locks a mutex, carrying on if a panicking thread poisoned it (the state
+/// is plain data, always left consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// A fresh request id shaped like AWS's (a UUID).
+    pub(crate) fn request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        let h = hex::encode(Sha256::digest(format!("{}:{n}", self.nonce).as_bytes()));
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// Takes the next failure queued for `op`, if any.
+    pub(crate) fn take_failure(&self, op: &str) -> Option<Failure> {
+        self.state()
+            .failures
+            .get_mut(op)
+            .and_then(VecDeque::pop_front)
+    }
+
+    pub(crate) fn record(&self, op: &str, started: Instant, status: u16, detail: &str) {
+        self.state().log.push(LogEntry {
+            op: op.to_string(),
+            started,
+            finished: Instant::now(),
+            status,
+            detail: detail.to_string(),
+        });
+    }
+
+    pub(crate) fn frame_latency(&self) -> Duration {
+        Duration::from_nanos(self.frame_latency_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// A running simulator. Dropping it stops its listeners and open tunnels and
+/// removes its state directory.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    api_addr: SocketAddr,
+    // Dropping the sender wakes every task waiting on `changed()`.
+    _shutdown: watch::Sender<()>,
+    tasks: Vec<JoinHandle<()>>,
+    ca_pem_path: PathBuf,
+    // Declared last so it is removed after everything else stopped.
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
+const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
+
+impl Simulator {
+    /// Starts the listeners on 127.0.0.1 (ephemeral ports) and writes the CA
+    /// bundle, key database and `AuthorizedKeysCommand` script into a fresh
+    /// state directory (see [`Simulator::state_dir`]).
+    pub async fn start(world: World) -> io::Result<Simulator> {
+        let dir = create_state_dir()?;
+        let tls = tls::build()?;
+        let ca_pem_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_pem_path, &tls.ca_pem)?;
+        let keys = KeyStore::create(dir.path())?;
+
+        let api_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let eice_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let fips_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let api_addr = api_listener.local_addr()?;
+        let eice_dns = format!("localhost:{}", eice_listener.local_addr()?.port());
+        let fips_dns = format!("localhost:{}", fips_listener.local_addr()?.port());
+
+        let nonce = hex::encode(Sha256::digest(
+            format!(
+                "{:?} {} {:?}",
+                SystemTime::now(),
+                std::process::id(),
+                dir.path()
+            )
+            .as_bytes(),
+        ));
+        let identities = vec![
+            Identity {
+                access_key_id: LONG_TERM_KEY_ID.to_string(),
+                secret_access_key: format!("simSecret/{}", &nonce[..24]),
+                session_token: None,
+            },
+            Identity {
+                access_key_id: SESSION_KEY_ID.to_string(),
+                secret_access_key: format!("simSessionSecret+{}", &nonce[24..48]),
+                session_token: Some(format!("IQoJsimSessionToken/{}==", &nonce[48..64])),
+            },
+        ];
+
+        let (frozen, _) = watch::channel(false);
+        let (closer, _) = broadcast::channel(16);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                world,
+                key_lifetime: Duration::from_secs(60),
+                api_latency: Duration::ZERO,
+                handshake_latency: Duration::ZERO,
+                failures: HashMap::new(),
+                log: Vec::new(),
+                tunnels_per_endpoint: HashMap::new(),
+            }),
+            identities,
+            keys,
+            frozen,
+            closer,
+            open_tunnels: AtomicUsize::new(0),
+            frame_latency_ns: AtomicU64::new(0),
+            eice_dns: eice_dns.clone(),
+            fips_dns: fips_dns.clone(),
+            request_counter: AtomicU64::new(0),
+            nonce,
+        });
+
+        let (shutdown, shutdown_rx) = watch::channel(());
+        let tasks = vec![
+            tokio::spawn(api::serve(
+                api_listener,
+                tls.api_config.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(eice::serve(
+                eice_listener,
+                tls.ws_config.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+                eice_dns,
+            )),
+            tokio::spawn(eice::serve(
+                fips_listener,
+                tls.ws_config,
+                shared.clone(),
+                shutdown_rx,
+                fips_dns,
+            )),
+        ];
+
+        Ok(Simulator {
+            shared,
+            api_addr,
+            _shutdown: shutdown,
+            tasks,
+            ca_pem_path,
+            dir,
+        })
+    }
+
+    /// `https://localhost:<port>`: the EC2 and the EC2 Instance Connect API.
+    pub fn api_url(&self) -> String {
+        format!("https://localhost:{}", self.api_addr.port())
+    }
+
+    /// `localhost:<port>`: the `DnsName` of every endpoint.
+    pub fn eice_dns(&self) -> String {
+        self.shared.eice_dns.clone()
+    }
+
+    /// `localhost:<other port>`: the `FipsDnsName` of endpoints with `fips`
+    /// set. It is a separate listener serving the same tunnels, so a client
+    /// that picked the wrong name shows up as a different port (and in the
+    /// Host check).
+    pub fn eice_fips_dns(&self) -> String {
+        self.shared.fips_dns.clone()
+    }
+
+    /// The CA certificate (PEM) that signed every listener's certificate.
+    pub fn ca_pem_path(&self) -> &Path {
+        &self.ca_pem_path
+    }
+
+    /// The simulator's state directory (CA bundle, `keys.db`, script, sshd files).
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Long-term credentials (no session token).
+    pub fn credentials(&self) -> Credentials {
+        self.identity_credentials(LONG_TERM_KEY_ID)
+    }
+
+    /// Temporary credentials: requests must carry their session token.
+    pub fn session_credentials(&self) -> Credentials {
+        self.identity_credentials(SESSION_KEY_ID)
+    }
+
+    fn identity_credentials(&self, akid: &str) -> Credentials {
+        self.shared
+            .identities
+            .iter()
+            .find(|i| i.access_key_id == akid)
+            .map(|i| Credentials {
+                access_key_id: i.access_key_id.clone(),
+                secret_access_key: i.secret_access_key.clone(),
+                session_token: i.session_token.clone(),
+            })
+            .unwrap_or_else(|| Credentials {
+                access_key_id: akid.to_string(),
+                secret_access_key: String::new(),
+                session_token: None,
+            })
+    }
+
+    /// The environment a client process needs to use this simulator with
+    /// the long-term credentials.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let creds = self.credentials();
+        let region = self.shared.state().world.region.clone();
+        [
+            ("AWS_ENDPOINT_URL_EC2", self.api_url()),
+            ("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", self.api_url()),
+            (
+                "AWS_CA_BUNDLE",
+                self.ca_pem_path.to_string_lossy().into_owned(),
+            ),
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+            ("AWS_REGION", region),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Changes the world; takes effect for the next request.
+    pub fn set_world(&self, f: impl FnOnce(&mut World)) {
+        f(&mut self.shared.state().world);
+    }
+
+    /// A copy of the current world.
+    pub fn world(&self) -> World {
+        self.shared.state().world.clone()
+    }
+
+    /// How long a pushed key stays valid (default 60 s).
+    pub fn set_key_lifetime(&self, d: Duration) {
+        self.shared.state().key_lifetime = d;
+    }
+
+    /// Delay added before every API answer.
+    pub fn set_api_latency(&self, d: Duration) {
+        self.shared.state().api_latency = d;
+    }
+
+    /// Delay added before answering a websocket upgrade.
+    pub fn set_handshake_latency(&self, d: Duration) {
+        self.shared.state().handshake_latency = d;
+    }
+
+    /// Delay added to every relayed message, both ways. Messages are
+    /// pipelined: each is held until its arrival time plus this delay, while
+    /// later ones keep arriving.
+    pub fn set_frame_latency(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.frame_latency_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// While frozen, tunnels neither read nor write (not even pongs) and do
+    /// not close: they look dead to the client.
+    pub fn freeze_tunnels(&self, frozen: bool) {
+        self.shared.frozen.send_replace(frozen);
+    }
+
+    /// Sends a close frame with this code and reason on every open tunnel.
+    pub fn close_tunnels(&self, code: u16, reason: &str) {
+        // An error only means no tunnel is listening.
+        let _ = self.shared.closer.send((code, reason.to_string()));
+    }
+
+    /// Makes the next call of `op` (e.g. `DescribeInstances`,
+    /// `DescribeInstanceConnectEndpoints`, `SendSSHPublicKey`, `OpenTunnel`)
+    /// fail with this status, error code and message, after its signature
+    /// was accepted. Calls queue up: two calls fail the next two requests.
+    pub fn fail_next(&self, op: &str, http_status: u16, code: &str, message: &str) {
+        self.shared
+            .state()
+            .failures
+            .entry(op.to_string())
+            .or_default()
+            .push_back(Failure {
+                status: http_status,
+                code: code.to_string(),
+                message: message.to_string(),
+            });
+    }
+
+    /// Every API request and tunnel handshake so far, in order of answer.
+    pub fn request_log(&self) -> Vec<LogEntry> {
+        self.shared.state().log.clone()
+    }
+
+    /// The unexpired public keys pushed for an instance and OS user.
+    pub fn keys(&self, instance_id: &str, user: &str) -> Vec<String> {
+        self.shared.keys.keys(instance_id, user)
+    }
+
+    /// The `AuthorizedKeysCommand` script: `script <instance-id> <user>`
+    /// prints the unexpired keys pushed for them.
+    pub fn authorized_keys_command(&self) -> &Path {
+        self.shared.keys.script()
+    }
+
+    /// How many tunnels are open right now. A tunnel counts until the
+    /// server side finished tearing it down, which can be a moment after the
+    /// client saw it close.
+    pub fn open_tunnels(&self) -> usize {
+        self.shared.open_tunnels.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+/// Creates the per-simulator state directory under a base directory that is
+/// not writable by others (sshd refuses an `AuthorizedKeysCommand` that is):
+/// `$EIC_SSH_SIM_DIR`, else `$HOME/.cache/eic-ssh/sim`.
+fn create_state_dir() -> io::Result<tempfile::TempDir> {
+    let base = match std::env::var_os("EIC_SSH_SIM_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let home = std::env::var_os("HOME").ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "neither EIC_SSH_SIM_DIR nor HOME is set: no place for the simulator's state",
+                )
+            })?;
+            PathBuf::from(home).join(".cache/eic-ssh/sim")
+        }
+    };
+    if !base.exists() {
+        std::fs::create_dir_all(&base)?;
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // sshd needs absolute paths in its configuration.
+    let base = base.canonicalize()?;
+    let dir = tempfile::Builder::new().prefix("sim-").tempdir_in(&base)?;
+    // sshd (possibly another user) must be able to traverse it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+/// Checks that `path` and every ancestor are owned by root and not
+/// writable by group or others: sshd refuses to run an
+/// `AuthorizedKeysCommand` otherwise.
+pub(crate) fn check_safe_path(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = Some(path);
+    while let Some(dir) = p {
+        let md = std::fs::metadata(dir)?;
+        if md.uid() != 0 || md.mode() & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} (uid {}, mode {:o}) is unsafe for sshd's AuthorizedKeysCommand: the \
+                     script and every directory above it must be owned by root and not group- \
+                     or world-writable. Point EIC_SSH_SIM_DIR at such a directory (default: \
+                     $HOME/.cache/eic-ssh/sim).",
+                    dir.display(),
+                    md.uid(),
+                    md.mode() & 0o7777
+                ),
+            ));
+        }
+        p = dir.parent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn starts_and_describes_itself() {
+        let sim = Simulator::start(World::demo()).await.unwrap();
+        assert!(sim.api_url().starts_with("https://localhost:"));
+        assert!(sim.eice_dns().starts_with("localhost:"));
+        assert_ne!(sim.eice_dns(), sim.eice_fips_dns());
+        assert!(sim.ca_pem_path().exists());
+        assert!(sim.authorized_keys_command().exists());
+        assert!(sim.session_credentials().session_token.is_some());
+        assert!(sim.credentials().session_token.is_none());
+        let env = sim.env();
+        assert!(env.iter().any(|(k, _)| k == "AWS_CA_BUNDLE"));
+        let id1 = sim.shared().request_id();
+        let id2 = sim.shared().request_id();
+        assert_ne!(id1, id2);
+        assert_eq!(id1.len(), 36);
+    }
+}
