@@ -42,6 +42,9 @@ pub enum Subcommand {
     /// Print a ready-to-paste ~/.ssh/config block that routes `ssh i-*`
     /// through eic-ssh.
     SshConfig(SshConfigArgs),
+    /// Print the instance's host keys as its console output shows them, in
+    /// known_hosts format (--add writes them), to pre-seed OpenSSH.
+    HostKeys(HostKeysArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -185,6 +188,30 @@ pub struct TunnelArgs {
     pub connect: ConnectArgs,
 }
 
+/// `eic-ssh host-keys`.
+#[derive(Debug, Args)]
+pub struct HostKeysArgs {
+    /// The instance.
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    pub target: Target,
+
+    /// Add the keys to the known_hosts file (skipping those already there).
+    #[arg(long)]
+    pub add: bool,
+
+    /// known_hosts file for --add (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// AWS region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
 /// `eic-ssh ssh-config`.
 #[derive(Debug, Args)]
 pub struct SshConfigArgs {
@@ -266,6 +293,34 @@ pub struct HostKeyArgs {
     /// known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+
+    /// yes: only known (or console-verified) keys; accept-new: record new
+    /// keys, refuse changed ones; no: accept anything (insecure).
+    #[arg(long, value_name = "MODE", value_enum, default_value = "accept-new")]
+    pub strict_host_key_checking: crate::session::StrictHostKeyChecking,
+
+    /// Verify a first contact's host key against the instance's console
+    /// output (ec2:GetConsoleOutput), or not.
+    #[arg(long, value_name = "HOW", value_enum, default_value = "console")]
+    pub verify_host_key: VerifyHostKey,
+}
+
+/// `--verify-host-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyHostKey {
+    /// Check a new key against the host keys cloud-init printed on the console.
+    Console,
+    /// Do not consult the console.
+    None,
+}
+
+impl HostKeyArgs {
+    /// The known_hosts file in use.
+    pub fn file(&self) -> PathBuf {
+        self.known_hosts
+            .clone()
+            .unwrap_or_else(crate::known_hosts::default_path)
+    }
 }
 
 /// -v / -q.

@@ -104,6 +104,27 @@ pub enum Error {
     #[error("the connection to {host} was lost: {reason}")]
     ConnectionLost { host: String, reason: String },
 
+    #[error("GetConsoleOutput was denied: {code}: {message}")]
+    ConsoleDenied { code: String, message: String },
+
+    #[error(
+        "POSSIBLE INTERCEPTION: the host key of {host} does not match its console output: the server offered {offered}, the console shows {console}"
+    )]
+    HostKeyMismatch {
+        host: String,
+        offered: String,
+        console: String,
+    },
+
+    #[error(
+        "the host key of {host} ({offered}) is not in {file}, and --strict-host-key-checking=yes refuses unknown keys"
+    )]
+    HostKeyUnknown {
+        host: String,
+        offered: String,
+        file: PathBuf,
+    },
+
     #[error("the SSH session failed: {0}")]
     Ssh(String),
 
@@ -149,6 +170,9 @@ impl Error {
                 file.display()
             ),
             Error::ConnectionLost { .. } => "the tunnel or the instance stopped answering; tune detection with --keepalive-interval and --keepalive-count".into(),
+            Error::ConsoleDenied { .. } => "grant ec2:GetConsoleOutput on the instance to verify host keys from the console, or pass --verify-host-key none".into(),
+            Error::HostKeyMismatch { .. } => "do not connect until you know why: someone may be intercepting the connection. Check the instance's console (aws ec2 get-console-output --latest) yourself".into(),
+            Error::HostKeyUnknown { host, .. } => format!("pre-seed it with: eic-ssh host-keys {host} --add, or use --strict-host-key-checking accept-new"),
             Error::NoPublicKey { .. } => "pass --public-key FILE, add a key to ssh-agent, create one with ssh-keygen -t ed25519, or use --no-push".into(),
             Error::AuthRefused { .. } => "the pushed key is valid for 60 seconds and only for that OS user: check --user (e.g. ubuntu on Ubuntu AMIs) and that EC2 Instance Connect is installed on the instance".into(),
             _ => return None,

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cache;
 pub mod cli;
 pub mod connect;
+pub mod console;
 pub mod error;
 pub mod keypush;
 pub mod known_hosts;
@@ -83,6 +84,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
             print!("{}", proxy::ssh_config(&args));
             Ok(0)
         }
+        Some(cli::Subcommand::HostKeys(args)) => console::host_keys_command(args).await,
         Some(cli::Subcommand::Cache { action }) => {
             let cache = cache::RouteCache::default_location();
             match action {
@@ -125,6 +127,11 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         cli.connect.profile.as_deref(),
     )
     .await?;
+    // A first contact is verified against the console, fetched alongside.
+    let first_contact =
+        known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id).is_empty();
+    let console = (first_contact && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+        .then(|| session::fetch_console(aws.ec2.clone(), target.instance_id.clone()));
     let key = keypush::EphemeralKey::generate()?;
     let push = connect::KeyPush {
         os_user: user.clone(),
@@ -137,12 +144,10 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
     let mut closed = tunnel.close_status();
     let policy = session::HostKeyPolicy {
         host: dest.instance_id.clone(),
-        known_hosts: cli
-            .host_keys
-            .known_hosts
-            .clone()
-            .unwrap_or_else(known_hosts::default_path),
+        known_hosts: cli.host_keys.file(),
         notify: !verbosity.quiet,
+        strict: cli.host_keys.strict_host_key_checking,
+        console,
     };
     let keepalive = session::Keepalive {
         interval: std::time::Duration::from_secs(cli.keepalive_interval),

@@ -4,7 +4,11 @@
 use crate::support::*;
 
 fn ops(f: &Fixture) -> Vec<String> {
-    f.sim.request_log().into_iter().map(|e| format!("{} {}", e.op, e.status)).collect()
+    f.sim
+        .request_log()
+        .into_iter()
+        .map(|e| format!("{} {}", e.op, e.status))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,21 +17,37 @@ async fn a_warm_connection_needs_only_the_tunnel_and_the_push() {
     let out = f.run(&[&f.target(), "--", "echo", "cold"], b"").await;
     assert_eq!(out.stdout_str(), "cold\n", "{}", out.stderr);
     let cold = ops(&f);
-    assert!(cold.iter().any(|o| o.starts_with("DescribeInstances ")), "{cold:?}");
+    assert!(
+        cold.iter().any(|o| o.starts_with("DescribeInstances ")),
+        "{cold:?}"
+    );
 
     let out = f.run(&[&f.target(), "--", "echo", "warm"], b"").await;
     assert_eq!(out.stdout_str(), "warm\n", "{}", out.stderr);
     let warm: Vec<String> = ops(&f).split_off(cold.len());
     assert_eq!(warm.len(), 2, "{warm:?}");
-    assert!(warm.contains(&"SendSSHPublicKey 200".to_owned()) && warm.contains(&"OpenTunnel 101".to_owned()), "{warm:?}");
+    assert!(
+        warm.contains(&"SendSSHPublicKey 200".to_owned())
+            && warm.contains(&"OpenTunnel 101".to_owned()),
+        "{warm:?}"
+    );
 
     // The cache holds no secrets and only the user can read it.
     let path = f.home.path().join(".cache/eic-ssh/routes.json");
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("10.0.1.10") && text.contains("eice-0123456789abcdef0"), "{text}");
-    assert!(!text.contains(&f.sim.credentials().secret_access_key) && !text.contains(&f.sim.credentials().access_key_id));
+    assert!(
+        text.contains("10.0.1.10") && text.contains("eice-0123456789abcdef0"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&f.sim.credentials().secret_access_key)
+            && !text.contains(&f.sim.credentials().access_key_id)
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,12 +67,28 @@ async fn a_stale_route_is_looked_up_afresh_once() {
     let out = f.run(&[&f.target(), "--", "echo", "recovered"], b"").await;
     assert_eq!(out.stdout_str(), "recovered\n", "{}", out.stderr);
     let after: Vec<String> = ops(&f).split_off(before);
-    let tunnels: Vec<&String> = after.iter().filter(|o| o.starts_with("OpenTunnel")).collect();
-    assert_eq!(tunnels.len(), 2, "one failed cached attempt, one fresh: {after:?}");
-    assert!(!tunnels[0].ends_with("101") && tunnels[1].ends_with("101"), "{after:?}");
-    assert!(after.iter().any(|o| o.starts_with("DescribeInstances ")), "{after:?}");
+    let tunnels: Vec<&String> = after
+        .iter()
+        .filter(|o| o.starts_with("OpenTunnel"))
+        .collect();
+    assert_eq!(
+        tunnels.len(),
+        2,
+        "one failed cached attempt, one fresh: {after:?}"
+    );
+    assert!(
+        !tunnels[0].ends_with("101") && tunnels[1].ends_with("101"),
+        "{after:?}"
+    );
+    assert!(
+        after.iter().any(|o| o.starts_with("DescribeInstances ")),
+        "{after:?}"
+    );
     let text = std::fs::read_to_string(f.home.path().join(".cache/eic-ssh/routes.json")).unwrap();
-    assert!(text.contains("10.0.1.99"), "the fresh route was cached: {text}");
+    assert!(
+        text.contains("10.0.1.99"),
+        "the fresh route was cached: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

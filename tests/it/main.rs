@@ -5,6 +5,7 @@
 
 mod cache;
 mod exec;
+mod hostkeys;
 mod interactive;
 mod openssh;
 mod support;
