@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -49,10 +49,17 @@ impl CloseStatus {
     }
 }
 
+/// Room kept for outgoing frames: enough for a few full frames in flight.
+const WRITE_BUFFER: usize = 4 * MAX_FRAME;
+
 /// An open tunnel: a byte stream over the websocket.
 pub struct Tunnel {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pending: Bytes,
+    /// Frames are split off this buffer; once tungstenite has written them
+    /// and dropped them, `reserve` reclaims the same memory, so steady-state
+    /// writes allocate nothing.
+    outgoing: BytesMut,
     closed: CloseStatus,
     eof: bool,
 }
@@ -90,6 +97,7 @@ impl Tunnel {
         Ok(Tunnel {
             ws,
             pending: Bytes::new(),
+            outgoing: BytesMut::with_capacity(WRITE_BUFFER),
             closed: CloseStatus::default(),
             eof: false,
         })
@@ -243,8 +251,13 @@ impl AsyncWrite for Tunnel {
         let ws = Pin::new(&mut self.ws);
         ready!(ws.poll_ready(cx)).map_err(ws_to_io)?;
         let n = buf.len().min(MAX_FRAME);
+        if self.outgoing.capacity() < n {
+            self.outgoing.reserve(WRITE_BUFFER);
+        }
+        self.outgoing.extend_from_slice(&buf[..n]);
+        let frame = self.outgoing.split().freeze();
         Pin::new(&mut self.ws)
-            .start_send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+            .start_send(Message::Binary(frame))
             .map_err(ws_to_io)?;
         // Start sending right away; a pending flush carries on at the next call.
         if let Poll::Ready(Err(e)) = Pin::new(&mut self.ws).poll_flush(cx) {
