@@ -531,3 +531,43 @@ fn has_hex_signature(s: &str) -> bool {
         rest.len() >= 64 && rest[..64].bytes().all(|b| b.is_ascii_hexdigit())
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_paged_and_the_instance_subnet_preferred() {
+    use eic_ssh::sim::{Endpoint, World};
+    let mut world = World::demo();
+    let template = world.endpoints[0].clone();
+    // Three endpoints in the VPC, two per page: the one in the instance's
+    // subnet comes last.
+    world.endpoints = vec![
+        Endpoint {
+            id: "eice-0aaaaaaaaaaaaaaa1".into(),
+            subnet_id: "subnet-other".into(),
+            ..template.clone()
+        },
+        Endpoint {
+            id: "eice-0aaaaaaaaaaaaaaa2".into(),
+            subnet_id: "subnet-other2".into(),
+            ..template.clone()
+        },
+        Endpoint {
+            id: "eice-0aaaaaaaaaaaaaaa3".into(),
+            ..template.clone()
+        },
+    ];
+    let f = Fixture::with_world(world).await;
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    let log = f.sim.request_log();
+    let pages = log
+        .iter()
+        .filter(|e| e.op == "DescribeInstanceConnectEndpoints")
+        .count();
+    assert_eq!(pages, 2, "every page was read");
+    let tunnel = log.iter().find(|e| e.op == "OpenTunnel").unwrap();
+    assert!(
+        tunnel.detail.contains("eice-0aaaaaaaaaaaaaaa3"),
+        "{}",
+        tunnel.detail
+    );
+}
