@@ -140,8 +140,8 @@ async fn a_shell_with_a_real_terminal() {
     let pane = Pane::start(&f, &f.target());
     pane.type_line("echo $((6*7))X");
     pane.wait_for("42X").await;
-    pane.type_line("echo term=$TERM");
-    pane.wait_for("term=xterm-256color").await;
+    pane.type_line("echo term=$TERM lang=$LANG");
+    pane.wait_for("term=xterm-256color lang=C.UTF-8").await;
     pane.type_line("echo size=$(stty size)");
     pane.wait_for("size=30 100").await;
     pane.tmux(&["resize-window", "-t", "0", "-x", "120", "-y", "40"]);
