@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::sigv4::{self, AuthError, Expected};
-use super::{Endpoint, Instance, Shared, World, unix_now};
+use super::{Endpoint, Instance, Peer, Shared, World, unix_now};
 
 /// Accepts connections until the simulator is dropped.
 pub(crate) async fn serve(
@@ -230,6 +230,9 @@ fn ec2(
     let answer = match action.as_str() {
         "DescribeInstances" => describe_instances(&world, &params, request_id),
         "GetConsoleOutput" => get_console_output(&world, &params, request_id),
+        "DescribeSecurityGroupRules" => describe_security_group_rules(&world, &params, request_id),
+        "DescribeSubnets" => describe_subnets(&world, &params, request_id),
+        "DescribeVpcs" => describe_vpcs(&world, &params, request_id),
         "DescribeInstanceConnectEndpoints" => describe_endpoints(
             &world,
             &params,
@@ -523,6 +526,32 @@ pub(crate) fn describe_instances(
                 esc(ip)
             );
         }
+        // The instance's groups are its primary interface's; every
+        // interface lists its own.
+        xml.push_str("<groupSet>");
+        if let Some(primary) = inst.network_interfaces.first() {
+            group_items(&mut xml, world, &primary.security_group_ids);
+        }
+        xml.push_str("</groupSet><networkInterfaceSet>");
+        for (n, nic) in inst.network_interfaces.iter().enumerate() {
+            let _ = write!(
+                xml,
+                "<item><networkInterfaceId>{}</networkInterfaceId><subnetId>{}</subnetId><vpcId>{}</vpcId>\
+                 <ownerId>{OWNER_ID}</ownerId><status>in-use</status><interfaceType>interface</interfaceType>",
+                esc(&nic.id),
+                esc(&inst.subnet_id),
+                esc(&inst.vpc_id),
+            );
+            if n == 0
+                && let Some(ip) = &inst.private_ip
+            {
+                let _ = write!(xml, "<privateIpAddress>{}</privateIpAddress>", esc(ip));
+            }
+            xml.push_str("<groupSet>");
+            group_items(&mut xml, world, &nic.security_group_ids);
+            xml.push_str("</groupSet></item>");
+        }
+        xml.push_str("</networkInterfaceSet>");
         xml.push_str("<architecture>x86_64</architecture></item></instancesSet></item>\n");
     }
     xml.push_str("</reservationSet>\n");
@@ -535,6 +564,251 @@ pub(crate) fn describe_instances(
         content_type: XML,
         body: xml,
         detail: format!("{} instance(s)", page.len()),
+        error_type: None,
+    }
+}
+
+/// `<item><groupId/><groupName/></item>` for each group.
+fn group_items(xml: &mut String, world: &World, groups: &[String]) {
+    for g in groups {
+        let name = world
+            .security_groups
+            .iter()
+            .find(|sg| &sg.id == g)
+            .map_or("default", |sg| sg.name.as_str());
+        let _ = write!(
+            xml,
+            "<item><groupId>{}</groupId><groupName>{}</groupName></item>",
+            esc(g),
+            esc(name)
+        );
+    }
+}
+
+/// Page size for `DescribeSecurityGroupRules` without `MaxResults`: small
+/// on purpose, so clients must page.
+pub(crate) const DEFAULT_RULE_PAGE: usize = 3;
+
+/// `DescribeSecurityGroupRules`: `SecurityGroupRuleId.N`, `group-id` and
+/// `security-group-rule-id` filters, and real paging.
+pub(crate) fn describe_security_group_rules(
+    world: &World,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Answer {
+    let ids = list(params, "SecurityGroupRuleId");
+    let max_results = match parse_max_results(params, 5..=1000) {
+        Ok(m) => m,
+        Err(msg) => return ec2_error(400, "InvalidParameterValue", &msg, request_id),
+    };
+    let mut selected: Vec<(&str, &super::SgRule)> = world
+        .security_groups
+        .iter()
+        .flat_map(|g| g.rules.iter().map(move |r| (g.id.as_str(), r)))
+        .filter(|(_, r)| ids.is_empty() || ids.contains(&r.id))
+        .collect();
+    for (name, values) in filters(params) {
+        match name.as_str() {
+            "group-id" => selected.retain(|(g, _)| values.iter().any(|v| v == g)),
+            "security-group-rule-id" => selected.retain(|(_, r)| values.contains(&r.id)),
+            other => {
+                return ec2_error(
+                    400,
+                    "InvalidParameterValue",
+                    &format!("The filter '{other}' is invalid"),
+                    request_id,
+                );
+            }
+        }
+    }
+    let page_size = max_results.unwrap_or(DEFAULT_RULE_PAGE);
+    let (page, next) = match paginate(&selected, "sgr", page_size, param(params, "NextToken")) {
+        Ok(p) => p,
+        Err(msg) => return ec2_error(400, "InvalidPaginationToken", &msg, request_id),
+    };
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeSecurityGroupRulesResponse xmlns=\"{EC2_NS}\">\n<requestId>{}</requestId>\n<securityGroupRuleSet>\n",
+        esc(request_id)
+    );
+    for (group, r) in &page {
+        let _ = write!(
+            xml,
+            "<item><securityGroupRuleId>{id}</securityGroupRuleId><groupId>{group}</groupId>\
+             <groupOwnerId>{OWNER_ID}</groupOwnerId><isEgress>{egress}</isEgress>\
+             <ipProtocol>{proto}</ipProtocol><fromPort>{from}</fromPort><toPort>{to}</toPort>",
+            id = esc(&r.id),
+            group = esc(group),
+            egress = r.egress,
+            proto = esc(&r.protocol),
+            from = r.from_port,
+            to = r.to_port,
+        );
+        match &r.peer {
+            Peer::Cidr(c) => {
+                let _ = write!(xml, "<cidrIpv4>{}</cidrIpv4>", esc(c));
+            }
+            Peer::Group(g) => {
+                let _ = write!(
+                    xml,
+                    "<referencedGroupInfo><groupId>{}</groupId><userId>{OWNER_ID}</userId></referencedGroupInfo>",
+                    esc(g)
+                );
+            }
+            Peer::PrefixList(p) => {
+                let _ = write!(xml, "<prefixListId>{}</prefixListId>", esc(p));
+            }
+        }
+        let _ = writeln!(
+            xml,
+            "<securityGroupRuleArn>arn:aws:ec2:{}:{OWNER_ID}:security-group-rule/{}</securityGroupRuleArn><tagSet/></item>",
+            esc(&world.region),
+            esc(&r.id)
+        );
+    }
+    xml.push_str("</securityGroupRuleSet>\n");
+    if let Some(t) = next {
+        let _ = writeln!(xml, "<nextToken>{}</nextToken>", esc(&t));
+    }
+    xml.push_str("</DescribeSecurityGroupRulesResponse>\n");
+    Answer {
+        status: 200,
+        content_type: XML,
+        body: xml,
+        detail: format!("{} rule(s)", page.len()),
+        error_type: None,
+    }
+}
+
+/// `DescribeSubnets`: `SubnetId.N` and `subnet-id`/`vpc-id` filters.
+pub(crate) fn describe_subnets(
+    world: &World,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Answer {
+    let ids = list(params, "SubnetId");
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !world.subnets.iter().any(|s| &s.id == *id))
+    {
+        return ec2_error(
+            400,
+            "InvalidSubnetID.NotFound",
+            &format!("The subnet ID '{missing}' does not exist"),
+            request_id,
+        );
+    }
+    let mut selected: Vec<&super::Subnet> = world
+        .subnets
+        .iter()
+        .filter(|s| ids.is_empty() || ids.contains(&s.id))
+        .collect();
+    for (name, values) in filters(params) {
+        let field: fn(&super::Subnet) -> &str = match name.as_str() {
+            "subnet-id" => |s| &s.id,
+            "vpc-id" => |s| &s.vpc_id,
+            other => {
+                return ec2_error(
+                    400,
+                    "InvalidParameterValue",
+                    &format!("The filter '{other}' is invalid"),
+                    request_id,
+                );
+            }
+        };
+        selected.retain(|s| values.iter().any(|v| v == field(s)));
+    }
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeSubnetsResponse xmlns=\"{EC2_NS}\">\n<requestId>{}</requestId>\n<subnetSet>\n",
+        esc(request_id)
+    );
+    for s in &selected {
+        let _ = writeln!(
+            xml,
+            "<item><subnetId>{}</subnetId><state>available</state><vpcId>{}</vpcId>\
+             <cidrBlock>{}</cidrBlock><availabilityZone>{}</availabilityZone>\
+             <ownerId>{OWNER_ID}</ownerId><tagSet/></item>",
+            esc(&s.id),
+            esc(&s.vpc_id),
+            esc(&s.cidr),
+            esc(&s.availability_zone),
+        );
+    }
+    xml.push_str("</subnetSet>\n</DescribeSubnetsResponse>\n");
+    Answer {
+        status: 200,
+        content_type: XML,
+        body: xml,
+        detail: format!("{} subnet(s)", selected.len()),
+        error_type: None,
+    }
+}
+
+/// `DescribeVpcs`: `VpcId.N` and the `vpc-id` filter.
+pub(crate) fn describe_vpcs(
+    world: &World,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Answer {
+    let mut ids = list(params, "VpcId");
+    for (name, values) in filters(params) {
+        if name != "vpc-id" {
+            return ec2_error(
+                400,
+                "InvalidParameterValue",
+                &format!("The filter '{name}' is invalid"),
+                request_id,
+            );
+        }
+        ids.extend(values);
+    }
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !world.vpcs.iter().any(|v| &v.id == *id))
+    {
+        return ec2_error(
+            400,
+            "InvalidVpcID.NotFound",
+            &format!("The vpc ID '{missing}' does not exist"),
+            request_id,
+        );
+    }
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeVpcsResponse xmlns=\"{EC2_NS}\">\n<requestId>{}</requestId>\n<vpcSet>\n",
+        esc(request_id)
+    );
+    let selected: Vec<&super::Vpc> = world
+        .vpcs
+        .iter()
+        .filter(|v| ids.is_empty() || ids.contains(&v.id))
+        .collect();
+    for v in &selected {
+        let primary = v.cidrs.first().map(String::as_str).unwrap_or_default();
+        let _ = write!(
+            xml,
+            "<item><vpcId>{}</vpcId><ownerId>{OWNER_ID}</ownerId><state>available</state>\
+             <cidrBlock>{}</cidrBlock><cidrBlockAssociationSet>",
+            esc(&v.id),
+            esc(primary),
+        );
+        for (n, c) in v.cidrs.iter().enumerate() {
+            let _ = write!(
+                xml,
+                "<item><associationId>vpc-cidr-assoc-{}</associationId><cidrBlock>{}</cidrBlock>\
+                 <cidrBlockState><state>associated</state></cidrBlockState></item>",
+                &short_hash(&format!("{}/{n}", v.id)),
+                esc(c),
+            );
+        }
+        xml.push_str(
+            "</cidrBlockAssociationSet><instanceTenancy>default</instanceTenancy><isDefault>false</isDefault><tagSet/></item>\n",
+        );
+    }
+    xml.push_str("</vpcSet>\n</DescribeVpcsResponse>\n");
+    Answer {
+        status: 200,
+        content_type: XML,
+        body: xml,
+        detail: format!("{} vpc(s)", selected.len()),
         error_type: None,
     }
 }
@@ -1104,6 +1378,68 @@ mod tests {
         assert!(validate_public_key(ed).is_ok());
         assert!(validate_public_key("ssh-ed25519 AAAA").is_err());
         assert!(validate_public_key(&format!("{ed}\n{ed}")).is_err());
+    }
+
+    #[test]
+    fn security_group_rules_page_and_filter() {
+        let w = World::demo();
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut p = params(&[
+                ("Filter.1.Name", "group-id"),
+                ("Filter.1.Value.1", super::super::DEMO_ENDPOINT_SG),
+                ("Filter.1.Value.2", super::super::DEMO_INSTANCE_SG),
+            ]);
+            if let Some(t) = &token {
+                p.push(("NextToken".into(), t.clone()));
+            }
+            let a = describe_security_group_rules(&w, &p, "rid");
+            assert_eq!(a.status, 200, "{}", a.body);
+            seen.extend(
+                a.body
+                    .split("<securityGroupRuleId>")
+                    .skip(1)
+                    .filter_map(|s| s.split('<').next())
+                    .map(str::to_string),
+            );
+            token = token_in(&a.body);
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        let a = describe_security_group_rules(&w, &params(&[("MaxResults", "1000")]), "rid");
+        assert!(a.body.contains("<isEgress>true</isEgress>"));
+        assert!(a.body.contains(&format!(
+            "<referencedGroupInfo><groupId>{}</groupId>",
+            super::super::DEMO_INSTANCE_SG
+        )));
+        let a = describe_security_group_rules(&w, &params(&[("Filter.1.Name", "x")]), "rid");
+        assert_eq!(a.detail, "InvalidParameterValue");
+    }
+
+    #[test]
+    fn instances_list_every_interface_and_its_groups() {
+        let mut w = World::demo();
+        w.instances[0]
+            .network_interfaces
+            .push(super::super::NetworkInterface {
+                id: "eni-2".into(),
+                security_group_ids: vec!["sg-0000000000000002a".into()],
+            });
+        let a = describe_instances(&w, &params(&[("InstanceId.1", "i-0123456789abcdef0")]), "r");
+        assert_eq!(a.body.matches("<networkInterfaceId>").count(), 2);
+        assert!(
+            a.body
+                .contains("<groupId>sg-0000000000000002a</groupId><groupName>default</groupName>")
+        );
+        let subnets = describe_subnets(&w, &params(&[("SubnetId.1", "subnet-1")]), "r");
+        assert!(subnets.body.contains("<cidrBlock>10.0.1.0/24</cidrBlock>"));
+        let vpcs = describe_vpcs(&w, &params(&[("VpcId.1", "vpc-1")]), "r");
+        assert!(vpcs.body.contains("<cidrBlock>10.0.0.0/16</cidrBlock>"));
+        let missing = describe_vpcs(&w, &params(&[("VpcId.1", "vpc-9")]), "r");
+        assert_eq!(missing.detail, "InvalidVpcID.NotFound");
     }
 
     #[test]

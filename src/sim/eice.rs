@@ -57,6 +57,11 @@ const PIPELINE: usize = 64;
 /// How long a closing side waits for the other before giving up.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a tunnel whose connection security groups drop waits before it
+/// closes (the service waits for a TCP timeout).
+const BLOCKED_DELAY: Duration = Duration::from_millis(300);
+/// The close reason (code 1011) for a connection security groups drop.
+pub(crate) const BLOCKED_REASON: &str = "Connection to the instance timed out";
 
 /// Accepts tunnel connections until the simulator is dropped. `dns` is the
 /// name this listener is known by (the endpoints' `DnsName` or `FipsDnsName`).
@@ -70,7 +75,7 @@ pub(crate) async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let mut stop = shutdown.clone();
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -93,7 +98,9 @@ pub(crate) async fn serve(
                 let svc = service_fn(move |req| {
                     let shared = shared.clone();
                     let shutdown = shutdown.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(req, shared, shutdown).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(handle(req, shared, shutdown, peer).await)
+                    }
                 });
                 if let Err(e) = http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
@@ -136,6 +143,9 @@ pub(crate) struct Plan {
     /// Where to connect; `None` makes the tunnel close with 1011.
     pub target: Option<SocketAddr>,
     pub max_duration: Duration,
+    /// Why security groups drop the connection to the instance, if they do
+    /// (decided after [`check_open_tunnel`], which knows no client address).
+    pub blocked: Option<String>,
 }
 
 /// Decides an `/openTunnel` request the way the service does: signature
@@ -296,7 +306,16 @@ pub(crate) fn check_open_tunnel(
             instance.rdp
         },
         max_duration: Duration::from_secs(max_duration),
+        blocked: None,
     })
+}
+
+/// Decides whether security groups let the endpoint reach the instance for
+/// a client at `peer` (or the configured stand-in for its public address).
+fn security_verdict(world: &World, plan: &Plan, client: Ipv4Addr) -> Option<String> {
+    let endpoint = world.endpoint(&plan.endpoint_id)?;
+    let instance = world.instance(&plan.instance_id)?;
+    super::security::tunnel_allowed(world, endpoint, instance, plan.port, client).err()
 }
 
 fn json_response(
@@ -369,6 +388,7 @@ async fn handle(
     mut req: http::Request<Incoming>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<()>,
+    peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
     const OP: &str = "OpenTunnel";
     let started = Instant::now();
@@ -412,10 +432,15 @@ async fn handle(
         unix_now(),
         || shared.take_failure(OP),
     );
-    let plan = match decision {
+    let mut plan = match decision {
         Ok(p) => p,
         Err(r) => return refuse(r),
     };
+    let client = shared.state().client_public_ip.unwrap_or(match peer.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
+    });
+    plan.blocked = security_verdict(&world, &plan, client);
     let Some(guard) = TunnelGuard::acquire(&shared, &plan.endpoint_id) else {
         return refuse(reject(
             429,
@@ -428,7 +453,10 @@ async fn handle(
     };
 
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let detail = format!("{} -> {}:{}", plan.endpoint_id, plan.instance_id, plan.port);
+    let mut detail = format!("{} -> {}:{}", plan.endpoint_id, plan.instance_id, plan.port);
+    if let Some(why) = &plan.blocked {
+        detail.push_str(&format!(" blocked: {why}"));
+    }
     let task_shared = shared.clone();
     // Subscribe now: a close_tunnels() right after the client saw 101 must
     // reach this tunnel even though it is still being set up.
@@ -511,6 +539,18 @@ async fn run_tunnel(
     shutdown: watch::Receiver<()>,
 ) {
     let (mut sink, mut stream) = ws.split();
+    if plan.blocked.is_some() {
+        // Security groups drop the SYN: the service gives up on the instance
+        // and closes the tunnel. Real timeouts take seconds; a short delay
+        // keeps tests fast while still looking like a wait.
+        tokio::time::sleep(BLOCKED_DELAY).await;
+        let _ = sink.send(close_message(1011, BLOCKED_REASON)).await;
+        let _ = timeout(CLOSE_GRACE, async {
+            while stream.next().await.is_some() {}
+        })
+        .await;
+        return;
+    }
     let tcp = match plan.target {
         None => Err(format!(
             "nothing is listening on port {} of {}",

@@ -22,6 +22,7 @@ mod api;
 pub mod builtin_sshd;
 mod eice;
 mod keys;
+mod security;
 #[cfg(test)]
 mod selftest;
 pub(crate) mod sigv4;
@@ -30,7 +31,7 @@ mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +44,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use keys::KeyStore;
+pub use security::{Peer, SecurityGroup, SgRule};
 use sigv4::Identity;
 
 /// The simulated AWS account: instances and Instance Connect Endpoints.
@@ -54,6 +56,44 @@ pub struct World {
     pub endpoints: Vec<Endpoint>,
     /// The only region the simulator answers for; default `us-east-1`.
     pub region: String,
+    /// VPCs, for `DescribeVpcs`.
+    pub vpcs: Vec<Vpc>,
+    /// Subnets, for `DescribeSubnets`.
+    pub subnets: Vec<Subnet>,
+    /// Security groups with their rules, for `DescribeSecurityGroupRules`
+    /// and enforced by the tunnel relay (see `security.rs`).
+    pub security_groups: Vec<SecurityGroup>,
+}
+
+/// One VPC.
+#[derive(Clone, Debug)]
+pub struct Vpc {
+    /// E.g. `vpc-1`.
+    pub id: String,
+    /// The primary IPv4 CIDR, then any secondary ones.
+    pub cidrs: Vec<String>,
+}
+
+/// One subnet.
+#[derive(Clone, Debug)]
+pub struct Subnet {
+    /// E.g. `subnet-1`.
+    pub id: String,
+    /// The VPC it belongs to.
+    pub vpc_id: String,
+    /// Its IPv4 CIDR, inside one of the VPC's.
+    pub cidr: String,
+    /// E.g. `us-east-1a`.
+    pub availability_zone: String,
+}
+
+/// One network interface of an instance.
+#[derive(Clone, Debug)]
+pub struct NetworkInterface {
+    /// `eni-…`.
+    pub id: String,
+    /// The security groups on this interface.
+    pub security_group_ids: Vec<String>,
 }
 
 /// One EC2 instance.
@@ -81,6 +121,26 @@ pub struct Instance {
     /// Makes `GetConsoleOutput` fail with `UnauthorizedOperation` (403), as
     /// for a caller without `ec2:GetConsoleOutput`.
     pub console_denied: bool,
+    /// Network interfaces, the primary first; their security groups
+    /// together decide what reaches the instance.
+    pub network_interfaces: Vec<NetworkInterface>,
+}
+
+impl Instance {
+    /// Every security group on every network interface, each once.
+    pub fn security_group_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in self
+            .network_interfaces
+            .iter()
+            .flat_map(|n| &n.security_group_ids)
+        {
+            if !out.contains(g) {
+                out.push(g.clone());
+            }
+        }
+        out
+    }
 }
 
 /// One EC2 Instance Connect Endpoint.
@@ -96,10 +156,15 @@ pub struct Endpoint {
     pub state: String,
     /// Whether the endpoint has a `FipsDnsName`.
     pub fips: bool,
-    /// The `PreserveClientIp` setting (reported only).
+    /// The `PreserveClientIp` setting: with it on, the instance sees the
+    /// client's address ([`Simulator::set_client_public_ip`]), else
+    /// `private_ip`.
     pub preserve_client_ip: bool,
-    /// The endpoint's security groups (reported only).
+    /// The endpoint's security groups; their outbound rules are enforced.
     pub security_group_ids: Vec<String>,
+    /// The address of the endpoint's network interface in its subnet: the
+    /// source the instance sees with Preserve Client IP off.
+    pub private_ip: Option<String>,
     /// `ipv4`, `dualstack` or `ipv6` (reported only).
     pub ip_address_type: String,
 }
@@ -110,6 +175,9 @@ impl Default for World {
             instances: Vec::new(),
             endpoints: Vec::new(),
             region: "us-east-1".to_string(),
+            vpcs: Vec::new(),
+            subnets: Vec::new(),
+            security_groups: Vec::new(),
         }
     }
 }
@@ -120,8 +188,17 @@ impl World {
     /// * `i-0123456789abcdef0`: running, `vpc-1`/`subnet-1`, 10.0.1.10, `us-east-1a`;
     /// * `i-0000000000000dead`: stopped, same subnet, 10.0.1.11;
     /// * `i-0fedcba9876543210`: running, in `vpc-empty` (no endpoint), 10.9.0.10;
-    /// * `eice-0123456789abcdef0`: `create-complete` in `vpc-1`/`subnet-1`, with
-    ///   a FIPS name and Preserve Client IP on.
+    /// * `eice-0123456789abcdef0`: `create-complete` in `vpc-1`/`subnet-1`
+    ///   (interface address 10.0.1.5), with a FIPS name and Preserve Client IP
+    ///   on, in security group [`DEMO_ENDPOINT_SG`];
+    /// * `vpc-1` is 10.0.0.0/16 with `subnet-1` 10.0.1.0/24; `vpc-empty` is
+    ///   10.9.0.0/16 with `subnet-empty` 10.9.0.0/24;
+    /// * security groups, permissive but realistic: [`DEMO_ENDPOINT_SG`] allows
+    ///   outbound tcp/22 and tcp/3389 to [`DEMO_INSTANCE_SG`], and
+    ///   [`DEMO_INSTANCE_SG`] (on both instances in `vpc-1`, one interface
+    ///   each) allows inbound tcp/22 and tcp/3389 from [`DEMO_ENDPOINT_SG`];
+    ///   the instance in `vpc-empty` has [`DEMO_EMPTY_VPC_SG`] with the same
+    ///   inbound rules.
     ///
     /// No instance has an `ssh` or `rdp` target (the caller fills them in)
     /// or console output.
@@ -138,7 +215,32 @@ impl World {
                 rdp: None,
                 console_output: None,
                 console_denied: false,
+                network_interfaces: vec![NetworkInterface {
+                    id: format!("eni-{}", id.trim_start_matches("i-")),
+                    security_group_ids: vec![
+                        if vpc == "vpc-1" {
+                            DEMO_INSTANCE_SG
+                        } else {
+                            DEMO_EMPTY_VPC_SG
+                        }
+                        .to_string(),
+                    ],
+                }],
             };
+        let ingress_from_endpoint = |prefix: &str| {
+            vec![
+                SgRule::tcp_in(
+                    &format!("sgr-{prefix}00000000000022"),
+                    22,
+                    Peer::Group(DEMO_ENDPOINT_SG.into()),
+                ),
+                SgRule::tcp_in(
+                    &format!("sgr-{prefix}00000000003389"),
+                    3389,
+                    Peer::Group(DEMO_ENDPOINT_SG.into()),
+                ),
+            ]
+        };
         World {
             instances: vec![
                 instance(
@@ -173,10 +275,66 @@ impl World {
                 state: "create-complete".to_string(),
                 fips: true,
                 preserve_client_ip: true,
-                security_group_ids: vec!["sg-0123456789abcdef0".to_string()],
+                security_group_ids: vec![DEMO_ENDPOINT_SG.to_string()],
+                private_ip: Some("10.0.1.5".to_string()),
                 ip_address_type: "ipv4".to_string(),
             }],
             region: "us-east-1".to_string(),
+            vpcs: vec![
+                Vpc {
+                    id: "vpc-1".to_string(),
+                    cidrs: vec!["10.0.0.0/16".to_string()],
+                },
+                Vpc {
+                    id: "vpc-empty".to_string(),
+                    cidrs: vec!["10.9.0.0/16".to_string()],
+                },
+            ],
+            subnets: vec![
+                Subnet {
+                    id: "subnet-1".to_string(),
+                    vpc_id: "vpc-1".to_string(),
+                    cidr: "10.0.1.0/24".to_string(),
+                    availability_zone: "us-east-1a".to_string(),
+                },
+                Subnet {
+                    id: "subnet-empty".to_string(),
+                    vpc_id: "vpc-empty".to_string(),
+                    cidr: "10.9.0.0/24".to_string(),
+                    availability_zone: "us-east-1b".to_string(),
+                },
+            ],
+            security_groups: vec![
+                SecurityGroup {
+                    id: DEMO_ENDPOINT_SG.to_string(),
+                    name: "eice".to_string(),
+                    vpc_id: "vpc-1".to_string(),
+                    rules: vec![
+                        SgRule::tcp_out(
+                            "sgr-0e000000000000022",
+                            22,
+                            Peer::Group(DEMO_INSTANCE_SG.into()),
+                        ),
+                        SgRule::tcp_out(
+                            "sgr-0e000000000003389",
+                            3389,
+                            Peer::Group(DEMO_INSTANCE_SG.into()),
+                        ),
+                    ],
+                },
+                SecurityGroup {
+                    id: DEMO_INSTANCE_SG.to_string(),
+                    name: "instance".to_string(),
+                    vpc_id: "vpc-1".to_string(),
+                    rules: ingress_from_endpoint("0a0"),
+                },
+                SecurityGroup {
+                    id: DEMO_EMPTY_VPC_SG.to_string(),
+                    name: "instance".to_string(),
+                    vpc_id: "vpc-empty".to_string(),
+                    rules: ingress_from_endpoint("0b0"),
+                },
+            ],
         }
     }
 
@@ -187,7 +345,19 @@ impl World {
     pub(crate) fn endpoint(&self, id: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.id == id)
     }
+
+    /// The security group `id`, to change its rules.
+    pub fn security_group_mut(&mut self, id: &str) -> Option<&mut SecurityGroup> {
+        self.security_groups.iter_mut().find(|g| g.id == id)
+    }
 }
+
+/// The demo endpoint's security group.
+pub const DEMO_ENDPOINT_SG: &str = "sg-0123456789abcdef0";
+/// The security group of the demo instances in `vpc-1`.
+pub const DEMO_INSTANCE_SG: &str = "sg-0a1b2c3d4e5f60718";
+/// The security group of the demo instance in `vpc-empty`.
+pub const DEMO_EMPTY_VPC_SG: &str = "sg-0b1b2c3d4e5f60718";
 
 /// AWS credentials the simulator accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,6 +404,9 @@ pub(crate) struct State {
     pub log: Vec<LogEntry>,
     /// Open tunnels per endpoint id, for the 20-connection quota.
     pub tunnels_per_endpoint: HashMap<String, usize>,
+    /// The client's public address as the endpoint sees it; `None`: the
+    /// TCP peer address of the tunnel connection.
+    pub client_public_ip: Option<Ipv4Addr>,
 }
 
 /// What the listeners share with the [`Simulator`] handle.
@@ -385,6 +558,7 @@ impl Simulator {
                 failures: HashMap::new(),
                 log: Vec::new(),
                 tunnels_per_endpoint: HashMap::new(),
+                client_public_ip: None,
             }),
             identities,
             keys,
@@ -527,6 +701,14 @@ impl Simulator {
     /// Delay added before every API answer.
     pub fn set_api_latency(&self, d: Duration) {
         self.shared.state().api_latency = d;
+    }
+
+    /// The address the endpoint takes a tunnel's client to come from (its
+    /// public or NAT address; the instance sees it when Preserve Client IP
+    /// is on). `None`, the default, uses the connection's TCP peer address
+    /// (127.0.0.1).
+    pub fn set_client_public_ip(&self, ip: Option<Ipv4Addr>) {
+        self.shared.state().client_public_ip = ip;
     }
 
     /// Delay added before answering a websocket upgrade.
