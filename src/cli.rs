@@ -45,6 +45,10 @@ pub enum Subcommand {
     /// Print the instance's host keys as its console output shows them, in
     /// known_hosts format (--add writes them), to pre-seed OpenSSH.
     HostKeys(HostKeysArgs),
+    /// Explain why a connection fails, and check that an IP restriction
+    /// through Preserve Client IP really holds: a checklist of the instance,
+    /// the endpoint and their security groups.
+    Doctor(DoctorArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -202,6 +206,56 @@ pub struct HostKeysArgs {
     /// known_hosts file for --add (default: ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+
+    /// AWS region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+/// `eic-ssh doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The instance, as [USER@]INSTANCE-ID.
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    pub target: Target,
+
+    /// This machine's public IPv4 address as AWS sees it (default: asked of
+    /// https://checkip.amazonaws.com, unless --offline).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<Ipv4Addr>,
+
+    /// The only client networks that should reach the instance (repeatable,
+    /// or comma-separated): any rule that allows more fails.
+    #[arg(long = "expect-cidr", value_name = "CIDR", value_delimiter = ',', value_parser = crate::doctor::parse_cidr)]
+    pub expect_cidr: Vec<ipnet::Ipv4Net>,
+
+    /// Remote port to check: 22 (SSH) or 3389 (RDP).
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    pub port: u16,
+
+    /// Print the checks as JSON (for CI pipelines that audit access).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Do not discover this machine's public address over the internet.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Also try a real connection: key push, tunnel, SSH banner, with timings.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// OS user whose key --connect pushes (default: ec2-user, or the USER@ of the target).
+    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// Check this endpoint instead of the one eic-ssh would pick.
+    #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
+    pub eice_id: Option<String>,
 
     /// AWS region.
     #[arg(long, value_name = "REGION")]
@@ -371,6 +425,30 @@ pub fn os_user(flag: Option<&String>, target: Option<&Target>) -> String {
     flag.cloned()
         .or_else(|| target.and_then(|t| t.user.clone()))
         .unwrap_or_else(|| "ec2-user".to_owned())
+}
+
+impl Cli {
+    /// The `eic-ssh doctor …` command line that would examine this
+    /// invocation's instance, for hints after a failed connection.
+    pub fn doctor_command(&self) -> Option<String> {
+        let (target, connect) = match &self.subcommand {
+            None => (self.ssh.target.as_ref()?, &self.ssh.connect),
+            Some(Subcommand::Proxy(a)) => (&a.target, &a.connect),
+            Some(Subcommand::Tunnel(a)) => (&a.target, &a.connect),
+            Some(_) => return None,
+        };
+        let mut cmd = format!("eic-ssh doctor {}", target.instance_id);
+        if connect.port != 22 {
+            cmd.push_str(&format!(" --port {}", connect.port));
+        }
+        if let Some(r) = &connect.region {
+            cmd.push_str(&format!(" --region {r}"));
+        }
+        if let Some(p) = &connect.profile {
+            cmd.push_str(&format!(" --profile {p}"));
+        }
+        Some(cmd)
+    }
 }
 
 impl SshArgs {

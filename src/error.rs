@@ -180,6 +180,18 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether `eic-ssh doctor` can explain this failure: the tunnel closed
+    /// before SSH began, the endpoint could not be reached, or the
+    /// connection timed out.
+    pub fn doctor_explains(&self) -> bool {
+        matches!(
+            self,
+            Error::TunnelClosed { .. } | Error::TunnelConnect { .. } | Error::ConnectionLost { .. }
+        )
+    }
+}
+
 fn api_hint(code: &str) -> Option<String> {
     match code {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => Some(

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod connect;
 pub mod console;
+pub mod doctor;
 pub mod error;
 pub mod keypush;
 pub mod known_hosts;
@@ -55,10 +56,16 @@ where
             return ExitCode::from(error::EXIT_CONNECT_FAILED);
         }
     };
+    let doctor = cli.doctor_command();
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             report(&e);
+            if let Some(cmd) = doctor.filter(|_| e.doctor_explains()) {
+                eprintln!(
+                    "eic-ssh: hint: `{cmd}` checks the endpoint, the security groups and Preserve Client IP, and says what blocks the connection"
+                );
+            }
             e.exit_code()
         }
     };
@@ -85,6 +92,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Some(cli::Subcommand::HostKeys(args)) => console::host_keys_command(args).await,
+        Some(cli::Subcommand::Doctor(args)) => doctor::run(args).await,
         Some(cli::Subcommand::Cache { action }) => {
             let cache = cache::RouteCache::default_location();
             match action {

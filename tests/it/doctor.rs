@@ -1,0 +1,579 @@
+//! `eic-ssh doctor`: one scenario per test, each asserting the exact
+//! checklist verdicts (from `--json`), a few key phrases of the human
+//! output, the exit status, and — where it matters — that a real
+//! connection through the simulator (which enforces security groups)
+//! agrees with the verdict.
+
+use std::net::Ipv4Addr;
+
+use eic_ssh::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, NetworkInterface, Peer, SgRule, World};
+use serde_json::Value;
+
+use crate::support::*;
+
+const ENDPOINT: &str = "eice-0123456789abcdef0";
+const SEED: &str = "203.0.113.0/24";
+const INSIDE: &str = "203.0.113.7";
+const OUTSIDE: &str = "198.51.100.9";
+/// The seed configuration's only inbound rule on the instance.
+const SEED_RULE: &str = "sgr-0c0000000000000a1";
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// The seed configuration: Preserve Client IP on (as in the demo), the
+/// instance's group allows tcp/22 from 203.0.113.0/24 only.
+fn seed_world() -> World {
+    let mut w = World::demo();
+    w.security_group_mut(DEMO_INSTANCE_SG).unwrap().rules =
+        vec![SgRule::tcp_in(SEED_RULE, 22, Peer::Cidr(SEED.into()))];
+    w
+}
+
+fn add_instance_rule(w: &mut World, rule: SgRule) {
+    w.security_group_mut(DEMO_INSTANCE_SG)
+        .unwrap()
+        .rules
+        .push(rule);
+}
+
+/// One check of the `--json` answer.
+#[derive(Debug)]
+struct Verdict {
+    status: String,
+    message: String,
+    fix: String,
+}
+
+/// Runs `eic-ssh doctor <args> --json` and returns the exit status and the
+/// checks, by id (index 0 is check 1).
+async fn doctor_json(f: &Fixture, args: &[&str]) -> (Option<i32>, Vec<Verdict>) {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = f.run(&all, b"").await;
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json printed no JSON ({e}):\n{}\nstderr: {}",
+            out.stdout_str(),
+            out.stderr
+        )
+    });
+    let checks = json.as_array().expect("an array of checks");
+    let verdicts: Vec<Verdict> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["id"].as_u64(), Some(i as u64 + 1), "{c}");
+            assert!(c["name"].is_string(), "{c}");
+            let status = c["status"].as_str().unwrap().to_owned();
+            assert!(
+                ["pass", "fail", "warn", "skip"].contains(&status.as_str()),
+                "{c}"
+            );
+            Verdict {
+                status,
+                message: c["message"].as_str().unwrap().to_owned(),
+                fix: c["fix"].as_str().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 8, "{json:#}");
+    (out.status, verdicts)
+}
+
+fn statuses(v: &[Verdict]) -> Vec<&str> {
+    v.iter().map(|c| c.status.as_str()).collect()
+}
+
+/// The seed configuration done right: every check passes, and both
+/// doctor's own connection and a real session succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_configuration_done_right_passes_and_connects() {
+    let f = Fixture::with_world(seed_world()).await;
+    f.sim.set_client_public_ip(Some(ip(INSIDE)));
+    let target = f.target();
+    let args = [
+        target.as_str(),
+        "--client-ip",
+        INSIDE,
+        "--expect-cidr",
+        SEED,
+        "--connect",
+    ];
+    let (status, v) = doctor_json(&f, &args).await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(0));
+    assert!(v[5].message.contains(SEED_RULE), "{}", v[5].message);
+    assert!(v[7].message.contains("SSH-2.0-"), "{}", v[7].message);
+
+    let mut human = vec!["doctor"];
+    human.extend_from_slice(&args[..5]);
+    let out = f.run(&human, b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.contains("Every allowed client source is inside 203.0.113.0/24"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("This machine ({INSIDE}, given) is allowed")),
+        "{text}"
+    );
+    assert!(text.contains("7 passed, 0 failed"), "{text}");
+
+    let out = f.run(&[&target, "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    assert_eq!(out.status, Some(0));
+}
+
+/// The same configuration seen from outside the allowed network: check 6
+/// fails, and the simulator really refuses the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_outside_the_restriction_is_told_and_refused() {
+    let f = Fixture::with_world(seed_world()).await;
+    f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
+    let target = f.target();
+    let (status, v) = doctor_json(
+        &f,
+        &[
+            &target,
+            "--client-ip",
+            OUTSIDE,
+            "--expect-cidr",
+            SEED,
+            "--connect",
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "pass", "fail", "pass", "fail"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        v[5].message
+            .contains(&format!("This machine ({OUTSIDE}, given) will be refused")),
+        "{}",
+        v[5].message
+    );
+    assert!(v[5].fix.contains("inside 203.0.113.0/24"), "{}", v[5].fix);
+    assert!(
+        v[7].message.contains("closed it after")
+            && v[7]
+                .message
+                .contains("Connection to the instance timed out"),
+        "{}",
+        v[7].message
+    );
+
+    let out = f.run(&[&target, "--", "echo", "ok"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains(
+            "the tunnel was closed by the endpoint (code 1011): Connection to the instance timed out"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("`eic-ssh doctor {INSTANCE}`")),
+        "{}",
+        out.stderr
+    );
+    let log = f.sim.request_log();
+    assert!(
+        log.iter()
+            .any(|e| e.op == "OpenTunnel" && e.detail.contains("from 198.51.100.9")),
+        "{log:?}"
+    );
+}
+
+/// Preserve Client IP off with a CIDR-only rule: the instance never sees
+/// client addresses, so nothing gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
+    let mut w = seed_world();
+    w.endpoints[0].preserve_client_ip = false;
+    let f = Fixture::with_world(w).await;
+    f.sim.set_client_public_ip(Some(ip(INSIDE)));
+    let (status, v) = doctor_json(
+        &f,
+        &[
+            INSTANCE,
+            "--client-ip",
+            INSIDE,
+            "--expect-cidr",
+            SEED,
+            "--connect",
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "fail", "skip", "pass", "fail"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    let m = &v[4].message;
+    assert!(
+        m.contains("Preserve Client IP is off")
+            && m.contains("10.0.1.0/24")
+            && m.contains(SEED_RULE)
+            && m.contains("never match"),
+        "{m}"
+    );
+    assert!(
+        v[4].fix.starts_with(&format!(
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {ENDPOINT} --preserve-client-ip --region us-east-1"
+        )),
+        "{}",
+        v[4].fix
+    );
+
+    let out = f.run(&["doctor", INSTANCE, "--offline"], b"").await;
+    assert_eq!(out.status, Some(1));
+    assert!(
+        out.stdout_str().contains("aws:SourceIp"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+/// Allowing the endpoint's security group next to the CIDR lets everyone
+/// in: the restriction is defeated, and the rule is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
+    const EP_RULE: &str = "sgr-0c0000000000000e1";
+    let mut w = seed_world();
+    add_instance_rule(
+        &mut w,
+        SgRule::tcp_in(EP_RULE, 22, Peer::Group(DEMO_ENDPOINT_SG.into())),
+    );
+    let f = Fixture::with_world(w).await;
+    // Even a client outside the CIDR gets in, which is the problem.
+    f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
+    let (status, v) = doctor_json(
+        &f,
+        &[INSTANCE, "--client-ip", OUTSIDE, "--expect-cidr", SEED],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        v[4].message.contains(&format!(
+            "{EP_RULE} allows the endpoint's security group {DEMO_ENDPOINT_SG}"
+        )),
+        "{}",
+        v[4].message
+    );
+    assert!(
+        !v[4].message.contains(&format!("{SEED_RULE} ")),
+        "{}",
+        v[4].message
+    );
+    assert_eq!(
+        v[4].fix,
+        format!(
+            "aws ec2 revoke-security-group-ingress --group-id {DEMO_INSTANCE_SG} --security-group-rule-ids {EP_RULE} --region us-east-1"
+        )
+    );
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+}
+
+/// `0.0.0.0/0` (here as protocol -1, all traffic) allows every address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_rule_fails_the_restriction() {
+    const OPEN: &str = "sgr-0c00000000000000f";
+    let mut w = seed_world();
+    add_instance_rule(
+        &mut w,
+        SgRule::all(OPEN, false, Peer::Cidr("0.0.0.0/0".into())),
+    );
+    let f = Fixture::with_world(w).await;
+    let (status, v) = doctor_json(
+        &f,
+        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        v[4].message
+            .contains(&format!("{OPEN} 0.0.0.0/0 allows every address")),
+        "{}",
+        v[4].message
+    );
+    assert!(v[4].fix.contains(OPEN));
+}
+
+/// The endpoint may not send to port 22: every tunnel times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_egress_without_port_22_fails() {
+    let mut w = seed_world();
+    w.security_group_mut(DEMO_ENDPOINT_SG)
+        .unwrap()
+        .rules
+        .retain(|r| !(r.egress && r.from_port == 22));
+    let f = Fixture::with_world(w).await;
+    f.sim.set_client_public_ip(Some(ip(INSIDE)));
+    let (status, v) = doctor_json(
+        &f,
+        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "fail", "pass", "pass", "pass", "pass", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        v[2].message.contains("allow no outbound tcp/22"),
+        "{}",
+        v[2].message
+    );
+    assert_eq!(
+        v[2].fix,
+        format!(
+            "aws ec2 authorize-security-group-egress --group-id {DEMO_ENDPOINT_SG} --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={DEMO_INSTANCE_SG}}}]' --region us-east-1"
+        )
+    );
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(out.stderr.contains("eic-ssh doctor"), "{}", out.stderr);
+}
+
+/// Inbound rules on the endpoint's group restrict nothing: a warning, and
+/// warnings do not fail the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_inbound_rules_are_a_warning() {
+    const EP_IN: &str = "sgr-0c00000000000e443";
+    let mut w = seed_world();
+    w.security_group_mut(DEMO_ENDPOINT_SG)
+        .unwrap()
+        .rules
+        .push(SgRule::tcp_in(EP_IN, 443, Peer::Cidr(SEED.into())));
+    let f = Fixture::with_world(w).await;
+    let (status, v) = doctor_json(
+        &f,
+        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+    )
+    .await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "warn", "pass", "pass", "pass", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(0));
+    assert!(
+        v[3].message.contains(EP_IN) && v[3].message.contains("restrict nothing"),
+        "{}",
+        v[3].message
+    );
+}
+
+/// No endpoint in the instance's VPC: the command that creates one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
+    let f = Fixture::new().await;
+    let (status, v) = doctor_json(&f, &[NO_ENDPOINT, "--offline", "--connect"]).await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "fail", "skip", "skip", "skip", "skip", "skip", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(v[1].message.contains("vpc-empty"), "{}", v[1].message);
+    assert_eq!(
+        v[1].fix,
+        "aws ec2 create-instance-connect-endpoint --subnet-id subnet-empty --preserve-client-ip --region us-east-1"
+    );
+    let out = f.run(&["doctor", NO_ENDPOINT, "--offline"], b"").await;
+    assert!(
+        out.stdout_str()
+            .contains("fix: aws ec2 create-instance-connect-endpoint --subnet-id subnet-empty"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+/// A stopped instance: the state is named, with the command to start it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_instance_is_named_with_its_state() {
+    let f = Fixture::new().await;
+    let (status, v) = doctor_json(&f, &[STOPPED, "--offline", "--connect"]).await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "fail", "pass", "pass", "pass", "pass", "skip", "pass", "skip"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        v[0].message
+            .contains(&format!("{STOPPED} is stopped, not running")),
+        "{}",
+        v[0].message
+    );
+    assert_eq!(
+        v[0].fix,
+        format!("aws ec2 start-instances --instance-ids {STOPPED} --region us-east-1")
+    );
+
+    let out = f
+        .run(
+            &["doctor", "i-0aaaaaaaaaaaaaaaa", "--offline", "--json"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(1));
+    assert!(
+        out.stdout_str()
+            .contains("was not found in region us-east-1")
+    );
+}
+
+/// Two groups on two network interfaces: their union is what counts, for
+/// doctor and for the simulator alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_on_several_interfaces_are_combined() {
+    const SECOND_SG: &str = "sg-0c1b2c3d4e5f60718";
+    const SECOND_RULE: &str = "sgr-0c0000000000000b2";
+    let mut w = seed_world();
+    let mut second = w.security_group_mut(DEMO_INSTANCE_SG).unwrap().clone();
+    second.id = SECOND_SG.into();
+    second.name = "partners".into();
+    second.rules = vec![SgRule::tcp_in(
+        SECOND_RULE,
+        22,
+        Peer::Cidr("198.51.100.0/24".into()),
+    )];
+    w.security_groups.push(second);
+    w.instances[0].network_interfaces.push(NetworkInterface {
+        id: "eni-0c0000000000000b2".into(),
+        security_group_ids: vec![SECOND_SG.into()],
+    });
+    let f = Fixture::with_world(w).await;
+    f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
+
+    // Without an expectation: this machine gets in through the second group.
+    let (status, v) = doctor_json(&f, &[INSTANCE, "--client-ip", OUTSIDE, "--connect"]).await;
+    assert_eq!(
+        statuses(&v),
+        [
+            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass"
+        ],
+        "{v:#?}"
+    );
+    assert_eq!(status, Some(0));
+    assert!(v[4].message.contains(SEED_RULE) && v[4].message.contains(SECOND_RULE));
+    assert!(v[5].message.contains(SECOND_RULE), "{}", v[5].message);
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+
+    // Expecting only the seed network: the second group is the offender.
+    let (status, v) = doctor_json(
+        &f,
+        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+    )
+    .await;
+    assert_eq!(status, Some(1));
+    assert_eq!(v[4].status, "fail");
+    assert!(
+        v[4].message.contains(&format!(
+            "{SECOND_RULE} 198.51.100.0/24 is not inside 203.0.113.0/24"
+        )),
+        "{}",
+        v[4].message
+    );
+    assert!(
+        v[4].fix.contains(&format!("--group-id {SECOND_SG}")),
+        "{}",
+        v[4].fix
+    );
+}
+
+/// Without --client-ip the address is discovered; a failed discovery is a
+/// warning, never a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_address_is_discovered_and_a_failure_only_warns() {
+    let f = Fixture::with_world(seed_world()).await;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = server.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n203.0.113.7\n")
+                .await;
+        }
+    });
+    let run = |url: String| {
+        let mut cmd = f.command();
+        cmd.env("EIC_SSH_CHECKIP_URL", url);
+        f.run_cmd(
+            cmd,
+            &["doctor", INSTANCE, "--expect-cidr", SEED, "--json"],
+            b"",
+        )
+    };
+    let out = run(url).await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    assert!(
+        out.stdout_str()
+            .contains("This machine (203.0.113.7, discovered) is allowed"),
+        "{}",
+        out.stdout_str()
+    );
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let out = run(dead).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[5]["status"], "warn", "{json:#}");
+    assert!(
+        json[5]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Could not discover this machine's public address"),
+        "{json:#}"
+    );
+}
