@@ -312,6 +312,28 @@ fn filters(params: &[(String, String)]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Keep the items that every `Filter.N` matches (any of its values). A
+/// filter name not in `fields` is refused, as EC2 does.
+fn apply_filters<T>(
+    selected: &mut Vec<&T>,
+    params: &[(String, String)],
+    fields: &[(&str, fn(&T) -> Option<&str>)],
+    request_id: &str,
+) -> Result<(), Answer> {
+    for (name, values) in filters(params) {
+        let Some((_, field)) = fields.iter().find(|(n, _)| *n == name) else {
+            return Err(ec2_error(
+                400,
+                "InvalidParameterValue",
+                &format!("The filter '{name}' is invalid"),
+                request_id,
+            ));
+        };
+        selected.retain(|item| field(item).is_some_and(|v| values.iter().any(|w| w == v)));
+    }
+    Ok(())
+}
+
 pub(crate) fn ec2_error(status: u16, code: &str, message: &str, request_id: &str) -> Answer {
     Answer {
         status,
@@ -464,24 +486,16 @@ pub(crate) fn describe_instances(
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&i.id))
         .collect();
-    for (name, values) in filters(params) {
-        let field: fn(&Instance) -> Option<&str> = match name.as_str() {
-            "instance-id" => |i| Some(&i.id),
-            "instance-state-name" => |i| Some(&i.state),
-            "vpc-id" => |i| Some(&i.vpc_id),
-            "subnet-id" => |i| Some(&i.subnet_id),
-            "private-ip-address" => |i| i.private_ip.as_deref(),
-            "availability-zone" => |i| Some(&i.availability_zone),
-            other => {
-                return ec2_error(
-                    400,
-                    "InvalidParameterValue",
-                    &format!("The filter '{other}' is invalid"),
-                    request_id,
-                );
-            }
-        };
-        selected.retain(|i| field(i).is_some_and(|v| values.iter().any(|w| w == v)));
+    let fields: &[(&str, fn(&Instance) -> Option<&str>)] = &[
+        ("instance-id", |i| Some(&i.id)),
+        ("instance-state-name", |i| Some(&i.state)),
+        ("vpc-id", |i| Some(&i.vpc_id)),
+        ("subnet-id", |i| Some(&i.subnet_id)),
+        ("private-ip-address", |i| i.private_ip.as_deref()),
+        ("availability-zone", |i| Some(&i.availability_zone)),
+    ];
+    if let Err(answer) = apply_filters(&mut selected, params, fields, request_id) {
+        return answer;
     }
     let page_size = max_results.unwrap_or(usize::MAX);
     let (page, next) = match paginate(
@@ -702,20 +716,12 @@ pub(crate) fn describe_subnets(
         .iter()
         .filter(|s| ids.is_empty() || ids.contains(&s.id))
         .collect();
-    for (name, values) in filters(params) {
-        let field: fn(&super::Subnet) -> &str = match name.as_str() {
-            "subnet-id" => |s| &s.id,
-            "vpc-id" => |s| &s.vpc_id,
-            other => {
-                return ec2_error(
-                    400,
-                    "InvalidParameterValue",
-                    &format!("The filter '{other}' is invalid"),
-                    request_id,
-                );
-            }
-        };
-        selected.retain(|s| values.iter().any(|v| v == field(s)));
+    let fields: &[(&str, fn(&super::Subnet) -> Option<&str>)] = &[
+        ("subnet-id", |s| Some(&s.id)),
+        ("vpc-id", |s| Some(&s.vpc_id)),
+    ];
+    if let Err(answer) = apply_filters(&mut selected, params, fields, request_id) {
+        return answer;
     }
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeSubnetsResponse xmlns=\"{EC2_NS}\">\n<requestId>{}</requestId>\n<subnetSet>\n",
@@ -922,22 +928,14 @@ pub(crate) fn describe_endpoints(
         .iter()
         .filter(|e| ids.is_empty() || ids.contains(&e.id))
         .collect();
-    for (name, values) in filters(params) {
-        let field: fn(&Endpoint) -> &str = match name.as_str() {
-            "vpc-id" => |e| &e.vpc_id,
-            "state" => |e| &e.state,
-            "subnet-id" => |e| &e.subnet_id,
-            "instance-connect-endpoint-id" => |e| &e.id,
-            other => {
-                return ec2_error(
-                    400,
-                    "InvalidParameterValue",
-                    &format!("The filter '{other}' is invalid"),
-                    request_id,
-                );
-            }
-        };
-        selected.retain(|e| values.iter().any(|v| v == field(e)));
+    let fields: &[(&str, fn(&Endpoint) -> Option<&str>)] = &[
+        ("vpc-id", |e| Some(&e.vpc_id)),
+        ("state", |e| Some(&e.state)),
+        ("subnet-id", |e| Some(&e.subnet_id)),
+        ("instance-connect-endpoint-id", |e| Some(&e.id)),
+    ];
+    if let Err(answer) = apply_filters(&mut selected, params, fields, request_id) {
+        return answer;
     }
     let page_size = max_results.unwrap_or(DEFAULT_ENDPOINT_PAGE);
     let (page, next) = match paginate(&selected, "eice", page_size, param(params, "NextToken")) {
