@@ -667,6 +667,14 @@ async fn ws_to_channel(
     }
 }
 
+/// Sleep until `due`, but not at all when it has come: tokio's timer rounds
+/// up to the next millisecond, which would add latency at "0 ms added".
+async fn wait_until(due: tokio::time::Instant) {
+    if due > tokio::time::Instant::now() {
+        sleep_until(due).await;
+    }
+}
+
 /// Channel → instance TCP, each chunk at its due time. Shuts down the TCP
 /// write side when the channel ends.
 async fn channel_to_tcp(
@@ -675,7 +683,7 @@ async fn channel_to_tcp(
     mut frozen: watch::Receiver<bool>,
 ) {
     while let Some(item) = rx.recv().await {
-        sleep_until(item.due).await;
+        wait_until(item.due).await;
         unfrozen(&mut frozen).await;
         if tcp.write_all(&item.data).await.is_err() {
             return;
@@ -734,7 +742,7 @@ async fn deliver(
     let Some(item) = rx.recv().await else {
         return WriterEvent::Eof;
     };
-    sleep_until(item.due).await;
+    wait_until(item.due).await;
     unfrozen(frozen).await;
     match sink.send(Message::Binary(item.data)).await {
         Ok(()) => WriterEvent::Delivered,
