@@ -46,7 +46,9 @@ where
     };
     logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
     terminal::install_panic_hook();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread does all the I/O: a CLI moving one connection's bytes gains
+    // nothing from more, and cross-thread wake-ups cost latency and CPU.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
