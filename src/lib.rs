@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stdio;
 pub mod target;
 pub mod terminal;
 pub mod tunnel;

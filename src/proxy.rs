@@ -51,11 +51,11 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8, Error> {
     let (mut from_tunnel, mut to_tunnel) = tokio::io::split(tunnel);
 
     let upstream = async {
-        let r = pump(&mut tokio::io::stdin(), &mut to_tunnel).await;
+        let r = pump(&mut crate::stdio::stdin(), &mut to_tunnel).await;
         let _ = to_tunnel.shutdown().await;
         r
     };
-    let mut stdout = tokio::io::stdout();
+    let mut stdout = crate::stdio::stdout();
     let downstream = pump(&mut from_tunnel, &mut stdout);
     tokio::pin!(upstream, downstream);
 
