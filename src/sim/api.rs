@@ -312,12 +312,15 @@ fn filters(params: &[(String, String)]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// A filter name and how to read its value from an item.
+type FilterField<T> = (&'static str, fn(&T) -> Option<&str>);
+
 /// Keep the items that every `Filter.N` matches (any of its values). A
 /// filter name not in `fields` is refused, as EC2 does.
 fn apply_filters<T>(
     selected: &mut Vec<&T>,
     params: &[(String, String)],
-    fields: &[(&str, fn(&T) -> Option<&str>)],
+    fields: &[FilterField<T>],
     request_id: &str,
 ) -> Result<(), Answer> {
     for (name, values) in filters(params) {
@@ -486,7 +489,7 @@ pub(crate) fn describe_instances(
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&i.id))
         .collect();
-    let fields: &[(&str, fn(&Instance) -> Option<&str>)] = &[
+    let fields: &[FilterField<Instance>] = &[
         ("instance-id", |i| Some(&i.id)),
         ("instance-state-name", |i| Some(&i.state)),
         ("vpc-id", |i| Some(&i.vpc_id)),
@@ -716,7 +719,7 @@ pub(crate) fn describe_subnets(
         .iter()
         .filter(|s| ids.is_empty() || ids.contains(&s.id))
         .collect();
-    let fields: &[(&str, fn(&super::Subnet) -> Option<&str>)] = &[
+    let fields: &[FilterField<super::Subnet>] = &[
         ("subnet-id", |s| Some(&s.id)),
         ("vpc-id", |s| Some(&s.vpc_id)),
     ];
@@ -928,7 +931,7 @@ pub(crate) fn describe_endpoints(
         .iter()
         .filter(|e| ids.is_empty() || ids.contains(&e.id))
         .collect();
-    let fields: &[(&str, fn(&Endpoint) -> Option<&str>)] = &[
+    let fields: &[FilterField<Endpoint>] = &[
         ("vpc-id", |e| Some(&e.vpc_id)),
         ("state", |e| Some(&e.state)),
         ("subnet-id", |e| Some(&e.subnet_id)),
