@@ -18,8 +18,9 @@ use crate::connect::{self, KeyPush};
 use crate::error::Error;
 use crate::keypush;
 
-/// Bytes moved per read: big enough for full 64 KB frames.
-const CHUNK: usize = 64 * 1024;
+/// Bytes moved per read: one full tunnel frame, so a read is never split
+/// into a full frame and a runt.
+const CHUNK: usize = crate::tunnel::MAX_FRAME;
 /// After stdin closes, how long to wait for the endpoint to confirm the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 

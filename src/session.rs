@@ -244,6 +244,9 @@ impl Session {
                 ..Default::default()
             },
             nodelay: true,
+            // A 2 MiB window caps a download at 2 MiB per round trip; the
+            // endpoint adds latency, so allow more in flight.
+            window_size: 16 << 20,
             keepalive_interval: (!keepalive.interval.is_zero()).then_some(keepalive.interval),
             keepalive_max: keepalive.count,
             ..Default::default()
