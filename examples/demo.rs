@@ -29,7 +29,19 @@ fn main() -> anyhow::Result<ExitCode> {
 async fn demo() -> anyhow::Result<ExitCode> {
     let sim = Simulator::start(World::demo()).await?;
     let instance = "i-0123456789abcdef0";
-    let _sshd = start_builtin_sshd(&sim, instance).await?;
+    let sshd = start_builtin_sshd(&sim, instance).await?;
+    // The instance's boot console shows its host key, as cloud-init prints
+    // it, so that eic-ssh verifies the first contact instead of trusting it.
+    let key: Vec<&str> = sshd.host_key_pub.split_whitespace().take(2).collect();
+    let console = format!(
+        "ec2: -----BEGIN SSH HOST KEY KEYS-----\r\nec2: {} root@ip-10-0-1-10\r\nec2: -----END SSH HOST KEY KEYS-----\r\n",
+        key.join(" ")
+    );
+    sim.set_world(|w| {
+        for i in w.instances.iter_mut().filter(|i| i.id == instance) {
+            i.console_output = Some(console.clone());
+        }
+    });
     let home = tempfile::tempdir()?;
     // A clean AWS configuration: only what the simulator gives.
     std::fs::write(home.path().join("aws-config"), "")?;
