@@ -139,9 +139,10 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
     )
     .await?;
     // A first contact is verified against the console, fetched alongside.
-    let first_contact =
-        known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id).is_empty();
-    let console = (first_contact && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+    let known_algorithms =
+        known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id);
+    let console = (known_algorithms.is_empty()
+        && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
         .then(|| session::fetch_console(aws.ec2.clone(), target.instance_id.clone()));
     let key = keypush::EphemeralKey::generate()?;
     let push = connect::KeyPush {
@@ -159,6 +160,7 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         notify: !verbosity.quiet,
         strict: cli.host_keys.strict_host_key_checking,
         console,
+        known_algorithms,
     };
     let keepalive = session::Keepalive {
         interval: std::time::Duration::from_secs(cli.keepalive_interval),

@@ -59,6 +59,9 @@ pub struct HostKeyPolicy {
     pub strict: StrictHostKeyChecking,
     /// The console's host keys, when verifying a first contact with them.
     pub console: Option<ConsoleFetch>,
+    /// The key algorithms known_hosts already has for `host` (read once by
+    /// the caller), preferred in the key exchange as OpenSSH does.
+    pub known_algorithms: Vec<russh::keys::Algorithm>,
 }
 
 /// russh event handler: decides about the host key; never prompts.
@@ -229,7 +232,7 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         // Prefer the host key algorithms already recorded, as OpenSSH does.
-        let known = known_hosts::known_algorithms(&policy.known_hosts, &policy.host);
+        let known = &policy.known_algorithms;
         let mut algorithms: Vec<_> = known.clone();
         algorithms.extend(
             russh::Preferred::DEFAULT
