@@ -418,26 +418,7 @@ async fn builtin_sshd_runs_commands_for_pushed_keys() {
         .unwrap();
     assert!(st.success());
     let ssh = |cmd: &str, stdin: &[u8]| {
-        let mut child = std::process::Command::new("ssh")
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .arg("-i")
-            .arg(&key)
-            .arg("-p")
-            .arg(server.addr.port().to_string())
-            .arg("ec2-user@127.0.0.1")
+        let mut child = super::sshd::openssh_command(&key, server.addr.port(), "ec2-user")
             .arg(cmd)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -301,6 +301,33 @@ impl Drop for Sshd {
     }
 }
 
+/// Tests only: OpenSSH straight to a loopback server on `port` as `user`
+/// with `key`, isolated from the caller's own SSH configuration.
+#[cfg(test)]
+pub(crate) fn openssh_command(key: &Path, port: u16, user: &str) -> std::process::Command {
+    let mut ssh = std::process::Command::new("ssh");
+    ssh.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+    ])
+    .args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .arg("-i")
+    .arg(key)
+    .arg("-p")
+    .arg(port.to_string())
+    .arg(format!("{user}@127.0.0.1"));
+    ssh
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -317,27 +344,8 @@ mod tests {
     }
 
     async fn ssh_echo(sshd: &Sshd, key: &Path, user: &str) -> std::process::Output {
-        Command::new("ssh")
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .arg("-i")
-            .arg(key)
-            .arg("-p")
-            .arg(sshd.addr.port().to_string())
-            .arg(format!("{user}@127.0.0.1"))
-            .arg("echo ok")
+        let mut ssh = Command::from(openssh_command(key, sshd.addr.port(), user));
+        ssh.arg("echo ok")
             .stdin(Stdio::null())
             .output()
             .await
