@@ -24,7 +24,7 @@ impl Pane {
         }
         let d = dir.path().display();
         script.push_str(&format!(
-            "export TERM=xterm-256color LANG=C.UTF-8\nstty -g > {d}/before\n{bin} {args}\necho $? > {d}/status.tmp && mv {d}/status.tmp {d}/status\nstty -g > {d}/after\nsleep 60\n",
+            "export TERM=xterm-256color LANG=C.UTF-8\nstty -g > {d}/before.tmp && mv {d}/before.tmp {d}/before\n{bin} {args}\necho $? > {d}/status.tmp && mv {d}/status.tmp {d}/status\nstty -g > {d}/after.tmp && mv {d}/after.tmp {d}/after\nsleep 60\n",
             bin = env!("CARGO_BIN_EXE_eic-ssh"),
         ));
         let path = dir.path().join("run.sh");
