@@ -86,6 +86,10 @@ struct Opts {
     /// Runs of `eic-ssh --version` [default: 50; quick: 5].
     #[arg(long, env = "EIC_SSH_BENCH_VERSION_RUNS")]
     version_runs: Option<usize>,
+    /// Run this eic-ssh binary (e.g. `target/release/eic-ssh`) as the
+    /// command under test, instead of this bench re-executed as eic-ssh.
+    #[arg(long, value_name = "PATH", env = "EIC_SSH_BENCH_EIC_SSH")]
+    eic_ssh: Option<PathBuf>,
 }
 
 /// The options with every default filled in.
@@ -102,6 +106,7 @@ struct Config {
     tunnel_conns: usize,
     tunnel_bytes: u64,
     version_runs: usize,
+    eic_ssh: Option<PathBuf>,
 }
 
 impl Config {
@@ -128,6 +133,7 @@ impl Config {
             tunnel_conns: o.tunnel_conns.clamp(1, 19),
             tunnel_bytes: mb(o.tunnel_mb, 50, 1),
             version_runs: pick(o.version_runs, 50, 5),
+            eic_ssh: o.eic_ssh,
         }
     }
 
@@ -631,7 +637,8 @@ struct Bench {
     cfg: Config,
     sim: Simulator,
     sshd: Sshd,
-    /// This binary, which runs as eic-ssh with [`CHILD`] set.
+    /// The eic-ssh under test: this binary, which runs as eic-ssh with
+    /// [`CHILD`] set, unless `--eic-ssh` names another.
     exe: PathBuf,
     user: String,
     work: tempfile::TempDir,
@@ -899,7 +906,10 @@ async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         }
     });
 
-    let exe = std::env::current_exe().context("locating this binary")?;
+    let exe = match &cfg.eic_ssh {
+        Some(p) => std::path::absolute(p).with_context(|| format!("locating {}", p.display()))?,
+        None => std::env::current_exe().context("locating this binary")?,
+    };
     if exe
         .to_string_lossy()
         .contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
@@ -1701,9 +1711,9 @@ fn time_version(
 
 async fn row_binary(b: &mut Bench) -> anyhow::Result<String> {
     let runs = b.cfg.version_runs;
+    let bench = std::env::current_exe().context("locating this binary")?;
     // target/<profile>/examples/bench → target/<profile>/eic-ssh
-    let real = b
-        .exe
+    let real = bench
         .parent()
         .and_then(Path::parent)
         .map(|d| d.join("eic-ssh"))
@@ -1730,11 +1740,11 @@ async fn row_binary(b: &mut Bench) -> anyhow::Result<String> {
             stats(&v).map_or("—".into(), |s| format!("{:.2}", s.p99)),
         ]);
     }
-    let exe = b.exe.clone();
+    let exe = bench.clone();
     let v = tokio::task::spawn_blocking(move || time_version(&exe, &env, runs)).await??;
     t.row(vec![
-        format!("{} (this bench, with the simulator)", b.exe.display()),
-        size(&b.exe).map_or("—".into(), |s| format!("{s:.2}")),
+        format!("{} (this bench, with the simulator)", bench.display()),
+        size(&bench).map_or("—".into(), |s| format!("{s:.2}")),
         spread(&v, 2),
         stats(&v).map_or("—".into(), |s| format!("{:.2}", s.p99)),
     ]);
