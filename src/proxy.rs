@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -17,11 +16,9 @@ use crate::cli::{ProxyArgs, SshConfigArgs, TunnelArgs, os_user};
 use crate::connect::{self, KeyPush};
 use crate::error::Error;
 use crate::keypush;
+use crate::tunnel::Relayed;
 
-/// Bytes moved per read: one full tunnel frame, so a read is never split
-/// into a full frame and a runt.
-const CHUNK: usize = crate::tunnel::MAX_FRAME;
-/// After stdin closes, how long to wait for the endpoint to confirm the close.
+/// After the local side closes, how long to wait for the endpoint to confirm the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
@@ -49,53 +46,17 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8, Error> {
     let (tunnel, _route, _) =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
     let closed = tunnel.close_status();
-    let (mut from_tunnel, mut to_tunnel) = tokio::io::split(tunnel);
-
-    let upstream = async {
-        let r = pump(&mut crate::stdio::stdin(), &mut to_tunnel).await;
-        let _ = to_tunnel.shutdown().await;
-        r
-    };
-    let mut stdout = crate::stdio::stdout();
-    let downstream = pump(&mut from_tunnel, &mut stdout);
-    tokio::pin!(upstream, downstream);
-
-    let result = tokio::select! {
-        up = &mut upstream => {
-            // Our side is done; give the endpoint a moment to confirm, no more.
-            let _ = tokio::time::timeout(CLOSE_GRACE, &mut downstream).await;
-            up.map(|_| ())
-        }
-        down = &mut downstream => down.map(|_| ()),
-    };
+    let result = tunnel
+        .relay(crate::stdio::stdin(), crate::stdio::stdout(), CLOSE_GRACE)
+        .await;
     if let Some(e) = closed.error() {
         return Err(e);
     }
     match result {
-        Ok(()) => Ok(0),
+        Ok(_) => Ok(0),
         // The reader (ssh) went away: that is how a proxy normally ends.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e) => Err(Error::Tunnel(e.to_string())),
-    }
-}
-
-/// Copy until EOF, flushing each chunk so interactive bytes never wait.
-async fn pump<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            to.flush().await?;
-            return Ok(total);
-        }
-        to.write_all(&buf[..n]).await?;
-        to.flush().await?;
-        total += n as u64;
     }
 }
 
@@ -228,7 +189,7 @@ async fn serve(
         }
     };
     let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, dest, route), pushed);
-    let mut tunnel = match (tunnel, pushed) {
+    let tunnel = match (tunnel, pushed) {
         (Ok(t), Ok(())) => t,
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("eic-ssh: [{id}] {peer}: {e}");
@@ -240,14 +201,14 @@ async fn serve(
         dest.instance_id, dest.port
     );
     let closed = tunnel.close_status();
-    let result =
-        tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut tunnel, CHUNK, CHUNK).await;
+    let (from, to) = socket.split();
+    let result = tunnel.relay(from, to, CLOSE_GRACE).await;
     let secs = started.elapsed().as_secs_f64();
     match (result, closed.abnormal()) {
         (_, Some((code, reason))) => eprintln!(
             "eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"
         ),
-        (Ok((sent, received)), None) => eprintln!(
+        (Ok(Relayed { sent, received }), None) => eprintln!(
             "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
         ),
         (Err(e), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),

@@ -3,12 +3,14 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -51,10 +53,19 @@ impl CloseStatus {
 
 /// Room kept for outgoing frames: enough for a few full frames in flight.
 const WRITE_BUFFER: usize = 4 * MAX_FRAME;
+/// Bytes taken from the socket per `recv`. TLS asks for 4 KiB at a time;
+/// serving those asks from one large read cuts the system calls per GB
+/// several-fold.
+const SOCKET_READ_BUFFER: usize = 64 * 1024;
+/// The most the websocket layer reads at once. A TLS record holds at most
+/// 16 KiB, so a larger size only makes tungstenite zero more memory per read.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
+type Ws = WebSocketStream<MaybeTlsStream<BufReader<TcpStream>>>;
 
 /// An open tunnel: a byte stream over the websocket.
 pub struct Tunnel {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: Ws,
     pending: Bytes,
     /// Frames are split off this buffer; once tungstenite has written them
     /// and dropped them, `reserve` reclaims the same memory, so steady-state
@@ -75,10 +86,11 @@ impl Tunnel {
         let authority = format!("{host}:{port}");
         tracing::info!(url = %crate::presign::redact(url), "opening tunnel");
 
-        let tcp = connect_tcp(&host, port).await?;
+        let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, connect_tcp(&host, port).await?);
         let mut config = WebSocketConfig::default();
         config.max_frame_size = Some(16 << 20);
         config.max_message_size = Some(16 << 20);
+        config.read_buffer_size = WS_READ_BUFFER;
         let (ws, response) = tokio_tungstenite::client_async_tls_with_config(
             url,
             tcp,
@@ -107,6 +119,117 @@ impl Tunnel {
     pub fn close_status(&self) -> CloseStatus {
         self.closed.clone()
     }
+
+    /// Carry bytes both ways between a local reader/writer pair and the
+    /// tunnel until either side ends, with no copy beyond what TLS and the
+    /// websocket framing need: each read from `from` becomes one frame as it
+    /// is, and each frame received is written to `to` as it is.
+    ///
+    /// It ends when the tunnel ends, or when `from` reaches EOF: then the
+    /// tunnel is closed and the endpoint's confirmation awaited for at most
+    /// `linger`. An abnormal close by the endpoint is an error carrying its
+    /// code and reason; [`Tunnel::close_status`] has them too.
+    pub async fn relay<R, W>(self, mut from: R, mut to: W, linger: Duration) -> io::Result<Relayed>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let Tunnel { ws, closed, .. } = self;
+        let (mut sink, mut stream) = ws.split();
+        let sent = AtomicU64::new(0);
+        let received = AtomicU64::new(0);
+
+        let upstream = async {
+            let mut buf = BytesMut::with_capacity(WRITE_BUFFER);
+            loop {
+                // Frames already written were dropped: this reclaims their memory.
+                buf.reserve(MAX_FRAME);
+                let n = from.read_buf(&mut (&mut buf).limit(MAX_FRAME)).await?;
+                if n == 0 {
+                    break;
+                }
+                sink.send(Message::Binary(buf.split().freeze()))
+                    .await
+                    .map_err(ws_to_io)?;
+                sent.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            match sink.close().await {
+                Ok(())
+                | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    Ok(())
+                }
+                Err(e) => Err(ws_to_io(e)),
+            }
+        };
+        let downstream = async {
+            while let Some(message) = stream.next().await {
+                match message.map_err(ws_to_io)? {
+                    Message::Binary(b) => {
+                        to.write_all(&b).await?;
+                        to.flush().await?;
+                        received.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    }
+                    Message::Close(frame) => {
+                        on_close(&closed, frame)?;
+                        break;
+                    }
+                    Message::Text(_) => return Err(text_frame()),
+                    _ => {} // ping, pong: answered by tungstenite
+                }
+            }
+            to.flush().await
+        };
+        tokio::pin!(upstream, downstream);
+        tokio::select! {
+            up = &mut upstream => {
+                up?;
+                // Our side is done and everything it sent is flushed. Give
+                // the endpoint a moment to confirm, no more; how it ends is
+                // still recorded in the close status.
+                let _ = tokio::time::timeout(linger, &mut downstream).await;
+            }
+            down = &mut downstream => down?,
+        }
+        Ok(Relayed {
+            sent: sent.load(Ordering::Relaxed),
+            received: received.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// Bytes a [`Tunnel::relay`] carried each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relayed {
+    /// From the local side into the tunnel.
+    pub sent: u64,
+    /// From the tunnel to the local side.
+    pub received: u64,
+}
+
+/// Record how the endpoint closed the tunnel; an abnormal close is an error.
+fn on_close(
+    closed: &CloseStatus,
+    frame: Option<tungstenite::protocol::CloseFrame>,
+) -> io::Result<()> {
+    let (code, reason) = frame
+        .map(|f| (u16::from(f.code), f.reason.to_string()))
+        .unwrap_or((u16::from(CloseCode::Status), String::new()));
+    tracing::debug!(code, reason, "the endpoint closed the tunnel");
+    closed.record(code, reason.clone());
+    match is_normal_close(code) {
+        true => Ok(()),
+        false => Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!("the tunnel was closed by the endpoint (code {code}): {reason}"),
+        )),
+    }
+}
+
+fn text_frame() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "protocol error: the endpoint sent a text frame",
+    )
 }
 
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
@@ -214,26 +337,9 @@ impl AsyncRead for Tunnel {
                 Some(Ok(Message::Binary(b))) => this.pending = b,
                 Some(Ok(Message::Close(frame))) => {
                     this.eof = true;
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .unwrap_or((u16::from(CloseCode::Status), String::new()));
-                    tracing::debug!(code, reason, "the endpoint closed the tunnel");
-                    this.closed.record(code, reason.clone());
-                    if !is_normal_close(code) {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            format!(
-                                "the tunnel was closed by the endpoint (code {code}): {reason}"
-                            ),
-                        )));
-                    }
+                    on_close(&this.closed, frame)?;
                 }
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "protocol error: the endpoint sent a text frame",
-                    )));
-                }
+                Some(Ok(Message::Text(_))) => return Poll::Ready(Err(text_frame())),
                 Some(Ok(_)) => {} // ping, pong, raw frames: handled by tungstenite
                 Some(Err(e)) => return Poll::Ready(Err(ws_to_io(e))),
                 None => this.eof = true,
@@ -278,5 +384,168 @@ impl AsyncWrite for Tunnel {
             }
             Err(e) => Poll::Ready(Err(ws_to_io(e))),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    type Server = WebSocketStream<TcpStream>;
+
+    /// A plain-websocket endpoint on loopback; `serve` runs the server side.
+    async fn open_with<F, Fut>(serve: F) -> (Tunnel, tokio::task::JoinHandle<Fut::Output>)
+    where
+        F: FnOnce(Server) -> Fut + Send + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            serve(tokio_tungstenite::accept_async(socket).await.unwrap()).await
+        });
+        let roots = rustls::RootCertStore::empty();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tunnel = Tunnel::open(&format!("ws://{addr}/openTunnel"), Arc::new(tls))
+            .await
+            .unwrap();
+        (tunnel, server)
+    }
+
+    #[tokio::test]
+    async fn relay_carries_bytes_both_ways_in_frames_of_at_most_max_frame() {
+        let upload: Vec<u8> = (0..3 * MAX_FRAME + 123).map(|i| (i % 251) as u8).collect();
+        let download: Vec<u8> = (0..200_000).map(|i| (i % 241) as u8).collect();
+        let reply = download.clone();
+        let (tunnel, server) = open_with(move |mut ws: Server| async move {
+            ws.send(Message::Binary(reply.into())).await.unwrap();
+            let mut got = Vec::new();
+            let mut largest = 0;
+            while let Some(m) = ws.next().await {
+                match m.unwrap() {
+                    Message::Binary(b) => {
+                        largest = largest.max(b.len());
+                        got.extend_from_slice(&b);
+                    }
+                    Message::Close(_) => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            (got, largest)
+        })
+        .await;
+
+        let (local, mut app) = tokio::io::duplex(1 << 20);
+        let (from, to) = tokio::io::split(local);
+        let relay = tokio::spawn(tunnel.relay(from, to, Duration::from_secs(1)));
+        let mut received = vec![0u8; download.len()];
+        app.read_exact(&mut received).await.unwrap();
+        app.write_all(&upload).await.unwrap();
+        app.shutdown().await.unwrap();
+
+        let moved = relay.await.unwrap().unwrap();
+        let (got, largest) = server.await.unwrap();
+        assert_eq!(received, download);
+        assert_eq!(got, upload);
+        assert!(largest <= MAX_FRAME, "a frame of {largest} bytes");
+        assert_eq!(
+            moved,
+            Relayed {
+                sent: upload.len() as u64,
+                received: download.len() as u64
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn relay_reports_an_abnormal_close_with_its_code_and_reason() {
+        let (tunnel, server) = open_with(|mut ws: Server| async move {
+            ws.send(Message::Binary(Bytes::from_static(b"SSH-2.0-x\r\n")))
+                .await
+                .unwrap();
+            let _ = ws
+                .close(Some(CloseFrame {
+                    code: CloseCode::Error,
+                    reason: "Connection to the instance timed out".into(),
+                }))
+                .await;
+        })
+        .await;
+        let status = tunnel.close_status();
+        let (local, mut app) = tokio::io::duplex(1 << 16);
+        let (from, to) = tokio::io::split(local);
+        let relay = tokio::spawn(tunnel.relay(from, to, Duration::from_secs(1)));
+        let mut banner = [0u8; 11];
+        app.read_exact(&mut banner).await.unwrap();
+        let err = relay.await.unwrap().unwrap_err();
+        server.await.unwrap();
+        assert_eq!(&banner, b"SSH-2.0-x\r\n");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert!(err.to_string().contains("code 1011"), "{err}");
+        assert_eq!(
+            status.abnormal(),
+            Some((1011, "Connection to the instance timed out".into()))
+        );
+        assert!(matches!(
+            status.error(),
+            Some(Error::TunnelClosed { code: 1011, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn relay_ends_when_the_endpoint_closes_normally() {
+        let (tunnel, server) = open_with(|mut ws: Server| async move {
+            let _ = ws.close(None).await;
+        })
+        .await;
+        let status = tunnel.close_status();
+        // The local side never closes: the relay must end on its own.
+        let (local, _app) = tokio::io::duplex(1 << 16);
+        let (from, to) = tokio::io::split(local);
+        let moved = tokio::time::timeout(
+            Duration::from_secs(5),
+            tunnel.relay(from, to, Duration::from_secs(1)),
+        )
+        .await
+        .expect("the relay lingered after the endpoint closed")
+        .unwrap();
+        server.await.unwrap();
+        assert_eq!(
+            moved,
+            Relayed {
+                sent: 0,
+                received: 0
+            }
+        );
+        assert_eq!(status.abnormal(), None);
+    }
+
+    #[tokio::test]
+    async fn a_text_frame_is_a_protocol_error() {
+        let (tunnel, server) = open_with(|mut ws: Server| async move {
+            ws.send(Message::Text("hello".into())).await.unwrap();
+            // Hold the connection open until the client gives up.
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+        let (local, _app) = tokio::io::duplex(1 << 16);
+        let (from, to) = tokio::io::split(local);
+        let err = tunnel
+            .relay(from, to, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        server.abort();
     }
 }
