@@ -35,6 +35,7 @@ impl Aws {
     /// credentials files, SSO, assume-role, credential_process, IMDS), with
     /// `--region`/`--profile` on top.
     pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
+        seed_rng_in_background();
         let extra_ca = load_ca_bundle(profile).await?;
         let tls = tunnel_tls_config(extra_ca.as_deref())?;
 
@@ -93,6 +94,30 @@ impl Aws {
             .await
             .map_err(|e| Error::NoCredentials(crate::error::chain(&e)))
     }
+}
+
+/// aws-lc seeds its random number generator once per process from CPU
+/// jitter: about 50 ms of busy CPU on the machine the benches ran on. The
+/// first TLS handshake would wait for it; seeding on a helper thread while
+/// the configuration loads and the socket connects takes it off the critical
+/// path. Each thread's generator then seeds cheaply from the process-wide one.
+fn seed_rng_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let seeded = std::thread::Builder::new()
+            .name("rng-seed".into())
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut byte = [0u8; 1];
+                let provider = rustls::crypto::aws_lc_rs::default_provider();
+                if provider.secure_random.fill(&mut byte).is_err() {
+                    tracing::debug!("seeding the random number generator failed");
+                }
+            });
+        if let Err(e) = seeded {
+            tracing::debug!("not seeding the random number generator early: {e}");
+        }
+    });
 }
 
 /// The AWS CLI's `AWS_CA_BUNDLE`, else the profile's `ca_bundle`.
