@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
@@ -23,8 +23,12 @@ pub struct Aws {
     pub region: String,
     pub profile: Option<String>,
     pub use_fips: bool,
-    pub ec2: aws_sdk_ec2::Client,
-    pub eic: aws_sdk_ec2instanceconnect::Client,
+    sdk: aws_types::SdkConfig,
+    /// The API clients, built on first use: a connection whose route is
+    /// cached and that pushes no key makes no API call, so it never builds
+    /// them.
+    ec2: OnceLock<aws_sdk_ec2::Client>,
+    eic: OnceLock<aws_sdk_ec2instanceconnect::Client>,
     /// TLS settings for the websocket tunnel: same roots as the SDK's client.
     pub tls: Arc<rustls::ClientConfig>,
     credentials: Arc<CachedCredentials>,
@@ -80,11 +84,23 @@ impl Aws {
             region,
             profile: profile.map(str::to_owned),
             use_fips: sdk.use_fips().unwrap_or(false),
-            ec2: aws_sdk_ec2::Client::new(&sdk),
-            eic: aws_sdk_ec2instanceconnect::Client::new(&sdk),
+            sdk,
+            ec2: OnceLock::new(),
+            eic: OnceLock::new(),
             tls,
             credentials,
         })
+    }
+
+    /// The EC2 API client.
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        self.ec2.get_or_init(|| aws_sdk_ec2::Client::new(&self.sdk))
+    }
+
+    /// The EC2 Instance Connect API client.
+    pub fn eic(&self) -> &aws_sdk_ec2instanceconnect::Client {
+        self.eic
+            .get_or_init(|| aws_sdk_ec2instanceconnect::Client::new(&self.sdk))
     }
 
     /// Credentials, resolved once per process and refreshed only near expiry.

@@ -65,7 +65,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
     // The endpoint by ID can be fetched at the same time as the instance.
     let by_id = async {
         match (&dest.eice_id, &dest.eice_dns) {
-            (Some(id), None) => lookup::endpoint_by_id(&aws.ec2, id).await.map(Some),
+            (Some(id), None) => lookup::endpoint_by_id(aws.ec2(), id).await.map(Some),
             _ => Ok(None),
         }
     };
@@ -74,7 +74,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         if dest.private_ip.is_some() && !need_vpc {
             return Ok(None);
         }
-        let info = lookup::describe_instance(&aws.ec2, &dest.instance_id, &aws.region).await?;
+        let info = lookup::describe_instance(aws.ec2(), &dest.instance_id, &aws.region).await?;
         if info.state != "running" {
             return Err(Error::InstanceNotRunning {
                 instance: info.id,
@@ -105,7 +105,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
             let vpc = info.vpc_id.clone().ok_or_else(|| Error::NoPrivateIp {
                 instance: dest.instance_id.clone(),
             })?;
-            let all = lookup::endpoints_in_vpc(&aws.ec2, &vpc).await?;
+            let all = lookup::endpoints_in_vpc(aws.ec2(), &vpc).await?;
             let chosen = lookup::choose_endpoint(&all, info.subnet_id.as_deref()).cloned();
             chosen.ok_or_else(|| Error::NoEndpointInVpc {
                 vpc,
@@ -173,7 +173,7 @@ pub async fn connect(
         match push {
             Some(p) => {
                 crate::keypush::send_public_key(
-                    &aws.eic,
+                    aws.eic(),
                     &dest.instance_id,
                     &p.os_user,
                     &p.public_key,

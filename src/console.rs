@@ -187,7 +187,7 @@ pub async fn fetch(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Conso
 pub async fn host_keys_command(args: crate::cli::HostKeysArgs) -> Result<u8, Error> {
     let host = &args.target.instance_id;
     let aws = crate::aws::Aws::load(args.region.as_deref(), args.profile.as_deref()).await?;
-    let found = fetch(&aws.ec2, host).await?;
+    let found = fetch(aws.ec2(), host).await?;
     if found.keys.is_empty() {
         let detail = if found.fingerprints.is_empty() {
             "no host keys".to_owned()

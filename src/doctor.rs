@@ -1071,11 +1071,11 @@ pub async fn gather(aws: &Aws, args: &DoctorArgs) -> Facts {
         }
     };
     let path = async {
-        let instance = lookup::describe_instance(&aws.ec2, &instance_id, &aws.region)
+        let instance = lookup::describe_instance(aws.ec2(), &instance_id, &aws.region)
             .await
             .map_err(|e| e.to_string());
         let endpoints = match (&instance, &args.eice_id) {
-            (_, Some(id)) => lookup::endpoint_by_id(&aws.ec2, id)
+            (_, Some(id)) => lookup::endpoint_by_id(aws.ec2(), id)
                 .await
                 .map(|e| vec![e])
                 .or_else(|e| match e {
@@ -1083,7 +1083,7 @@ pub async fn gather(aws: &Aws, args: &DoctorArgs) -> Facts {
                     other => Err(other.to_string()),
                 }),
             (Ok(i), None) => match &i.vpc_id {
-                Some(vpc) => lookup::endpoints_in_vpc(&aws.ec2, vpc)
+                Some(vpc) => lookup::endpoints_in_vpc(aws.ec2(), vpc)
                     .await
                     .map_err(|e| e.to_string()),
                 None => Ok(Vec::new()),
@@ -1121,9 +1121,9 @@ pub async fn gather(aws: &Aws, args: &DoctorArgs) -> Facts {
         }
     }
     let (rules, subnet, vpc_cidrs) = tokio::join!(
-        security_group_rules(&aws.ec2, &groups),
-        subnet_cidr(&aws.ec2, ep_subnet.as_deref()),
-        vpc_cidrs(&aws.ec2, vpc.as_deref()),
+        security_group_rules(aws.ec2(), &groups),
+        subnet_cidr(aws.ec2(), ep_subnet.as_deref()),
+        vpc_cidrs(aws.ec2(), vpc.as_deref()),
     );
     facts.rules = rules.map_err(|e| e.to_string());
     facts.endpoint_subnet_cidr = subnet;
@@ -1323,7 +1323,7 @@ async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Check {
         let started = Instant::now();
         let pushed = async {
             let key = crate::keypush::EphemeralKey::generate()?;
-            crate::keypush::send_public_key(&aws.eic, &instance.id, &user, &key.public_openssh)
+            crate::keypush::send_public_key(aws.eic(), &instance.id, &user, &key.public_openssh)
                 .await
         }
         .await;

@@ -143,7 +143,7 @@ pub async fn ssh(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id);
     let console = (known_algorithms.is_empty()
         && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
-        .then(|| session::fetch_console(aws.ec2.clone(), target.instance_id.clone()));
+        .then(|| session::fetch_console(aws.ec2().clone(), target.instance_id.clone()));
     let key = keypush::EphemeralKey::generate()?;
     let push = connect::KeyPush {
         os_user: user.clone(),

@@ -182,7 +182,7 @@ async fn serve(
     let pushed = async {
         match push {
             Some(p) => {
-                keypush::send_public_key(&aws.eic, &dest.instance_id, &p.os_user, &p.public_key)
+                keypush::send_public_key(aws.eic(), &dest.instance_id, &p.os_user, &p.public_key)
                     .await
             }
             None => Ok(()),
