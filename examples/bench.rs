@@ -143,6 +143,14 @@ impl Config {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
+    // `bench __relay HOST:PORT`: the floor for a ProxyCommand (see `relay`).
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let [_, mode, addr] = args.as_slice()
+        && mode == RELAY
+    {
+        relay(&addr.to_string_lossy())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // The child is the real eic-ssh command line, unchanged.
     if std::env::var_os(CHILD).is_some() {
         return Ok(eic_ssh::main_with_args(std::env::args_os()));
@@ -152,6 +160,45 @@ fn main() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?
         .block_on(bench(config))
+}
+
+/// The argument that runs this binary as a plain relay.
+const RELAY: &str = "__relay";
+
+/// A ProxyCommand that does nothing but move bytes: stdin/stdout joined to a
+/// plain TCP connection, no TLS, no websocket, driven the way `eic-ssh proxy`
+/// drives them (one current-thread runtime, non-blocking pipes, 64 KiB
+/// reads). Its CPU per GB is what the kernel charges any ProxyCommand here
+/// for reading a socket and writing a pipe, and back: the floor under
+/// `eic-ssh proxy`'s own cost.
+fn relay(addr: &str) -> anyhow::Result<()> {
+    async fn pump<R, W>(mut from: R, mut to: W) -> std::io::Result<()>
+    where
+        R: AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return to.shutdown().await;
+            }
+            to.write_all(&buf[..n]).await?;
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let socket = tokio::net::TcpStream::connect(addr).await?;
+        socket.set_nodelay(true)?;
+        let (from_socket, to_socket) = socket.into_split();
+        tokio::select! {
+            r = pump(eic_ssh::stdio::stdin(), to_socket) => r?,
+            r = pump(from_socket, eic_ssh::stdio::stdout()) => r?,
+        }
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -739,16 +786,35 @@ impl Bench {
     /// `ssh` through `eic-ssh proxy --no-push`, the proxy under GNU time
     /// when `time_file` is given.
     fn ssh_proxy(&self, extra: &[&str], remote: &str, time_file: Option<&Path>) -> Cmd {
-        let exe = self.exe.display();
+        let command = format!("{} proxy --no-push %h %p", self.exe.display());
+        self.ssh_via(&command, extra, remote, time_file)
+    }
+
+    /// `ssh` through the do-nothing relay straight to the sshd (see [`relay`]).
+    fn ssh_relay(&self, remote: &str, time_file: Option<&Path>) -> anyhow::Result<Cmd> {
+        let bench = std::env::current_exe().context("locating this binary")?;
+        let command = format!("{} {RELAY} {}", bench.display(), self.sshd.addr);
+        Ok(self.ssh_via(&command, &[], remote, time_file))
+    }
+
+    /// `ssh` with `command` as its ProxyCommand, under GNU time when
+    /// `time_file` is given.
+    fn ssh_via(
+        &self,
+        command: &str,
+        extra: &[&str],
+        remote: &str,
+        time_file: Option<&Path>,
+    ) -> Cmd {
         let proxy = match time_file {
             // ssh sends its ProxyCommand SIGHUP on exit, which would kill
             // GNU time before it reports: ignore it (inherited by eic-ssh,
             // which ends on stdin EOF anyway). `%%` is a literal `%` for ssh.
             Some(f) => format!(
-                "sh -c \"trap '' HUP; exec {TIME} -f '%%e %%U %%S %%M' -o {} {exe} proxy --no-push %h %p\"",
+                "sh -c \"trap '' HUP; exec {TIME} -f '%%e %%U %%S %%M' -o {} {command}\"",
                 f.display()
             ),
-            None => format!("{exe} proxy --no-push %h %p"),
+            None => command.to_owned(),
         };
         let mut opts = vec!["-o".to_string(), format!("ProxyCommand={proxy}")];
         opts.extend(extra.iter().map(|s| s.to_string()));
@@ -1280,6 +1346,7 @@ enum Via {
     Embedded,
     Proxy,
     Plain,
+    Relay,
 }
 
 impl Via {
@@ -1288,6 +1355,7 @@ impl Via {
             Via::Embedded => "(a) eic-ssh embedded client",
             Via::Proxy => "(b) ssh + eic-ssh proxy",
             Via::Plain => "(c) plain ssh straight to sshd",
+            Via::Relay => "(d) ssh + plain TCP relay (floor)",
         }
     }
 }
@@ -1334,9 +1402,12 @@ async fn bulk_once(
             let u = r.usage;
             (r, u, None)
         }
-        Via::Proxy => {
+        Via::Proxy | Via::Relay => {
             let inner = b.time_file();
-            let cmd = b.ssh_proxy(&[], &remote, inner.as_deref());
+            let cmd = match via {
+                Via::Relay => b.ssh_relay(&remote, inner.as_deref())?,
+                _ => b.ssh_proxy(&[], &remote, inner.as_deref()),
+            };
             let r = run(&cmd, input(), outer.as_deref(), limit).await?;
             let proxy = match &inner {
                 Some(f) => wait_usage(f, Duration::from_secs(10)).await,
@@ -1375,7 +1446,7 @@ async fn bulk_once(
 async fn row_bulk(b: &mut Bench) -> anyhow::Result<String> {
     let n = b.cfg.bulk_bytes;
     let gb = n as f64 / 1e9;
-    let vias = [Via::Embedded, Via::Proxy, Via::Plain];
+    let vias = [Via::Embedded, Via::Proxy, Via::Plain, Via::Relay];
     let mut out = format!(
         "2. Bulk: {} MB each way, {} iteration(s); MB/s = 10^6 bytes per wall-clock second from spawn to exit\n   download = remote `cat FILE` into the bench; upload = FILE on stdin into remote `wc -c`\n",
         n / MB,
@@ -1386,11 +1457,7 @@ async fn row_bulk(b: &mut Bench) -> anyhow::Result<String> {
         let frame_ms = frame.as_secs_f64() * 1e3;
         progress(&format!("  bulk at {frame_ms:.0} ms per relayed message"));
         for upload in [false, true] {
-            let mut samples = [
-                BulkSamples::default(),
-                BulkSamples::default(),
-                BulkSamples::default(),
-            ];
+            let mut samples = vec![BulkSamples::default(); vias.len()];
             for _ in 0..b.cfg.bulk_iters {
                 for (i, via) in vias.iter().enumerate() {
                     let (mbps, eic, ssh) = bulk_once(b, *via, upload).await?;
@@ -1417,9 +1484,9 @@ async fn row_bulk(b: &mut Bench) -> anyhow::Result<String> {
                 &format!("{dir}, {frame_ms:.0} ms/message"),
                 "MB/s median (min–max)",
                 "× (c)",
-                "eic-ssh CPU s/GB",
+                "eic-ssh/relay CPU s/GB",
                 "ssh CPU s/GB",
-                "eic-ssh peak RSS MB",
+                "eic-ssh/relay peak RSS MB",
             ]);
             for (i, via) in vias.iter().enumerate() {
                 let Some(s) = samples.get(i) else { continue };
@@ -1454,6 +1521,15 @@ async fn row_bulk(b: &mut Bench) -> anyhow::Result<String> {
                     Some(cpu <= 0.5),
                 );
                 let _ = writeln!(out, "   target proxy ≤ 0.5 CPU-s/GB: {measured} → {mark}");
+            }
+            let floor = samples.get(3).and_then(|s| med(&s.eic_cpu));
+            if let (Some(cpu), Some(floor)) = (samples.get(1).and_then(|s| med(&s.eic_cpu)), floor)
+            {
+                let _ = writeln!(
+                    out,
+                    "   proxy above the relay floor (TLS, websocket and eic-ssh's own work): {cpu:.2} − {floor:.2} = {:.2} CPU-s/GB",
+                    cpu - floor
+                );
             }
             out.push('\n');
         }
