@@ -41,9 +41,15 @@ impl Aws {
     pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
         seed_rng_in_background();
         let extra_ca = load_ca_bundle(profile).await?;
-        let tls = tunnel_tls_config(extra_ca.as_deref())?;
+        let system = SystemRoots::find();
+        let tls = tunnel_tls_config(&system, extra_ca.as_deref())?;
 
-        let mut trust = tls::TrustStore::default();
+        let mut trust = match system {
+            SystemRoots::Bundle(pem) => tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem),
+            SystemRoots::Native => tls::TrustStore::default(),
+        };
         if let Some(pem) = &extra_ca {
             trust = trust.with_pem_certificate(pem.clone());
         }
@@ -177,15 +183,60 @@ async fn load_ca_bundle(profile: Option<&str>) -> Result<Option<Vec<u8>>, Error>
     Ok(Some(pem))
 }
 
+/// Where the system's trusted root certificates come from.
+enum SystemRoots {
+    /// The system's CA bundle file, as PEM.
+    Bundle(Vec<u8>),
+    /// Whatever `rustls-native-certs` finds: `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` when set, else the system's file and directory.
+    Native,
+}
+
+impl SystemRoots {
+    /// The system CA bundle file OpenSSL uses (`/etc/ssl/certs/ca-certificates.crt`,
+    /// `/etc/pki/tls/certs/ca-bundle.crt`, ...), read once. Distributions keep
+    /// it in step with the hashed certificate directory beside it, which
+    /// would otherwise be read too: some 150 more files, each certificate
+    /// parsed twice, at every start. With `SSL_CERT_FILE` or `SSL_CERT_DIR`
+    /// set, or no readable bundle, both are read as OpenSSL would.
+    fn find() -> SystemRoots {
+        let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        if set("SSL_CERT_FILE") || set("SSL_CERT_DIR") {
+            return SystemRoots::Native;
+        }
+        let Some(file) = openssl_probe::probe().cert_file else {
+            return SystemRoots::Native;
+        };
+        match std::fs::read(&file) {
+            Ok(pem) if rustls_pemfile::certs(&mut pem.as_slice()).any(|c| c.is_ok()) => {
+                SystemRoots::Bundle(pem)
+            }
+            _ => SystemRoots::Native,
+        }
+    }
+}
+
 /// rustls client settings for the tunnel: the system's roots plus the extra CA.
 /// Certificates are always verified.
-fn tunnel_tls_config(extra_ca: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, Error> {
+fn tunnel_tls_config(
+    system: &SystemRoots,
+    extra_ca: Option<&[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::debug!("skipping a system root certificate: {e}");
+    match system {
+        SystemRoots::Bundle(pem) => {
+            let mut reader = pem.as_slice();
+            let certs = rustls_pemfile::certs(&mut reader).filter_map(Result::ok);
+            roots.add_parsable_certificates(certs);
+        }
+        SystemRoots::Native => {
+            let native = rustls_native_certs::load_native_certs();
+            for e in &native.errors {
+                tracing::debug!("skipping a system root certificate: {e}");
+            }
+            roots.add_parsable_certificates(native.certs);
+        }
     }
-    roots.add_parsable_certificates(native.certs);
     if let Some(pem) = extra_ca {
         for cert in rustls_pemfile::certs(&mut &pem[..]) {
             let cert = cert.map_err(|e| Error::Config(format!("CA bundle: {e}")))?;
