@@ -41,15 +41,11 @@ impl Aws {
     pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
         seed_rng_in_background();
         let extra_ca = load_ca_bundle(profile).await?;
-        let system = SystemRoots::find();
-        let tls = tunnel_tls_config(&system, extra_ca.as_deref())?;
+        let tls = tunnel_tls_config(&SystemRoots::find(), extra_ca.as_deref())?;
 
-        let mut trust = match system {
-            SystemRoots::Bundle(pem) => tls::TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(pem),
-            SystemRoots::Native => tls::TrustStore::default(),
-        };
+        // The SDK's client loads the system roots its own way, and only when
+        // it first connects: a run whose route is cached never pays for it.
+        let mut trust = tls::TrustStore::default();
         if let Some(pem) = &extra_ca {
             trust = trust.with_pem_certificate(pem.clone());
         }
@@ -197,8 +193,9 @@ impl SystemRoots {
     /// `/etc/pki/tls/certs/ca-bundle.crt`, ...), read once. Distributions keep
     /// it in step with the hashed certificate directory beside it, which
     /// would otherwise be read too: some 150 more files, each certificate
-    /// parsed twice, at every start. With `SSL_CERT_FILE` or `SSL_CERT_DIR`
-    /// set, or no readable bundle, both are read as OpenSSL would.
+    /// parsed twice, before every tunnel. With `SSL_CERT_FILE` or
+    /// `SSL_CERT_DIR` set, or no readable bundle, both are read as OpenSSL
+    /// would.
     fn find() -> SystemRoots {
         let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         if set("SSL_CERT_FILE") || set("SSL_CERT_DIR") {
