@@ -134,7 +134,12 @@ impl Tunnel {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let Tunnel { ws, closed, .. } = self;
+        let Tunnel {
+            ws,
+            pending,
+            closed,
+            ..
+        } = self;
         let (mut sink, mut stream) = ws.split();
         let sent = AtomicU64::new(0);
         let received = AtomicU64::new(0);
@@ -162,6 +167,11 @@ impl Tunnel {
             }
         };
         let downstream = async {
+            // Bytes already received through `AsyncRead` come first.
+            if !pending.is_empty() {
+                to.write_all(&pending).await?;
+                received.fetch_add(pending.len() as u64, Ordering::Relaxed);
+            }
             while let Some(message) = stream.next().await {
                 match message.map_err(ws_to_io)? {
                     Message::Binary(b) => {
@@ -529,6 +539,31 @@ mod tests {
             }
         );
         assert_eq!(status.abnormal(), None);
+    }
+
+    #[tokio::test]
+    async fn relay_first_delivers_what_a_read_left_behind() {
+        let (mut tunnel, server) = open_with(|mut ws: Server| async move {
+            ws.send(Message::Binary(Bytes::from_static(b"SSH-2.0-x\r\nrest")))
+                .await
+                .unwrap();
+            let _ = ws.close(None).await;
+        })
+        .await;
+        let mut banner = [0u8; 11];
+        tunnel.read_exact(&mut banner).await.unwrap();
+        let (local, mut app) = tokio::io::duplex(1 << 16);
+        let (from, to) = tokio::io::split(local);
+        let moved = tunnel
+            .relay(from, to, Duration::from_secs(1))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let mut rest = [0u8; 4];
+        app.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&banner, b"SSH-2.0-x\r\n");
+        assert_eq!(&rest, b"rest");
+        assert_eq!(moved.received, 4);
     }
 
     #[tokio::test]
