@@ -41,7 +41,7 @@ impl Aws {
     pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
         seed_rng_in_background();
         let extra_ca = load_ca_bundle(profile).await?;
-        let tls = tunnel_tls_config(&SystemRoots::find(), extra_ca.as_deref())?;
+        let tls = tunnel_tls_config(SystemRoots::find(), extra_ca.as_deref())?;
 
         // The SDK's client loads the system roots its own way, and only when
         // it first connects: a run whose route is cached never pays for it.
@@ -181,8 +181,8 @@ async fn load_ca_bundle(profile: Option<&str>) -> Result<Option<Vec<u8>>, Error>
 
 /// Where the system's trusted root certificates come from.
 enum SystemRoots {
-    /// The system's CA bundle file, as PEM.
-    Bundle(Vec<u8>),
+    /// The certificates of the system's CA bundle file.
+    Bundle(Vec<rustls::pki_types::CertificateDer<'static>>),
     /// Whatever `rustls-native-certs` finds: `SSL_CERT_FILE` and
     /// `SSL_CERT_DIR` when set, else the system's file and directory.
     Native,
@@ -204,11 +204,15 @@ impl SystemRoots {
         let Some(file) = openssl_probe::probe().cert_file else {
             return SystemRoots::Native;
         };
-        match std::fs::read(&file) {
-            Ok(pem) if rustls_pemfile::certs(&mut pem.as_slice()).any(|c| c.is_ok()) => {
-                SystemRoots::Bundle(pem)
-            }
-            _ => SystemRoots::Native,
+        let Ok(pem) = std::fs::read(&file) else {
+            return SystemRoots::Native;
+        };
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(Result::ok)
+            .collect();
+        match certs.is_empty() {
+            true => SystemRoots::Native,
+            false => SystemRoots::Bundle(certs),
         }
     }
 }
@@ -216,14 +220,12 @@ impl SystemRoots {
 /// rustls client settings for the tunnel: the system's roots plus the extra CA.
 /// Certificates are always verified.
 fn tunnel_tls_config(
-    system: &SystemRoots,
+    system: SystemRoots,
     extra_ca: Option<&[u8]>,
 ) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
     match system {
-        SystemRoots::Bundle(pem) => {
-            let mut reader = pem.as_slice();
-            let certs = rustls_pemfile::certs(&mut reader).filter_map(Result::ok);
+        SystemRoots::Bundle(certs) => {
             roots.add_parsable_certificates(certs);
         }
         SystemRoots::Native => {
