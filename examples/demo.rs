@@ -58,13 +58,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
     let mut child = tokio::process::Command::new(std::env::current_exe()?);
     child
         .env(CHILD, "1")
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("aws-credentials"),
-        )
-        .envs(sim.env())
+        .envs(sim.client_env(home.path(), &std::env::temp_dir()))
         .args(["-v", "-l", "ec2-user", instance, "--", command])
         .stdin(Stdio::null());
     let status = child.status().await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::target::Target;
+use crate::route::target::Target;
 
 /// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
 /// no bastion, no public IP, no long-lived keys.
@@ -81,9 +81,8 @@ pub struct SshArgs {
     )]
     pub command: Vec<OsString>,
 
-    /// OS user to log in as (default: ec2-user, or the USER@ of the target).
-    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub user: UserArg,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -100,8 +99,8 @@ pub struct SshArgs {
     pub no_tty: bool,
 
     /// Escape character for ~. ~? ~~ (a character, ^X, or none).
-    #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::terminal::parse_escape_char)]
-    pub escape_char: crate::terminal::EscapeChar,
+    #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
+    pub escape_char: crate::term::EscapeChar,
 
     /// Seconds of silence before a keepalive is sent (0 disables).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -128,9 +127,8 @@ pub struct ProxyArgs {
     #[arg(value_name = "PORT", value_parser = parse_port)]
     pub port_arg: Option<u16>,
 
-    /// OS user whose key is pushed (OpenSSH's %r; default: ec2-user, or the USER@ of the target).
-    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub user: UserArg,
 
     #[command(flatten)]
     pub key: PushKeyArgs,
@@ -180,9 +178,8 @@ pub struct TunnelArgs {
     #[arg(long, value_name = "FILE", requires = "push_key")]
     pub public_key: Option<PathBuf>,
 
-    /// OS user whose key is pushed with --push-key (default: ec2-user, or the USER@ of the target).
-    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub user: UserArg,
 
     /// Seconds to let open connections finish after Ctrl-C.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -207,13 +204,8 @@ pub struct HostKeysArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
-    /// AWS region.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// AWS profile.
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// `eic-ssh doctor`.
@@ -230,7 +222,7 @@ pub struct DoctorArgs {
 
     /// The only client networks that should reach the instance (repeatable,
     /// or comma-separated): any rule that allows more fails.
-    #[arg(long = "expect-cidr", value_name = "CIDR", value_delimiter = ',', value_parser = crate::doctor::parse_cidr)]
+    #[arg(long = "expect-cidr", value_name = "CIDR", value_delimiter = ',', value_parser = crate::aws::cidr::parse_cidr)]
     pub expect_cidr: Vec<ipnet::Ipv4Net>,
 
     /// Remote port to check: 22 (SSH) or 3389 (RDP).
@@ -249,21 +241,15 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub connect: bool,
 
-    /// OS user whose key --connect pushes (default: ec2-user, or the USER@ of the target).
-    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub user: UserArg,
 
     /// Check this endpoint instead of the one eic-ssh would pick.
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
-    /// AWS region.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// AWS profile.
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// `eic-ssh ssh-config`.
@@ -277,18 +263,14 @@ pub struct SshConfigArgs {
     #[arg(long, value_name = "USER", default_value = "ec2-user", value_parser = parse_user)]
     pub user: String,
 
-    /// AWS profile to put in the ProxyCommand.
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
-
-    /// AWS region to put in the ProxyCommand.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    /// The AWS profile and region to put in the ProxyCommand.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
-/// How to reach the instance: AWS configuration and tunnel parameters.
-#[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
+/// `--region` and `--profile`, shared by every command that calls AWS.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
     /// AWS region (default: the AWS configuration's).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -296,6 +278,29 @@ pub struct ConnectArgs {
     /// AWS profile from the shared config and credentials files.
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+}
+
+/// `-l/--user`, shared by every command that logs in or pushes a key.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UserArg {
+    /// OS user to log in as, and whose key is pushed (default: ec2-user, or
+    /// the USER@ of the target).
+    #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+}
+
+impl UserArg {
+    /// The OS user: `-l` wins over `user@`, and `ec2-user` is the default.
+    pub fn resolve(&self, target: Option<&Target>) -> String {
+        os_user(self.user.as_ref(), target)
+    }
+}
+
+/// How to reach the instance: AWS configuration and tunnel parameters.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
 
     /// Use this EC2 Instance Connect Endpoint instead of looking one up.
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
@@ -324,13 +329,13 @@ pub struct ConnectArgs {
 
 impl ConnectArgs {
     /// The lookup cache, unless `--no-cache`.
-    pub fn cache(&self) -> Option<crate::cache::RouteCache> {
-        (!self.no_cache).then(crate::cache::RouteCache::default_location)
+    pub fn cache(&self) -> Option<crate::route::cache::RouteCache> {
+        (!self.no_cache).then(crate::route::cache::RouteCache::default_location)
     }
 
     /// Where to connect, for `instance_id`.
-    pub fn destination(&self, instance_id: &str) -> crate::connect::Destination {
-        crate::connect::Destination {
+    pub fn destination(&self, instance_id: &str) -> crate::route::Destination {
+        crate::route::Destination {
             instance_id: instance_id.to_owned(),
             port: self.port,
             eice_id: self.eice_id.clone(),
@@ -351,7 +356,7 @@ pub struct HostKeyArgs {
     /// yes: only known (or console-verified) keys; accept-new: record new
     /// keys, refuse changed ones; no: accept anything (insecure).
     #[arg(long, value_name = "MODE", value_enum, default_value = "accept-new")]
-    pub strict_host_key_checking: crate::session::StrictHostKeyChecking,
+    pub strict_host_key_checking: crate::ssh::host_keys::StrictHostKeyChecking,
 
     /// Verify a first contact's host key against the instance's console
     /// output (ec2:GetConsoleOutput), or not.
@@ -373,7 +378,7 @@ impl HostKeyArgs {
     pub fn file(&self) -> PathBuf {
         self.known_hosts
             .clone()
-            .unwrap_or_else(crate::known_hosts::default_path)
+            .unwrap_or_else(crate::ssh::known_hosts::default_path)
     }
 }
 
@@ -394,7 +399,7 @@ fn parse_target(s: &str) -> Result<Target, String> {
 }
 
 fn parse_user(s: &str) -> Result<String, String> {
-    crate::target::validate_user(s).map(|()| s.to_owned())
+    crate::route::target::validate_user(s).map(|()| s.to_owned())
 }
 
 /// The service tunnels only to 22 and 3389; say so before any network call.
@@ -441,10 +446,10 @@ impl Cli {
         if connect.port != 22 {
             cmd.push_str(&format!(" --port {}", connect.port));
         }
-        if let Some(r) = &connect.region {
+        if let Some(r) = &connect.aws.region {
             cmd.push_str(&format!(" --region {r}"));
         }
-        if let Some(p) = &connect.profile {
+        if let Some(p) = &connect.aws.profile {
             cmd.push_str(&format!(" --profile {p}"));
         }
         Some(cmd)
@@ -464,7 +469,7 @@ impl SshArgs {
 
     /// The OS user for the session.
     pub fn user(&self) -> String {
-        os_user(self.user.as_ref(), self.target.as_ref())
+        self.user.resolve(self.target.as_ref())
     }
 
     /// The remote command line, joined with spaces exactly as ssh does.
@@ -499,23 +504,21 @@ mod tests {
 
     #[test]
     fn command_words_are_joined_like_ssh() {
-        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"])
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"]).unwrap();
         assert_eq!(cli.ssh.remote_command(), Some(b"echo a b -n".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0", "uptime"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["i-0123456789abcdef0", "uptime"]).unwrap();
         assert_eq!(cli.ssh.remote_command(), Some(b"uptime".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.remote_command(), None);
     }
 
     #[test]
     fn user_precedence() {
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.user(), "ec2-user");
-        let cli = parse(&["ubuntu@i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["ubuntu@i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.user(), "ubuntu");
-        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"])
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.user(), "admin");
     }
 
@@ -547,8 +550,7 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
-        let cli =
-            parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.connect.port, 3389);
     }
 }

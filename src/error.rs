@@ -6,6 +6,12 @@ use std::path::PathBuf;
 /// Exit status for a failure to connect, as `ssh` uses.
 pub const EXIT_CONNECT_FAILED: u8 = 255;
 
+/// Exit status for a usage error: a bad value, a missing argument.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Any error kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong between the command line and the remote shell.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,8 +24,21 @@ pub enum Error {
     #[error("cannot use the CA bundle {path}: {reason}")]
     CaBundle { path: PathBuf, reason: String },
 
-    #[error("cannot read the AWS configuration: {0}")]
-    Config(String),
+    /// A bad value or a missing argument: exit 2, before any network call.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A broken invariant inside eic-ssh, never the user's doing.
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    #[error("TLS setup failed: {0}")]
+    TlsSetup(#[source] BoxError),
+
+    #[error(
+        "the console output of {host} shows {detail}: cloud-init prints the keys at first boot, so retry once the instance has booted"
+    )]
+    ConsoleNoKeys { host: String, detail: String },
 
     #[error("instance {instance} was not found in region {region}")]
     InstanceNotFound { instance: String, region: String },
@@ -75,6 +94,12 @@ pub enum Error {
     #[error("the tunnel failed: {0}")]
     Tunnel(String),
 
+    #[error("the tunnel failed: {0}")]
+    Websocket(#[from] tokio_tungstenite::tungstenite::Error),
+
+    #[error("presigning the tunnel URL failed: {0}")]
+    Presign(#[source] BoxError),
+
     #[error(
         "the host key of {host} has changed: {file}:{line} has {known}, but the server offered {offered}"
     )]
@@ -126,23 +151,26 @@ pub enum Error {
     },
 
     #[error("the SSH session failed: {0}")]
-    Ssh(String),
+    Ssh(#[from] russh::Error),
+
+    #[error("the SSH session failed: {0}")]
+    SshProtocol(&'static str),
+
+    #[error("cannot encode the SSH key: {0}")]
+    SshKey(#[from] russh::keys::ssh_key::Error),
 
     #[error("{0}")]
     Io(#[from] std::io::Error),
-}
-
-impl From<russh::Error> for Error {
-    fn from(e: russh::Error) -> Self {
-        Error::Ssh(e.to_string())
-    }
 }
 
 impl Error {
     /// The process exit status for this failure. Every failure to connect
     /// exits 255, as `ssh` does, so scripts can tell it from a remote status.
     pub fn exit_code(&self) -> u8 {
-        EXIT_CONNECT_FAILED
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            _ => EXIT_CONNECT_FAILED,
+        }
     }
 
     /// A short, actionable next step, where one helps.
@@ -265,6 +293,7 @@ mod tests {
         for e in errors {
             assert_eq!(e.exit_code(), 255, "{e}");
         }
+        assert_eq!(Error::Usage("no instance given".into()).exit_code(), 2);
     }
 
     #[test]

@@ -790,7 +790,6 @@ async fn channel_to_ws(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::sim::sigv4::{format_amz_date, presign_query};

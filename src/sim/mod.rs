@@ -683,6 +683,29 @@ impl Simulator {
         .collect()
     }
 
+    /// The hermetic environment of a client process, shared by the tests,
+    /// the demo and the bench: nothing from the developer's own AWS or SSH
+    /// set-up leaks in (`HOME`, the AWS config and credentials files live
+    /// under `home`), and AWS is reached through standard settings only.
+    pub fn client_env(
+        &self,
+        home: &std::path::Path,
+        tmp: &std::path::Path,
+    ) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = vec![
+            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME".into(), home.into()),
+            ("TMPDIR".into(), tmp.into()),
+            ("AWS_CONFIG_FILE".into(), home.join("aws-config").into()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                home.join("aws-credentials").into(),
+            ),
+        ];
+        env.extend(self.env().into_iter().map(|(k, v)| (k.into(), v.into())));
+        env
+    }
+
     /// Changes the world; takes effect for the next request.
     pub fn set_world(&self, f: impl FnOnce(&mut World)) {
         f(&mut self.shared.state().world);
@@ -837,7 +860,6 @@ pub(crate) fn check_safe_path(path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

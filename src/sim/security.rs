@@ -170,7 +170,6 @@ pub(crate) fn tunnel_allowed(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use rustls::pki_types::pem::PemObject;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,7 +23,7 @@ const INSTANCE: &str = "i-0123456789abcdef0";
 fn client_tls(sim: &Simulator) -> Arc<rustls::ClientConfig> {
     let pem = std::fs::read(sim.ca_pem_path()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

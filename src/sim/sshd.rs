@@ -329,7 +329,6 @@ pub(crate) fn openssh_command(key: &Path, port: u16, user: &str) -> std::process
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::sim::World;

@@ -1,6 +1,7 @@
 //! `eic-ssh [user@]<instance> -- <command>`: the end-to-end flow and every
 //! user-visible failure.
 
+use rustls::pki_types::pem::PemObject;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -224,7 +225,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
         None,
         "test",
     );
-    let req = eic_ssh::presign::TunnelRequest {
+    let req = eic_ssh::tunnel::presign::TunnelRequest {
         endpoint_id: "eice-0123456789abcdef0".into(),
         host: f.sim.eice_dns(),
         private_ip: "10.0.1.10".parse().unwrap(),
@@ -232,7 +233,8 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
         max_tunnel_duration: None,
     };
     let url =
-        eic_ssh::presign::presign(&req, &creds, "us-east-1", std::time::SystemTime::now()).unwrap();
+        eic_ssh::tunnel::presign::presign(&req, &creds, "us-east-1", std::time::SystemTime::now())
+            .unwrap();
     let tls = tls_with_sim_ca(&f);
     // The untouched URL works...
     assert!(
@@ -254,7 +256,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
 fn tls_with_sim_ca(f: &Fixture) -> std::sync::Arc<rustls::ClientConfig> {
     let pem = std::fs::read(f.sim.ca_pem_path()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -20,7 +20,11 @@ impl Pane {
         let socket = dir.path().join("tmux.sock");
         let mut script = String::from("#!/bin/sh\n");
         for (k, v) in f.env() {
-            script.push_str(&format!("export {k}='{}'\n", v.to_string_lossy()));
+            script.push_str(&format!(
+                "export {}='{}'\n",
+                k.to_string_lossy(),
+                v.to_string_lossy()
+            ));
         }
         let d = dir.path().display();
         script.push_str(&format!(

@@ -76,21 +76,8 @@ impl Fixture {
 
     /// A hermetic environment: nothing from the developer's own AWS or SSH
     /// setup leaks in; AWS is reached through standard settings only.
-    pub fn env(&self) -> Vec<(String, std::ffi::OsString)> {
-        let home = self.home.path();
-        let mut env: Vec<(String, std::ffi::OsString)> = vec![
-            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
-            ("HOME".into(), home.into()),
-            ("TMPDIR".into(), self.tmp.path().into()),
-            ("AWS_CONFIG_FILE".into(), home.join("aws-config").into()),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE".into(),
-                home.join("aws-credentials").into(),
-            ),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ];
-        env.extend(self.sim.env().into_iter().map(|(k, v)| (k, v.into())));
-        env
+    pub fn env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        self.sim.client_env(self.home.path(), self.tmp.path())
     }
 
     /// `program` with the hermetic environment.

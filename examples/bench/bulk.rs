@@ -1,0 +1,216 @@
+//! Row 2: bulk. Throughput, CPU per GB and peak RSS of a download and an
+//! upload through eic-ssh's embedded client, ssh + `eic-ssh proxy`, plain
+//! ssh and ssh + the do-nothing relay, at no added latency and then at
+//! `--frame-latency-ms` per relayed message.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::harness::{Bench, MB, progress};
+use crate::process::{Input, Usage, run, wait_usage};
+use crate::report::{Table, med, spread};
+
+/// The way the bytes go.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Via {
+    Embedded,
+    Proxy,
+    Plain,
+    Relay,
+}
+
+impl Via {
+    fn label(self) -> &'static str {
+        match self {
+            Via::Embedded => "(a) eic-ssh embedded client",
+            Via::Proxy => "(b) ssh + eic-ssh proxy",
+            Via::Plain => "(c) plain ssh straight to sshd",
+            Via::Relay => "(d) ssh + plain TCP relay (floor)",
+        }
+    }
+}
+
+/// The cases in table order: [`report`] finds (b), (c) and (d) by index.
+const VIAS: [Via; 4] = [Via::Embedded, Via::Proxy, Via::Plain, Via::Relay];
+
+/// One case's samples over the iterations.
+#[derive(Default, Clone)]
+struct BulkSamples {
+    mbps: Vec<f64>,
+    /// eic-ssh's own CPU seconds per GB.
+    eic_cpu: Vec<f64>,
+    /// The ssh client's CPU seconds per GB.
+    ssh_cpu: Vec<f64>,
+    /// eic-ssh's peak RSS, MB.
+    eic_rss: Vec<f64>,
+}
+
+/// One transfer: MB/s, and what GNU time saw of eic-ssh (or the relay) and
+/// of the ssh client.
+async fn bulk_once(
+    b: &Bench,
+    via: Via,
+    upload: bool,
+) -> anyhow::Result<(f64, Option<Usage>, Option<Usage>)> {
+    let n = b.cfg.bulk_bytes;
+    let data = b.data.to_string_lossy().into_owned();
+    let remote = if upload {
+        "wc -c".to_string()
+    } else {
+        format!("cat {data}")
+    };
+    let input = if upload {
+        Input::File(b.data.clone())
+    } else {
+        Input::Null
+    };
+    let limit = Duration::from_secs(1200);
+    let outer = b.time_file();
+    // The ProxyCommand's own time file.
+    let inner = match via {
+        Via::Proxy | Via::Relay => b.time_file(),
+        Via::Embedded | Via::Plain => None,
+    };
+    let cmd = match via {
+        Via::Embedded => {
+            let target = b.target();
+            let mut args = vec![target.as_str(), "--"];
+            args.extend(remote.split(' '));
+            b.eic_warm(&args)
+        }
+        Via::Proxy => b.ssh_proxy(&[], &remote, inner.as_deref()),
+        Via::Relay => b.ssh_relay(&remote, inner.as_deref())?,
+        Via::Plain => b.ssh_direct(&[], &remote),
+    };
+    let r = run(&cmd, input, outer.as_deref(), limit).await?;
+    let (eic, ssh) = match via {
+        Via::Embedded => (r.usage, None),
+        Via::Proxy | Via::Relay => {
+            let proxy = match &inner {
+                Some(f) => wait_usage(f, Duration::from_secs(10)).await,
+                None => None,
+            };
+            (proxy, r.usage)
+        }
+        Via::Plain => (None, r.usage),
+    };
+    let r = r.check(via.label())?;
+    let moved = if upload {
+        String::from_utf8_lossy(&r.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    } else {
+        r.bytes
+    };
+    if moved != n {
+        bail!(
+            "{}: moved {moved} bytes, expected {n}; stderr: {}",
+            via.label(),
+            r.stderr.trim()
+        );
+    }
+    let mbps = n as f64 / MB as f64 / r.wall.as_secs_f64();
+    Ok((mbps, eic, ssh))
+}
+
+/// Row 2: each direction at each message latency, a table and its targets.
+pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
+    let n = b.cfg.bulk_bytes;
+    let gb = n as f64 / 1e9;
+    let mut out = format!(
+        "2. Bulk: {} MB each way, {} iteration(s); MB/s = 10^6 bytes per wall-clock second from spawn to exit\n   download = remote `cat FILE` into the bench; upload = FILE on stdin into remote `wc -c`\n",
+        n / MB,
+        b.cfg.bulk_iters
+    );
+    for frame in [Duration::ZERO, b.cfg.frame_latency] {
+        b.sim.set_frame_latency(frame);
+        let frame_ms = frame.as_secs_f64() * 1e3;
+        progress(&format!("  bulk at {frame_ms:.0} ms per relayed message"));
+        for upload in [false, true] {
+            let mut samples = vec![BulkSamples::default(); VIAS.len()];
+            for _ in 0..b.cfg.bulk_iters {
+                for (i, via) in VIAS.iter().enumerate() {
+                    let (mbps, eic, ssh) = bulk_once(b, *via, upload).await?;
+                    let Some(s) = samples.get_mut(i) else {
+                        continue;
+                    };
+                    s.mbps.push(mbps);
+                    if let Some(u) = eic {
+                        s.eic_cpu.push(u.cpu() / gb);
+                        s.eic_rss.push(u.rss_mb());
+                        if *via == Via::Proxy && frame.is_zero() {
+                            b.proxy_rss.push(u.max_rss_kb as f64);
+                        }
+                    }
+                    if let Some(u) = ssh {
+                        s.ssh_cpu.push(u.cpu() / gb);
+                    }
+                }
+            }
+            let dir = if upload { "upload" } else { "download" };
+            report(b, &mut out, &samples, &format!("{dir}, {frame_ms:.0} ms"));
+        }
+    }
+    b.sim.set_frame_latency(Duration::ZERO);
+    Ok(out)
+}
+
+/// One direction at one latency (`case`, e.g. `upload, 10 ms`): the table
+/// and its targets.
+fn report(b: &mut Bench, out: &mut String, samples: &[BulkSamples], case: &str) {
+    let mbps = |i: usize| samples.get(i).and_then(|s| med(&s.mbps));
+    let cpu = |i: usize| samples.get(i).and_then(|s| med(&s.eic_cpu));
+    let plain = mbps(2);
+    let mut t = Table::new(&[
+        &format!("{case}/message"),
+        "MB/s median (min–max)",
+        "× (c)",
+        "eic-ssh/relay CPU s/GB",
+        "ssh CPU s/GB",
+        "eic-ssh/relay peak RSS MB",
+    ]);
+    for (via, s) in VIAS.iter().zip(samples) {
+        let ratio = match (med(&s.mbps), plain) {
+            (Some(x), Some(p)) if p > 0.0 => format!("{:.2}", x / p),
+            _ => "—".into(),
+        };
+        t.row(vec![
+            via.label().into(),
+            spread(&s.mbps, 1),
+            ratio,
+            spread(&s.eic_cpu, 2),
+            spread(&s.ssh_cpu, 2),
+            spread(&s.eic_rss, 1),
+        ]);
+    }
+    out.push_str(&t.render());
+    if let (Some(a), Some(p)) = (mbps(0), mbps(1)) {
+        b.check_target(
+            out,
+            &format!("embedded ≥ 0.9 × ssh+proxy throughput, {case}"),
+            "(a) ≥ 0.9 × (b)",
+            format!("{:.2}× ({a:.1} vs {p:.1} MB/s)", a / p),
+            a / p >= 0.9,
+        );
+    }
+    if let Some(cpu) = cpu(1) {
+        b.check_target(
+            out,
+            &format!("proxy ≤ 0.5 CPU-s/GB, {case}"),
+            "proxy ≤ 0.5 CPU-s/GB",
+            format!("{cpu:.2} CPU-s/GB"),
+            cpu <= 0.5,
+        );
+    }
+    if let (Some(cpu), Some(floor)) = (cpu(1), cpu(3)) {
+        let _ = writeln!(
+            out,
+            "   proxy above the relay floor (TLS, websocket and eic-ssh's own work): {cpu:.2} − {floor:.2} = {:.2} CPU-s/GB",
+            cpu - floor
+        );
+    }
+    out.push('\n');
+}

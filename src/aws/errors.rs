@@ -1,0 +1,50 @@
+//! The service's errors, kept whole: its code and message, never "service error".
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+use aws_credential_types::provider::error::CredentialsError;
+
+use crate::error::Error;
+
+/// Keep the service's own code and message; never reduce them to "service error".
+pub fn api_error<E, R>(op: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match err.as_service_error() {
+        Some(se) => Error::Api {
+            op,
+            code: se.code().unwrap_or("Unknown").to_owned(),
+            message: se
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| se.to_string()),
+        },
+        None => {
+            let detail = crate::error::chain(&err);
+            if is_credentials_error(&err) {
+                Error::NoCredentials(detail)
+            } else {
+                Error::Api {
+                    op,
+                    code: "RequestFailed".into(),
+                    message: detail,
+                }
+            }
+        }
+    }
+}
+
+/// Whether the request failed because no credentials could be resolved:
+/// some error in its chain of sources is a `CredentialsError`.
+fn is_credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

@@ -1,0 +1,136 @@
+//! Pushing a public key with EC2 Instance Connect `SendSSHPublicKey`; the
+//! instance accepts it for 60 seconds.
+
+use aws_sdk_ec2instanceconnect::error::ProvideErrorMetadata;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+/// An ephemeral ed25519 key, made in memory and never written anywhere.
+pub struct EphemeralKey {
+    pub private: russh::keys::PrivateKey,
+    /// The public half in OpenSSH format, as pushed to the instance.
+    pub public_openssh: String,
+}
+
+impl EphemeralKey {
+    pub fn generate() -> Result<EphemeralKey, Error> {
+        let seed = Zeroizing::new(rand::random::<[u8; 32]>());
+        let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
+        let mut private = russh::keys::PrivateKey::from(pair);
+        private.set_comment("eic-ssh ephemeral key");
+        let public_openssh = private.public_key().to_openssh()?;
+        Ok(EphemeralKey {
+            private,
+            public_openssh,
+        })
+    }
+}
+
+impl std::fmt::Debug for EphemeralKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EphemeralKey")
+            .field("public", &self.public_openssh)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `SendSSHPublicKey` for one OS user. Service errors keep their code and
+/// message, and `Error::hint` turns the code into advice.
+pub async fn send_public_key(
+    eic: &aws_sdk_ec2instanceconnect::Client,
+    instance_id: &str,
+    os_user: &str,
+    public_key: &str,
+) -> Result<(), Error> {
+    tracing::debug!(instance_id, os_user, "SendSSHPublicKey");
+    let out = eic
+        .send_ssh_public_key()
+        .instance_id(instance_id)
+        .instance_os_user(os_user)
+        .ssh_public_key(public_key)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) => Error::KeyPush {
+                instance: instance_id.to_owned(),
+                code: se.code().unwrap_or("Unknown").to_owned(),
+                message: se
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| se.to_string()),
+            },
+            None => crate::aws::errors::api_error("SendSSHPublicKey", e),
+        })?;
+    if !out.success() {
+        return Err(Error::KeyPush {
+            instance: instance_id.to_owned(),
+            code: "NotSuccessful".into(),
+            message: format!(
+                "the service answered Success=false (request {})",
+                out.request_id().unwrap_or("?")
+            ),
+        });
+    }
+    tracing::debug!(request_id = out.request_id(), "key pushed");
+    Ok(())
+}
+
+/// The user's own public key, for OpenSSH to authenticate with: `file` if
+/// given, else the first key ssh-agent offers, else the first of
+/// `~/.ssh/id_ed25519.pub`, `id_ecdsa.pub`, `id_rsa.pub`.
+pub async fn user_public_key(file: Option<&std::path::Path>) -> Result<String, Error> {
+    if let Some(path) = file {
+        return read_public_key(path);
+    }
+    let mut looked = Vec::new();
+    match std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+        Some(sock) => match agent_first_key().await {
+            Ok(Some(key)) => return Ok(key),
+            Ok(None) => looked.push(format!("ssh-agent at {} (no keys)", sock.to_string_lossy())),
+            Err(e) => looked.push(format!("ssh-agent at {} ({e})", sock.to_string_lossy())),
+        },
+        None => looked.push("ssh-agent (SSH_AUTH_SOCK is not set)".into()),
+    }
+    let ssh_dir = std::env::home_dir().unwrap_or_default().join(".ssh");
+    for name in ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"] {
+        let path = ssh_dir.join(name);
+        if path.exists() {
+            return read_public_key(&path);
+        }
+        looked.push(path.display().to_string());
+    }
+    Err(Error::NoPublicKey {
+        looked: looked.join(", "),
+    })
+}
+
+async fn agent_first_key() -> Result<Option<String>, String> {
+    let mut agent = russh::keys::agent::client::AgentClient::connect_env()
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = agent
+        .request_identities()
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in ids {
+        if let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = id {
+            return key.to_openssh().map(Some).map_err(|e| e.to_string());
+        }
+    }
+    Ok(None)
+}
+
+fn read_public_key(path: &std::path::Path) -> Result<String, Error> {
+    let bad = |reason: String| Error::BadPublicKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim()).map_err(|e| {
+        bad(format!(
+            "not an OpenSSH public key ({e}); pass the .pub file, not the private key"
+        ))
+    })?;
+    key.to_openssh().map_err(|e| bad(e.to_string()))
+}

@@ -1,0 +1,157 @@
+//! AWS configuration, loaded once: region, credentials (resolved once and
+//! shared by the SDK clients and the presigner), FIPS, and the trust store
+//! (system roots plus `AWS_CA_BUNDLE` / `ca_bundle`) used by both the SDK's
+//! HTTPS client and the tunnel.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_smithy_http_client::tls;
+use aws_types::region::Region;
+
+use crate::error::Error;
+
+pub mod cidr;
+pub mod console;
+pub mod ec2;
+pub mod errors;
+pub mod keypush;
+mod trust;
+
+use trust::{SystemRoots, load_ca_bundle, seed_rng_in_background, tunnel_tls_config};
+
+/// Loaded AWS configuration and clients, shared by every step of a connection.
+pub struct Aws {
+    pub region: String,
+    pub profile: Option<String>,
+    pub use_fips: bool,
+    sdk: aws_types::SdkConfig,
+    /// The API clients, built on first use: a connection whose route is
+    /// cached and that pushes no key makes no API call, so it never builds
+    /// them.
+    ec2: OnceLock<aws_sdk_ec2::Client>,
+    eic: OnceLock<aws_sdk_ec2instanceconnect::Client>,
+    /// TLS settings for the websocket tunnel: same roots as the SDK's client.
+    pub tls: Arc<rustls::ClientConfig>,
+    credentials: Arc<CachedCredentials>,
+}
+
+impl Aws {
+    /// Load the standard AWS configuration chain (environment, shared config and
+    /// credentials files, SSO, assume-role, credential_process, IMDS), with
+    /// `--region`/`--profile` on top.
+    pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
+        seed_rng_in_background();
+        let extra_ca = load_ca_bundle(profile).await?;
+        let tls = tunnel_tls_config(SystemRoots::find(), extra_ca.as_deref())?;
+
+        // The SDK's client loads the system roots its own way, and only when
+        // it first connects: a run whose route is cached never pays for it.
+        let mut trust = tls::TrustStore::default();
+        if let Some(pem) = &extra_ca {
+            trust = trust.with_pem_certificate(pem.clone());
+        }
+        let tls_context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| Error::TlsSetup(e.into()))?;
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(tls_context)
+            .build_https();
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = region {
+            loader = loader.region(Region::new(r.to_owned()));
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or(Error::NoRegion)?;
+        let inner = sdk
+            .credentials_provider()
+            .ok_or_else(|| Error::NoCredentials("no credentials provider is configured".into()))?;
+        let credentials = Arc::new(CachedCredentials {
+            inner,
+            cached: tokio::sync::Mutex::new(None),
+        });
+        let sdk = sdk
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(SharedCache(
+                credentials.clone(),
+            )))
+            .build();
+        Ok(Aws {
+            region,
+            profile: profile.map(str::to_owned),
+            use_fips: sdk.use_fips().unwrap_or(false),
+            sdk,
+            ec2: OnceLock::new(),
+            eic: OnceLock::new(),
+            tls,
+            credentials,
+        })
+    }
+
+    /// The EC2 API client.
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        self.ec2.get_or_init(|| aws_sdk_ec2::Client::new(&self.sdk))
+    }
+
+    /// The EC2 Instance Connect API client.
+    pub fn eic(&self) -> &aws_sdk_ec2instanceconnect::Client {
+        self.eic
+            .get_or_init(|| aws_sdk_ec2instanceconnect::Client::new(&self.sdk))
+    }
+
+    /// Credentials, resolved once per process and refreshed only near expiry.
+    pub async fn credentials(&self) -> Result<Credentials, Error> {
+        self.credentials
+            .get()
+            .await
+            .map_err(|e| Error::NoCredentials(crate::error::chain(&e)))
+    }
+}
+
+/// Resolves credentials once and hands out the same ones until they near
+/// expiry, so SSO/assume-role run once per process, not once per call.
+#[derive(Debug)]
+struct CachedCredentials {
+    inner: SharedCredentialsProvider,
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl CachedCredentials {
+    async fn get(&self) -> aws_credential_types::provider::Result {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expiry()
+                .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let c = self.inner.provide_credentials().await?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+#[derive(Debug)]
+struct SharedCache(Arc<CachedCredentials>);
+
+impl ProvideCredentials for SharedCache {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.0.get())
+    }
+}

@@ -1,0 +1,48 @@
+//! The human checklist.
+
+use super::model::*;
+use super::rules::*;
+
+/// The human checklist.
+pub fn render(f: &Facts, checks: &[Check]) -> String {
+    let mut out = format!(
+        "eic-ssh doctor: {} port {}{}\n\n",
+        f.instance_id,
+        f.port,
+        if f.expect.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", expecting only {}",
+                join(f.expect.iter().map(ToString::to_string))
+            )
+        }
+    );
+    for c in checks {
+        out.push_str(&format!(
+            "{} {}. {:<17} {}\n",
+            c.status.label(),
+            c.id,
+            c.name,
+            c.message
+        ));
+        if let Some(fix) = &c.fix {
+            for (i, line) in fix.lines().enumerate() {
+                let lead = if i == 0 { "fix:" } else { " or:" };
+                out.push_str(&format!("        {lead} {line}\n"));
+            }
+        }
+        for d in &c.details {
+            out.push_str(&format!("        - {d}\n"));
+        }
+    }
+    let count = |s| checks.iter().filter(|c| c.status == s).count();
+    out.push_str(&format!(
+        "\n{} passed, {} failed, {} warning(s), {} skipped.\n",
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Warn),
+        count(Status::Skip)
+    ));
+    out
+}

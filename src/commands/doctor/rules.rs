@@ -1,0 +1,734 @@
+//! The checks: pure functions over the facts, judged as AWS evaluates
+//! security groups.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::model::*;
+use crate::aws::ec2::{EndpointInfo, InstanceInfo};
+
+/// Run checks 1 to 7 over the facts.
+pub fn evaluate(f: &Facts) -> Vec<Check> {
+    let mut checks = vec![check_instance(f)];
+    let endpoint = check_endpoint(f);
+    checks.push(endpoint);
+    let (Ok(instance), Some((ep, _))) = (&f.instance, f.chosen_endpoint()) else {
+        let why = if f.instance.is_err() {
+            "the instance could not be looked up"
+        } else {
+            "there is no usable endpoint"
+        };
+        for (id, name) in CHECK_NAMES.iter().skip(2).take(5) {
+            checks.push(Check::new(
+                *id,
+                name,
+                Status::Skip,
+                format!("Skipped: {why}."),
+            ));
+        }
+        return checks;
+    };
+    match &f.rules {
+        Ok(rules) => {
+            let path = PathFacts {
+                f,
+                instance,
+                ep,
+                rules,
+            };
+            checks.push(path.endpoint_egress());
+            checks.push(path.endpoint_ingress());
+            checks.push(path.instance_ingress());
+            checks.push(path.client_address());
+        }
+        Err(e) => {
+            for (id, name) in CHECK_NAMES.iter().skip(2).take(4) {
+                checks.push(
+                    Check::new(
+                        *id,
+                        name,
+                        Status::Fail,
+                        format!("Could not read the security group rules: {e}."),
+                    )
+                    .fix("grant ec2:DescribeSecurityGroupRules (and ec2:DescribeSubnets, ec2:DescribeVpcs) to the identity running eic-ssh doctor"),
+                );
+            }
+        }
+    }
+    checks.push(check_address_type(f, ep));
+    checks
+}
+
+pub(super) const CHECK_NAMES: [(u8, &str); 8] = [
+    (1, "instance"),
+    (2, "endpoint"),
+    (3, "endpoint-egress"),
+    (4, "endpoint-ingress"),
+    (5, "instance-ingress"),
+    (6, "client-address"),
+    (7, "ip-address-type"),
+    (8, "connect"),
+];
+
+pub(super) fn check_instance(f: &Facts) -> Check {
+    let c = |status, msg: String| Check::new(1, "instance", status, msg);
+    let i = match &f.instance {
+        Ok(i) => i,
+        Err(e) => return c(Status::Fail, format!("{e}.")),
+    };
+    let place = format!(
+        "{} / {}",
+        i.vpc_id.as_deref().unwrap_or("no VPC"),
+        i.subnet_id.as_deref().unwrap_or("no subnet")
+    );
+    if i.state != "running" {
+        return c(
+            Status::Fail,
+            format!(
+                "{} is {}, not running: the endpoint can only reach a running instance.",
+                i.id, i.state
+            ),
+        )
+        .fix(format!(
+            "aws ec2 start-instances --instance-ids {}{}",
+            i.id, f.aws_args
+        ));
+    }
+    match i.private_ip {
+        Some(ip) => c(
+            Status::Pass,
+            format!("{} is running in {place} with private IP {ip}.", i.id),
+        ),
+        None => c(
+            Status::Fail,
+            format!(
+                "{} has no private IPv4 address: endpoints reach instances by private IPv4 only.",
+                i.id
+            ),
+        ),
+    }
+}
+
+pub(super) fn check_endpoint(f: &Facts) -> Check {
+    let c = |status, msg: String| Check::new(2, "endpoint", status, msg);
+    let Ok(instance) = &f.instance else {
+        return c(
+            Status::Skip,
+            "Skipped: the instance could not be looked up.".into(),
+        );
+    };
+    let vpc = instance.vpc_id.as_deref().unwrap_or("its VPC");
+    let endpoints = match &f.endpoints {
+        Ok(e) => e,
+        Err(e) => return c(Status::Fail, format!("Could not list endpoints: {e}.")),
+    };
+    let Some((ep, why)) = f.chosen_endpoint() else {
+        let subnet = instance.subnet_id.as_deref().unwrap_or("<subnet-id>");
+        let msg = match &f.eice_id {
+            Some(id) => format!("Endpoint {id} was not found or is not usable."),
+            None => format!(
+                "No usable EC2 Instance Connect Endpoint in {vpc}: eic-ssh has nothing to tunnel through."
+            ),
+        };
+        return c(Status::Fail, msg).fix(format!(
+            "aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --preserve-client-ip{}",
+            f.aws_args
+        ));
+    };
+    let pci = match ep.preserve_client_ip {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "not reported (treated as off)",
+    };
+    let mut details = vec![
+        format!("DNS name: {}", ep.dns_name.as_deref().unwrap_or("none")),
+        format!("Preserve Client IP: {pci}"),
+        format!("security groups: {}", ep.security_group_ids.join(", ")),
+    ];
+    if endpoints.len() > 1 {
+        details.push(format!("{} usable endpoints in {vpc}", endpoints.len()));
+    }
+    let mut msg = format!(
+        "eic-ssh would use {} ({}) in {}, {why}.",
+        ep.id,
+        ep.state,
+        ep.subnet_id.as_deref().unwrap_or("an unknown subnet")
+    );
+    if f.use_fips {
+        match &ep.fips_dns_name {
+            Some(name) => msg.push_str(&format!(" FIPS is configured: it dials {name}.")),
+            None => {
+                return c(
+                    Status::Fail,
+                    format!(
+                        "{msg} FIPS is configured, but {} has no FIPS DNS name.",
+                        ep.id
+                    ),
+                )
+                .fix("unset AWS_USE_FIPS_ENDPOINT (or use_fips_endpoint in the profile), or use a region whose endpoints have FIPS names")
+                .details(details);
+            }
+        }
+    }
+    c(Status::Pass, msg).details(details)
+}
+
+pub(super) fn check_address_type(f: &Facts, ep: &EndpointInfo) -> Check {
+    let c = |status, msg: String| Check::new(7, "ip-address-type", status, msg);
+    let kind = ep.ip_address_type.as_deref().unwrap_or("ipv4");
+    let pci = ep.preserve_client_ip == Some(true);
+    if kind == "ipv4" {
+        return c(
+            Status::Pass,
+            format!(
+                "{} is an ipv4 endpoint, so Preserve Client IP (IPv4 only) can work.",
+                ep.id
+            ),
+        );
+    }
+    let subnet = ep.subnet_id.as_deref().unwrap_or("<subnet-id>");
+    let recreate = format!(
+        "aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --ip-address-type ipv4 --preserve-client-ip{}",
+        f.aws_args
+    );
+    if pci || !f.expect.is_empty() {
+        c(
+            Status::Fail,
+            format!(
+                "{} is a {kind} endpoint, but Preserve Client IP works with IPv4 endpoints only, so the instance cannot see client addresses.",
+                ep.id
+            ),
+        )
+        .fix(recreate)
+    } else {
+        c(
+            Status::Pass,
+            format!(
+                "{} is a {kind} endpoint; that is fine while Preserve Client IP (IPv4 only) stays off.",
+                ep.id
+            ),
+        )
+    }
+}
+
+/// What an inbound rule on the instance admits, for tunnels through the endpoint.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Admits<'a> {
+    /// It references the endpoint's security group: every client.
+    EveryClient(&'a Rule),
+    Cidr(&'a Rule, Ipv4Net),
+    /// A prefix list: its entries are not checked.
+    PrefixList(&'a Rule),
+    /// Another group or IPv6: nothing that comes through the endpoint.
+    Nothing(&'a Rule),
+}
+
+/// The inbound rules of all the instance's groups that cover the port,
+/// classified by what they admit through `endpoint_groups`.
+pub(super) fn inbound<'a>(
+    rules: &'a [Rule],
+    instance_groups: &'a [String],
+    endpoint_groups: &[String],
+    port: u16,
+) -> Vec<Admits<'a>> {
+    rules_of(rules, instance_groups)
+        .filter(|r| !r.egress && r.covers_tcp(port))
+        .map(|r| match &r.peer {
+            Peer::Group(g) if endpoint_groups.contains(g) => Admits::EveryClient(r),
+            Peer::Cidr(n) => Admits::Cidr(r, *n),
+            Peer::PrefixList(_) => Admits::PrefixList(r),
+            _ => Admits::Nothing(r),
+        })
+        .collect()
+}
+
+/// Whether the instance's inbound rules admit `source`: `Some(rule)` that
+/// does, else `None`. A rule naming the endpoint's group admits everyone.
+pub fn admitting_rule<'a>(
+    rules: &'a [Rule],
+    instance_groups: &'a [String],
+    endpoint_groups: &[String],
+    port: u16,
+    source: Ipv4Addr,
+) -> Option<&'a Rule> {
+    inbound(rules, instance_groups, endpoint_groups, port)
+        .into_iter()
+        .find_map(|a| match a {
+            Admits::EveryClient(r) => Some(r),
+            Admits::Cidr(r, n) if n.contains(&source) => Some(r),
+            _ => None,
+        })
+}
+
+/// Why a CIDR rule allows more than the expected networks, if it does.
+pub fn wider_than_expected(net: Ipv4Net, expect: &[Ipv4Net], vpc: &[Ipv4Net]) -> Option<String> {
+    if expect.iter().any(|e| e.contains(&net)) {
+        return None;
+    }
+    let exp = join(expect.iter().map(ToString::to_string));
+    Some(if net.prefix_len() == 0 {
+        "allows every address".to_owned()
+    } else if let Some(v) = vpc.iter().find(|v| v.contains(&net) || net.contains(*v)) {
+        format!(
+            "covers addresses of the VPC ({v}): every client whose address falls there gets in, e.g. over a VPN, Direct Connect or peering"
+        )
+    } else {
+        format!("is not inside {exp}")
+    })
+}
+
+pub(super) fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+/// The checks that need both the instance and the endpoint.
+pub(super) struct PathFacts<'a> {
+    f: &'a Facts,
+    instance: &'a InstanceInfo,
+    ep: &'a EndpointInfo,
+    rules: &'a [Rule],
+}
+
+impl PathFacts<'_> {
+    pub(super) fn port(&self) -> u16 {
+        self.f.port
+    }
+
+    pub(super) fn pci(&self) -> bool {
+        self.ep.preserve_client_ip == Some(true)
+    }
+
+    pub(super) fn first_instance_group(&self) -> &str {
+        self.instance
+            .security_group_ids
+            .first()
+            .map_or("<instance-sg>", String::as_str)
+    }
+
+    pub(super) fn first_endpoint_group(&self) -> &str {
+        self.ep
+            .security_group_ids
+            .first()
+            .map_or("<endpoint-sg>", String::as_str)
+    }
+
+    pub(super) fn endpoint_on(&self) -> String {
+        format!(
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --preserve-client-ip{}",
+            self.ep.id, self.f.aws_args
+        )
+    }
+
+    pub(super) fn iam_alternative(&self) -> String {
+        format!(
+            "or restrict by IAM instead: a Deny on ec2-instance-connect:OpenTunnel for arn:aws:ec2:*:*:instance-connect-endpoint/{} with a NotIpAddress condition on aws:SourceIp",
+            self.ep.id
+        )
+    }
+
+    pub(super) fn endpoint_egress(&self) -> Check {
+        let port = self.port();
+        let c = |status, msg: String| Check::new(3, "endpoint-egress", status, msg);
+        let out: Vec<&Rule> = rules_of(self.rules, &self.ep.security_group_ids)
+            .filter(|r| r.egress && r.covers_tcp(port))
+            .collect();
+        let ip = self.instance.private_ip;
+        let reaches = out.iter().find(|r| match &r.peer {
+            Peer::Group(g) => self.instance.security_group_ids.contains(g),
+            Peer::Cidr(n) => ip.is_some_and(|ip| n.contains(&ip)),
+            _ => false,
+        });
+        if let Some(r) = reaches {
+            return c(
+                Status::Pass,
+                format!(
+                    "The endpoint may open tcp/{port} to {}: {} allows {}.",
+                    self.instance.id,
+                    r.id,
+                    r.peer_text()
+                ),
+            );
+        }
+        let details: Vec<String> = out.iter().map(|r| r.text()).collect();
+        if let Some(r) = out.iter().find(|r| matches!(r.peer, Peer::PrefixList(_))) {
+            return c(
+                Status::Warn,
+                format!(
+                    "Outbound tcp/{port} from the endpoint is allowed only to {} ({}), whose entries were not checked against {}.",
+                    r.peer_text(),
+                    r.id,
+                    ip.map_or_else(|| "the instance".to_owned(), |ip| ip.to_string())
+                ),
+            )
+            .details(details);
+        }
+        c(
+            Status::Fail,
+            format!(
+                "The endpoint's security groups ({}) allow no outbound tcp/{port} to {} (its groups {} or its address {}): every tunnel will time out.",
+                self.ep.security_group_ids.join(", "),
+                self.instance.id,
+                self.instance.security_group_ids.join(", "),
+                ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+            ),
+        )
+        .fix(format!(
+            "aws ec2 authorize-security-group-egress --group-id {} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},UserIdGroupPairs=[{{GroupId={}}}]'{}",
+            self.first_endpoint_group(),
+            self.first_instance_group(),
+            self.f.aws_args
+        ))
+        .details(details)
+    }
+
+    pub(super) fn endpoint_ingress(&self) -> Check {
+        let c = |status, msg: String| Check::new(4, "endpoint-ingress", status, msg);
+        let inbound: Vec<&Rule> = rules_of(self.rules, &self.ep.security_group_ids)
+            .filter(|r| !r.egress)
+            .collect();
+        if inbound.is_empty() {
+            return c(
+                Status::Pass,
+                "The endpoint's security groups have no inbound rules, and need none.".into(),
+            );
+        }
+        let shared: Vec<&String> = self
+            .ep
+            .security_group_ids
+            .iter()
+            .filter(|g| self.instance.security_group_ids.contains(g))
+            .collect();
+        let mut details: Vec<String> = inbound.iter().map(|r| r.text()).collect();
+        if !shared.is_empty() {
+            details.push(format!(
+                "{} is also on the instance, where its inbound rules do apply",
+                join(shared.iter().map(|g| g.to_string()))
+            ));
+        }
+        c(
+            Status::Warn,
+            format!(
+                "The endpoint's security groups have {} inbound rule(s) ({}): they restrict nothing, because clients reach the endpoint through the service's API, not its network interface.",
+                inbound.len(),
+                join(inbound.iter().map(|r| r.id.clone()))
+            ),
+        )
+        .details(details)
+    }
+
+    pub(super) fn instance_ingress(&self) -> Check {
+        let port = self.port();
+        let admits = inbound(
+            self.rules,
+            &self.instance.security_group_ids,
+            &self.ep.security_group_ids,
+            port,
+        );
+        let mut details: Vec<String> = vec![format!(
+            "combined groups of {}: {}",
+            self.instance.id,
+            self.instance.security_group_ids.join(", ")
+        )];
+        let subnet = self.f.endpoint_subnet_cidr;
+        details.extend(admits.iter().map(|a| match a {
+            Admits::EveryClient(r) => format!("{} (the endpoint's group: every client)", r.text()),
+            Admits::Cidr(r, n) if !self.pci() && !subnet.is_some_and(|s| n.contains(&s)) => {
+                format!("{} (never matches with Preserve Client IP off)", r.text())
+            }
+            Admits::Cidr(r, _) | Admits::PrefixList(r) => r.text(),
+            Admits::Nothing(r) => format!(
+                "{} (matches nothing that comes through the endpoint)",
+                r.text()
+            ),
+        }));
+        if self.pci() {
+            self.ingress_preserved(port, &admits, details)
+        } else {
+            self.ingress_not_preserved(port, &admits, details)
+        }
+    }
+
+    /// Preserve Client IP off: the instance sees the endpoint's address.
+    pub(super) fn ingress_not_preserved(
+        &self,
+        port: u16,
+        admits: &[Admits],
+        mut details: Vec<String>,
+    ) -> Check {
+        let c = |status, msg: String| Check::new(5, "instance-ingress", status, msg);
+        let subnet = self.f.endpoint_subnet_cidr;
+        let where_ = match subnet {
+            Some(n) => format!("an address in the endpoint's subnet {n}"),
+            None => "the endpoint's address".to_owned(),
+        };
+        let admitting = admits.iter().find_map(|a| match a {
+            Admits::EveryClient(r) => Some(*r),
+            Admits::Cidr(r, n) if subnet.is_some_and(|s| n.contains(&s)) => Some(*r),
+            _ => None,
+        });
+        let partial = admits.iter().find_map(|a| match a {
+            Admits::Cidr(r, n) if subnet.is_some_and(|s| s.contains(n)) => Some(*r),
+            _ => None,
+        });
+        let ways_out = vec![
+            format!("turn Preserve Client IP on: {}", self.endpoint_on()),
+            self.iam_alternative(),
+        ];
+        if let Some(r) = admitting {
+            let head = format!(
+                "Preserve Client IP is off, so the instance sees {where_}, which {} allows: every client allowed to open a tunnel gets in, and security groups cannot restrict by client IP in this mode.",
+                r.id
+            );
+            details.extend(ways_out);
+            if !self.f.expect.is_empty() {
+                return c(
+                    Status::Fail,
+                    format!(
+                        "{head} The restriction to {} does not hold.",
+                        join(self.f.expect.iter().map(ToString::to_string))
+                    ),
+                )
+                .fix(self.endpoint_on())
+                .details(details);
+            }
+            return c(Status::Pass, head).details(details);
+        }
+        if let Some(r) = partial {
+            return c(
+                Status::Warn,
+                format!(
+                    "Preserve Client IP is off, so the instance sees {where_}; {} allows only part of that subnet ({}), which may miss the endpoint's address.",
+                    r.id,
+                    r.peer_text()
+                ),
+            )
+            .details(details);
+        }
+        let client_rules: Vec<String> = admits
+            .iter()
+            .filter_map(|a| match a {
+                Admits::Cidr(r, n) => Some(format!("{} ({n})", r.id)),
+                _ => None,
+            })
+            .collect();
+        let mut msg = format!(
+            "Preserve Client IP is off, so the instance sees {where_}, and no inbound tcp/{port} rule allows it: every tunnel will time out."
+        );
+        let allow_endpoint = format!(
+            "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --source-group {}{}",
+            self.first_instance_group(),
+            self.first_endpoint_group(),
+            self.f.aws_args
+        );
+        let fix = if client_rules.is_empty() {
+            allow_endpoint
+        } else {
+            msg.push_str(&format!(
+                " The client CIDR rule(s) {} never match in this mode: to restrict by client IP, turn Preserve Client IP on.",
+                client_rules.join(", ")
+            ));
+            details.push(self.iam_alternative());
+            self.endpoint_on()
+        };
+        c(Status::Fail, msg).fix(fix).details(details)
+    }
+
+    /// Preserve Client IP on: the instance sees the client's own address.
+    pub(super) fn ingress_preserved(
+        &self,
+        port: u16,
+        admits: &[Admits],
+        details: Vec<String>,
+    ) -> Check {
+        let c = |status, msg: String| Check::new(5, "instance-ingress", status, msg);
+        let allowed: Vec<String> = admits
+            .iter()
+            .filter_map(|a| match a {
+                Admits::EveryClient(r) => Some(format!("every client ({})", r.id)),
+                Admits::Cidr(r, n) => Some(format!("{n} ({})", r.id)),
+                Admits::PrefixList(r) => Some(format!("{} ({})", r.peer_text(), r.id)),
+                Admits::Nothing(_) => None,
+            })
+            .collect();
+        if allowed.is_empty() {
+            let cidr = self
+                .f
+                .expect
+                .first()
+                .map(ToString::to_string)
+                .or_else(|| self.f.client.ip().map(|ip| format!("{ip}/32")))
+                .unwrap_or_else(|| "<client-cidr>".to_owned());
+            return c(
+                Status::Fail,
+                format!(
+                    "Preserve Client IP is on, and no inbound tcp/{port} rule on {} allows any client: every tunnel will time out.",
+                    self.instance.security_group_ids.join(", ")
+                ),
+            )
+            .fix(format!(
+                "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --cidr {cidr}{}",
+                self.first_instance_group(),
+                self.f.aws_args
+            ))
+            .details(details);
+        }
+        let head = format!(
+            "Preserve Client IP is on; the instance admits tcp/{port} from {}.",
+            allowed.join(", ")
+        );
+        if self.f.expect.is_empty() {
+            return c(Status::Pass, head).details(details);
+        }
+        let expect = join(self.f.expect.iter().map(ToString::to_string));
+        let offending: Vec<(&Rule, String)> = admits
+            .iter()
+            .filter_map(|a| match a {
+                Admits::EveryClient(r) => Some((
+                    *r,
+                    format!(
+                        "allows the endpoint's security group {}, which AWS matches for every client in both modes",
+                        r.peer_text().trim_start_matches("security group ")
+                    ),
+                )),
+                Admits::Cidr(r, n) => wider_than_expected(*n, &self.f.expect, &self.f.vpc_cidrs)
+                    .map(|why| (*r, format!("{n} {why}"))),
+                _ => None,
+            })
+            .collect();
+        if !offending.is_empty() {
+            let named = offending
+                .iter()
+                .map(|(r, why)| format!("{} {why}", r.id))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let fix = offending
+                .iter()
+                .map(|(r, _)| {
+                    format!(
+                        "aws ec2 revoke-security-group-ingress --group-id {} --security-group-rule-ids {}{}",
+                        r.group_id, r.id, self.f.aws_args
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            return c(
+                Status::Fail,
+                format!(
+                    "{head} The restriction to {expect} is defeated by {} rule(s): {named}.",
+                    offending.len()
+                ),
+            )
+            .fix(fix)
+            .details(details);
+        }
+        if let Some(Admits::PrefixList(r)) =
+            admits.iter().find(|a| matches!(a, Admits::PrefixList(_)))
+        {
+            return c(
+                Status::Warn,
+                format!(
+                    "{head} {} allows {}, whose entries were not checked against {expect}.",
+                    r.id,
+                    r.peer_text()
+                ),
+            )
+            .details(details);
+        }
+        c(
+            Status::Pass,
+            format!("{head} Every allowed client source is inside {expect}."),
+        )
+        .details(details)
+    }
+
+    pub(super) fn client_address(&self) -> Check {
+        let port = self.port();
+        let c = |status, msg: String| Check::new(6, "client-address", status, msg);
+        if !self.pci() {
+            return c(
+                Status::Skip,
+                "Preserve Client IP is off: the instance sees the endpoint's address, not this machine's (check 5 decides).".into(),
+            );
+        }
+        let (ip, how) = match &self.f.client {
+            ClientAddr::Given(ip) => (*ip, "given"),
+            ClientAddr::Discovered(ip) => (*ip, "discovered"),
+            ClientAddr::Offline => {
+                return c(
+                    Status::Skip,
+                    "Offline: pass --client-ip to check this machine's public address.".into(),
+                );
+            }
+            ClientAddr::Failed(why) => {
+                return c(
+                    Status::Warn,
+                    format!(
+                        "Could not discover this machine's public address ({why}); pass --client-ip to check it."
+                    ),
+                );
+            }
+        };
+        let admits = inbound(
+            self.rules,
+            &self.instance.security_group_ids,
+            &self.ep.security_group_ids,
+            port,
+        );
+        if let Some(r) = admitting_rule(
+            self.rules,
+            &self.instance.security_group_ids,
+            &self.ep.security_group_ids,
+            port,
+            ip,
+        ) {
+            return c(
+                Status::Pass,
+                format!(
+                    "This machine ({ip}, {how}) is allowed: {} allows {}.",
+                    r.id,
+                    r.peer_text()
+                ),
+            );
+        }
+        if let Some(Admits::PrefixList(r)) =
+            admits.iter().find(|a| matches!(a, Admits::PrefixList(_)))
+        {
+            return c(
+                Status::Warn,
+                format!(
+                    "This machine ({ip}, {how}) is allowed only if {} ({}) contains it; its entries were not checked.",
+                    r.peer_text(),
+                    r.id
+                ),
+            );
+        }
+        let allowed = join(admits.iter().filter_map(|a| match a {
+            Admits::Cidr(_, n) => Some(n.to_string()),
+            _ => None,
+        }));
+        let allowed = if allowed.is_empty() {
+            "nothing".to_owned()
+        } else {
+            allowed
+        };
+        let msg = format!(
+            "This machine ({ip}, {how}) will be refused: with Preserve Client IP on the instance sees that address, and its inbound tcp/{port} rules allow only {allowed}. The tunnel opens, then closes when the connection to the instance times out."
+        );
+        let outside_expected =
+            !self.f.expect.is_empty() && !self.f.expect.iter().any(|n| n.contains(&ip));
+        let fix = if outside_expected {
+            format!(
+                "connect from a network inside {} (this machine is outside the intended restriction; widening the rule would defeat it)",
+                join(self.f.expect.iter().map(ToString::to_string))
+            )
+        } else {
+            format!(
+                "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --cidr {ip}/32{}",
+                self.first_instance_group(),
+                self.f.aws_args
+            )
+        };
+        c(Status::Fail, msg).fix(fix)
+    }
+}

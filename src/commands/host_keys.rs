@@ -1,0 +1,52 @@
+//! `eic-ssh host-keys`.
+
+use crate::error::Error;
+
+/// `eic-ssh host-keys`: print the console's host keys as known_hosts lines
+/// keyed by instance ID; with `--add`, append those not already there.
+pub async fn run(args: crate::cli::HostKeysArgs) -> Result<u8, Error> {
+    let host = &args.target.instance_id;
+    let aws =
+        crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let found = crate::ssh::console_keys::fetch(aws.ec2(), host).await?;
+    if found.keys.is_empty() {
+        let detail = if found.fingerprints.is_empty() {
+            "no host keys".to_owned()
+        } else {
+            format!("only fingerprints ({})", found.fingerprints.join(", "))
+        };
+        return Err(Error::ConsoleNoKeys {
+            host: host.clone(),
+            detail,
+        });
+    }
+    let file = args
+        .known_hosts
+        .clone()
+        .unwrap_or_else(crate::ssh::known_hosts::default_path);
+    let mut added = 0;
+    for key in &found.keys {
+        let line = key.to_openssh()?;
+        let line: Vec<&str> = line.split_whitespace().take(2).collect();
+        println!(
+            "# {} {}",
+            key.algorithm(),
+            crate::ssh::known_hosts::fingerprint(key)
+        );
+        println!("{host} {}", line.join(" "));
+        if args.add
+            && crate::ssh::known_hosts::check(&file, host, key)?
+                != crate::ssh::known_hosts::HostKeyStatus::Known
+        {
+            crate::ssh::known_hosts::learn(&file, host, key)?;
+            added += 1;
+        }
+    }
+    if args.add {
+        eprintln!(
+            "eic-ssh: added {added} host key(s) for {host} to {}",
+            file.display()
+        );
+    }
+    Ok(0)
+}

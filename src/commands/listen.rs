@@ -1,0 +1,204 @@
+//! `eic-ssh tunnel`: a local listener that opens a fresh tunnel per connection.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aws::Aws;
+use crate::aws::keypush;
+use crate::cli::TunnelArgs;
+use crate::connect;
+use crate::error::Error;
+use crate::route::{self, KeyPush};
+use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
+
+/// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
+/// freshly presigned tunnel.
+pub async fn run(args: TunnelArgs) -> Result<u8, Error> {
+    let user = args.user.resolve(Some(&args.target));
+    let dest = args.connect.destination(&args.target.instance_id);
+    let push = match args.push_key {
+        true => Some(KeyPush {
+            os_user: user,
+            public_key: keypush::user_public_key(args.public_key.as_deref()).await?,
+        }),
+        false => None,
+    };
+    let listeners = bind(args.bind, args.local_port).await?;
+    let aws = Arc::new(
+        Aws::load(
+            args.connect.aws.region.as_deref(),
+            args.connect.aws.profile.as_deref(),
+        )
+        .await?,
+    );
+    // The route does not change between connections; the URL must.
+    let route = connect::resolve(&aws, &dest).await?;
+
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    eprintln!(
+        "eic-ssh: listening on {} -> {}:{} ({}) through {}; Ctrl-C to stop",
+        addrs.join(" and "),
+        dest.instance_id,
+        dest.port,
+        route.private_ip,
+        route.endpoint_id
+    );
+    // The chosen port, alone on stdout, for scripts.
+    if args.local_port == 0
+        && let Some(port) = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    {
+        println!("{port}");
+    }
+
+    let limit = Arc::new(Semaphore::new(args.max_connections as usize));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(16);
+    let mut acceptors = JoinSet::new();
+    for l in listeners {
+        let tx = tx.clone();
+        acceptors.spawn(async move {
+            while let Ok(conn) = l.accept().await {
+                if tx.send(conn).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let next_id = AtomicU64::new(1);
+    let mut conns = JoinSet::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = rx.recv() => {
+                let Some((socket, peer)) = accepted else { break };
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    eprintln!(
+                        "eic-ssh: [{id}] refused {peer}: {} connections are open, the most allowed (--max-connections)",
+                        args.max_connections
+                    );
+                    drop(socket);
+                    continue;
+                };
+                let (aws, dest, route, push) = (aws.clone(), dest.clone(), route.clone(), push.clone());
+                conns.spawn(async move {
+                    serve(id, socket, peer, &aws, &dest, &route, push.as_ref()).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    acceptors.abort_all();
+    if !conns.is_empty() {
+        eprintln!(
+            "eic-ssh: stopped accepting; waiting up to {} s for {} open connection(s)",
+            args.drain_timeout,
+            conns.len()
+        );
+        let drained = tokio::time::timeout(Duration::from_secs(args.drain_timeout), async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            eprintln!("eic-ssh: closing {} connection(s) still open", conns.len());
+            conns.abort_all();
+        }
+    }
+    eprintln!("eic-ssh: listener stopped");
+    Ok(0)
+}
+
+async fn serve(
+    id: u64,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    aws: &Aws,
+    dest: &route::Destination,
+    route: &route::Route,
+    push: Option<&KeyPush>,
+) {
+    let started = Instant::now();
+    let _ = socket.set_nodelay(true);
+    let pushed = async {
+        match push {
+            Some(p) => {
+                keypush::send_public_key(aws.eic(), &dest.instance_id, &p.os_user, &p.public_key)
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, dest, route), pushed);
+    let tunnel = match (tunnel, pushed) {
+        (Ok(t), Ok(())) => t,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("eic-ssh: [{id}] {peer}: {e}");
+            return;
+        }
+    };
+    eprintln!(
+        "eic-ssh: [{id}] opened {peer} -> {}:{}",
+        dest.instance_id, dest.port
+    );
+    let closed = tunnel.close_status();
+    let (from, to) = socket.split();
+    let result = tunnel.relay(from, to, CLOSE_GRACE).await;
+    let secs = started.elapsed().as_secs_f64();
+    match (result, closed.abnormal()) {
+        (_, Some((code, reason))) => eprintln!(
+            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"
+        ),
+        (Ok(Relayed { sent, received }), None) => eprintln!(
+            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
+        ),
+        (Err(e), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
+    }
+}
+
+/// Listen on `addr`, or on both loopbacks; port 0 gets one free port shared
+/// by both.
+async fn bind(addr: Option<IpAddr>, port: u16) -> Result<Vec<TcpListener>, Error> {
+    let listen = |a: SocketAddr| async move {
+        TcpListener::bind(a).await.map_err(|e| Error::Listen {
+            addr: a.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    if let Some(ip) = addr {
+        return Ok(vec![listen(SocketAddr::new(ip, port)).await?]);
+    }
+    let v4 = listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).await?;
+    let port = v4.local_addr()?.port();
+    let mut all = vec![v4];
+    match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await {
+        Ok(v6) => all.push(v6),
+        Err(e) => tracing::info!("not listening on [::1]:{port}: {e}"),
+    }
+    Ok(all)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

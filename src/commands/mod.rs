@@ -1,0 +1,29 @@
+//! One file per subcommand. Commands depend on the domain modules (aws,
+//! route, tunnel, ssh, term) and on `cli`; never the reverse.
+
+pub mod cache;
+pub mod doctor;
+pub mod host_keys;
+pub mod listen;
+pub mod proxy;
+pub mod ssh;
+pub mod ssh_config;
+
+use crate::cli;
+use crate::error::Error;
+
+/// Run the chosen mode; the result is the exit status.
+pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
+    match cli.subcommand {
+        Some(cli::Subcommand::Proxy(args)) => proxy::run(args).await,
+        Some(cli::Subcommand::Tunnel(args)) => listen::run(args).await,
+        Some(cli::Subcommand::SshConfig(args)) => {
+            print!("{}", ssh_config::render(&args));
+            Ok(0)
+        }
+        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args).await,
+        Some(cli::Subcommand::Doctor(args)) => doctor::run(args).await,
+        Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
+        None => ssh::run(cli.ssh, cli.verbosity).await,
+    }
+}

@@ -1,0 +1,52 @@
+//! `eic-ssh proxy`: OpenSSH's ProxyCommand, stdin/stdout joined to a tunnel.
+
+use crate::aws::Aws;
+use crate::aws::keypush;
+use crate::cli::ProxyArgs;
+use crate::connect;
+use crate::error::Error;
+use crate::route::KeyPush;
+use crate::tunnel::relay::CLOSE_GRACE;
+
+/// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
+/// bytes and nothing else. Ends as soon as either side closes.
+pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
+    let user = args.user.resolve(Some(&args.target));
+    let mut dest = args.connect.destination(&args.target.instance_id);
+    if let Some(port) = args.port_arg {
+        dest.port = port;
+    }
+    // A missing key is a local problem: say so before any network call.
+    let push = match args.key.no_push {
+        true => None,
+        false => Some(KeyPush {
+            os_user: user,
+            public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
+        }),
+    };
+    let aws = Aws::load(
+        args.connect.aws.region.as_deref(),
+        args.connect.aws.profile.as_deref(),
+    )
+    .await?;
+    let cache = args.connect.cache();
+    let (tunnel, _route, _) =
+        connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
+    let closed = tunnel.close_status();
+    let result = tunnel
+        .relay(
+            crate::term::stdio::stdin(),
+            crate::term::stdio::stdout(),
+            CLOSE_GRACE,
+        )
+        .await;
+    if let Some(e) = closed.error() {
+        return Err(e);
+    }
+    match result {
+        Ok(_) => Ok(0),
+        // The reader (ssh) went away: that is how a proxy normally ends.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::Tunnel(e.to_string())),
+    }
+}

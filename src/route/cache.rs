@@ -1,0 +1,205 @@
+//! The lookup cache: instance → route (private IP, VPC, subnet, endpoint ID,
+//! DNS name), per profile, region and instance, for a bounded time, so that
+//! a repeat connection needs only the tunnel handshake and the concurrent
+//! key push. It holds no secrets, is written atomically and user-only, and
+//! is never trusted blindly: a cached route that fails before SSH starts is
+//! dropped and looked up afresh, once.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::route::Route;
+
+/// How long a route is trusted without a fresh lookup.
+pub const TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    private_ip: Ipv4Addr,
+    vpc_id: Option<String>,
+    subnet_id: Option<String>,
+    endpoint_id: String,
+    dns_name: String,
+    /// Seconds since the Unix epoch.
+    saved_at: u64,
+}
+
+/// The cache file for one user.
+#[derive(Debug, Clone)]
+pub struct RouteCache {
+    path: PathBuf,
+    ttl: Duration,
+}
+
+impl RouteCache {
+    /// `$XDG_CACHE_HOME/eic-ssh/routes.json`, else `~/.cache/eic-ssh/routes.json`.
+    pub fn default_location() -> RouteCache {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::home_dir().unwrap_or_default().join(".cache"));
+        RouteCache::at(base.join("eic-ssh").join("routes.json"))
+    }
+
+    pub fn at(path: PathBuf) -> RouteCache {
+        RouteCache { path, ttl: TTL }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The cached route, if fresh.
+    pub fn get(&self, profile: Option<&str>, region: &str, instance_id: &str) -> Option<Route> {
+        let entries = self.load();
+        let e = entries.get(&key(profile, region, instance_id))?;
+        let age = now().saturating_sub(e.saved_at);
+        if age > self.ttl.as_secs() {
+            return None;
+        }
+        Some(Route {
+            instance_id: instance_id.to_owned(),
+            private_ip: e.private_ip,
+            vpc_id: e.vpc_id.clone(),
+            subnet_id: e.subnet_id.clone(),
+            endpoint_id: e.endpoint_id.clone(),
+            dns_name: e.dns_name.clone(),
+        })
+    }
+
+    /// Remember a route that worked. Failures to write are logged, not fatal.
+    pub fn put(&self, profile: Option<&str>, region: &str, route: &Route) {
+        let mut entries = self.load();
+        let t = now();
+        entries.retain(|_, e| t.saturating_sub(e.saved_at) <= self.ttl.as_secs());
+        entries.insert(
+            key(profile, region, &route.instance_id),
+            Entry {
+                private_ip: route.private_ip,
+                vpc_id: route.vpc_id.clone(),
+                subnet_id: route.subnet_id.clone(),
+                endpoint_id: route.endpoint_id.clone(),
+                dns_name: route.dns_name.clone(),
+                saved_at: t,
+            },
+        );
+        if let Err(e) = self.save(&entries) {
+            tracing::debug!("not caching the route in {}: {e}", self.path.display());
+        }
+    }
+
+    /// Forget one route (it failed).
+    pub fn remove(&self, profile: Option<&str>, region: &str, instance_id: &str) {
+        let mut entries = self.load();
+        if entries.remove(&key(profile, region, instance_id)).is_some() {
+            let _ = self.save(&entries);
+        }
+    }
+
+    /// Forget everything: `eic-ssh cache clear`.
+    pub fn clear(&self) -> std::io::Result<bool> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn load(&self) -> BTreeMap<String, Entry> {
+        std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Write to a temporary file beside the cache, then rename over it.
+    fn save(&self, entries: &BTreeMap<String, Entry>) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let tmp = dir.join(format!(".routes.{}.tmp", std::process::id()));
+        let body = serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+fn key(profile: Option<&str>, region: &str, instance_id: &str) -> String {
+    format!("{}|{region}|{instance_id}", profile.unwrap_or("default"))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route() -> Route {
+        Route {
+            instance_id: "i-0123456789abcdef0".into(),
+            private_ip: Ipv4Addr::new(10, 0, 1, 10),
+            vpc_id: Some("vpc-1".into()),
+            subnet_id: Some("subnet-1".into()),
+            endpoint_id: "eice-1".into(),
+            dns_name: "eice-1.example".into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_per_profile_and_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RouteCache::at(dir.path().join("sub/routes.json"));
+        assert_eq!(cache.get(None, "us-east-1", "i-0123456789abcdef0"), None);
+        cache.put(None, "us-east-1", &route());
+        assert_eq!(
+            cache.get(None, "us-east-1", "i-0123456789abcdef0"),
+            Some(route())
+        );
+        assert_eq!(
+            cache.get(Some("other"), "us-east-1", "i-0123456789abcdef0"),
+            None
+        );
+        assert_eq!(cache.get(None, "eu-west-1", "i-0123456789abcdef0"), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cache.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(cache.path()).unwrap();
+        assert!(text.contains("10.0.1.10") && !text.contains("Secret"));
+        cache.remove(None, "us-east-1", "i-0123456789abcdef0");
+        assert_eq!(cache.get(None, "us-east-1", "i-0123456789abcdef0"), None);
+        assert!(!cache.clear().unwrap() || !cache.path().exists());
+    }
+
+    #[test]
+    fn stale_entries_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = RouteCache::at(dir.path().join("routes.json"));
+        cache.put(None, "r", &route());
+        cache.ttl = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(cache.get(None, "r", "i-0123456789abcdef0"), None);
+    }
+}

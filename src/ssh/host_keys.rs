@@ -1,0 +1,200 @@
+//! Host-key checking: known_hosts first, then (for a first contact) the
+//! instance's console, then the strictness policy.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use russh::client::{self};
+use russh::keys::{PublicKey, PublicKeyOrCertificate};
+
+use crate::error::Error;
+use crate::ssh::console_keys::{self as console, ConsoleHostKeys, ConsoleVerdict};
+use crate::ssh::known_hosts::{self, HostKeyStatus};
+
+/// OpenSSH's `StrictHostKeyChecking`, with OpenSSH's meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrictHostKeyChecking {
+    /// Only keys already in known_hosts (or verified from the console).
+    Yes,
+    /// Record new keys; refuse changed ones.
+    AcceptNew,
+    /// Record new keys and accept changed ones, loudly. Insecure.
+    No,
+}
+
+/// The instance's console host keys, being fetched concurrently with the
+/// rest of the set-up; awaited only if the key is new.
+pub type ConsoleFetch = Shared<BoxFuture<'static, Result<ConsoleHostKeys, String>>>;
+
+/// Start fetching the console in the background.
+pub fn fetch_console(ec2: aws_sdk_ec2::Client, instance_id: String) -> ConsoleFetch {
+    let task = tokio::spawn(async move { console::fetch(&ec2, &instance_id).await });
+    async move {
+        match task.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+/// How to check the server's host key.
+#[derive(Clone)]
+pub struct HostKeyPolicy {
+    /// The name keys are recorded under: the instance ID.
+    pub host: String,
+    pub known_hosts: PathBuf,
+    /// Print one-line notices (key recorded, not verified).
+    pub notify: bool,
+    pub strict: StrictHostKeyChecking,
+    /// The console's host keys, when verifying a first contact with them.
+    pub console: Option<ConsoleFetch>,
+    /// The key algorithms known_hosts already has for `host` (read once by
+    /// the caller), preferred in the key exchange as OpenSSH does.
+    pub known_algorithms: Vec<russh::keys::Algorithm>,
+}
+
+/// russh event handler: decides about the host key; never prompts.
+pub struct Client {
+    pub(super) policy: HostKeyPolicy,
+    pub(super) disconnect: Arc<Mutex<Option<Disconnect>>>,
+}
+
+/// Why russh ended the connection, classified by the error's type.
+#[derive(Debug, Clone)]
+pub enum Disconnect {
+    /// The server stopped answering keepalives.
+    KeepaliveTimeout,
+    /// Anything else, as russh described it.
+    Other(String),
+}
+
+impl client::Handler for Client {
+    type Error = Error;
+
+    async fn disconnected(&mut self, reason: client::DisconnectReason<Error>) -> Result<(), Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => {
+                let cause = match &e {
+                    Error::Ssh(russh::Error::KeepaliveTimeout) => Disconnect::KeepaliveTimeout,
+                    other => Disconnect::Other(other.to_string()),
+                };
+                if let Ok(mut g) = self.disconnect.lock() {
+                    *g = Some(cause);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Error> {
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            PublicKeyOrCertificate::Certificate(_) => {
+                return Err(Error::SshProtocol(
+                    "the server offered a host certificate, which eic-ssh does not trust",
+                ));
+            }
+        };
+        check_host_key(&self.policy, key).await
+    }
+}
+
+fn describe(key: &PublicKey) -> String {
+    format!("{} {}", key.algorithm(), known_hosts::fingerprint(key))
+}
+
+/// The trust decision: known_hosts first, then (for a first contact) the
+/// console, then the strictness policy.
+async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Error> {
+    let notice = |msg: String| {
+        if p.notify {
+            eprintln!("eic-ssh: {msg}");
+        }
+    };
+    match known_hosts::check(&p.known_hosts, &p.host, key)? {
+        HostKeyStatus::Known => {
+            tracing::debug!(host = p.host, fingerprint = %known_hosts::fingerprint(key), "host key matches known_hosts");
+            Ok(true)
+        }
+        HostKeyStatus::Revoked { line } => Err(Error::KnownHosts {
+            file: p.known_hosts.clone(),
+            reason: format!(
+                "line {line} marks the host key of {} ({}) as revoked",
+                p.host,
+                describe(key)
+            ),
+        }),
+        HostKeyStatus::Changed { line, known } => {
+            let changed = Error::HostKeyChanged {
+                host: p.host.clone(),
+                file: p.known_hosts.clone(),
+                line,
+                known: describe(&known),
+                offered: describe(key),
+            };
+            if p.strict != StrictHostKeyChecking::No {
+                return Err(changed);
+            }
+            eprintln!(
+                "eic-ssh: WARNING: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
+            );
+            Ok(true)
+        }
+        HostKeyStatus::Unknown => {
+            let verified = match &p.console {
+                None => false,
+                Some(fetch) => match fetch.clone().await {
+                    Ok(console) => match console.verdict(key) {
+                        ConsoleVerdict::Verified => true,
+                        ConsoleVerdict::Mismatch { console } => {
+                            return Err(Error::HostKeyMismatch {
+                                host: p.host.clone(),
+                                offered: describe(key),
+                                console: console.join(", "),
+                            });
+                        }
+                        ConsoleVerdict::NoKeys => {
+                            notice(format!(
+                                "could not verify the host key of {}: its console output shows no host keys (not printed yet, truncated, or not cloud-init)",
+                                p.host
+                            ));
+                            false
+                        }
+                    },
+                    Err(why) => {
+                        notice(format!(
+                            "could not verify the host key of {}: {why}",
+                            p.host
+                        ));
+                        false
+                    }
+                },
+            };
+            if !verified && p.strict == StrictHostKeyChecking::Yes {
+                return Err(Error::HostKeyUnknown {
+                    host: p.host.clone(),
+                    offered: describe(key),
+                    file: p.known_hosts.clone(),
+                });
+            }
+            known_hosts::learn(&p.known_hosts, &p.host, key)?;
+            let how = if verified {
+                "verified against the instance's console output and "
+            } else {
+                ""
+            };
+            notice(format!(
+                "{how}permanently added '{}' ({}) to {}",
+                p.host,
+                describe(key),
+                p.known_hosts.display()
+            ));
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The SSH session over the tunnel: host-key checking, public-key
+//! authentication with the ephemeral key, and running a command or shell.
+
+use std::borrow::Cow;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, Sig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::error::Error;
+use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
+use crate::term::{self, EscapeCommand, Escapes, RawMode};
+
+/// Keepalives: sent after `interval` of silence; the connection is declared
+/// dead after `count` go unanswered.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub count: usize,
+}
+
+/// How to run the remote side.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Request a PTY (and put the local terminal in raw mode).
+    pub pty: bool,
+    /// The escape character, or `None` for `-e none`.
+    pub escape: Option<u8>,
+}
+
+/// An authenticated SSH connection.
+pub struct Session {
+    handle: Handle<Client>,
+    host: String,
+    keepalive: Keepalive,
+    disconnect: Arc<Mutex<Option<Disconnect>>>,
+}
+
+impl Session {
+    /// Run SSH over `stream`, check the host key, and authenticate `user`
+    /// with `key`.
+    pub async fn connect<S>(
+        stream: S,
+        policy: HostKeyPolicy,
+        user: &str,
+        key: PrivateKey,
+        keepalive: Keepalive,
+    ) -> Result<Session, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // Prefer the host key algorithms already recorded, as OpenSSH does.
+        let known = &policy.known_algorithms;
+        let mut algorithms: Vec<_> = known.clone();
+        algorithms.extend(
+            russh::Preferred::DEFAULT
+                .key
+                .iter()
+                .filter(|a| !known.contains(a))
+                .cloned(),
+        );
+        let config = client::Config {
+            preferred: russh::Preferred {
+                key: Cow::Owned(algorithms),
+                ..Default::default()
+            },
+            nodelay: true,
+            // A 2 MiB window caps a download at 2 MiB per round trip; the
+            // endpoint adds latency, so allow more in flight.
+            window_size: 16 << 20,
+            keepalive_interval: (!keepalive.interval.is_zero()).then_some(keepalive.interval),
+            keepalive_max: keepalive.count,
+            ..Default::default()
+        };
+        let host = policy.host.clone();
+        let disconnect = Arc::new(Mutex::new(None));
+        let client = Client {
+            policy,
+            disconnect: disconnect.clone(),
+        };
+        let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
+        let auth = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
+            .await?;
+        if !auth.success() {
+            return Err(Error::AuthRefused {
+                user: user.to_owned(),
+            });
+        }
+        tracing::debug!(user, "authenticated");
+        Ok(Session {
+            handle,
+            host,
+            keepalive,
+            disconnect,
+        })
+    }
+
+    /// Run `command` (or the user's shell when `None`), with local stdin
+    /// streamed in and remote stdout/stderr streamed out. Returns the exit
+    /// status for this process.
+    pub async fn exec(&self, command: Option<&[u8]>, opts: &RunOptions) -> Result<u8, Error> {
+        let channel = self.handle.channel_open_session().await?;
+        if opts.pty {
+            let term = std::env::var("TERM")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "dumb".into());
+            let (cols, rows) = term::size();
+            channel
+                .request_pty(true, &term, cols, rows, 0, 0, &[])
+                .await?;
+            for (k, v) in std::env::vars().filter(|(k, _)| k == "LANG" || k.starts_with("LC_")) {
+                // The server may refuse (AcceptEnv); that is not an error.
+                channel.set_env(false, k, v).await?;
+            }
+        }
+        match command {
+            Some(cmd) => channel.exec(true, cmd).await?,
+            None => channel.request_shell(true).await?,
+        }
+        let (mut reader, writer) = channel.split();
+        let writer = Arc::new(writer);
+
+        // Escapes apply only to a terminal, as in OpenSSH.
+        let escape = opts
+            .escape
+            .filter(|_| opts.pty && std::io::stdin().is_terminal());
+        let (commands, mut command_rx) = tokio::sync::mpsc::channel(4);
+        let stdin_pump = tokio::spawn(pump_stdin(writer.clone(), Escapes::new(escape), commands));
+        let raw = opts.pty.then(RawMode::enable);
+
+        let mut winch = signal(SignalKind::window_change())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut stdout = tokio::io::stdout();
+        let mut stderr = tokio::io::stderr();
+        let mut status: Option<u8> = None;
+        let ended = loop {
+            tokio::select! {
+                msg = reader.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) => {
+                        stdout.write_all(&data).await?;
+                        stdout.flush().await?;
+                    }
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        stderr.write_all(&data).await?;
+                        stderr.flush().await?;
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
+                    Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
+                        if !error_message.is_empty() {
+                            tracing::info!("remote command killed by signal: {error_message}");
+                        }
+                        status = Some(128u8.saturating_add(signal_number(&signal_name)));
+                    }
+                    Some(ChannelMsg::Failure) => break Err(Error::SshProtocol("the server refused to run the command or shell")),
+                    Some(ChannelMsg::Close) | None => break Ok(()),
+                    Some(_) => {}
+                },
+                Some(cmd) = command_rx.recv() => match cmd {
+                    EscapeCommand::Disconnect => {
+                        drop(raw);
+                        eprintln!("\r\nConnection to {} closed.", self.host);
+                        stdin_pump.abort();
+                        return Ok(crate::error::EXIT_CONNECT_FAILED);
+                    }
+                    EscapeCommand::Help => {
+                        let help = Escapes::new(escape).help();
+                        stderr.write_all(help.as_bytes()).await?;
+                        stderr.flush().await?;
+                    }
+                },
+                _ = winch.recv() => {
+                    let (cols, rows) = term::size();
+                    let _ = writer.window_change(cols, rows, 0, 0).await;
+                }
+                _ = term.recv() => {
+                    status = status.or(Some(128 + 15));
+                    break Ok(());
+                }
+                _ = hup.recv() => {
+                    status = status.or(Some(128 + 1));
+                    break Ok(());
+                }
+            }
+        };
+        stdin_pump.abort();
+        drop(raw);
+        stdout.flush().await?;
+        ended?;
+        match status {
+            Some(s) => Ok(s),
+            None => Err(self.lost()),
+        }
+    }
+
+    /// Why the connection ended without an exit status.
+    fn lost(&self) -> Error {
+        let reason = self.disconnect.lock().ok().and_then(|g| g.clone());
+        match reason {
+            Some(Disconnect::KeepaliveTimeout) => Error::ConnectionLost {
+                host: self.host.clone(),
+                reason: format!(
+                    "no answer to {} keepalives sent every {} s",
+                    self.keepalive.count,
+                    self.keepalive.interval.as_secs()
+                ),
+            },
+            Some(Disconnect::Other(reason)) => Error::ConnectionLost {
+                host: self.host.clone(),
+                reason,
+            },
+            None => Error::SshProtocol(
+                "the connection closed before the remote command's exit status arrived",
+            ),
+        }
+    }
+
+    /// Say goodbye politely.
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+/// Local stdin to the channel, as soon as it is read: no polling interval,
+/// no batching timer. Escape sequences are taken out on the way.
+async fn pump_stdin(
+    writer: Arc<russh::ChannelWriteHalf<client::Msg>>,
+    mut escapes: Escapes,
+    commands: tokio::sync::mpsc::Sender<EscapeCommand>,
+) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::with_capacity(buf.len() + 1);
+    loop {
+        let n = match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        out.clear();
+        let cmd = escapes.feed(&buf[..n], &mut out);
+        if !out.is_empty() && writer.data(&out[..]).await.is_err() {
+            return;
+        }
+        if let Some(cmd) = cmd
+            && (commands.send(cmd).await.is_err() || cmd == EscapeCommand::Disconnect)
+        {
+            return;
+        }
+    }
+    let _ = writer.eof().await;
+}
+
+/// Linux signal numbers, for the 128+N exit status shells use.
+pub fn signal_number(sig: &Sig) -> u8 {
+    match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(name) => match name.as_str() {
+            "BUS" => 7,
+            "USR2" => 12,
+            "STKFLT" => 16,
+            "CHLD" => 17,
+            "CONT" => 18,
+            "STOP" => 19,
+            "TSTP" => 20,
+            "TTIN" => 21,
+            "TTOU" => 22,
+            "URG" => 23,
+            "XCPU" => 24,
+            "XFSZ" => 25,
+            "VTALRM" => 26,
+            "PROF" => 27,
+            "WINCH" => 28,
+            "IO" => 29,
+            "PWR" => 30,
+            "SYS" => 31,
+            _ => 127,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_map_to_shell_exit_statuses() {
+        assert_eq!(128 + signal_number(&Sig::TERM), 143);
+        assert_eq!(128 + signal_number(&Sig::KILL), 137);
+        assert_eq!(128 + signal_number(&Sig::INT), 130);
+        assert_eq!(128 + signal_number(&Sig::Custom("USR2".into())), 140);
+    }
+}
