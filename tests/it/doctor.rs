@@ -87,6 +87,15 @@ fn statuses(v: &[Verdict]) -> Vec<&str> {
     v.iter().map(|c| c.status.as_str()).collect()
 }
 
+/// Runs `doctor --json` and asserts the eight verdicts, in order, and the
+/// exit status; returns the checks for the scenario's own assertions.
+async fn checklist(f: &Fixture, args: &[&str], expect: [&str; 8], exit: i32) -> Vec<Verdict> {
+    let (status, v) = doctor_json(f, args).await;
+    assert_eq!(statuses(&v), expect, "{v:#?}");
+    assert_eq!(status, Some(exit), "{v:#?}");
+    v
+}
+
 /// The seed configuration done right: every check passes, and both
 /// doctor's own connection and a real session succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,15 +111,15 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
         SEED,
         "--connect",
     ];
-    let (status, v) = doctor_json(&f, &args).await;
-    assert_eq!(
-        statuses(&v),
+    let v = checklist(
+        &f,
+        &args,
         [
-            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass"
+            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
         ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(0));
+        0,
+    )
+    .await;
     assert!(v[5].message.contains(SEED_RULE), "{}", v[5].message);
     assert!(v[7].message.contains("SSH-2.0-"), "{}", v[7].message);
 
@@ -141,7 +150,7 @@ async fn a_client_outside_the_restriction_is_told_and_refused() {
     let f = Fixture::with_world(seed_world()).await;
     f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
     let target = f.target();
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[
             &target,
@@ -151,16 +160,12 @@ async fn a_client_outside_the_restriction_is_told_and_refused() {
             SEED,
             "--connect",
         ],
+        [
+            "pass", "pass", "pass", "pass", "pass", "fail", "pass", "fail",
+        ],
+        1,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "pass", "pass", "pass", "fail", "pass", "fail"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
     assert!(
         v[5].message
             .contains(&format!("This machine ({OUTSIDE}, given) will be refused")),
@@ -208,7 +213,7 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
     w.endpoints[0].preserve_client_ip = false;
     let f = Fixture::with_world(w).await;
     f.sim.set_client_public_ip(Some(ip(INSIDE)));
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[
             INSTANCE,
@@ -218,16 +223,12 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
             SEED,
             "--connect",
         ],
+        [
+            "pass", "pass", "pass", "pass", "fail", "skip", "pass", "fail",
+        ],
+        1,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "pass", "pass", "fail", "skip", "pass", "fail"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
     let m = &v[4].message;
     assert!(
         m.contains("Preserve Client IP is off")
@@ -266,19 +267,15 @@ async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
     let f = Fixture::with_world(w).await;
     // Even a client outside the CIDR gets in, which is the problem.
     f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[INSTANCE, "--client-ip", OUTSIDE, "--expect-cidr", SEED],
+        [
+            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip",
+        ],
+        1,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
     assert!(
         v[4].message.contains(&format!(
             "{EP_RULE} allows the endpoint's security group {DEMO_ENDPOINT_SG}"
@@ -311,19 +308,15 @@ async fn an_open_rule_fails_the_restriction() {
         SgRule::all(OPEN, false, Peer::Cidr("0.0.0.0/0".into())),
     );
     let f = Fixture::with_world(w).await;
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+        [
+            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip",
+        ],
+        1,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
     assert!(
         v[4].message
             .contains(&format!("{OPEN} 0.0.0.0/0 allows every address")),
@@ -343,19 +336,15 @@ async fn endpoint_egress_without_port_22_fails() {
         .retain(|r| !(r.egress && r.from_port == 22));
     let f = Fixture::with_world(w).await;
     f.sim.set_client_public_ip(Some(ip(INSIDE)));
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+        [
+            "pass", "pass", "fail", "pass", "pass", "pass", "pass", "skip",
+        ],
+        1,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "fail", "pass", "pass", "pass", "pass", "skip"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
     assert!(
         v[2].message.contains("allow no outbound tcp/22"),
         "{}",
@@ -383,19 +372,15 @@ async fn endpoint_inbound_rules_are_a_warning() {
         .rules
         .push(SgRule::tcp_in(EP_IN, 443, Peer::Cidr(SEED.into())));
     let f = Fixture::with_world(w).await;
-    let (status, v) = doctor_json(
+    let v = checklist(
         &f,
         &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+        [
+            "pass", "pass", "pass", "warn", "pass", "pass", "pass", "skip",
+        ],
+        0,
     )
     .await;
-    assert_eq!(
-        statuses(&v),
-        [
-            "pass", "pass", "pass", "warn", "pass", "pass", "pass", "skip"
-        ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(0));
     assert!(
         v[3].message.contains(EP_IN) && v[3].message.contains("restrict nothing"),
         "{}",
@@ -407,15 +392,15 @@ async fn endpoint_inbound_rules_are_a_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
     let f = Fixture::new().await;
-    let (status, v) = doctor_json(&f, &[NO_ENDPOINT, "--offline", "--connect"]).await;
-    assert_eq!(
-        statuses(&v),
+    let v = checklist(
+        &f,
+        &[NO_ENDPOINT, "--offline", "--connect"],
         [
-            "pass", "fail", "skip", "skip", "skip", "skip", "skip", "skip"
+            "pass", "fail", "skip", "skip", "skip", "skip", "skip", "skip",
         ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
+        1,
+    )
+    .await;
     assert!(v[1].message.contains("vpc-empty"), "{}", v[1].message);
     assert_eq!(
         v[1].fix,
@@ -434,15 +419,15 @@ async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_instance_is_named_with_its_state() {
     let f = Fixture::new().await;
-    let (status, v) = doctor_json(&f, &[STOPPED, "--offline", "--connect"]).await;
-    assert_eq!(
-        statuses(&v),
+    let v = checklist(
+        &f,
+        &[STOPPED, "--offline", "--connect"],
         [
-            "fail", "pass", "pass", "pass", "pass", "skip", "pass", "skip"
+            "fail", "pass", "pass", "pass", "pass", "skip", "pass", "skip",
         ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(1));
+        1,
+    )
+    .await;
     assert!(
         v[0].message
             .contains(&format!("{STOPPED} is stopped, not running")),
@@ -491,15 +476,15 @@ async fn groups_on_several_interfaces_are_combined() {
     f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
 
     // Without an expectation: this machine gets in through the second group.
-    let (status, v) = doctor_json(&f, &[INSTANCE, "--client-ip", OUTSIDE, "--connect"]).await;
-    assert_eq!(
-        statuses(&v),
+    let v = checklist(
+        &f,
+        &[INSTANCE, "--client-ip", OUTSIDE, "--connect"],
         [
-            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass"
+            "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
         ],
-        "{v:#?}"
-    );
-    assert_eq!(status, Some(0));
+        0,
+    )
+    .await;
     assert!(v[4].message.contains(SEED_RULE) && v[4].message.contains(SECOND_RULE));
     assert!(v[5].message.contains(SECOND_RULE), "{}", v[5].message);
     let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
