@@ -156,6 +156,7 @@ pub async fn security_group_rules(
                 from_port: r.from_port().unwrap_or(-1),
                 to_port: r.to_port().unwrap_or(-1),
                 peer,
+                description: r.description().map(str::to_owned),
             });
         }
     }

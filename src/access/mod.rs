@@ -23,6 +23,7 @@ mod render;
 mod rules;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 pub use crate::aws::cidr::parse_cidr;
 pub use address::{CHECKIP_URL, parse_checkip_response};

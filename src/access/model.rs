@@ -96,6 +96,8 @@ pub struct Rule {
     pub from_port: i32,
     pub to_port: i32,
     pub peer: Peer,
+    /// The rule's description, if it has one.
+    pub description: Option<String>,
 }
 
 impl Rule {
