@@ -87,6 +87,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     let text = out.stdout_str();
+    println!("{text}");
     for needle in [
         "Plan: 3 change(s), in this order",
         &format!("1. add inbound tcp/22 from {ALLOW} to {DEMO_INSTANCE_SG} (the instance's group)"),
@@ -171,6 +172,7 @@ async fn the_open_configuration_is_restricted_and_proven() {
         .await;
     assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
     let text = out.stdout_str();
+    println!("{text}");
     for needle in [
         "Applying:",
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
@@ -364,6 +366,7 @@ async fn a_failure_halfway_says_what_was_done() {
     let out = f.run(&apply, b"").await;
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     let text = out.stdout_str();
+    println!("{text}");
     for needle in [
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
         &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),

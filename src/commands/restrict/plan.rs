@@ -442,7 +442,7 @@ pub fn project(f: &Facts, changes: &[Change]) -> Facts {
         match (c.action, &c.rule, g.rules.as_mut()) {
             (Action::AuthorizeIngress | Action::AuthorizeEgress, Some(r), Ok(rules)) => {
                 rules.push(Rule {
-                    id: format!("(new #{})", c.step),
+                    id: format!("new rule #{}", c.step),
                     ..r.clone()
                 });
             }
