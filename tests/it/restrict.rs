@@ -8,6 +8,9 @@ use std::net::Ipv4Addr;
 use eic_ssh::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
 use serde_json::Value;
 
+use std::time::Duration;
+
+use crate::interactive::Pane;
 use crate::support::*;
 
 const ENDPOINT: &str = "eice-0123456789abcdef0";
@@ -87,7 +90,6 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     let text = out.stdout_str();
-    println!("{text}");
     for needle in [
         "Plan: 3 change(s), in this order",
         &format!("1. add inbound tcp/22 from {ALLOW} to {DEMO_INSTANCE_SG} (the instance's group)"),
@@ -172,7 +174,6 @@ async fn the_open_configuration_is_restricted_and_proven() {
         .await;
     assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
     let text = out.stdout_str();
-    println!("{text}");
     for needle in [
         "Applying:",
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
@@ -366,7 +367,6 @@ async fn a_failure_halfway_says_what_was_done() {
     let out = f.run(&apply, b"").await;
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     let text = out.stdout_str();
-    println!("{text}");
     for needle in [
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
         &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),
@@ -414,6 +414,38 @@ async fn a_failure_halfway_says_what_was_done() {
         text.contains(&format!("done 1. revoke {ENDPOINT_RULE_22}")),
         "{text}"
     );
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_asks_on_a_terminal() {
+    let f = Fixture::with_world(open_world()).await;
+    let before = state(&f);
+    let args = format!("restrict {INSTANCE} --allow {ALLOW} --apply");
+    let pane = Pane::start(&f, &args);
+    pane.wait_for("Apply these 3 change(s)? [y/N]").await;
+    pane.type_line("n");
+    assert_eq!(pane.status(Duration::from_secs(30)).await, 1);
+    assert!(
+        pane.screen().contains("not confirmed: nothing was changed"),
+        "{}",
+        pane.screen()
+    );
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+    drop(pane);
+
+    let pane = Pane::start(&f, &args);
+    pane.wait_for("Apply these 3 change(s)? [y/N]").await;
+    pane.type_line("y");
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    assert_eq!(writes(&f).len(), 3);
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
     assert_refused(connect_from(&f, OUTSIDE).await);
 }

@@ -14,6 +14,8 @@ mod network;
 mod security_writes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;
 
 use super::query::{decode_params, param};
 use super::response::{Answer, ec2_error};
