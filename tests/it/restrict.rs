@@ -250,9 +250,29 @@ async fn the_open_configuration_is_restricted_and_proven() {
 async fn a_second_run_plans_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
-    let out = f.run(&apply, b"").await;
+    // The first run, as CI would: the plan, the result and doctor's verdict.
+    let mut json_apply = apply.to_vec();
+    json_apply.push("--json");
+    let out = f.run(&json_apply, b"").await;
     assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["plan"]["status"], "changes", "{json:#}");
+    let results = json["result"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{json:#}");
+    assert!(results.iter().all(|r| r["status"] == "done"), "{json:#}");
+    assert!(
+        results[0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws ec2 revoke-security-group-ingress"),
+        "the undo of an added rule: {json:#}"
+    );
+    assert_eq!(json["exit_status"], 0);
+    let verdict = json["verdict"].as_array().unwrap();
+    assert_eq!(verdict.len(), 7, "{json:#}");
+    assert!(verdict.iter().all(|c| c["status"] != "fail"), "{json:#}");
     let applied = writes(&f).len();
+    assert_eq!(applied, 3);
     let after = state(&f);
 
     for args in [&apply[..4], &apply[..]] {
