@@ -49,6 +49,10 @@ pub enum Subcommand {
     /// through Preserve Client IP really holds: a checklist of the instance,
     /// the endpoint and their security groups.
     Doctor(DoctorArgs),
+    /// Restrict who reaches an instance through the endpoint to the given
+    /// client networks (Preserve Client IP and the instance's security
+    /// group): prints a plan to review; --apply makes it so and checks it.
+    Restrict(RestrictArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -250,6 +254,60 @@ pub struct DoctorArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// `eic-ssh restrict`.
+#[derive(Debug, Args)]
+pub struct RestrictArgs {
+    /// The instance, as [USER@]INSTANCE-ID.
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    pub target: Target,
+
+    /// A client network allowed in (repeatable, or comma-separated), e.g.
+    /// your office's or VPN's public range: 203.0.113.0/24.
+    #[arg(long = "allow", value_name = "CIDR", value_delimiter = ',', required = true, value_parser = parse_allow_cidr)]
+    pub allow: Vec<ipnet::Ipv4Net>,
+
+    /// Remote port to restrict: 22 (SSH) or 3389 (RDP).
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    pub port: u16,
+
+    /// Make the changes (after asking on a terminal); without it, only the
+    /// plan is printed and nothing changes.
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Do not ask before applying (needed when stdin is not a terminal).
+    #[arg(long, requires = "apply")]
+    pub yes: bool,
+
+    /// Apply even though the instance's security group is used by other
+    /// instances or resources, which the changes affect too.
+    #[arg(long, requires = "apply")]
+    pub shared_ok: bool,
+
+    /// Print the plan (and, after --apply, the result) as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Restrict through this endpoint instead of the one eic-ssh would pick.
+    #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
+    pub eice_id: Option<String>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// An `--allow` CIDR: a restriction, so never every address.
+fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
+    let net =
+        crate::aws::cidr::parse_cidr(s).map_err(|e| format!("'{s}' is not an IPv4 CIDR: {e}"))?;
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "'{s}' allows every address: that is no restriction (name the client networks that may connect)"
+        ));
+    }
+    Ok(net)
 }
 
 /// `eic-ssh ssh-config`.

@@ -4,6 +4,8 @@
 //! The layers, each a folder:
 //! - [`commands`]: one file per subcommand; the only code that reads [`cli`].
 //! - [`connect`]: one connection's critical path, joining the domain below.
+//! - [`access`]: who may reach an instance through the endpoint: the facts
+//!   and the checks `doctor` reports and `restrict` plans against.
 //! - [`aws`]: configuration and trust, EC2 lookups, the key push, the console.
 //! - [`route`]: the destination, its resolution into a route, and the cache.
 //! - [`tunnel`]: the presigned URL, the websocket stream and the relay.
@@ -13,6 +15,7 @@
 //! Commands depend on the domain, never the reverse, and no domain module
 //! imports [`cli`].
 
+pub mod access;
 pub mod aws;
 pub mod cli;
 pub mod commands;

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod host_keys;
 pub mod listen;
 pub mod proxy;
+pub mod restrict;
 pub mod ssh;
 pub mod ssh_config;
 
@@ -23,6 +24,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         }
         Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args).await,
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args).await,
+        Some(cli::Subcommand::Restrict(args)) => restrict::run(args).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
         None => ssh::run(cli.ssh, cli.verbosity).await,
     }

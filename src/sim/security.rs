@@ -45,6 +45,8 @@ pub struct SgRule {
     pub to_port: i32,
     /// The other side.
     pub peer: Peer,
+    /// The rule's description, if it has one.
+    pub description: Option<String>,
 }
 
 impl SgRule {
@@ -66,6 +68,7 @@ impl SgRule {
             from_port: i32::from(port),
             to_port: i32::from(port),
             peer,
+            description: None,
         }
     }
 
@@ -78,7 +81,14 @@ impl SgRule {
             from_port: -1,
             to_port: -1,
             peer,
+            description: None,
         }
+    }
+
+    /// The same rule with a description.
+    pub fn described(mut self, description: &str) -> SgRule {
+        self.description = Some(description.to_string());
+        self
     }
 
     /// Whether the rule covers TCP to `port`.

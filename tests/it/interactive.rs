@@ -9,13 +9,13 @@ use crate::support::*;
 
 /// eic-ssh running in a tmux pane, from a script that records the local
 /// terminal settings before and after, and the exit status.
-struct Pane {
+pub(crate) struct Pane {
     socket: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Pane {
-    fn start(f: &Fixture, args: &str) -> Pane {
+    pub(crate) fn start(f: &Fixture, args: &str) -> Pane {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let mut script = String::from("#!/bin/sh\n");
@@ -69,17 +69,17 @@ impl Pane {
         self.tmux(&args);
     }
 
-    fn type_line(&self, line: &str) {
+    pub(crate) fn type_line(&self, line: &str) {
         self.keys(&["-l", line]);
         self.keys(&["Enter"]);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
     }
 
     /// Wait (bounded) until the screen shows `text`.
-    async fn wait_for(&self, text: &str) {
+    pub(crate) async fn wait_for(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
@@ -95,7 +95,7 @@ impl Pane {
     }
 
     /// Wait (bounded) for eic-ssh's exit status.
-    async fn status(&self, within: Duration) -> i32 {
+    pub(crate) async fn status(&self, within: Duration) -> i32 {
         let path = self.dir.path().join("status");
         let deadline = Instant::now() + within;
         loop {

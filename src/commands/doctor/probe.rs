@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::model::*;
+use crate::access::{Check, Facts, Status};
 use crate::aws::Aws;
 use crate::cli::DoctorArgs;
 use crate::error::Error;

@@ -174,7 +174,7 @@ pub(crate) fn describe_instances(
 }
 
 /// `<item><groupId/><groupName/></item>` for each group.
-fn group_items(xml: &mut String, world: &World, groups: &[String]) {
+pub(super) fn group_items(xml: &mut String, world: &World, groups: &[String]) {
     for g in groups {
         let name = world
             .security_groups

@@ -1,15 +1,21 @@
 //! The EC2 Query API: signature check, injected failures and the action
-//! dispatch; the actions themselves live in [`instances`], [`network`] and
-//! [`endpoints`].
+//! dispatch; the actions themselves live in [`instances`], [`network`],
+//! [`interfaces`] and [`endpoints`], and the writes in [`security_writes`]
+//! and [`endpoint_writes`].
 //!
 //! Element names follow the `aws-sdk-ec2` deserializers: lower-camel-case
 //! names, and lists as `<…Set><item>…</item></…Set>`.
 
+mod endpoint_writes;
 mod endpoints;
 mod instances;
+mod interfaces;
 mod network;
+mod security_writes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;
 
 use super::query::{decode_params, param};
 use super::response::{Answer, ec2_error};
@@ -18,6 +24,31 @@ use crate::sim::Shared;
 use endpoints::describe_endpoints;
 use instances::{describe_instances, get_console_output};
 use network::{describe_security_group_rules, describe_subnets, describe_vpcs};
+
+/// The actions that change the world: answered under the state lock, so the
+/// next request and the relay see the change.
+fn write_action(
+    action: &str,
+    shared: &Shared,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Option<Answer> {
+    let world = &mut shared.state().world;
+    Some(match action {
+        "AuthorizeSecurityGroupIngress" => {
+            security_writes::authorize(world, params, request_id, false)
+        }
+        "AuthorizeSecurityGroupEgress" => {
+            security_writes::authorize(world, params, request_id, true)
+        }
+        "RevokeSecurityGroupIngress" => security_writes::revoke(world, params, request_id, false),
+        "RevokeSecurityGroupEgress" => security_writes::revoke(world, params, request_id, true),
+        "ModifyInstanceConnectEndpoint" => {
+            endpoint_writes::modify_endpoint(world, params, request_id)
+        }
+        _ => return None,
+    })
+}
 
 /// The XML namespace of EC2 answers.
 const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -60,6 +91,9 @@ pub(super) fn handle(
     if let Some(f) = shared.take_failure(&op) {
         return (op, ec2_error(f.status, &f.code, &f.message, request_id));
     }
+    if let Some(answer) = write_action(&action, shared, &params, request_id) {
+        return (op, answer);
+    }
     let world = shared.state().world.clone();
     let answer = match action.as_str() {
         "DescribeInstances" => describe_instances(&world, &params, request_id),
@@ -67,6 +101,9 @@ pub(super) fn handle(
         "DescribeSecurityGroupRules" => describe_security_group_rules(&world, &params, request_id),
         "DescribeSubnets" => describe_subnets(&world, &params, request_id),
         "DescribeVpcs" => describe_vpcs(&world, &params, request_id),
+        "DescribeNetworkInterfaces" => {
+            interfaces::describe_network_interfaces(&world, &params, request_id)
+        }
         "DescribeInstanceConnectEndpoints" => describe_endpoints(
             &world,
             &params,

@@ -56,39 +56,7 @@ pub(crate) fn describe_security_group_rules(
         esc(request_id)
     );
     for (group, r) in &page {
-        let _ = write!(
-            xml,
-            "<item><securityGroupRuleId>{id}</securityGroupRuleId><groupId>{group}</groupId>\
-             <groupOwnerId>{OWNER_ID}</groupOwnerId><isEgress>{egress}</isEgress>\
-             <ipProtocol>{proto}</ipProtocol><fromPort>{from}</fromPort><toPort>{to}</toPort>",
-            id = esc(&r.id),
-            group = esc(group),
-            egress = r.egress,
-            proto = esc(&r.protocol),
-            from = r.from_port,
-            to = r.to_port,
-        );
-        match &r.peer {
-            Peer::Cidr(c) => {
-                let _ = write!(xml, "<cidrIpv4>{}</cidrIpv4>", esc(c));
-            }
-            Peer::Group(g) => {
-                let _ = write!(
-                    xml,
-                    "<referencedGroupInfo><groupId>{}</groupId><userId>{OWNER_ID}</userId></referencedGroupInfo>",
-                    esc(g)
-                );
-            }
-            Peer::PrefixList(p) => {
-                let _ = write!(xml, "<prefixListId>{}</prefixListId>", esc(p));
-            }
-        }
-        let _ = writeln!(
-            xml,
-            "<securityGroupRuleArn>arn:aws:ec2:{}:{OWNER_ID}:security-group-rule/{}</securityGroupRuleArn><tagSet/></item>",
-            esc(&world.region),
-            esc(&r.id)
-        );
+        rule_item(&mut xml, &world.region, group, r);
     }
     xml.push_str("</securityGroupRuleSet>\n");
     if let Some(t) = next {
@@ -102,6 +70,47 @@ pub(crate) fn describe_security_group_rules(
         detail: format!("{} rule(s)", page.len()),
         error_type: None,
     }
+}
+
+/// One `<item>` of a `securityGroupRuleSet`, as `DescribeSecurityGroupRules`
+/// and `AuthorizeSecurityGroup{Ingress,Egress}` answer it.
+pub(super) fn rule_item(xml: &mut String, region: &str, group: &str, r: &SgRule) {
+    let _ = write!(
+        xml,
+        "<item><securityGroupRuleId>{id}</securityGroupRuleId><groupId>{group}</groupId>\
+         <groupOwnerId>{OWNER_ID}</groupOwnerId><isEgress>{egress}</isEgress>\
+         <ipProtocol>{proto}</ipProtocol><fromPort>{from}</fromPort><toPort>{to}</toPort>",
+        id = esc(&r.id),
+        group = esc(group),
+        egress = r.egress,
+        proto = esc(&r.protocol),
+        from = r.from_port,
+        to = r.to_port,
+    );
+    match &r.peer {
+        Peer::Cidr(c) => {
+            let _ = write!(xml, "<cidrIpv4>{}</cidrIpv4>", esc(c));
+        }
+        Peer::Group(g) => {
+            let _ = write!(
+                xml,
+                "<referencedGroupInfo><groupId>{}</groupId><userId>{OWNER_ID}</userId></referencedGroupInfo>",
+                esc(g)
+            );
+        }
+        Peer::PrefixList(p) => {
+            let _ = write!(xml, "<prefixListId>{}</prefixListId>", esc(p));
+        }
+    }
+    if let Some(d) = &r.description {
+        let _ = write!(xml, "<description>{}</description>", esc(d));
+    }
+    let _ = writeln!(
+        xml,
+        "<securityGroupRuleArn>arn:aws:ec2:{}:{OWNER_ID}:security-group-rule/{}</securityGroupRuleArn><tagSet/></item>",
+        esc(region),
+        esc(&r.id)
+    );
 }
 
 /// `DescribeSubnets`: `SubnetId.N` and `subnet-id`/`vpc-id` filters.

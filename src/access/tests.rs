@@ -21,6 +21,7 @@ fn rule(id: &str, group: &str, egress: bool, proto: &str, from: i32, to: i32, pe
         from_port: from,
         to_port: to,
         peer,
+        description: None,
     }
 }
 

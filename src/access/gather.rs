@@ -6,15 +6,30 @@ use ipnet::Ipv4Net;
 use super::address::{CHECKIP_TIMEOUT, CHECKIP_URL, discover_ip};
 use super::model::*;
 use crate::aws::Aws;
-pub use crate::aws::cidr::parse_cidr;
+use crate::aws::cidr::parse_cidr;
 use crate::aws::ec2::{self};
-use crate::cli::DoctorArgs;
 use crate::error::Error;
 
+/// What to gather facts about.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub instance_id: String,
+    /// 22 or 3389.
+    pub port: u16,
+    /// The only client networks that should get in (`--expect-cidr`).
+    pub expect_cidr: Vec<Ipv4Net>,
+    /// This machine's public address, when the user gave it.
+    pub client_ip: Option<std::net::Ipv4Addr>,
+    /// Do not discover this machine's address over the internet.
+    pub offline: bool,
+    /// The endpoint, when the user named it.
+    pub eice_id: Option<String>,
+}
+
 /// Fetch everything the checks need, concurrently where possible. Failures
-/// become part of the facts: doctor reports them, it does not stop.
-pub async fn gather(aws: &Aws, args: &DoctorArgs) -> Facts {
-    let instance_id = args.target.instance_id.clone();
+/// become part of the facts: the checks report them, gathering does not stop.
+pub async fn gather(aws: &Aws, args: &Query) -> Facts {
+    let instance_id = args.instance_id.clone();
     let mut aws_args = format!(" --region {}", aws.region);
     if let Some(p) = &aws.profile {
         aws_args.push_str(&format!(" --profile {p}"));
@@ -141,6 +156,7 @@ pub async fn security_group_rules(
                 from_port: r.from_port().unwrap_or(-1),
                 to_port: r.to_port().unwrap_or(-1),
                 peer,
+                description: r.description().map(str::to_owned),
             });
         }
     }

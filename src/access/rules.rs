@@ -278,7 +278,7 @@ pub fn wider_than_expected(net: Ipv4Net, expect: &[Ipv4Net], vpc: &[Ipv4Net]) ->
     })
 }
 
-pub(super) fn join(items: impl Iterator<Item = String>) -> String {
+pub fn join(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(", ")
 }
 

@@ -18,7 +18,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub(super) fn label(self) -> &'static str {
+    /// `PASS`, `FAIL`, … as the checklist prints it.
+    pub fn label(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Warn => "WARN",
@@ -47,12 +48,8 @@ pub struct Check {
 }
 
 impl Check {
-    pub(super) fn new(
-        id: u8,
-        name: &'static str,
-        status: Status,
-        message: impl Into<String>,
-    ) -> Check {
+    /// A check with no fix and no details.
+    pub fn new(id: u8, name: &'static str, status: Status, message: impl Into<String>) -> Check {
         Check {
             id,
             name,
@@ -63,12 +60,14 @@ impl Check {
         }
     }
 
-    pub(super) fn fix(mut self, fix: impl Into<String>) -> Check {
+    /// With the `aws` command(s) that fix it.
+    pub fn fix(mut self, fix: impl Into<String>) -> Check {
         self.fix = Some(fix.into());
         self
     }
 
-    pub(super) fn details(mut self, details: Vec<String>) -> Check {
+    /// With supporting facts.
+    pub fn details(mut self, details: Vec<String>) -> Check {
         self.details = details;
         self
     }
@@ -97,6 +96,8 @@ pub struct Rule {
     pub from_port: i32,
     pub to_port: i32,
     pub peer: Peer,
+    /// The rule's description, if it has one.
+    pub description: Option<String>,
 }
 
 impl Rule {
@@ -110,7 +111,8 @@ impl Rule {
         }
     }
 
-    pub(super) fn peer_text(&self) -> String {
+    /// The other side, in words: a CIDR, `security group sg-…`, ….
+    pub fn peer_text(&self) -> String {
         match &self.peer {
             Peer::Cidr(n) => n.to_string(),
             Peer::CidrV6(c) => c.clone(),
@@ -120,7 +122,8 @@ impl Rule {
         }
     }
 
-    pub(super) fn text(&self) -> String {
+    /// The whole rule on one line, e.g. `sgr-… in sg-…: tcp/22 from 0.0.0.0/0`.
+    pub fn text(&self) -> String {
         let what = if self.protocol == "-1" {
             "all traffic".to_owned()
         } else if self.from_port == self.to_port {
@@ -155,7 +158,8 @@ pub enum ClientAddr {
 }
 
 impl ClientAddr {
-    pub(super) fn ip(&self) -> Option<Ipv4Addr> {
+    /// The address, when one is known.
+    pub fn ip(&self) -> Option<Ipv4Addr> {
         match self {
             ClientAddr::Given(ip) | ClientAddr::Discovered(ip) => Some(*ip),
             _ => None,

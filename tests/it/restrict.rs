@@ -1,0 +1,471 @@
+//! `eic-ssh restrict`: each test reads the plan or the report, checks the
+//! simulator's state (what really changed, and in which order), and ends
+//! with a real connection through the simulator, which enforces security
+//! groups and Preserve Client IP.
+
+use std::net::Ipv4Addr;
+
+use eic_ssh::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
+use serde_json::Value;
+
+use std::time::Duration;
+
+use crate::interactive::Pane;
+use crate::support::*;
+
+const ENDPOINT: &str = "eice-0123456789abcdef0";
+const ALLOW: &str = "203.0.113.0/24";
+const INSIDE: &str = "203.0.113.7";
+const OUTSIDE: &str = "198.51.100.7";
+/// The demo's rule that lets the endpoint's group reach tcp/22.
+const ENDPOINT_RULE_22: &str = "sgr-0a000000000000022";
+/// The same for tcp/3389: another port, never touched.
+const ENDPOINT_RULE_3389: &str = "sgr-0a000000000003389";
+
+/// The open configuration: Preserve Client IP off, and the instance's group
+/// allowing the endpoint's group, so every client gets in. The stopped
+/// demo instance, which shares the group, is left out.
+fn open_world() -> World {
+    let mut w = World::demo();
+    w.endpoints[0].preserve_client_ip = false;
+    w.instances.retain(|i| i.id != STOPPED);
+    w
+}
+
+/// The write calls the simulator answered, as `Op status`.
+fn writes(f: &Fixture) -> Vec<String> {
+    f.sim
+        .request_log()
+        .into_iter()
+        .filter(|e| {
+            ["Authorize", "Revoke", "Modify"]
+                .iter()
+                .any(|p| e.op.starts_with(p))
+        })
+        .map(|e| format!("{} {}", e.op, e.status))
+        .collect()
+}
+
+/// The world's security groups and endpoints, to compare before and after.
+fn state(f: &Fixture) -> String {
+    let w = f.sim.world();
+    format!("{:?}\n{:?}", w.security_groups, w.endpoints)
+}
+
+/// Whether the instance's group has a rule with this id.
+fn has_rule(f: &Fixture, id: &str) -> bool {
+    f.sim
+        .world()
+        .security_groups
+        .iter()
+        .any(|g| g.rules.iter().any(|r| r.id == id))
+}
+
+/// A real session from a client at `from`: `Ok(())` when `echo ok` ran,
+/// else the error eic-ssh printed.
+async fn connect_from(f: &Fixture, from: &str) -> Result<(), String> {
+    f.sim
+        .set_client_public_ip(Some(from.parse::<Ipv4Addr>().unwrap()));
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    if out.status == Some(0) && out.stdout_str() == "ok\n" {
+        Ok(())
+    } else {
+        assert_eq!(out.status, Some(255), "{}", out.stderr);
+        Err(out.stderr)
+    }
+}
+
+fn assert_refused(r: Result<(), String>) {
+    let err = r.expect_err("the connection should be refused");
+    assert!(
+        err.contains("Connection to the instance timed out"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_plans_and_changes_nothing() {
+    let f = Fixture::with_world(open_world()).await;
+    let before = state(&f);
+    let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        "Plan: 3 change(s), in this order",
+        &format!("1. add inbound tcp/22 from {ALLOW} to {DEMO_INSTANCE_SG} (the instance's group)"),
+        &format!("2. turn on Preserve Client IP on {ENDPOINT}"),
+        &format!(
+            "3. revoke {ENDPOINT_RULE_22} in {DEMO_INSTANCE_SG}: tcp/22 from security group {DEMO_ENDPOINT_SG}"
+        ),
+        &format!(
+            "run: aws ec2 revoke-security-group-ingress --group-id {DEMO_INSTANCE_SG} --security-group-rule-ids {ENDPOINT_RULE_22} --region us-east-1"
+        ),
+        &format!(
+            "restore: aws ec2 authorize-security-group-ingress --group-id {DEMO_INSTANCE_SG} --ip-permissions '[{{\"FromPort\":22,\"IpProtocol\":\"tcp\",\"ToPort\":22,\"UserIdGroupPairs\":[{{\"GroupId\":\"{DEMO_ENDPOINT_SG}\"}}]}}]'"
+        ),
+        &format!("End state, as `eic-ssh doctor {INSTANCE} --expect-cidr {ALLOW}` judges it:"),
+        "PASS 5. instance-ingress",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains(ENDPOINT_RULE_3389), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+
+    let out = f
+        .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = &json["plan"];
+    assert_eq!(plan["status"], "changes", "{json:#}");
+    let steps: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap(),
+                c["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("authorize-ingress", DEMO_INSTANCE_SG),
+            ("preserve-client-ip", ENDPOINT),
+            ("revoke-ingress", DEMO_INSTANCE_SG),
+        ]
+    );
+    assert!(
+        plan["end_state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "pass"),
+        "{json:#}"
+    );
+
+    // --apply without a terminal needs --yes: refused before any call.
+    let calls = f.sim.request_log().len();
+    let out = f
+        .run(&["restrict", INSTANCE, "--allow", ALLOW, "--apply"], b"y\n")
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("add --yes"), "{}", out.stderr);
+    assert_eq!(f.sim.request_log().len(), calls);
+
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+    // Still open to everyone.
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_configuration_is_restricted_and_proven() {
+    let f = Fixture::with_world(open_world()).await;
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+    let out = f
+        .run(
+            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        "Applying:",
+        &format!("done 1. add inbound tcp/22 from {ALLOW}"),
+        &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),
+        &format!("done 3. revoke {ENDPOINT_RULE_22}"),
+        &format!(
+            "Applied. Doctor's checks now (`eic-ssh doctor {INSTANCE} --expect-cidr {ALLOW}`)"
+        ),
+        "PASS 5. instance-ingress",
+        "0 failed",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // In the safe order, each applied once.
+    assert_eq!(
+        writes(&f),
+        [
+            "AuthorizeSecurityGroupIngress 200",
+            "ModifyInstanceConnectEndpoint 200",
+            "RevokeSecurityGroupIngress 200",
+        ]
+    );
+    let w = f.sim.world();
+    assert!(w.endpoints[0].preserve_client_ip);
+    let group = w
+        .security_groups
+        .iter()
+        .find(|g| g.id == DEMO_INSTANCE_SG)
+        .unwrap();
+    let added = group
+        .rules
+        .iter()
+        .find(|r| r.peer == Peer::Cidr(ALLOW.into()))
+        .expect("the allowed network's rule");
+    assert_eq!(
+        (added.protocol.as_str(), added.from_port, added.to_port),
+        ("tcp", 22, 22)
+    );
+    assert!(
+        added
+            .description
+            .as_deref()
+            .unwrap_or_default()
+            .contains("eic-ssh"),
+        "{added:?}"
+    );
+    assert!(!has_rule(&f, ENDPOINT_RULE_22));
+    assert!(has_rule(&f, ENDPOINT_RULE_3389), "another port was touched");
+
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+    let out = f
+        .run(
+            &[
+                "doctor",
+                &f.target(),
+                "--expect-cidr",
+                ALLOW,
+                "--client-ip",
+                INSIDE,
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("7 passed, 0 failed"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_plans_nothing() {
+    let f = Fixture::with_world(open_world()).await;
+    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+    // The first run, as CI would: the plan, the result and doctor's verdict.
+    let mut json_apply = apply.to_vec();
+    json_apply.push("--json");
+    let out = f.run(&json_apply, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["plan"]["status"], "changes", "{json:#}");
+    let results = json["result"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{json:#}");
+    assert!(results.iter().all(|r| r["status"] == "done"), "{json:#}");
+    assert!(
+        results[0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws ec2 revoke-security-group-ingress"),
+        "the undo of an added rule: {json:#}"
+    );
+    assert_eq!(json["exit_status"], 0);
+    let verdict = json["verdict"].as_array().unwrap();
+    assert_eq!(verdict.len(), 7, "{json:#}");
+    assert!(verdict.iter().all(|c| c["status"] != "fail"), "{json:#}");
+    let applied = writes(&f).len();
+    assert_eq!(applied, 3);
+    let after = state(&f);
+
+    for args in [&apply[..4], &apply[..]] {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        let text = out.stdout_str();
+        assert!(
+            text.contains(&format!(
+                "Already restricted: only {ALLOW} can reach tcp/22 of {INSTANCE}. Nothing to change."
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("Plan:"), "{text}");
+    }
+    let out = f
+        .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
+        .await;
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["plan"]["status"], "already-restricted", "{json:#}");
+    assert_eq!(json["plan"]["changes"], serde_json::json!([]));
+
+    assert_eq!(writes(&f).len(), applied);
+    assert_eq!(state(&f), after);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_group_needs_shared_ok() {
+    // The demo as it is: the stopped instance shares the instance's group.
+    let mut w = World::demo();
+    w.endpoints[0].preserve_client_ip = false;
+    let f = Fixture::with_world(w).await;
+    let before = state(&f);
+    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+    let out = f.run(&apply, b"").await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.contains(&format!(
+            "Shared: the changed group(s) {DEMO_INSTANCE_SG} are also used by:"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("- {STOPPED} (eni-")), "{text}");
+    assert!(text.contains("--apply needs --shared-ok"), "{text}");
+    assert!(
+        out.stderr.contains("refused") && out.stderr.contains("nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+
+    let mut with_ok = apply.to_vec();
+    with_ok.push("--shared-ok");
+    let out = f.run(&with_ok, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    assert_eq!(writes(&f).len(), 3);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
+    let mut w = open_world();
+    w.endpoints[0].ip_address_type = "dualstack".into();
+    let f = Fixture::with_world(w).await;
+    let before = state(&f);
+    let out = f
+        .run(
+            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        &format!(
+            "{ENDPOINT} is a dualstack endpoint, and Preserve Client IP works with IPv4 endpoints only"
+        ),
+        "no security group rule can restrict by client network",
+        "--ip-address-type ipv4 --preserve-client-ip",
+        "aws:SourceIp",
+        "Nothing was changed.",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("Plan:"), "{text}");
+    let out = f
+        .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
+        .await;
+    assert_eq!(out.status, Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["plan"]["status"], "refused", "{json:#}");
+
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_halfway_says_what_was_done() {
+    let f = Fixture::with_world(open_world()).await;
+    f.sim.fail_next(
+        "RevokeSecurityGroupIngress",
+        403,
+        "UnauthorizedOperation",
+        "You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/sim is not authorized to perform: ec2:RevokeSecurityGroupIngress",
+    );
+    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+    let out = f.run(&apply, b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        &format!("done 1. add inbound tcp/22 from {ALLOW}"),
+        &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),
+        &format!("FAILED 3. revoke {ENDPOINT_RULE_22}"),
+        &format!("Stopped at step 3: revoke {ENDPOINT_RULE_22}"),
+        "error: RevokeSecurityGroupIngress failed: UnauthorizedOperation",
+        &format!(
+            "hint: grant ec2:RevokeSecurityGroupIngress on {DEMO_INSTANCE_SG} to the identity running eic-ssh restrict"
+        ),
+        "Done (these stay in place; to undo them, run these, last first):",
+        &format!(
+            "undo: aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {ENDPOINT} --no-preserve-client-ip"
+        ),
+        &format!(
+            "undo: aws ec2 revoke-security-group-ingress --group-id {DEMO_INSTANCE_SG} --ip-permissions"
+        ),
+        &format!("rerun `eic-ssh restrict {INSTANCE} --allow {ALLOW}`"),
+        &format!(
+            "run: aws ec2 revoke-security-group-ingress --group-id {DEMO_INSTANCE_SG} --security-group-rule-ids {ENDPOINT_RULE_22}"
+        ),
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("Applied."), "{text}");
+    assert_eq!(
+        writes(&f),
+        [
+            "AuthorizeSecurityGroupIngress 200",
+            "ModifyInstanceConnectEndpoint 200",
+            "RevokeSecurityGroupIngress 403",
+        ]
+    );
+    // Exactly what the report says: added and turned on, not revoked, so
+    // the endpoint's group still lets everyone in.
+    assert!(f.sim.world().endpoints[0].preserve_client_ip);
+    assert!(has_rule(&f, ENDPOINT_RULE_22));
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+
+    // The rerun plans only what is left, and finishes it.
+    let out = f.run(&apply, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let text = out.stdout_str();
+    assert!(text.contains("Plan: 1 change(s)"), "{text}");
+    assert!(
+        text.contains(&format!("done 1. revoke {ENDPOINT_RULE_22}")),
+        "{text}"
+    );
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_asks_on_a_terminal() {
+    let f = Fixture::with_world(open_world()).await;
+    let before = state(&f);
+    let args = format!("restrict {INSTANCE} --allow {ALLOW} --apply");
+    let pane = Pane::start(&f, &args);
+    pane.wait_for("Apply these 3 change(s)? [y/N]").await;
+    pane.type_line("n");
+    assert_eq!(pane.status(Duration::from_secs(30)).await, 1);
+    assert!(
+        pane.screen().contains("not confirmed: nothing was changed"),
+        "{}",
+        pane.screen()
+    );
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+    drop(pane);
+
+    let pane = Pane::start(&f, &args);
+    pane.wait_for("Apply these 3 change(s)? [y/N]").await;
+    pane.type_line("y");
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    assert_eq!(writes(&f).len(), 3);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
