@@ -13,8 +13,7 @@ use crate::error::Error;
 
 /// Fetch everything the checks need, concurrently where possible. Failures
 /// become part of the facts: doctor reports them, it does not stop.
-pub async fn gather(aws: &Aws, args: &DoctorArgs) -> Facts {
-    let instance_id = args.target.instance_id.clone();
+pub async fn gather(aws: &Aws, args: &DoctorArgs, instance_id: String) -> Facts {
     let mut aws_args = format!(" --region {}", aws.region);
     if let Some(p) = &aws.profile {
         aws_args.push_str(&format!(" --profile {p}"));

@@ -37,9 +37,10 @@ pub use render::render;
 pub use rules::*;
 
 /// `eic-ssh doctor`: gather, check, print; 0 when nothing failed, else 1.
-pub async fn run(args: DoctorArgs) -> Result<u8, Error> {
+pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let facts = gather(&aws, &args).await;
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let facts = gather(&aws, &args, chosen.instance_id).await;
     let mut checks = evaluate(&facts);
     checks.push(if args.connect {
         connect_check(&aws, &facts, &args).await
