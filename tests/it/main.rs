@@ -6,7 +6,9 @@
 mod cache;
 mod doctor;
 mod exec;
+mod fleet;
 mod hostkeys;
 mod interactive;
 mod openssh;
 mod support;
+mod targets;

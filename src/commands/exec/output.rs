@@ -130,9 +130,10 @@ impl InstanceSink {
         Ok(self)
     }
 
-    /// Send the last line of each stream, if it had no newline.
+    /// Send the last line of each stream, if it had no newline, and let go
+    /// of the printer (it ends when every instance has).
     pub async fn finish(&mut self) {
-        if let Some(l) = &mut self.lines {
+        if let Some(mut l) = self.lines.take() {
             for stream in [Stream::Stdout, Stream::Stderr] {
                 let (partial, prefix) = match stream {
                     Stream::Stdout => (&mut l.partial.0, &l.prefix.0),
@@ -203,7 +204,6 @@ mod tests {
         sink.data(Stream::Stderr, b"oops\n").await;
         sink.data(Stream::Stdout, b"o\nthree").await;
         sink.finish().await;
-        drop(sink.lines.take());
         let mut got = Vec::new();
         while let Some((s, l)) = rx.recv().await {
             got.push((s, String::from_utf8(l).unwrap()));
