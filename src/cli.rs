@@ -28,6 +28,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    /// When a target matches several instances, never open the picker:
+    /// list them on stderr and exit 2.
+    #[arg(long, global = true)]
+    pub no_pick: bool,
 }
 
 /// The modes besides the default SSH session.
@@ -53,6 +58,12 @@ pub enum Subcommand {
     /// client networks (Preserve Client IP and the instance's security
     /// group): prints a plan to review; --apply makes it so and checks it.
     Restrict(RestrictArgs),
+    /// List instances: ID, Name, state, private IP, availability zone and
+    /// the endpoint that would serve each.
+    Ls(LsArgs),
+    /// Run one command on every instance the targets match, in parallel,
+    /// within the endpoints' limit of 20 connections each.
+    Exec(ExecArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -72,8 +83,10 @@ pub enum CacheAction {
 /// The default mode: an SSH session with the embedded client.
 #[derive(Debug, Args)]
 pub struct SshArgs {
-    /// The instance, as [USER@]INSTANCE-ID (e.g. ec2-user@i-0123456789abcdef0).
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, required = true)]
+    /// The instance, as [USER@]TARGET: an instance ID, a private IPv4
+    /// address, a private DNS name, tag:KEY=VALUE, or else a Name tag (e.g.
+    /// ec2-user@web-1). Omitted on a terminal: choose from a list.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
 
     /// A command to run instead of a shell. Its words are joined with spaces
@@ -123,8 +136,9 @@ pub struct SshArgs {
 /// `eic-ssh proxy`.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// The instance, as [USER@]INSTANCE-ID (OpenSSH's %h).
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    /// The instance, as [USER@]TARGET (OpenSSH's %h): an ID, private IP,
+    /// private DNS name, tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
     pub target: Target,
 
     /// Remote port (OpenSSH's %p): 22 or 3389.
@@ -157,8 +171,9 @@ pub struct PushKeyArgs {
 /// `eic-ssh tunnel`.
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
-    /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
+    /// tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
     pub target: Target,
 
     /// Local port to listen on; 0 picks a free one and prints it.
@@ -196,8 +211,9 @@ pub struct TunnelArgs {
 /// `eic-ssh host-keys`.
 #[derive(Debug, Args)]
 pub struct HostKeysArgs {
-    /// The instance.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    /// The instance: an ID, private IP, private DNS name, tag:KEY=VALUE or
+    /// Name tag.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
     pub target: Target,
 
     /// Add the keys to the known_hosts file (skipping those already there).
@@ -215,8 +231,9 @@ pub struct HostKeysArgs {
 /// `eic-ssh doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
+    /// tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
     pub target: Target,
 
     /// This machine's public IPv4 address as AWS sees it (default: asked of
@@ -298,6 +315,23 @@ pub struct RestrictArgs {
     pub aws: AwsArgs,
 }
 
+/// `eic-ssh ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Which instances: IDs, private IPs, private DNS names, tag:KEY=VALUE
+    /// or Name tags (default: every instance in the region that is not
+    /// terminated).
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub targets: Vec<Target>,
+
+    /// Print a JSON array of objects instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// An `--allow` CIDR: a restriction, so never every address.
 fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
     let net =
@@ -308,6 +342,54 @@ fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
         ));
     }
     Ok(net)
+}
+
+/// `eic-ssh exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which instances ([USER@]TARGET, repeatable): each instance that any
+    /// target matches runs the command once.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, required = true)]
+    pub targets: Vec<Target>,
+
+    /// The command, after `--`. Its words are joined with spaces and run by
+    /// the remote user's shell, as ssh does.
+    #[arg(value_name = "COMMAND", last = true, required = true)]
+    pub command: Vec<OsString>,
+
+    /// Instances to run on at once.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallel: u32,
+
+    /// Open tunnels per endpoint at once, at most the service's quota of 20.
+    #[arg(long, value_name = "M", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub per_endpoint: u32,
+
+    /// Write each instance's output to DIR/<id>.out and DIR/<id>.err
+    /// instead of prefixed lines on stdout and stderr.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Print one JSON array instead: per instance its id, name, exit
+    /// status (or null), error, duration in ms, stdout and stderr.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub user: UserArg,
+
+    #[command(flatten)]
+    pub host_keys: HostKeyArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl ExecArgs {
+    /// The remote command line, joined with spaces exactly as ssh does.
+    pub fn remote_command(&self) -> Vec<u8> {
+        join_words(&self.command)
+    }
 }
 
 /// `eic-ssh ssh-config`.
@@ -400,6 +482,7 @@ impl ConnectArgs {
             eice_dns: self.eice_dns.clone(),
             private_ip: self.private_ip,
             max_tunnel_duration: self.max_tunnel_duration,
+            prefetched: None,
         }
     }
 }
@@ -500,7 +583,7 @@ impl Cli {
             Some(Subcommand::Tunnel(a)) => (&a.target, &a.connect),
             Some(_) => return None,
         };
-        let mut cmd = format!("eic-ssh doctor {}", target.instance_id);
+        let mut cmd = format!("eic-ssh doctor {}", shell_word(&target.expr.to_string()));
         if connect.port != 22 {
             cmd.push_str(&format!(" --port {}", connect.port));
         }
@@ -535,14 +618,30 @@ impl SshArgs {
         if self.command.is_empty() {
             return None;
         }
-        let mut line = Vec::new();
-        for (i, word) in self.command.iter().enumerate() {
-            if i > 0 {
-                line.push(b' ');
-            }
-            line.extend_from_slice(word.as_encoded_bytes());
+        Some(join_words(&self.command))
+    }
+}
+
+fn join_words(words: &[OsString]) -> Vec<u8> {
+    let mut line = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            line.push(b' ');
         }
-        Some(line)
+        line.extend_from_slice(word.as_encoded_bytes());
+    }
+    line
+}
+
+/// `s` as one shell word, quoted only when it needs to be.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:=/@".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -595,7 +694,11 @@ mod tests {
                 vec!["--max-tunnel-duration", "3601", "i-0123456789abcdef0"],
                 "3601",
             ),
-            (vec!["i-nothex"], "'i-nothex' is not an EC2 instance ID"),
+            (vec!["i-0123"], "'i-0123' is not an EC2 instance ID"),
+            (
+                vec!["10.0.0.300"],
+                "'10.0.0.300' is not a valid IPv4 address",
+            ),
             (vec!["--eice-id", "eic-1", "i-0123456789abcdef0"], "'eic-1'"),
             (
                 vec!["--private-ip", "10.0.0.300", "i-0123456789abcdef0"],

@@ -9,6 +9,9 @@ pub const EXIT_CONNECT_FAILED: u8 = 255;
 /// Exit status for a usage error: a bad value, a missing argument.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit status when the user cancels the instance picker (as for Ctrl-C).
+pub const EXIT_CANCELLED: u8 = 130;
+
 /// Any error kept as a source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -42,6 +45,25 @@ pub enum Error {
 
     #[error("instance {instance} was not found in region {region}")]
     InstanceNotFound { instance: String, region: String },
+
+    #[error("no running instance matches {searched} in region {region} (profile {profile})")]
+    NoMatch {
+        searched: String,
+        region: String,
+        profile: String,
+    },
+
+    /// Several instances match where one is needed, and no picker can ask.
+    #[error("{searched} matches {count} instances:\n{list}")]
+    Ambiguous {
+        searched: String,
+        count: usize,
+        list: String,
+    },
+
+    /// The user left the picker: exit 130.
+    #[error("no instance chosen")]
+    Cancelled,
 
     #[error("instance {instance} is {state}, not running")]
     InstanceNotRunning { instance: String, state: String },
@@ -168,7 +190,8 @@ impl Error {
     /// exits 255, as `ssh` does, so scripts can tell it from a remote status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => EXIT_USAGE,
+            Error::Usage(_) | Error::Ambiguous { .. } => EXIT_USAGE,
+            Error::Cancelled => EXIT_CANCELLED,
             _ => EXIT_CONNECT_FAILED,
         }
     }
@@ -180,6 +203,8 @@ impl Error {
             Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
+            Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
+            Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
             Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
             Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address only".into(),
             Error::NoEndpointInVpc { subnet, .. } => format!(

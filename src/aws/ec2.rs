@@ -16,7 +16,7 @@ pub const USABLE_ENDPOINT_STATES: [&str; 4] = [
 ];
 
 /// What `DescribeInstances` tells us about the instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InstanceInfo {
     pub id: String,
     pub state: String,
@@ -25,6 +25,9 @@ pub struct InstanceInfo {
     pub subnet_id: Option<String>,
     pub availability_zone: Option<String>,
     pub security_group_ids: Vec<String>,
+    /// The value of the `Name` tag.
+    pub name: Option<String>,
+    pub private_dns_name: Option<String>,
 }
 
 /// An EC2 Instance Connect Endpoint.
@@ -107,6 +110,11 @@ pub async fn describe_instance(
             instance: id.to_owned(),
             region: region.to_owned(),
         })?;
+    Ok(instance_info(instance))
+}
+
+/// What eic-ssh needs of one instance in a `DescribeInstances` answer.
+pub fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> InstanceInfo {
     // Every group on every network interface, as AWS evaluates them.
     let mut security_group_ids: Vec<String> = Vec::new();
     let groups = instance
@@ -124,8 +132,8 @@ pub async fn describe_instance(
             security_group_ids.push(g.to_owned());
         }
     }
-    Ok(InstanceInfo {
-        id: id.to_owned(),
+    InstanceInfo {
+        id: instance.instance_id().unwrap_or_default().to_owned(),
         state: instance
             .state()
             .and_then(|s| s.name())
@@ -139,7 +147,17 @@ pub async fn describe_instance(
             .and_then(|p| p.availability_zone())
             .map(str::to_owned),
         security_group_ids,
-    })
+        name: instance
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("Name"))
+            .and_then(|t| t.value())
+            .map(str::to_owned),
+        private_dns_name: instance
+            .private_dns_name()
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+    }
 }
 
 /// Every usable endpoint in a VPC, across all pages.
@@ -186,7 +204,7 @@ pub async fn endpoint_by_id(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Endpo
         })
 }
 
-fn state_filter() -> Filter {
+pub(crate) fn state_filter() -> Filter {
     let mut f = Filter::builder().name("state");
     for s in USABLE_ENDPOINT_STATES {
         f = f.values(s);
@@ -194,7 +212,7 @@ fn state_filter() -> Filter {
     f.build()
 }
 
-fn endpoint_info(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint) -> EndpointInfo {
+pub(crate) fn endpoint_info(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint) -> EndpointInfo {
     EndpointInfo {
         id: e
             .instance_connect_endpoint_id()

@@ -18,6 +18,7 @@ pub mod cidr;
 pub mod console;
 pub mod ec2;
 pub mod errors;
+pub mod find;
 pub mod keypush;
 mod trust;
 

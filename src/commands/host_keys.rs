@@ -4,10 +4,11 @@ use crate::error::Error;
 
 /// `eic-ssh host-keys`: print the console's host keys as known_hosts lines
 /// keyed by instance ID; with `--add`, append those not already there.
-pub async fn run(args: crate::cli::HostKeysArgs) -> Result<u8, Error> {
-    let host = &args.target.instance_id;
+pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool) -> Result<u8, Error> {
     let aws =
         crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let host = &chosen.instance_id;
     let found = crate::ssh::console_keys::fetch(aws.ec2(), host).await?;
     if found.keys.is_empty() {
         let detail = if found.fingerprints.is_empty() {

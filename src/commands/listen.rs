@@ -19,9 +19,8 @@ use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
 
 /// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
 /// freshly presigned tunnel.
-pub async fn run(args: TunnelArgs) -> Result<u8, Error> {
+pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
     let user = args.user.resolve(Some(&args.target));
-    let dest = args.connect.destination(&args.target.instance_id);
     let push = match args.push_key {
         true => Some(KeyPush {
             os_user: user,
@@ -37,6 +36,9 @@ pub async fn run(args: TunnelArgs) -> Result<u8, Error> {
         )
         .await?,
     );
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    let mut dest = args.connect.destination(&chosen.instance_id);
+    dest.prefetched = chosen.prefetched;
     // The route does not change between connections; the URL must.
     let route = connect::resolve(&aws, &dest).await?;
 

@@ -3,29 +3,35 @@
 
 pub mod cache;
 pub mod doctor;
+pub mod exec;
 pub mod host_keys;
 pub mod listen;
+pub mod ls;
 pub mod proxy;
 pub mod restrict;
 pub mod ssh;
 pub mod ssh_config;
+pub mod target;
 
 use crate::cli;
 use crate::error::Error;
 
 /// Run the chosen mode; the result is the exit status.
 pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
+    let no_pick = cli.no_pick;
     match cli.subcommand {
-        Some(cli::Subcommand::Proxy(args)) => proxy::run(args).await,
-        Some(cli::Subcommand::Tunnel(args)) => listen::run(args).await,
+        Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick).await,
+        Some(cli::Subcommand::Tunnel(args)) => listen::run(args, no_pick).await,
+        Some(cli::Subcommand::Ls(args)) => ls::run(args).await,
+        Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
         Some(cli::Subcommand::SshConfig(args)) => {
             print!("{}", ssh_config::render(&args));
             Ok(0)
         }
-        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args).await,
-        Some(cli::Subcommand::Doctor(args)) => doctor::run(args).await,
-        Some(cli::Subcommand::Restrict(args)) => restrict::run(args).await,
+        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args, no_pick).await,
+        Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
+        Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
-        None => ssh::run(cli.ssh, cli.verbosity).await,
+        None => ssh::run(cli.ssh, cli.verbosity, no_pick).await,
     }
 }

@@ -10,12 +10,8 @@ use crate::tunnel::relay::CLOSE_GRACE;
 
 /// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
 /// bytes and nothing else. Ends as soon as either side closes.
-pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
+pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
     let user = args.user.resolve(Some(&args.target));
-    let mut dest = args.connect.destination(&args.target.instance_id);
-    if let Some(port) = args.port_arg {
-        dest.port = port;
-    }
     // A missing key is a local problem: say so before any network call.
     let push = match args.key.no_push {
         true => None,
@@ -29,6 +25,12 @@ pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
         args.connect.aws.profile.as_deref(),
     )
     .await?;
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    let mut dest = args.connect.destination(&chosen.instance_id);
+    dest.prefetched = chosen.prefetched;
+    if let Some(port) = args.port_arg {
+        dest.port = port;
+    }
     let cache = args.connect.cache();
     let (tunnel, _route, _) =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;

@@ -9,28 +9,36 @@ use crate::ssh::{host_keys, known_hosts, session};
 use crate::term;
 
 /// The default mode: connect and run the command or shell.
-pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Error> {
+pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) -> Result<u8, Error> {
     let user = cli.user();
-    let Some(target) = &cli.target else {
-        return Err(Error::Usage("no instance given".into()));
-    };
-    let dest = cli.connect.destination(&target.instance_id);
+    if cli.target.is_none() && (no_pick || !term::picker::available()) {
+        return Err(Error::Usage(
+            "no instance given (on a terminal, eic-ssh with no target offers a list to choose from)"
+                .into(),
+        ));
+    }
     let progress = term::Progress::new(verbosity.quiet);
-    progress.say(&format!(
-        "resolving {} and pushing a key",
-        target.instance_id
-    ));
+    if let Some(target) = &cli.target {
+        progress.say(&format!("resolving {} and pushing a key", target.expr));
+    }
     let aws = aws::Aws::load(
         cli.connect.aws.region.as_deref(),
         cli.connect.aws.profile.as_deref(),
     )
     .await?;
+    let chosen = match &cli.target {
+        Some(target) => super::target::choose(&aws, target, no_pick, true).await,
+        None => super::target::pick_running(&aws).await,
+    };
+    let chosen = chosen.inspect_err(|_| progress.clear())?;
+    let instance_id = chosen.instance_id.clone();
+    let mut dest = cli.connect.destination(&instance_id);
+    dest.prefetched = chosen.prefetched;
     // A first contact is verified against the console, fetched alongside.
-    let known_algorithms =
-        known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id);
+    let known_algorithms = known_hosts::known_algorithms(&cli.host_keys.file(), &instance_id);
     let console = (known_algorithms.is_empty()
         && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
-        .then(|| host_keys::fetch_console(aws.ec2().clone(), target.instance_id.clone()));
+        .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
     let key = keypush::EphemeralKey::generate()?;
     let push = route::KeyPush {
         os_user: user.clone(),
@@ -48,6 +56,7 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         strict: cli.host_keys.strict_host_key_checking,
         console,
         known_algorithms,
+        recorder: None,
     };
     let keepalive = session::Keepalive {
         interval: std::time::Duration::from_secs(cli.keepalive_interval),

@@ -6,6 +6,9 @@ pub mod resolve;
 pub mod target;
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 
 /// Where to connect and what to skip looking up.
 #[derive(Debug, Clone)]
@@ -16,6 +19,18 @@ pub struct Destination {
     pub eice_dns: Option<String>,
     pub private_ip: Option<Ipv4Addr>,
     pub max_tunnel_duration: Option<u32>,
+    /// What a lookup by target expression already found, so that resolving
+    /// asks AWS nothing twice.
+    pub prefetched: Option<Arc<Prefetched>>,
+}
+
+/// Lookups already made for a destination.
+#[derive(Debug, Clone)]
+pub struct Prefetched {
+    /// The instance, as `DescribeInstances` described it.
+    pub instance: InstanceInfo,
+    /// The region's usable endpoints, when they were read too.
+    pub endpoints: Option<Arc<Vec<EndpointInfo>>>,
 }
 
 /// A public key to push for an OS user before SSH authenticates.

@@ -1,8 +1,11 @@
 //! Resolving a destination into a route: the instance's private IP and the
 //! endpoint that serves it, skipping every lookup the caller answered.
 
+use std::sync::Arc;
+
 use crate::aws::Aws;
 use crate::aws::ec2::{self as lookup, EndpointInfo};
+use crate::aws::find;
 use crate::error::Error;
 use crate::route::{Destination, Route};
 
@@ -21,19 +24,37 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         });
     }
 
-    // The endpoint by ID can be fetched at the same time as the instance.
+    // Everything that does not depend on another answer starts at once: the
+    // instance, and the endpoint by ID or else the region's endpoint list
+    // (small, so it is read whole rather than after the instance's VPC is
+    // known). A cold connection is then one round trip of lookups.
+    let prefetched = dest.prefetched.as_deref();
     let by_id = async {
         match (&dest.eice_id, &dest.eice_dns) {
             (Some(id), None) => lookup::endpoint_by_id(aws.ec2(), id).await.map(Some),
             _ => Ok(None),
         }
     };
+    let need_vpc = dest.eice_id.is_none();
+    let region_endpoints = async {
+        if !need_vpc {
+            return Ok(None);
+        }
+        match prefetched.and_then(|p| p.endpoints.clone()) {
+            Some(eps) => Ok(Some(eps)),
+            None => find::endpoints_in_region(aws.ec2())
+                .await
+                .map(|e| Some(Arc::new(e))),
+        }
+    };
     let instance = async {
-        let need_vpc = dest.eice_id.is_none();
         if dest.private_ip.is_some() && !need_vpc {
             return Ok(None);
         }
-        let info = lookup::describe_instance(aws.ec2(), &dest.instance_id, &aws.region).await?;
+        let info = match prefetched {
+            Some(p) => p.instance.clone(),
+            None => lookup::describe_instance(aws.ec2(), &dest.instance_id, &aws.region).await?,
+        };
         if info.state != "running" {
             return Err(Error::InstanceNotRunning {
                 instance: info.id,
@@ -42,7 +63,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         }
         Ok(Some(info))
     };
-    let (instance, by_id) = tokio::try_join!(instance, by_id)?;
+    let (instance, by_id, region_endpoints) = tokio::try_join!(instance, by_id, region_endpoints)?;
 
     let private_ip = match (dest.private_ip, &instance) {
         (Some(ip), _) => ip,
@@ -61,19 +82,20 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
             ..Default::default()
         },
         (None, None, Some(info)) => {
-            let vpc = info.vpc_id.clone().ok_or_else(|| Error::NoPrivateIp {
-                instance: dest.instance_id.clone(),
-            })?;
-            let all = lookup::endpoints_in_vpc(aws.ec2(), &vpc).await?;
-            let chosen = lookup::choose_endpoint(&all, info.subnet_id.as_deref()).cloned();
-            chosen.ok_or_else(|| Error::NoEndpointInVpc {
-                vpc,
-                subnet: info
-                    .subnet_id
-                    .clone()
-                    .unwrap_or_else(|| "<subnet-id>".into()),
-                instance: dest.instance_id.clone(),
-            })?
+            let all = region_endpoints.unwrap_or_default();
+            match find::endpoint_for(&all, info) {
+                Ok(ep) => ep.clone(),
+                Err(_) => {
+                    return Err(Error::NoEndpointInVpc {
+                        vpc: info.vpc_id.clone().unwrap_or_else(|| "<no VPC>".into()),
+                        subnet: info
+                            .subnet_id
+                            .clone()
+                            .unwrap_or_else(|| "<subnet-id>".into()),
+                        instance: dest.instance_id.clone(),
+                    });
+                }
+            }
         }
         (None, None, None) => unreachable_route()?,
     };

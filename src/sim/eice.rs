@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::sigv4::{self, AuthError, Expected, Identity};
-use super::{Failure, Shared, World, unix_now};
+use super::{Failure, Shared, TunnelEvent, World, unix_now};
 
 /// Longest `X-Amz-Expires` accepted. SigV4 allows a week, but the
 /// service's own client uses 60 s and nothing needs more than an hour.
@@ -349,10 +349,11 @@ fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: 
 struct TunnelGuard {
     shared: Arc<Shared>,
     endpoint_id: String,
+    instance_id: String,
 }
 
 impl TunnelGuard {
-    fn acquire(shared: &Arc<Shared>, endpoint_id: &str) -> Option<TunnelGuard> {
+    fn acquire(shared: &Arc<Shared>, endpoint_id: &str, instance_id: &str) -> Option<TunnelGuard> {
         let mut st = shared.state();
         let n = st
             .tunnels_per_endpoint
@@ -362,24 +363,41 @@ impl TunnelGuard {
             return None;
         }
         *n += 1;
+        let open_after = *n;
+        st.tunnel_events.push(TunnelEvent {
+            at: Instant::now(),
+            endpoint_id: endpoint_id.to_string(),
+            instance_id: instance_id.to_string(),
+            opened: true,
+            open_after,
+        });
         shared.open_tunnels.fetch_add(1, Ordering::SeqCst);
         Some(TunnelGuard {
             shared: shared.clone(),
             endpoint_id: endpoint_id.to_string(),
+            instance_id: instance_id.to_string(),
         })
     }
 }
 
 impl Drop for TunnelGuard {
     fn drop(&mut self) {
-        if let Some(n) = self
-            .shared
-            .state()
-            .tunnels_per_endpoint
-            .get_mut(&self.endpoint_id)
-        {
-            *n = n.saturating_sub(1);
-        }
+        let mut st = self.shared.state();
+        let open_after = match st.tunnels_per_endpoint.get_mut(&self.endpoint_id) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => 0,
+        };
+        st.tunnel_events.push(TunnelEvent {
+            at: Instant::now(),
+            endpoint_id: self.endpoint_id.clone(),
+            instance_id: self.instance_id.clone(),
+            opened: false,
+            open_after,
+        });
+        drop(st);
         self.shared.open_tunnels.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -441,7 +459,7 @@ async fn handle(
         std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
     });
     plan.blocked = security_verdict(&world, &plan, client);
-    let Some(guard) = TunnelGuard::acquire(&shared, &plan.endpoint_id) else {
+    let Some(guard) = TunnelGuard::acquire(&shared, &plan.endpoint_id, &plan.instance_id) else {
         return refuse(reject(
             429,
             "TooManyConnections",

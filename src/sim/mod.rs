@@ -124,9 +124,27 @@ pub struct Instance {
     /// Network interfaces, the primary first; their security groups
     /// together decide what reaches the instance.
     pub network_interfaces: Vec<NetworkInterface>,
+    /// Tags as (key, value), e.g. `("Name", "web-1")`.
+    pub tags: Vec<(String, String)>,
 }
 
 impl Instance {
+    /// The private DNS name EC2 gives the address, e.g.
+    /// `ip-10-0-1-10.ec2.internal`.
+    pub fn private_dns_name(&self) -> Option<String> {
+        self.private_ip
+            .as_ref()
+            .map(|ip| format!("ip-{}.ec2.internal", ip.replace('.', "-")))
+    }
+
+    /// The value of tag `key`.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Every security group on every network interface, each once.
     pub fn security_group_ids(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -185,9 +203,12 @@ impl Default for World {
 impl World {
     /// A small account to start from:
     ///
-    /// * `i-0123456789abcdef0`: running, `vpc-1`/`subnet-1`, 10.0.1.10, `us-east-1a`;
-    /// * `i-0000000000000dead`: stopped, same subnet, 10.0.1.11;
-    /// * `i-0fedcba9876543210`: running, in `vpc-empty` (no endpoint), 10.9.0.10;
+    /// * `i-0123456789abcdef0`: running, `vpc-1`/`subnet-1`, 10.0.1.10,
+    ///   `us-east-1a`, tagged `Name=web-1`, `Role=web`;
+    /// * `i-0000000000000dead`: stopped, same subnet, 10.0.1.11, tagged
+    ///   `Name=web-1`, `Role=web` too (a stopped predecessor);
+    /// * `i-0fedcba9876543210`: running, in `vpc-empty` (no endpoint),
+    ///   10.9.0.10, tagged `Name=isolated`;
     /// * `eice-0123456789abcdef0`: `create-complete` in `vpc-1`/`subnet-1`
     ///   (interface address 10.0.1.5), with a FIPS name and Preserve Client IP
     ///   on, in security group [`DEMO_ENDPOINT_SG`];
@@ -215,6 +236,13 @@ impl World {
                 rdp: None,
                 console_output: None,
                 console_denied: false,
+                tags: match id {
+                    "i-0fedcba9876543210" => vec![("Name".to_string(), "isolated".to_string())],
+                    _ => vec![
+                        ("Name".to_string(), "web-1".to_string()),
+                        ("Role".to_string(), "web".to_string()),
+                    ],
+                },
                 network_interfaces: vec![NetworkInterface {
                     id: format!("eni-{}", id.trim_start_matches("i-")),
                     security_group_ids: vec![
@@ -386,6 +414,22 @@ pub struct LogEntry {
     pub detail: String,
 }
 
+/// A tunnel opened or closed at an endpoint, with the count after it: the
+/// log that shows the 20-connection quota held.
+#[derive(Clone, Debug)]
+pub struct TunnelEvent {
+    /// When the count changed.
+    pub at: Instant,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The instance the tunnel leads to.
+    pub instance_id: String,
+    /// `true` when a tunnel opened, `false` when one closed.
+    pub opened: bool,
+    /// Tunnels open at the endpoint right after this event.
+    pub open_after: usize,
+}
+
 /// A failure queued with [`Simulator::fail_next`].
 #[derive(Clone, Debug)]
 pub(crate) struct Failure {
@@ -404,6 +448,8 @@ pub(crate) struct State {
     pub log: Vec<LogEntry>,
     /// Open tunnels per endpoint id, for the 20-connection quota.
     pub tunnels_per_endpoint: HashMap<String, usize>,
+    /// Every change of those counts, in order.
+    pub tunnel_events: Vec<TunnelEvent>,
     /// The client's public address as the endpoint sees it; `None`: the
     /// TCP peer address of the tunnel connection.
     pub client_public_ip: Option<Ipv4Addr>,
@@ -558,6 +604,7 @@ impl Simulator {
                 failures: HashMap::new(),
                 log: Vec::new(),
                 tunnels_per_endpoint: HashMap::new(),
+                tunnel_events: Vec::new(),
                 client_public_ip: None,
             }),
             identities,
@@ -779,6 +826,24 @@ impl Simulator {
     /// Every API request and tunnel handshake so far, in order of answer.
     pub fn request_log(&self) -> Vec<LogEntry> {
         self.shared.state().log.clone()
+    }
+
+    /// Every tunnel opened and closed so far, with the endpoint's count of
+    /// open tunnels after each, recorded under the same lock that enforces
+    /// the quota.
+    pub fn tunnel_log(&self) -> Vec<TunnelEvent> {
+        self.shared.state().tunnel_events.clone()
+    }
+
+    /// The most tunnels ever open at once, per endpoint, from
+    /// [`Simulator::tunnel_log`].
+    pub fn peak_tunnels(&self) -> HashMap<String, usize> {
+        let mut peaks: HashMap<String, usize> = HashMap::new();
+        for e in self.shared.state().tunnel_events.iter() {
+            let p = peaks.entry(e.endpoint_id.clone()).or_default();
+            *p = (*p).max(e.open_after);
+        }
+        peaks
     }
 
     /// The unexpired public keys pushed for an instance and OS user.

@@ -55,6 +55,9 @@ pub struct HostKeyPolicy {
     /// The key algorithms known_hosts already has for `host` (read once by
     /// the caller), preferred in the key exchange as OpenSSH does.
     pub known_algorithms: Vec<russh::keys::Algorithm>,
+    /// The single writer to record new keys through, when many sessions
+    /// share the file; `None` appends directly.
+    pub recorder: Option<crate::ssh::recorder::KnownHostsRecorder>,
 }
 
 /// russh event handler: decides about the host key; never prompts.
@@ -182,7 +185,10 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
                     file: p.known_hosts.clone(),
                 });
             }
-            known_hosts::learn(&p.known_hosts, &p.host, key)?;
+            match &p.recorder {
+                Some(r) => r.learn(&p.host, key).await?,
+                None => known_hosts::learn(&p.known_hosts, &p.host, key)?,
+            }
             let how = if verified {
                 "verified against the instance's console output and "
             } else {

@@ -222,6 +222,11 @@ impl Session {
         }
     }
 
+    /// The russh handle, for other ways of running commands (see `capture`).
+    pub(crate) fn handle(&self) -> &Handle<Client> {
+        &self.handle
+    }
+
     /// Say goodbye politely.
     pub async fn close(self) {
         let _ = self

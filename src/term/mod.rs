@@ -2,7 +2,9 @@
 //! connecting status line, and OpenSSH's `~` escape sequences.
 
 pub mod logging;
+pub mod picker;
 pub mod stdio;
+pub mod table;
 
 use std::io::{IsTerminal, Write};
 

@@ -539,24 +539,25 @@ async fn endpoints_are_paged_and_the_instance_subnet_preferred() {
     use eic_ssh::sim::{Endpoint, World};
     let mut world = World::demo();
     let template = world.endpoints[0].clone();
-    // Three endpoints in the VPC, two per page: the one in the instance's
-    // subnet comes last.
-    world.endpoints = vec![
-        Endpoint {
-            id: "eice-0aaaaaaaaaaaaaaa1".into(),
-            subnet_id: "subnet-other".into(),
+    // The region's endpoints are read 50 to a page: 52 of them (other
+    // subnets, other VPCs) take two pages, and the one in the instance's
+    // own subnet comes last.
+    world.endpoints = (0..51u32)
+        .map(|i| Endpoint {
+            id: format!("eice-0aaaaaaaaaaaa{i:04x}"),
+            subnet_id: format!("subnet-other{i}"),
+            vpc_id: if i % 2 == 0 {
+                "vpc-1".into()
+            } else {
+                format!("vpc-x{i}")
+            },
             ..template.clone()
-        },
-        Endpoint {
-            id: "eice-0aaaaaaaaaaaaaaa2".into(),
-            subnet_id: "subnet-other2".into(),
-            ..template.clone()
-        },
-        Endpoint {
-            id: "eice-0aaaaaaaaaaaaaaa3".into(),
-            ..template.clone()
-        },
-    ];
+        })
+        .collect();
+    world.endpoints.push(Endpoint {
+        id: "eice-0aaaaaaaaaaaaaaa3".into(),
+        ..template.clone()
+    });
     let f = Fixture::with_world(world).await;
     let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);

@@ -247,3 +247,56 @@ async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
     pane.wait_for("not a tty").await;
     pane.assert_terminal_restored().await;
 }
+
+/// The demo world with the stopped `web-1` running too: `web-1` matches
+/// two instances.
+fn twins() -> eic_ssh::sim::World {
+    let mut w = eic_ssh::sim::World::demo();
+    w.instances[1].state = "running".into();
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_picker_chooses_among_matches_by_typing_and_enter() {
+    let f = Fixture::with_world(twins()).await;
+    let pane = Pane::start(
+        &f,
+        &format!("{}@web-1 -- 'echo picked-$((40+2))'", f.user()),
+    );
+    pane.wait_for("Name tag 'web-1' matches 2 instances").await;
+    pane.wait_for(STOPPED).await;
+    pane.wait_for(INSTANCE).await;
+    pane.wait_for("10.0.1.11").await;
+    // Type to filter down to the one with sshd behind it, then Enter.
+    pane.keys(&["-l", "abcdef0"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let screen = pane.screen();
+    assert!(
+        !screen.contains(&format!("{STOPPED}  web-1")),
+        "the filter left the other instance:\n{screen}"
+    );
+    pane.keys(&["Enter"]);
+    pane.wait_for("picked-42").await;
+    assert_eq!(pane.status(Duration::from_secs(20)).await, 0);
+    pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels() {
+    let f = Fixture::with_world(twins()).await;
+    let pane = Pane::start(&f, "");
+    pane.wait_for("Connect to which instance?").await;
+    pane.wait_for(INSTANCE).await;
+    pane.wait_for(STOPPED).await;
+    // The instance with no endpoint in its VPC is not offered.
+    assert!(!pane.screen().contains(NO_ENDPOINT), "{}", pane.screen());
+    pane.keys(&["Escape"]);
+    assert_eq!(pane.status(Duration::from_secs(10)).await, 130);
+    pane.assert_terminal_restored().await;
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    assert!(
+        !ops.iter()
+            .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
+        "{ops:?}"
+    );
+}

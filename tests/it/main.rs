@@ -6,8 +6,10 @@
 mod cache;
 mod doctor;
 mod exec;
+mod fleet;
 mod hostkeys;
 mod interactive;
 mod openssh;
 mod restrict;
 mod support;
+mod targets;

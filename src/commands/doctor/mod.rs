@@ -15,10 +15,11 @@ use crate::error::Error;
 use probe::connect_check;
 
 /// `eic-ssh doctor`: gather, check, print; 0 when nothing failed, else 1.
-pub async fn run(args: DoctorArgs) -> Result<u8, Error> {
+pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
     let query = Query {
-        instance_id: args.target.instance_id.clone(),
+        instance_id: chosen.instance_id,
         port: args.port,
         expect_cidr: args.expect_cidr.clone(),
         client_ip: args.client_ip,

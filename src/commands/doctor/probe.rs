@@ -69,6 +69,7 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         eice_dns: Some(dns_name.clone()),
         private_ip: Some(private_ip),
         max_tunnel_duration: None,
+        prefetched: None,
     };
     let route = crate::route::Route {
         instance_id: instance.id.clone(),

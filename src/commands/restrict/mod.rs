@@ -28,15 +28,17 @@ use crate::error::{EXIT_CONNECT_FAILED, Error};
 use plan::{Plan, PlanStatus};
 
 /// `eic-ssh restrict`.
-pub async fn run(args: RestrictArgs) -> Result<u8, Error> {
+pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "--apply asks for confirmation, and stdin is not a terminal: add --yes to apply without asking".into(),
         ));
     }
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let instance_id = chosen.instance_id;
     let query = Query {
-        instance_id: args.target.instance_id.clone(),
+        instance_id: instance_id.clone(),
         port: args.port,
         expect_cidr: args.allow.clone(),
         client_ip: None,
@@ -71,8 +73,8 @@ pub async fn run(args: RestrictArgs) -> Result<u8, Error> {
             }
         }
     }
-    let doctor = doctor_command(&args);
-    let rerun = restrict_command(&args);
+    let doctor = doctor_command(&args, &instance_id);
+    let rerun = restrict_command(&args, &instance_id);
     let shared = !plan.shared_with.is_empty() || shared_unknown;
 
     if !args.apply || plan.status != PlanStatus::Changes {
@@ -189,20 +191,20 @@ fn allow_list(args: &RestrictArgs) -> String {
 }
 
 /// The doctor command that checks the restriction.
-fn doctor_command(args: &RestrictArgs) -> String {
+fn doctor_command(args: &RestrictArgs, instance_id: &str) -> String {
     format!(
         "eic-ssh doctor {} --expect-cidr {}{}",
-        args.target.instance_id,
+        instance_id,
         allow_list(args),
         common_flags(args)
     )
 }
 
 /// This restrict command, without --apply and its companions.
-fn restrict_command(args: &RestrictArgs) -> String {
+fn restrict_command(args: &RestrictArgs, instance_id: &str) -> String {
     format!(
         "eic-ssh restrict {} --allow {}{}",
-        args.target.instance_id,
+        instance_id,
         allow_list(args),
         common_flags(args)
     )

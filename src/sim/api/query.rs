@@ -91,7 +91,17 @@ pub(super) fn apply_filters<T>(
     fields: &[FilterField<T>],
     request_id: &str,
 ) -> Result<(), Answer> {
-    for (name, values) in filters(params) {
+    apply_filter_list(selected, filters(params), fields, request_id)
+}
+
+/// [`apply_filters`] over filters already read.
+pub(super) fn apply_filter_list<T>(
+    selected: &mut Vec<&T>,
+    filters: Vec<(String, Vec<String>)>,
+    fields: &[FilterField<T>],
+    request_id: &str,
+) -> Result<(), Answer> {
+    for (name, values) in filters {
         let Some((_, field)) = fields.iter().find(|(n, _)| *n == name) else {
             return Err(ec2_error(
                 400,

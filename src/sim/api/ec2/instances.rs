@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::super::query::{
-    FilterField, apply_filters, is_hex_id, list, paginate, param, parse_max_results,
+    FilterField, apply_filter_list, filters, is_hex_id, list, paginate, param, parse_max_results,
 };
 use super::super::response::{Answer, XML, ec2_error, esc};
 use super::{EC2_NS, OWNER_ID, short_hash};
@@ -85,7 +85,20 @@ pub(crate) fn describe_instances(
         ("private-ip-address", |i| i.private_ip.as_deref()),
         ("availability-zone", |i| Some(&i.availability_zone)),
     ];
-    if let Err(answer) = apply_filters(&mut selected, params, fields, request_id) {
+    // `tag:KEY` filters name their key; `private-dns-name` is computed.
+    let (tagged, plain): (Vec<_>, Vec<_>) = filters(params)
+        .into_iter()
+        .partition(|(name, _)| name.starts_with("tag:") || name == "private-dns-name");
+    for (name, values) in tagged {
+        selected.retain(|i| {
+            let v = match name.strip_prefix("tag:") {
+                Some(key) => i.tag(key).map(str::to_owned),
+                None => i.private_dns_name(),
+            };
+            v.is_some_and(|v| values.contains(&v))
+        });
+    }
+    if let Err(answer) = apply_filter_list(&mut selected, plain, fields, request_id) {
         return answer;
     }
     let page_size = max_results.unwrap_or(usize::MAX);
@@ -123,13 +136,25 @@ pub(crate) fn describe_instances(
             esc(&inst.subnet_id),
             esc(&inst.vpc_id),
         );
-        if let Some(ip) = &inst.private_ip {
+        if let (Some(ip), Some(dns)) = (&inst.private_ip, inst.private_dns_name()) {
             let _ = write!(
                 xml,
-                "<privateDnsName>ip-{}.ec2.internal</privateDnsName><privateIpAddress>{}</privateIpAddress>",
-                esc(&ip.replace('.', "-")),
+                "<privateDnsName>{}</privateDnsName><privateIpAddress>{}</privateIpAddress>",
+                esc(&dns),
                 esc(ip)
             );
+        }
+        if !inst.tags.is_empty() {
+            xml.push_str("<tagSet>");
+            for (k, v) in &inst.tags {
+                let _ = write!(
+                    xml,
+                    "<item><key>{}</key><value>{}</value></item>",
+                    esc(k),
+                    esc(v)
+                );
+            }
+            xml.push_str("</tagSet>");
         }
         // The instance's groups are its primary interface's; every
         // interface lists its own.

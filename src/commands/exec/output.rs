@@ -1,0 +1,235 @@
+//! Where `exec` output goes: whole prefixed lines through one printer (so
+//! lines from different instances never mix mid-line), files in `--output
+//! DIR`, and the bytes kept for `--json`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::ssh::capture::{OutputSink, Stream};
+
+/// Colours for the prefixes, one per instance in turn.
+const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+/// Where one instance's whole lines go.
+pub type LineSender = mpsc::Sender<(Stream, Vec<u8>)>;
+
+/// The stdout and stderr prefixes of one instance.
+pub type Prefixes = (Vec<u8>, Vec<u8>);
+
+/// The one task that writes prefixed lines to stdout and stderr.
+pub struct Printer {
+    tx: mpsc::Sender<(Stream, Vec<u8>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Printer {
+    pub fn start() -> Printer {
+        let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(1024);
+        let task = tokio::spawn(async move {
+            let mut stdout = tokio::io::stdout();
+            let mut stderr = tokio::io::stderr();
+            while let Some((stream, line)) = rx.recv().await {
+                // A write error (a closed pipe) drops the output, not the run.
+                let _ = match stream {
+                    Stream::Stdout => stdout.write_all(&line).await,
+                    Stream::Stderr => stderr.write_all(&line).await,
+                };
+                if rx.is_empty() {
+                    let _ = stdout.flush().await;
+                    let _ = stderr.flush().await;
+                }
+            }
+            let _ = stdout.flush().await;
+            let _ = stderr.flush().await;
+        });
+        Printer { tx, task }
+    }
+
+    /// A sender for one instance's lines.
+    pub fn sender(&self) -> LineSender {
+        self.tx.clone()
+    }
+
+    /// Wait until every line sent so far is written.
+    pub async fn finish(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
+/// `NAME (i-…): ` (or `i-…: ` without a Name), coloured when the stream
+/// is a terminal.
+pub fn prefixes(id: &str, name: Option<&str>, index: usize) -> Prefixes {
+    let plain = match name {
+        Some(n) => format!("{n} ({id}): "),
+        None => format!("{id}: "),
+    };
+    let colour = COLOURS[index % COLOURS.len()];
+    let paint = |tty: bool| {
+        if tty {
+            format!("\x1b[{colour}m{plain}\x1b[0m").into_bytes()
+        } else {
+            plain.clone().into_bytes()
+        }
+    };
+    (
+        paint(std::io::stdout().is_terminal()),
+        paint(std::io::stderr().is_terminal()),
+    )
+}
+
+/// One instance's output: any of prefixed lines, files and kept bytes.
+pub struct InstanceSink {
+    lines: Option<Lines>,
+    files: Option<(tokio::fs::File, tokio::fs::File)>,
+    /// What was kept for `--json`: stdout, stderr.
+    pub kept: Option<(Vec<u8>, Vec<u8>)>,
+    /// A failure writing the files, reported with the instance.
+    pub file_error: Option<String>,
+}
+
+struct Lines {
+    tx: LineSender,
+    prefix: Prefixes,
+    partial: (Vec<u8>, Vec<u8>),
+}
+
+impl InstanceSink {
+    pub fn new(lines: Option<(LineSender, Prefixes)>, keep: bool) -> InstanceSink {
+        InstanceSink {
+            lines: lines.map(|(tx, prefix)| Lines {
+                tx,
+                prefix,
+                partial: (Vec::new(), Vec::new()),
+            }),
+            files: None,
+            kept: keep.then(|| (Vec::new(), Vec::new())),
+            file_error: None,
+        }
+    }
+
+    /// Also write `DIR/<id>.out` and `DIR/<id>.err` (created now, so every
+    /// instance has both, even when empty).
+    pub async fn with_files(mut self, dir: &Path, id: &str) -> Result<InstanceSink, Error> {
+        let open = |ext: &str| {
+            let path = dir.join(format!("{id}.{ext}"));
+            async move {
+                tokio::fs::File::create(&path).await.map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ))
+                })
+            }
+        };
+        self.files = Some((open("out").await?, open("err").await?));
+        Ok(self)
+    }
+
+    /// Send the last line of each stream, if it had no newline, and let go
+    /// of the printer (it ends when every instance has).
+    pub async fn finish(&mut self) {
+        if let Some(mut l) = self.lines.take() {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let (partial, prefix) = match stream {
+                    Stream::Stdout => (&mut l.partial.0, &l.prefix.0),
+                    Stream::Stderr => (&mut l.partial.1, &l.prefix.1),
+                };
+                if !partial.is_empty() {
+                    let mut line = prefix.clone();
+                    line.append(partial);
+                    line.push(b'\n');
+                    let _ = l.tx.send((stream, line)).await;
+                }
+            }
+        }
+        if let Some((out, err)) = &mut self.files {
+            for f in [out, err] {
+                if let Err(e) = f.flush().await {
+                    self.file_error.get_or_insert(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+impl OutputSink for InstanceSink {
+    async fn data(&mut self, stream: Stream, bytes: &[u8]) {
+        if let Some((out, err)) = &mut self.kept {
+            match stream {
+                Stream::Stdout => out.extend_from_slice(bytes),
+                Stream::Stderr => err.extend_from_slice(bytes),
+            }
+        }
+        if let Some((out, err)) = &mut self.files {
+            let f = match stream {
+                Stream::Stdout => out,
+                Stream::Stderr => err,
+            };
+            if let Err(e) = f.write_all(bytes).await {
+                self.file_error.get_or_insert(e.to_string());
+            }
+        }
+        if let Some(l) = &mut self.lines {
+            let (partial, prefix) = match stream {
+                Stream::Stdout => (&mut l.partial.0, &l.prefix.0),
+                Stream::Stderr => (&mut l.partial.1, &l.prefix.1),
+            };
+            partial.extend_from_slice(bytes);
+            while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                let rest = partial.split_off(end + 1);
+                let mut line = prefix.clone();
+                line.extend_from_slice(partial);
+                *partial = rest;
+                let _ = l.tx.send((stream, line)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sends_whole_prefixed_lines_only() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let prefix = (b"web (i-1): ".to_vec(), b"web (i-1)! ".to_vec());
+        let mut sink = InstanceSink::new(Some((tx, prefix)), true);
+        sink.data(Stream::Stdout, b"one\ntw").await;
+        sink.data(Stream::Stderr, b"oops\n").await;
+        sink.data(Stream::Stdout, b"o\nthree").await;
+        sink.finish().await;
+        let mut got = Vec::new();
+        while let Some((s, l)) = rx.recv().await {
+            got.push((s, String::from_utf8(l).unwrap()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (Stream::Stdout, "web (i-1): one\n".into()),
+                (Stream::Stderr, "web (i-1)! oops\n".into()),
+                (Stream::Stdout, "web (i-1): two\n".into()),
+                (Stream::Stdout, "web (i-1): three\n".into()),
+            ]
+        );
+        assert_eq!(sink.kept.unwrap().0, b"one\ntwo\nthree");
+    }
+
+    #[test]
+    fn prefixes_name_the_instance() {
+        let (out, _) = prefixes("i-1", Some("web"), 0);
+        // Not a terminal under the test harness: no colour.
+        if !std::io::stdout().is_terminal() {
+            assert_eq!(out, b"web (i-1): ");
+        }
+        let (out, _) = prefixes("i-1", None, 0);
+        if !std::io::stdout().is_terminal() {
+            assert_eq!(out, b"i-1: ");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `eic-ssh ls`: the instances the targets match (or every one that is not
+//! terminated), with the endpoint that would serve each.
+
+use futures_util::future::try_join_all;
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::aws::ec2::InstanceInfo;
+use crate::aws::find;
+use crate::cli::LsArgs;
+use crate::error::Error;
+use crate::term::table;
+
+/// One row of `eic-ssh ls --json`.
+#[derive(Debug, Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    state: &'a str,
+    private_ip: Option<String>,
+    availability_zone: Option<&'a str>,
+    /// The endpoint that would serve the instance, or null.
+    endpoint: Option<String>,
+    /// Why no endpoint would, or null.
+    no_endpoint_reason: Option<String>,
+}
+
+/// `eic-ssh ls [TARGET…] [--json]`: one `DescribeInstances` per target (or
+/// one for the whole region) and one `DescribeInstanceConnectEndpoints`, all
+/// at once.
+pub async fn run(args: LsArgs) -> Result<u8, Error> {
+    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let (found, endpoints) =
+        tokio::try_join!(instances(&aws, &args), find::endpoints_in_region(aws.ec2()))?;
+    if found.is_empty() && !args.targets.is_empty() {
+        let searched: Vec<String> = args.targets.iter().map(|t| t.expr.describe()).collect();
+        return Err(super::target::no_match(&aws, &searched.join(" or ")));
+    }
+    if args.json {
+        let rows: Vec<Row> = found
+            .iter()
+            .map(|i| {
+                let ep = find::endpoint_for(&endpoints, i);
+                Row {
+                    id: &i.id,
+                    name: i.name.as_deref(),
+                    state: &i.state,
+                    private_ip: i.private_ip.map(|ip| ip.to_string()),
+                    availability_zone: i.availability_zone.as_deref(),
+                    endpoint: ep.as_ref().ok().map(|e| e.id.clone()),
+                    no_endpoint_reason: ep.err().map(|why| why.to_string()),
+                }
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Io(e.into()))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let mut rows = super::target::instance_rows(&found);
+    if let Some(header) = rows.first_mut() {
+        header.push("ENDPOINT".into());
+    }
+    for (row, i) in rows.iter_mut().skip(1).zip(&found) {
+        row.push(super::target::endpoint_cell(&endpoints, i));
+    }
+    for line in table::render(&rows) {
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+/// The union of what the targets match, each instance once, in order.
+async fn instances(aws: &Aws, args: &LsArgs) -> Result<Vec<InstanceInfo>, Error> {
+    if args.targets.is_empty() {
+        return find::instances_in_states(aws.ec2(), &find::LISTED_STATES).await;
+    }
+    let each = try_join_all(
+        args.targets
+            .iter()
+            .map(|t| find::find_instances(aws.ec2(), &t.expr, &aws.region)),
+    )
+    .await?;
+    let mut all: Vec<InstanceInfo> = Vec::new();
+    for i in each.into_iter().flatten() {
+        if !all.iter().any(|x| x.id == i.id) {
+            all.push(i);
+        }
+    }
+    Ok(all)
+}

@@ -1,0 +1,181 @@
+//! Turning a target expression into the one instance a single-connection
+//! command needs: by ID at once, else one `DescribeInstances` (with the
+//! region's endpoints read alongside), and the picker when several match.
+
+use std::sync::Arc;
+
+use crate::aws::Aws;
+use crate::aws::ec2::{EndpointInfo, InstanceInfo};
+use crate::aws::find;
+use crate::error::Error;
+use crate::route::Prefetched;
+use crate::route::target::{Target, TargetExpr};
+use crate::term::{picker, table};
+
+/// The instance a target names, and what was looked up to find it.
+pub struct Chosen {
+    pub instance_id: String,
+    pub prefetched: Option<Arc<Prefetched>>,
+}
+
+/// Resolve `target` to one instance. An ID needs no call. Otherwise one
+/// `DescribeInstances` with the expression's filter, and, when
+/// `with_endpoints`, the region's endpoints at the same time (so the
+/// connection that follows needs no further lookup). Several matches open
+/// the picker when it can ask and `no_pick` is off, else exit 2 with the
+/// list.
+pub async fn choose(
+    aws: &Aws,
+    target: &Target,
+    no_pick: bool,
+    with_endpoints: bool,
+) -> Result<Chosen, Error> {
+    if let Some(id) = target.instance_id() {
+        return Ok(Chosen {
+            instance_id: id.to_owned(),
+            prefetched: None,
+        });
+    }
+    let endpoints = async {
+        if with_endpoints {
+            find::endpoints_in_region(aws.ec2()).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (mut found, endpoints) = tokio::try_join!(
+        find::find_instances(aws.ec2(), &target.expr, &aws.region),
+        endpoints
+    )?;
+    let index = choose_index(aws, &target.expr, &found, no_pick).await?;
+    let instance = found.swap_remove(index);
+    Ok(Chosen {
+        instance_id: instance.id.clone(),
+        prefetched: Some(Arc::new(Prefetched {
+            instance,
+            endpoints: endpoints.map(Arc::new),
+        })),
+    })
+}
+
+async fn choose_index(
+    aws: &Aws,
+    expr: &TargetExpr,
+    found: &[InstanceInfo],
+    no_pick: bool,
+) -> Result<usize, Error> {
+    match found.len() {
+        0 => Err(no_match(aws, &expr.describe())),
+        1 => Ok(0),
+        count => {
+            let lines = table::render(&instance_rows(found));
+            if !no_pick && picker::available() {
+                let (header, rows) = split_header(lines);
+                picker::pick(
+                    format!("{} matches {count} instances:", expr.describe()),
+                    header,
+                    rows,
+                )
+                .await
+            } else {
+                Err(Error::Ambiguous {
+                    searched: expr.describe(),
+                    count,
+                    list: indent(&lines),
+                })
+            }
+        }
+    }
+}
+
+/// `eic-ssh` with no target, on a terminal: pick among the region's running
+/// instances that have an endpoint in their VPC.
+pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
+    let (found, endpoints) = tokio::try_join!(
+        find::instances_in_states(aws.ec2(), &["running"]),
+        find::endpoints_in_region(aws.ec2())
+    )?;
+    let mut reachable: Vec<InstanceInfo> = found
+        .into_iter()
+        .filter(|i| find::endpoint_for(&endpoints, i).is_ok())
+        .collect();
+    if reachable.is_empty() {
+        return Err(no_match(
+            aws,
+            "any running instance with an EC2 Instance Connect Endpoint in its VPC",
+        ));
+    }
+    let (header, rows) = split_header(table::render(&instance_rows(&reachable)));
+    let index = picker::pick("Connect to which instance?".to_owned(), header, rows).await?;
+    let instance = reachable.swap_remove(index);
+    Ok(Chosen {
+        instance_id: instance.id.clone(),
+        prefetched: Some(Arc::new(Prefetched {
+            instance,
+            endpoints: Some(Arc::new(endpoints)),
+        })),
+    })
+}
+
+/// The failed lookup: what was searched, in which region and profile.
+pub fn no_match(aws: &Aws, searched: &str) -> Error {
+    Error::NoMatch {
+        searched: searched.to_owned(),
+        region: aws.region.clone(),
+        profile: profile_name(aws),
+    }
+}
+
+/// The profile in use, as the AWS configuration chain chose it.
+pub fn profile_name(aws: &Aws) -> String {
+    aws.profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// The header and rows: id, Name, state, private IP, availability zone.
+pub fn instance_rows(found: &[InstanceInfo]) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        ["ID", "NAME", "STATE", "PRIVATE IP", "AZ"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for i in found {
+        rows.push(vec![
+            i.id.clone(),
+            i.name.clone().unwrap_or_else(|| "-".into()),
+            i.state.clone(),
+            i.private_ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "-".into()),
+            i.availability_zone.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    rows
+}
+
+/// The endpoint that would serve `instance`, or `no endpoint (why)`.
+pub fn endpoint_cell(endpoints: &[EndpointInfo], instance: &InstanceInfo) -> String {
+    match find::endpoint_for(endpoints, instance) {
+        Ok(ep) => ep.id.clone(),
+        Err(why) => format!("no endpoint ({why})"),
+    }
+}
+
+fn split_header(mut lines: Vec<String>) -> (String, Vec<String>) {
+    let header = if lines.is_empty() {
+        String::new()
+    } else {
+        lines.remove(0)
+    };
+    (header, lines)
+}
+
+fn indent(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,225 @@
+//! `eic-ssh exec` over many instances: the endpoint's quota of 20 open
+//! tunnels, the summary, `--json`, `--output` and the exit status, and
+//! known_hosts written by one writer.
+
+use std::collections::{BTreeSet, HashMap};
+
+use eic_ssh::sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
+use eic_ssh::sim::sshd::Sshd;
+use eic_ssh::sim::{Instance, World};
+
+use crate::support::*;
+
+/// The demo world plus `n` running instances `node-<i>` tagged
+/// `Role=fleet`, all in `vpc-1`/`subnet-1` behind the one endpoint.
+fn fleet_world(n: usize) -> (World, Vec<String>) {
+    let mut world = World::demo();
+    let template = world.instances[0].clone();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("i-0f{i:015x}");
+        world.instances.push(Instance {
+            id: id.clone(),
+            private_ip: Some(format!("10.0.2.{}", 10 + i)),
+            tags: vec![
+                ("Name".into(), format!("node-{i}")),
+                ("Role".into(), "fleet".into()),
+            ],
+            ssh: None,
+            ..template.clone()
+        });
+        ids.push(id);
+    }
+    (world, ids)
+}
+
+/// A built-in SSH server for each instance (the scale tests' instances).
+async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, BuiltinSshd> {
+    let mut servers = HashMap::new();
+    for id in ids {
+        servers.insert(id.clone(), start_builtin_sshd(&f.sim, id).await.unwrap());
+    }
+    servers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
+    let (world, ids) = fleet_world(25);
+    let f = Fixture::with_world(world).await;
+    let servers = builtin_servers(&f, &ids).await;
+    // The key push is throttled at first: retried, not reported.
+    for _ in 0..3 {
+        f.sim.fail_next(
+            "SendSSHPublicKey",
+            400,
+            "ThrottlingException",
+            "Rate exceeded",
+        );
+    }
+    let user = f.user();
+    let out = f
+        .run(
+            &[
+                "exec",
+                &format!("{user}@tag:Role=fleet"),
+                "--parallel",
+                "40",
+                "--",
+                "sleep 0.3; echo hello from; hostname >/dev/null",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+
+    // Every instance answered, one whole prefixed line each.
+    let text = out.stdout_str();
+    let lines: BTreeSet<&str> = text.lines().collect();
+    assert_eq!(text.lines().count(), 25, "{text}");
+    for (i, id) in ids.iter().enumerate() {
+        let line = format!("node-{i} ({id}): hello from");
+        assert!(lines.contains(line.as_str()), "{line} missing:\n{text}");
+    }
+    assert!(
+        out.stderr.contains("exec on 25 instance(s) in ")
+            && out
+                .stderr
+                .contains(": 25 succeeded, 0 failed, 0 unreachable"),
+        "{}",
+        out.stderr
+    );
+
+    // The simulator's log: never more than 20 open at the endpoint, and
+    // the limit was reached (40 were allowed in parallel).
+    let peaks = f.sim.peak_tunnels();
+    assert_eq!(peaks.get("eice-0123456789abcdef0"), Some(&20), "{peaks:?}");
+    let log = f.sim.tunnel_log();
+    assert!(log.iter().all(|e| e.open_after <= 20));
+    let opened: BTreeSet<&str> = log
+        .iter()
+        .filter(|e| e.opened)
+        .map(|e| e.instance_id.as_str())
+        .collect();
+    assert_eq!(opened.len(), 25);
+
+    // Batched lookups: one DescribeInstances for the one target, one
+    // endpoint listing, and no refusal for the quota.
+    let api = f.sim.request_log();
+    let count = |op: &str| api.iter().filter(|e| e.op == op).count();
+    assert_eq!(count("DescribeInstances"), 1);
+    assert_eq!(count("DescribeInstanceConnectEndpoints"), 1);
+    assert_eq!(
+        api.iter()
+            .filter(|e| e.op == "OpenTunnel" && e.status == 101)
+            .count(),
+        25
+    );
+
+    // known_hosts: exactly 25 well-formed entries, each the instance's key.
+    let known = std::fs::read_to_string(f.known_hosts()).unwrap();
+    assert_eq!(known.lines().count(), 25, "{known}");
+    let mut hosts = BTreeSet::new();
+    for line in known.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 3, "{line:?}");
+        let server = servers.get(fields[0]).expect("a fleet instance");
+        let key: Vec<&str> = server.host_key_pub.split_whitespace().take(2).collect();
+        assert_eq!(&fields[1..], &key[..], "{line}");
+        russh::keys::PublicKey::from_openssh(&format!("{} {}", fields[1], fields[2])).unwrap();
+        hosts.insert(fields[0]);
+    }
+    assert_eq!(hosts.len(), 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_reports_a_stopped_target_and_a_failing_command() {
+    let mut world = World::demo();
+    let second = "i-0123456789abcdef1";
+    world.instances.push(Instance {
+        id: second.into(),
+        private_ip: Some("10.0.1.12".into()),
+        tags: vec![
+            ("Name".into(), "web-2".into()),
+            ("Role".into(), "web".into()),
+        ],
+        ..world.instances[0].clone()
+    });
+    let f = Fixture::with_world(world).await;
+    let sshd2 = Sshd::start(&f.sim, second).await.unwrap();
+    let user = f.user();
+    // The second instance's sshd port makes its command exit 3.
+    let command = format!(
+        "case \"$SSH_CONNECTION\" in *' {}') echo failing; exit 3;; esac; echo fine",
+        sshd2.addr.port()
+    );
+    let targets = [format!("{user}@tag:Role=web"), format!("{user}@{STOPPED}")];
+    let mut args: Vec<&str> = vec!["exec", &targets[0], &targets[1], "--"];
+    args.push(&command);
+    let out = f.run(&args, b"").await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.contains(&format!("web-1 ({INSTANCE}): fine\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("web-2 ({second}): failing\n")),
+        "{text}"
+    );
+    assert!(
+        out.stderr
+            .contains(": 1 succeeded, 1 failed, 1 unreachable\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh:   failed       web-2 ({second}): exit status 3\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh:   unreachable  web-1 ({STOPPED}): instance {STOPPED} is stopped, not running\n"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // --json: the same, as one array.
+    let mut json_args = args.clone();
+    json_args.insert(1, "--json");
+    let out = f.run(&json_args, b"").await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(row(INSTANCE)["exit_status"], 0);
+    assert_eq!(row(INSTANCE)["stdout"], "fine\n");
+    assert_eq!(row(INSTANCE)["error"], serde_json::Value::Null);
+    assert_eq!(row(second)["exit_status"], 3);
+    assert_eq!(row(second)["name"], "web-2");
+    assert_eq!(row(second)["stdout"], "failing\n");
+    assert_eq!(row(STOPPED)["exit_status"], serde_json::Value::Null);
+    assert_eq!(
+        row(STOPPED)["error"],
+        format!("instance {STOPPED} is stopped, not running")
+    );
+    assert!(row(INSTANCE)["duration_ms"].as_u64().is_some());
+    assert!(row(INSTANCE)["stderr"].is_string());
+
+    // --output DIR: files instead of prefixed lines.
+    let dir = f.tmp.path().join("out");
+    let dir_arg = dir.display().to_string();
+    let mut file_args = args.clone();
+    file_args.splice(1..1, ["--output", dir_arg.as_str()]);
+    let out = f.run(&file_args, b"").await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(read(&format!("{INSTANCE}.out")), "fine\n");
+    assert_eq!(read(&format!("{second}.out")), "failing\n");
+    assert_eq!(read(&format!("{INSTANCE}.err")), "");
+}

@@ -1,0 +1,209 @@
+//! Target expressions: an instance by Name tag, private IP, private DNS
+//! name or tag; ambiguity and no match; `ls`; and the cold connection's two
+//! round trips.
+
+use std::time::Duration;
+
+use eic_ssh::sim::World;
+
+use crate::support::*;
+
+/// The demo world with the stopped `web-1` running too: `web-1` is
+/// ambiguous.
+fn twins() -> World {
+    let mut w = World::demo();
+    w.instances[1].state = "running".into();
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_by_name_tag_private_ip_private_dns_name_and_tag() {
+    let f = Fixture::new().await;
+    let user = f.user();
+    // web-1 is also the Name of a stopped instance: a name never picks it.
+    for expr in [
+        "web-1",
+        "10.0.1.10",
+        "ip-10-0-1-10.ec2.internal",
+        "tag:Role=web",
+    ] {
+        let out = f
+            .run(
+                &[
+                    "--no-cache",
+                    &format!("{user}@{expr}"),
+                    "--",
+                    "echo",
+                    "via",
+                    expr,
+                ],
+                b"",
+            )
+            .await;
+        assert_eq!(out.status, Some(0), "{expr}: {}", out.stderr);
+        assert_eq!(out.stdout_str(), format!("via {expr}\n"), "{}", out.stderr);
+    }
+    // The host key is recorded under the instance ID, whatever the target.
+    let known = std::fs::read_to_string(f.known_hosts()).unwrap();
+    assert_eq!(known.lines().count(), 1, "{known}");
+    assert!(
+        known.starts_with(&format!("{INSTANCE} ssh-ed25519 ")),
+        "{known}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_name_without_a_terminal_lists_the_matches_and_exits_2() {
+    let f = Fixture::with_world(twins()).await;
+    for extra in [&[][..], &["--no-pick"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["web-1", "--", "true"]);
+        let out = f.run(&args, b"").await;
+        assert_eq!(out.status, Some(2), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("eic-ssh: Name tag 'web-1' matches 2 instances:"),
+            "{}",
+            out.stderr
+        );
+        for id in [INSTANCE, STOPPED] {
+            assert!(out.stderr.contains(id), "{id} not listed: {}", out.stderr);
+        }
+        assert!(
+            out.stderr.contains("10.0.1.11") && out.stderr.contains("us-east-1a"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Nothing was pushed or opened.
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    assert!(
+        !ops.iter()
+            .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
+        "{ops:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_match_says_what_was_searched_where() {
+    let f = Fixture::new().await;
+    let out = f.run(&["tag:Role=db", "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "no running instance matches tag Role=db in region us-east-1 (profile default)"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A stopped instance is found by its ID, and the error names its state.
+    let out = f.run(&[STOPPED, "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("instance {STOPPED} is stopped, not running")),
+        "{}",
+        out.stderr
+    );
+    // A malformed ID or address is refused before any call.
+    let before = f.sim.request_log().len();
+    for bad in ["i-0123", "10.0.1.300"] {
+        let out = f.run(&[bad, "--", "true"], b"").await;
+        assert_eq!(out.status, Some(2), "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("'{bad}'")), "{}", out.stderr);
+    }
+    assert_eq!(f.sim.request_log().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_json_lists_instances_with_their_endpoints() {
+    let f = Fixture::new().await;
+    let out = f.run(&["ls", "--json"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
+    assert_eq!(
+        row(INSTANCE),
+        serde_json::json!({
+            "id": INSTANCE,
+            "name": "web-1",
+            "state": "running",
+            "private_ip": "10.0.1.10",
+            "availability_zone": "us-east-1a",
+            "endpoint": "eice-0123456789abcdef0",
+            "no_endpoint_reason": null,
+        })
+    );
+    assert_eq!(row(STOPPED)["state"], "stopped");
+    let isolated = row(NO_ENDPOINT);
+    assert_eq!(isolated["name"], "isolated");
+    assert_eq!(isolated["endpoint"], serde_json::Value::Null);
+    assert_eq!(isolated["no_endpoint_reason"], "none in vpc-empty");
+
+    // A target narrows the list; the table says the same.
+    let out = f.run(&["ls", "web-1", "isolated"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].ends_with("ENDPOINT"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(INSTANCE) && lines[1].ends_with("eice-0123456789abcdef0"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains(NO_ENDPOINT) && lines[2].ends_with("no endpoint (none in vpc-empty)"),
+        "{text}"
+    );
+    // One DescribeInstances per target, one endpoint listing.
+    let log = f.sim.request_log();
+    let count = |op: &str| log.iter().filter(|e| e.op == op).count();
+    assert_eq!(count("DescribeInstances"), 3, "ls, then one per target");
+    assert_eq!(count("DescribeInstanceConnectEndpoints"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_connection_is_two_sequential_round_trips() {
+    let f = Fixture::new().await;
+    let latency = Duration::from_millis(300);
+    f.sim.set_api_latency(latency);
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let log = f.sim.request_log();
+    let find = |op: &str| {
+        let all: Vec<_> = log.iter().filter(|e| e.op == op).collect();
+        assert_eq!(all.len(), 1, "{op}: {log:?}");
+        all[0].clone()
+    };
+    let instance = find("DescribeInstances");
+    let endpoints = find("DescribeInstanceConnectEndpoints");
+    let push = find("SendSSHPublicKey");
+    let console = find("GetConsoleOutput");
+    let tunnel = find("OpenTunnel");
+    // Round trip 1: the lookups, the push and the console all overlap.
+    for e in [&endpoints, &push, &console] {
+        assert!(
+            e.started < instance.finished && instance.started < e.finished,
+            "{} does not overlap DescribeInstances",
+            e.op
+        );
+    }
+    // Round trip 2: the websocket, once the lookups answered.
+    assert!(tunnel.started >= instance.finished && tunnel.started >= endpoints.finished);
+    // So the whole is about two latencies, not three.
+    let first = [&instance, &endpoints, &push, &console]
+        .iter()
+        .map(|e| e.started)
+        .min()
+        .unwrap();
+    assert!(
+        tunnel.started.duration_since(first) < latency * 2,
+        "the tunnel waited {:?} for the lookups",
+        tunnel.started.duration_since(first)
+    );
+}
