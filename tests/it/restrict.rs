@@ -196,8 +196,25 @@ async fn the_open_configuration_is_restricted_and_proven() {
             "RevokeSecurityGroupIngress 200",
         ]
     );
+    // The revokes wait until the endpoint reports the update complete: it
+    // says update-in-progress once, so restrict looks twice.
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    let modify = ops
+        .iter()
+        .position(|o| o == "ModifyInstanceConnectEndpoint")
+        .unwrap();
+    let revoke = ops
+        .iter()
+        .position(|o| o == "RevokeSecurityGroupIngress")
+        .unwrap();
+    let looks = ops[modify..revoke]
+        .iter()
+        .filter(|o| *o == "DescribeInstanceConnectEndpoints")
+        .count();
+    assert_eq!(looks, 2, "{ops:?}");
     let w = f.sim.world();
     assert!(w.endpoints[0].preserve_client_ip);
+    assert_eq!(w.endpoints[0].state, "update-complete");
     let group = w
         .security_groups
         .iter()
