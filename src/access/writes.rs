@@ -89,8 +89,10 @@ pub async fn revoke_ingress(ec2: &aws_sdk_ec2::Client, rule: &Rule) -> Result<()
 
 /// How long to wait for an endpoint update to finish.
 const UPDATE_WAIT: Duration = Duration::from_secs(300);
-/// How often to look while it is in progress.
-const UPDATE_POLL: Duration = Duration::from_secs(5);
+/// The first pause while it is in progress; it doubles up to [`UPDATE_POLL_MAX`].
+const UPDATE_POLL: Duration = Duration::from_secs(1);
+/// The longest pause between two looks.
+const UPDATE_POLL_MAX: Duration = Duration::from_secs(10);
 
 /// `ModifyInstanceConnectEndpoint` with Preserve Client IP on, then wait
 /// until the endpoint reports it on and is no longer `update-in-progress`
@@ -106,6 +108,7 @@ pub async fn preserve_client_ip(
         .await
         .map_err(|e| api_error("ModifyInstanceConnectEndpoint", e))?;
     let deadline = tokio::time::Instant::now() + UPDATE_WAIT;
+    let mut pause = UPDATE_POLL;
     loop {
         let now = ec2::endpoint_by_id(ec2, endpoint).await?;
         if now.preserve_client_ip == Some(true) && now.state != "update-in-progress" {
@@ -123,7 +126,9 @@ pub async fn preserve_client_ip(
                 ),
             });
         }
-        tokio::time::sleep(UPDATE_POLL).await;
+        tracing::info!("{endpoint} is {}: waiting {pause:?}", now.state);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(UPDATE_POLL_MAX);
     }
 }
 

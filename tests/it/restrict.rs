@@ -196,8 +196,25 @@ async fn the_open_configuration_is_restricted_and_proven() {
             "RevokeSecurityGroupIngress 200",
         ]
     );
+    // The revokes wait until the endpoint reports the update complete: it
+    // says update-in-progress once, so restrict looks twice.
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    let modify = ops
+        .iter()
+        .position(|o| o == "ModifyInstanceConnectEndpoint")
+        .unwrap();
+    let revoke = ops
+        .iter()
+        .position(|o| o == "RevokeSecurityGroupIngress")
+        .unwrap();
+    let looks = ops[modify..revoke]
+        .iter()
+        .filter(|o| *o == "DescribeInstanceConnectEndpoints")
+        .count();
+    assert_eq!(looks, 2, "{ops:?}");
     let w = f.sim.world();
     assert!(w.endpoints[0].preserve_client_ip);
+    assert_eq!(w.endpoints[0].state, "update-complete");
     let group = w
         .security_groups
         .iter()
@@ -466,6 +483,72 @@ async fn apply_asks_on_a_terminal() {
         pane.screen()
     );
     assert_eq!(writes(&f).len(), 3);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
+    // All of tcp from the VPC: it admits the endpoint's address, so every
+    // client, on every port.
+    let mut w = open_world();
+    let group = w.security_group_mut(DEMO_INSTANCE_SG).unwrap();
+    group.rules = vec![eic_ssh::sim::SgRule {
+        id: "sgr-0a0000000000000ff".into(),
+        egress: false,
+        protocol: "tcp".into(),
+        from_port: 0,
+        to_port: 65535,
+        peer: Peer::Cidr("10.0.0.0/16".into()),
+        description: Some("vpc".into()),
+    }];
+    let f = Fixture::with_world(w).await;
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+    let out = f
+        .run(
+            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.contains(
+            "keeps the rest of sgr-0a0000000000000ff's range (tcp/0-65535 from 10.0.0.0/16) open"
+        ),
+        "{text}"
+    );
+    let mut ranges: Vec<(i32, i32, String, Option<String>)> = f
+        .sim
+        .world()
+        .security_groups
+        .iter()
+        .find(|g| g.id == DEMO_INSTANCE_SG)
+        .unwrap()
+        .rules
+        .iter()
+        .map(|r| {
+            let peer = match &r.peer {
+                Peer::Cidr(c) => c.clone(),
+                other => format!("{other:?}"),
+            };
+            (r.from_port, r.to_port, peer, r.description.clone())
+        })
+        .collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [
+            (0, 21, "10.0.0.0/16".into(), Some("vpc".into())),
+            (
+                22,
+                22,
+                ALLOW.into(),
+                Some(eic_ssh::commands::restrict::plan::DESCRIPTION.into())
+            ),
+            (23, 65535, "10.0.0.0/16".into(), Some("vpc".into())),
+        ]
+    );
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
     assert_refused(connect_from(&f, OUTSIDE).await);
 }

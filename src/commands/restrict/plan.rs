@@ -314,8 +314,14 @@ pub fn make_plan(f: &Facts) -> Plan {
             late_revokes.push((r, why));
         }
     }
-    for a in allow {
-        if kept.iter().any(|k| k.contains(a)) {
+    for (n, a) in allow.iter().enumerate() {
+        // Covered by a rule that stays, or by another allowed network.
+        let covered = kept.iter().any(|k| k.contains(a))
+            || allow
+                .iter()
+                .enumerate()
+                .any(|(m, b)| (b != a && b.contains(a)) || (b == a && m < n));
+        if covered {
             continue;
         }
         let rule = Rule {

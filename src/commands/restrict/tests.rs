@@ -344,3 +344,24 @@ fn an_allowed_network_holding_the_endpoint_waits_for_preserve_client_ip() {
         ]
     );
 }
+
+#[test]
+fn overlapping_allowed_networks_add_one_rule_each_at_most() {
+    let mut f = facts(true, vec![tcp_in("sgr-ep", 22, Peer::Group("sg-e".into()))]);
+    f.expect = vec![
+        net("203.0.113.0/25"),
+        net(ALLOW),
+        net(ALLOW),
+        net("198.51.100.0/24"),
+    ];
+    let plan = make_plan(&f);
+    assert_eq!(
+        actions(&plan.changes),
+        [
+            (AuthorizeIngress, format!("22-22 {ALLOW}")),
+            (AuthorizeIngress, "22-22 198.51.100.0/24".into()),
+            (RevokeIngress, "sgr-ep".into()),
+        ]
+    );
+    end_state_passes(&f, &plan.changes);
+}

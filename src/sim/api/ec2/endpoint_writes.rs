@@ -1,7 +1,8 @@
 //! `ModifyInstanceConnectEndpoint`: Preserve Client IP, security groups and
-//! the IP address type, applied to the world at once (the endpoint reports
-//! `update-complete`, and stays usable for tunnels throughout, as AWS's
-//! does).
+//! the IP address type, applied to the world at once. The endpoint reports
+//! `update-in-progress` until it has been described once, then
+//! `update-complete`, so a client that waits for the update sees both; it
+//! stays usable for tunnels throughout, as AWS's does.
 
 use super::super::query::{is_hex_id, list, param};
 use super::super::response::{Answer, XML, ec2_error};
@@ -98,7 +99,7 @@ pub(crate) fn modify_endpoint(
     if !groups.is_empty() {
         endpoint.security_group_ids = groups;
     }
-    endpoint.state = "update-complete".to_string();
+    endpoint.state = "update-in-progress".to_string();
     Answer {
         status: 200,
         content_type: XML,
@@ -107,5 +108,15 @@ pub(crate) fn modify_endpoint(
         ),
         detail: format!("{id} preserveClientIp={new_pci}"),
         error_type: None,
+    }
+}
+
+/// After a `DescribeInstanceConnectEndpoints` answer: updates in progress
+/// are complete.
+pub(crate) fn settle_updates(world: &mut World) {
+    for e in &mut world.endpoints {
+        if e.state == "update-in-progress" {
+            e.state = "update-complete".to_string();
+        }
     }
 }

@@ -124,6 +124,9 @@ pub(super) fn handle(
             request_id,
         ),
     };
+    if action == "DescribeInstanceConnectEndpoints" {
+        endpoint_writes::settle_updates(&mut shared.state().world);
+    }
     (op, answer)
 }
 

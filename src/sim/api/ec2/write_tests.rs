@@ -131,9 +131,15 @@ fn preserve_client_ip_is_ipv4_only() {
     ]);
     assert_eq!(modify_endpoint(&mut w, &off, "r").status, 200);
     assert!(!w.endpoints[0].preserve_client_ip);
+    assert_eq!(w.endpoints[0].state, "update-in-progress");
+    super::endpoint_writes::settle_updates(&mut w);
     assert_eq!(w.endpoints[0].state, "update-complete");
     assert_eq!(modify_endpoint(&mut w, &on, "r").status, 200);
     assert!(w.endpoints[0].preserve_client_ip);
+    // No second change while one is in progress.
+    let a = modify_endpoint(&mut w, &off, "r");
+    assert_eq!(a.detail, "IncorrectState", "{}", a.body);
+    super::endpoint_writes::settle_updates(&mut w);
 
     w.endpoints[0].preserve_client_ip = false;
     w.endpoints[0].ip_address_type = "dualstack".into();
