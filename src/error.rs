@@ -88,6 +88,11 @@ pub enum Error {
     #[error("cannot reach the endpoint {host}: {reason}")]
     TunnelConnect { host: String, reason: String },
 
+    /// A proxy that refused or could not carry a connection (its password
+    /// masked).
+    #[error(transparent)]
+    Proxy(#[from] crate::net::proxy::ProxyError),
+
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
 
@@ -191,6 +196,7 @@ impl Error {
             Error::KeyPush { code, instance, .. } => return key_push_hint(code, instance),
             Error::TunnelRejected { status: 403, .. } => "check that your IAM policy allows ec2-instance-connect:OpenTunnel on this endpoint (and its remotePort, privateIpAddress and maxTunnelDuration conditions), and that your clock is right".into(),
             Error::TunnelRejected { .. } => return None,
+            Error::Proxy(e) => e.hint(),
             Error::TunnelConnect { .. } => "check the network path to the endpoint's DNS name (and AWS_CA_BUNDLE if a proxy re-signs TLS)".into(),
             Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
