@@ -46,7 +46,8 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
 
     let private_ip = match (dest.private_ip, &instance) {
         (Some(ip), _) => ip,
-        (None, Some(info)) => info.private_ip.ok_or_else(|| Error::NoPrivateIp {
+        // An IPv6-only instance is reached at its IPv6 address.
+        (None, Some(info)) => info.target_ip().ok_or_else(|| Error::NoPrivateIp {
             instance: dest.instance_id.clone(),
         })?,
         (None, None) => unreachable_route()?,
@@ -65,7 +66,25 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
                 instance: dest.instance_id.clone(),
             })?;
             let all = lookup::endpoints_in_vpc(aws.ec2(), &vpc).await?;
-            let chosen = lookup::choose_endpoint(&all, info.subnet_id.as_deref()).cloned();
+            // Only an endpoint that reaches the target's address family.
+            let serving: Vec<EndpointInfo> = all
+                .iter()
+                .filter(|e| e.serves(private_ip))
+                .cloned()
+                .collect();
+            if serving.is_empty()
+                && let Some(other) = lookup::choose_endpoint(&all, info.subnet_id.as_deref())
+            {
+                return Err(Error::EndpointFamily {
+                    endpoint: other.id.clone(),
+                    ip_address_type: other
+                        .ip_address_type
+                        .clone()
+                        .unwrap_or_else(|| "ipv4".into()),
+                    target: private_ip,
+                });
+            }
+            let chosen = lookup::choose_endpoint(&serving, info.subnet_id.as_deref()).cloned();
             chosen.ok_or_else(|| Error::NoEndpointInVpc {
                 vpc,
                 subnet: info
@@ -77,6 +96,14 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         }
         (None, None, None) => unreachable_route()?,
     };
+    // An endpoint named by ID must serve the target's family too.
+    if endpoint.ip_address_type.is_some() && !endpoint.serves(private_ip) {
+        return Err(Error::EndpointFamily {
+            endpoint: endpoint.id.clone(),
+            ip_address_type: endpoint.ip_address_type.clone().unwrap_or_default(),
+            target: private_ip,
+        });
+    }
     let dns_name = match &dest.eice_dns {
         Some(d) => d.clone(),
         None => endpoint.dial_name(aws.use_fips)?,

@@ -38,12 +38,26 @@ pub struct Sshd {
     config: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// More `sshd_config` lines, e.g. `PubkeyAcceptedAlgorithms -ssh-ed25519`
+    /// for an image that refuses ed25519 (FIPS mode).
+    extra_config: String,
 }
 
 impl Sshd {
     /// Starts sshd for `instance_id` and points the instance's `ssh` target
     /// at it.
     pub async fn start(sim: &Simulator, instance_id: &str) -> io::Result<Sshd> {
+        Sshd::start_with_config(sim, instance_id, "").await
+    }
+
+    /// [`Sshd::start`] with more `sshd_config` lines, such as
+    /// `PubkeyAcceptedAlgorithms -ssh-ed25519` to refuse ed25519 keys as a
+    /// FIPS-mode image does.
+    pub async fn start_with_config(
+        sim: &Simulator,
+        instance_id: &str,
+        extra_config: &str,
+    ) -> io::Result<Sshd> {
         if sim.world().instance(instance_id).is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -87,6 +101,7 @@ impl Sshd {
             log_path: dir.join("sshd.log"),
             dir,
             child: None,
+            extra_config: extra_config.to_owned(),
         };
         me.generate_host_key().await?;
 
@@ -210,7 +225,9 @@ impl Sshd {
              Subsystem sftp internal-sftp\n\
              ClientAliveInterval 0\n\
              MaxStartups 100\n\
-             MaxSessions 100\n",
+             MaxSessions 100\n\
+             {extra}\n",
+            extra = self.extra_config,
             port = self.addr.port(),
             host_key = self.host_key_path().display(),
             script = script.display(),

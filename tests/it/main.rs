@@ -8,6 +8,7 @@ mod doctor;
 mod exec;
 mod hostkeys;
 mod interactive;
+mod keytypes;
 mod openssh;
 mod proxy;
 mod support;

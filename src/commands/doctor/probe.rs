@@ -67,12 +67,12 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         port: args.port,
         eice_id: Some(ep.id.clone()),
         eice_dns: Some(dns_name.clone()),
-        private_ip: Some(private_ip),
+        private_ip: Some(private_ip.into()),
         max_tunnel_duration: None,
     };
     let route = crate::route::Route {
         instance_id: instance.id.clone(),
-        private_ip,
+        private_ip: private_ip.into(),
         vpc_id: instance.vpc_id.clone(),
         subnet_id: instance.subnet_id.clone(),
         endpoint_id: ep.id.clone(),

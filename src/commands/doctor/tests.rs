@@ -146,6 +146,7 @@ fn facts(pci: bool, instance_rules: Vec<Rule>, expect: &[&str], client: Option<[
             id: "i-1".into(),
             state: "running".into(),
             private_ip: Some(Ipv4Addr::new(10, 0, 1, 10)),
+            ipv6: None,
             vpc_id: Some("vpc-1".into()),
             subnet_id: Some("subnet-1".into()),
             availability_zone: None,

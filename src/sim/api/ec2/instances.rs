@@ -131,6 +131,9 @@ pub(crate) fn describe_instances(
                 esc(ip)
             );
         }
+        if let Some(ip) = &inst.ipv6_address {
+            let _ = write!(xml, "<ipv6Address>{}</ipv6Address>", esc(ip));
+        }
         // The instance's groups are its primary interface's; every
         // interface lists its own.
         xml.push_str("<groupSet>");
