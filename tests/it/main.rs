@@ -8,6 +8,7 @@ mod doctor;
 mod exec;
 mod hostkeys;
 mod interactive;
+mod ipv6;
 mod keytypes;
 mod openssh;
 mod proxy;
