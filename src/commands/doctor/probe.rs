@@ -22,10 +22,10 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
             "Skipped: there is no instance and endpoint to connect through.".into(),
         );
     };
-    let Some(private_ip) = instance.private_ip.filter(|_| instance.state == "running") else {
+    let Some(private_ip) = instance.target_ip().filter(|_| instance.state == "running") else {
         return c(
             Status::Skip,
-            "Skipped: the instance is not running with a private IPv4.".into(),
+            "Skipped: the instance is not running with a private IP address.".into(),
         );
     };
     let dns_name = match ep.dial_name(aws.use_fips) {
@@ -67,12 +67,12 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         port: args.port,
         eice_id: Some(ep.id.clone()),
         eice_dns: Some(dns_name.clone()),
-        private_ip: Some(private_ip.into()),
+        private_ip: Some(private_ip),
         max_tunnel_duration: None,
     };
     let route = crate::route::Route {
         instance_id: instance.id.clone(),
-        private_ip: private_ip.into(),
+        private_ip,
         vpc_id: instance.vpc_id.clone(),
         subnet_id: instance.subnet_id.clone(),
         endpoint_id: ep.id.clone(),
