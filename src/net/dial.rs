@@ -162,6 +162,23 @@ mod tests {
         accept.await.unwrap().unwrap();
     }
 
+    /// Both families of a dual-stack name: IPv6 first (as resolvers order
+    /// them), nothing listening there, so IPv4 answers.
+    #[tokio::test]
+    async fn a_dead_ipv6_address_falls_back_to_ipv4() {
+        let dead = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live_addr = live.local_addr().unwrap();
+        let accept = tokio::spawn(async move { live.accept().await.map(|_| ()) });
+        let order = interleave(vec![dead_addr, live_addr]);
+        assert!(order[0].is_ipv6());
+        let s = race(order).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), live_addr);
+        accept.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn every_address_refused_is_an_error_naming_the_last() {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
