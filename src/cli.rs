@@ -131,6 +131,17 @@ pub struct SshArgs {
     /// (for measuring what the concurrency saves).
     #[arg(long, hide = true)]
     pub serial_push: bool,
+
+    /// Seconds before the tunnel's maximum duration at which an interactive
+    /// session warns, comma-separated; empty for never.
+    #[arg(long, value_name = "SECONDS,...", env = "EIC_SSH_WARN_BEFORE", default_value = "300,60", value_parser = crate::term::deadline::parse_warn_before)]
+    pub warn_before: crate::term::deadline::WarnBefore,
+
+    /// The ephemeral key's type (default ed25519; if the server refuses
+    /// ed25519, eic-ssh pushes an ECDSA P-256 key and retries, once, and
+    /// remembers that for the instance).
+    #[arg(long, value_name = "TYPE")]
+    pub key_type: Option<crate::aws::keypush::KeyType>,
 }
 
 /// `eic-ssh proxy`.
@@ -450,9 +461,10 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "DNS", requires = "eice_id")]
     pub eice_dns: Option<String>,
 
-    /// The instance's private IPv4 address, to skip looking it up.
+    /// The instance's private IP address (IPv4, or IPv6 for an IPv6-only
+    /// instance), to skip looking it up.
     #[arg(long, value_name = "IP")]
-    pub private_ip: Option<Ipv4Addr>,
+    pub private_ip: Option<std::net::IpAddr>,
 
     /// Remote port: 22 (SSH) or 3389 (RDP), the only ports the service allows.
     #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port)]

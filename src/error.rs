@@ -68,8 +68,18 @@ pub enum Error {
     #[error("instance {instance} is {state}, not running")]
     InstanceNotRunning { instance: String, state: String },
 
-    #[error("instance {instance} has no private IPv4 address")]
+    #[error("instance {instance} has no private IP address (IPv4 or IPv6)")]
     NoPrivateIp { instance: String },
+
+    #[error(
+        "EC2 Instance Connect Endpoint {endpoint} is {ip_address_type} and cannot reach {target}, an {} address",
+        if target.is_ipv6() { "IPv6" } else { "IPv4" }
+    )]
+    EndpointFamily {
+        endpoint: String,
+        ip_address_type: String,
+        target: std::net::IpAddr,
+    },
 
     #[error("no EC2 Instance Connect Endpoint is available in {vpc} (the VPC of {instance})")]
     NoEndpointInVpc {
@@ -110,8 +120,22 @@ pub enum Error {
     #[error("cannot reach the endpoint {host}: {reason}")]
     TunnelConnect { host: String, reason: String },
 
+    /// A proxy that refused or could not carry a connection (its password
+    /// masked).
+    #[error(transparent)]
+    Proxy(#[from] crate::net::proxy::ProxyError),
+
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
+
+    #[error(
+        "the endpoint closed the tunnel at its maximum duration of {seconds} s (code {code}): {reason}"
+    )]
+    TunnelMaxDuration {
+        seconds: u64,
+        code: u16,
+        reason: String,
+    },
 
     #[error("the tunnel failed: {0}")]
     Tunnel(String),
@@ -206,7 +230,10 @@ impl Error {
             Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
             Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
             Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
-            Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address only".into(),
+            Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address, or IPv6 for IPv6-only instances; pass --private-ip if you know it".into(),
+            Error::EndpointFamily { endpoint, .. } => format!(
+                "make the endpoint dual-stack: aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {endpoint} --ip-address-type dualstack (Preserve Client IP must be off), or create one that is"
+            ),
             Error::NoEndpointInVpc { subnet, .. } => format!(
                 "create one with: aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --preserve-client-ip, or pass --eice-id"
             ),
@@ -214,8 +241,10 @@ impl Error {
             Error::NoFipsDnsName { .. } => "unset AWS_USE_FIPS_ENDPOINT / use_fips_endpoint, or use a region whose endpoints have FIPS names".into(),
             Error::Api { code, .. } => return api_hint(code),
             Error::KeyPush { code, instance, .. } => return key_push_hint(code, instance),
-            Error::TunnelRejected { status: 403, .. } => "check that your IAM policy allows ec2-instance-connect:OpenTunnel on this endpoint (and its remotePort, privateIpAddress and maxTunnelDuration conditions), and that your clock is right".into(),
+            Error::TunnelRejected { status: 403, .. } => "check that your IAM policy allows ec2-instance-connect:OpenTunnel on this endpoint (and its remotePort and privateIpAddress conditions), and that your clock is right. A policy that caps ec2-instance-connect:maxTunnelDuration refuses the default 3600 s: ask for what it allows with --max-tunnel-duration SECONDS".into(),
+            Error::TunnelMaxDuration { .. } => "reconnect to carry on; --max-tunnel-duration sets the duration, up to the service's 3600 s (an IAM policy may allow less)".into(),
             Error::TunnelRejected { .. } => return None,
+            Error::Proxy(e) => e.hint(),
             Error::TunnelConnect { .. } => "check the network path to the endpoint's DNS name (and AWS_CA_BUNDLE if a proxy re-signs TLS)".into(),
             Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(

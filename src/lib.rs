@@ -11,6 +11,8 @@
 //! - [`tunnel`]: the presigned URL, the websocket stream and the relay.
 //! - [`ssh`]: the session, host-key policy, known_hosts, console host keys.
 //! - [`term`]: the terminal, stdio and logging.
+//! - [`net`]: HTTP proxies and dialing over both address families, below
+//!   the AWS calls and the tunnel.
 //!
 //! Commands depend on the domain, never the reverse, and no domain module
 //! imports [`cli`].
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
+pub mod net;
 pub mod route;
 #[cfg(feature = "sim")]
 pub mod sim;

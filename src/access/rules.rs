@@ -95,15 +95,22 @@ pub(super) fn check_instance(f: &Facts) -> Check {
             i.id, f.aws_args
         ));
     }
-    match i.private_ip {
-        Some(ip) => c(
+    match i.target_ip() {
+        Some(std::net::IpAddr::V4(ip)) => c(
             Status::Pass,
             format!("{} is running in {place} with private IP {ip}.", i.id),
+        ),
+        Some(std::net::IpAddr::V6(ip)) => c(
+            Status::Pass,
+            format!(
+                "{} is running in {place}, IPv6-only: tunnels name it by its IPv6 address {ip}.",
+                i.id
+            ),
         ),
         None => c(
             Status::Fail,
             format!(
-                "{} has no private IPv4 address: endpoints reach instances by private IPv4 only.",
+                "{} has no private IP address: endpoints reach instances by private IPv4, or IPv6 for IPv6-only ones.",
                 i.id
             ),
         ),
@@ -178,6 +185,23 @@ pub(super) fn check_address_type(f: &Facts, ep: &EndpointInfo) -> Check {
     let c = |status, msg: String| Check::new(7, "ip-address-type", status, msg);
     let kind = ep.ip_address_type.as_deref().unwrap_or("ipv4");
     let pci = ep.preserve_client_ip == Some(true);
+    // The endpoint must reach the instance's address family at all.
+    if let Some(target) = f.instance.as_ref().ok().and_then(|i| i.target_ip())
+        && !ep.serves(target)
+    {
+        let family = if target.is_ipv6() { "IPv6" } else { "IPv4" };
+        return c(
+            Status::Fail,
+            format!(
+                "{} is a {kind} endpoint and cannot reach {target}, the instance's {family} address: every tunnel will be refused.",
+                ep.id
+            ),
+        )
+        .fix(format!(
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --ip-address-type dualstack --no-preserve-client-ip{} (Preserve Client IP is IPv4-only)",
+            ep.id, f.aws_args
+        ));
+    }
     if kind == "ipv4" {
         return c(
             Status::Pass,
@@ -333,10 +357,19 @@ impl PathFacts<'_> {
         let out: Vec<&Rule> = rules_of(self.rules, &self.ep.security_group_ids)
             .filter(|r| r.egress && r.covers_tcp(port))
             .collect();
-        let ip = self.instance.private_ip;
+        let ip = self.instance.target_ip();
+        let v6 = self
+            .instance
+            .ipv6
+            .filter(|_| self.instance.private_ip.is_none());
         let reaches = out.iter().find(|r| match &r.peer {
             Peer::Group(g) => self.instance.security_group_ids.contains(g),
-            Peer::Cidr(n) => ip.is_some_and(|ip| n.contains(&ip)),
+            Peer::Cidr(n) => self.instance.private_ip.is_some_and(|ip| n.contains(&ip)),
+            // An IPv6-only instance is reached at its IPv6 address.
+            Peer::CidrV6(n) => v6.is_some_and(|ip| {
+                n.parse::<ipnet::Ipv6Net>()
+                    .is_ok_and(|net| net.contains(&ip))
+            }),
             _ => false,
         });
         if let Some(r) = reaches {

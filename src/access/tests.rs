@@ -147,6 +147,7 @@ fn facts(pci: bool, instance_rules: Vec<Rule>, expect: &[&str], client: Option<[
             id: "i-1".into(),
             state: "running".into(),
             private_ip: Some(Ipv4Addr::new(10, 0, 1, 10)),
+            ipv6: None,
             vpc_id: Some("vpc-1".into()),
             subnet_id: Some("subnet-1".into()),
             availability_zone: None,
@@ -371,4 +372,48 @@ fn exit_status_counts_only_failures() {
     let c = |s| Check::new(1, "instance", s, "m");
     assert_eq!(exit_status(&[c(Pass), c(Warn), c(Skip)]), 0);
     assert_eq!(exit_status(&[c(Pass), c(Fail)]), 1);
+}
+
+#[test]
+fn an_ipv6_only_instance_needs_an_endpoint_that_reaches_ipv6() {
+    let mut f = facts(false, vec![], &[], None);
+    if let Ok(i) = &mut f.instance {
+        i.private_ip = None;
+        i.ipv6 = Some("2600:1f18::10".parse().unwrap());
+    }
+    // An IPv6 egress rule covering the instance, instead of its group.
+    if let Ok(rules) = &mut f.rules {
+        rules[0].peer = Peer::CidrV6("2600:1f18::/56".into());
+    }
+    let checks = evaluate(&f);
+    assert_eq!(checks[0].status, Pass, "{}", checks[0].message);
+    assert!(
+        checks[0].message.contains("IPv6-only"),
+        "{}",
+        checks[0].message
+    );
+    assert_eq!(checks[2].status, Pass, "{}", checks[2].message);
+    let c7 = checks.iter().find(|c| c.name == "ip-address-type").unwrap();
+    assert_eq!(c7.status, Fail, "{}", c7.message);
+    assert!(
+        c7.message.contains("cannot reach 2600:1f18::10"),
+        "{}",
+        c7.message
+    );
+    assert!(
+        c7.fix
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--ip-address-type dualstack --no-preserve-client-ip"),
+        "{:?}",
+        c7.fix
+    );
+
+    // A dual-stack endpoint with Preserve Client IP off reaches it.
+    if let Ok(eps) = &mut f.endpoints {
+        eps[0].ip_address_type = Some("dualstack".into());
+    }
+    let checks = evaluate(&f);
+    let c7 = checks.iter().find(|c| c.name == "ip-address-type").unwrap();
+    assert_eq!(c7.status, Pass, "{}", c7.message);
 }

@@ -1,6 +1,6 @@
 //! Finding the instance and the endpoint that serves it.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aws_sdk_ec2::types::Filter;
 
@@ -21,6 +21,8 @@ pub struct InstanceInfo {
     pub id: String,
     pub state: String,
     pub private_ip: Option<Ipv4Addr>,
+    /// The primary IPv6 address, if the instance has one.
+    pub ipv6: Option<Ipv6Addr>,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
     pub availability_zone: Option<String>,
@@ -42,20 +44,49 @@ pub struct EndpointInfo {
     pub preserve_client_ip: Option<bool>,
     pub security_group_ids: Vec<String>,
     pub ip_address_type: Option<String>,
+    /// `PublicDnsNames.Dualstack`: names that resolve to both families.
+    pub dualstack_dns_name: Option<String>,
+    pub dualstack_fips_dns_name: Option<String>,
+}
+
+impl InstanceInfo {
+    /// The address a tunnel names: the private IPv4, else (an IPv6-only
+    /// instance) the IPv6 address.
+    pub fn target_ip(&self) -> Option<IpAddr> {
+        self.private_ip
+            .map(IpAddr::V4)
+            .or(self.ipv6.map(IpAddr::V6))
+    }
 }
 
 impl EndpointInfo {
-    /// The DNS name to dial: the FIPS one when FIPS is configured.
+    /// Whether the endpoint reaches `target`'s family inside the VPC: its
+    /// `IpAddressType` is `ipv4`, `dualstack` or `ipv6` (no type: an
+    /// endpoint from before IPv6, so IPv4).
+    pub fn serves(&self, target: IpAddr) -> bool {
+        match (self.ip_address_type.as_deref(), target) {
+            (Some("dualstack"), _) => true,
+            (Some("ipv6"), t) => t.is_ipv6(),
+            (_, t) => t.is_ipv4(),
+        }
+    }
+
+    /// The DNS name to dial: the dual-stack name where the endpoint has one
+    /// (it resolves to both families, and dialing tries both, so it suits
+    /// a client with IPv4, IPv6 or both), else the IPv4 name; the FIPS
+    /// variant when FIPS is configured.
     pub fn dial_name(&self, use_fips: bool) -> Result<String, Error> {
         let name = if use_fips {
-            self.fips_dns_name
+            self.dualstack_fips_dns_name
                 .clone()
+                .or_else(|| self.fips_dns_name.clone())
                 .ok_or_else(|| Error::NoFipsDnsName {
                     endpoint: self.id.clone(),
                 })?
         } else {
-            self.dns_name
+            self.dualstack_dns_name
                 .clone()
+                .or_else(|| self.dns_name.clone())
                 .ok_or_else(|| Error::EndpointNotFound {
                     endpoint: self.id.clone(),
                 })?
@@ -140,6 +171,16 @@ pub fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> InstanceInfo {
             .map(|n| n.as_str().to_owned())
             .unwrap_or_else(|| "unknown".into()),
         private_ip: instance.private_ip_address().and_then(|ip| ip.parse().ok()),
+        ipv6: instance
+            .ipv6_address()
+            .or_else(|| {
+                instance
+                    .network_interfaces()
+                    .iter()
+                    .flat_map(|n| n.ipv6_addresses())
+                    .find_map(|a| a.ipv6_address())
+            })
+            .and_then(|ip| ip.parse().ok()),
         vpc_id: instance.vpc_id().map(str::to_owned),
         subnet_id: instance.subnet_id().map(str::to_owned),
         availability_zone: instance
@@ -229,6 +270,18 @@ pub(crate) fn endpoint_info(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint) 
         preserve_client_ip: e.preserve_client_ip(),
         security_group_ids: e.security_group_ids().to_vec(),
         ip_address_type: e.ip_address_type().map(|t| t.as_str().to_owned()),
+        dualstack_dns_name: e
+            .public_dns_names()
+            .and_then(|n| n.dualstack())
+            .and_then(|d| d.dns_name())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        dualstack_fips_dns_name: e
+            .public_dns_names()
+            .and_then(|n| n.dualstack())
+            .and_then(|d| d.fips_dns_name())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -299,5 +352,33 @@ mod tests {
         e.fips_dns_name = Some("fips.example".into());
         assert_eq!(e.dial_name(true).ok().as_deref(), Some("fips.example"));
         assert_eq!(e.dial_name(false).ok().as_deref(), Some("eice-1.example"));
+    }
+
+    #[test]
+    fn the_dual_stack_name_wins_and_the_type_must_serve_the_family() {
+        let mut e = ep("eice-1", "subnet-a", "create-complete");
+        e.dualstack_dns_name = Some("eice-1.dualstack.example".into());
+        e.fips_dns_name = Some("fips.example".into());
+        assert_eq!(
+            e.dial_name(false).ok().as_deref(),
+            Some("eice-1.dualstack.example")
+        );
+        // No dual-stack FIPS name: the IPv4 FIPS one.
+        assert_eq!(e.dial_name(true).ok().as_deref(), Some("fips.example"));
+        let v4: IpAddr = "10.0.1.10".parse().unwrap();
+        let v6: IpAddr = "2600:1f18::10".parse().unwrap();
+        for (t, serves_v4, serves_v6) in [
+            (None, true, false),
+            (Some("ipv4"), true, false),
+            (Some("dualstack"), true, true),
+            (Some("ipv6"), false, true),
+        ] {
+            e.ip_address_type = t.map(str::to_owned);
+            assert_eq!(
+                (e.serves(v4), e.serves(v6)),
+                (serves_v4, serves_v6),
+                "{t:?}"
+            );
+        }
     }
 }

@@ -22,6 +22,9 @@ where
                 .unwrap_or_else(|| se.to_string()),
         },
         None => {
+            if let Some(proxy) = find_source::<crate::net::proxy::ProxyError>(&err) {
+                return Error::Proxy(proxy.clone());
+            }
             let detail = crate::error::chain(&err);
             if is_credentials_error(&err) {
                 Error::NoCredentials(detail)
@@ -34,6 +37,20 @@ where
             }
         }
     }
+}
+
+/// The first error of type `T` in `err`'s chain of sources.
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// Whether the request failed because no credentials could be resolved:

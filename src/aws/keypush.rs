@@ -6,7 +6,36 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 
-/// An ephemeral ed25519 key, made in memory and never written anywhere.
+/// The type of an ephemeral key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyType {
+    /// Ed25519: small and fast; refused by sshd on FIPS-mode images.
+    Ed25519,
+    /// ECDSA on NIST P-256: accepted wherever pushed keys are.
+    Ecdsa,
+    /// RSA, 3072 bits (slow to make).
+    Rsa,
+}
+
+impl KeyType {
+    /// `ed25519`, `ecdsa` or `rsa`, as `--key-type` and the cache spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Rsa => "rsa",
+        }
+    }
+
+    /// The inverse of [`KeyType::name`].
+    pub fn from_name(name: &str) -> Option<KeyType> {
+        [KeyType::Ed25519, KeyType::Ecdsa, KeyType::Rsa]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+/// An ephemeral key, made in memory and never written anywhere.
 pub struct EphemeralKey {
     pub private: russh::keys::PrivateKey,
     /// The public half in OpenSSH format, as pushed to the instance.
@@ -14,10 +43,27 @@ pub struct EphemeralKey {
 }
 
 impl EphemeralKey {
+    /// An ed25519 key.
     pub fn generate() -> Result<EphemeralKey, Error> {
-        let seed = Zeroizing::new(rand::random::<[u8; 32]>());
-        let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
-        let mut private = russh::keys::PrivateKey::from(pair);
+        EphemeralKey::generate_type(KeyType::Ed25519)
+    }
+
+    /// A key of type `key_type`.
+    pub fn generate_type(key_type: KeyType) -> Result<EphemeralKey, Error> {
+        use russh::keys::ssh_key::{EcdsaCurve, private};
+        let mut private = match key_type {
+            KeyType::Ed25519 => {
+                let seed = Zeroizing::new(rand::random::<[u8; 32]>());
+                russh::keys::PrivateKey::from(private::Ed25519Keypair::from_seed(&seed))
+            }
+            KeyType::Ecdsa => russh::keys::PrivateKey::from(private::EcdsaKeypair::random(
+                &mut rand::rng(),
+                EcdsaCurve::NistP256,
+            )?),
+            KeyType::Rsa => {
+                russh::keys::PrivateKey::from(private::RsaKeypair::random(&mut rand::rng(), 3072)?)
+            }
+        };
         private.set_comment("eic-ssh ephemeral key");
         let public_openssh = private.public_key().to_openssh()?;
         Ok(EphemeralKey {

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use aws_smithy_http_client::tls;
 use aws_types::region::Region;
 
 use crate::error::Error;
@@ -19,6 +18,7 @@ pub mod console;
 pub mod ec2;
 pub mod errors;
 pub mod find;
+mod http;
 pub mod keypush;
 mod trust;
 
@@ -51,20 +51,7 @@ impl Aws {
 
         // The SDK's client loads the system roots its own way, and only when
         // it first connects: a run whose route is cached never pays for it.
-        let mut trust = tls::TrustStore::default();
-        if let Some(pem) = &extra_ca {
-            trust = trust.with_pem_certificate(pem.clone());
-        }
-        let tls_context = tls::TlsContext::builder()
-            .with_trust_store(trust)
-            .build()
-            .map_err(|e| Error::TlsSetup(e.into()))?;
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(tls_context)
-            .build_https();
+        let http_client = http::https_client(extra_ca.as_deref())?;
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
         if let Some(p) = profile {

@@ -6,7 +6,7 @@ use crate::connect;
 use crate::error::Error;
 use crate::route;
 use crate::ssh::{host_keys, known_hosts, session};
-use crate::term;
+use crate::term::{self, deadline};
 
 /// The default mode: connect and run the command or shell.
 pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) -> Result<u8, Error> {
@@ -39,15 +39,49 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
     let console = (known_algorithms.is_empty()
         && cli.host_keys.verify_host_key == cli::VerifyHostKey::Console)
         .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
-    let key = keypush::EphemeralKey::generate()?;
+    let cache = cli.connect.cache();
+    let profile = aws.profile.as_deref();
+    // An instance that refused ed25519 before gets the type it took then.
+    let remembered = cache
+        .as_ref()
+        .filter(|_| cli.key_type.is_none())
+        .and_then(|c| c.key_type(profile, &aws.region, &instance_id))
+        .and_then(|name| keypush::KeyType::from_name(&name));
+    if let Some(t) = remembered {
+        tracing::info!(
+            "pushing an {} key: {} refused ed25519 before (remembered in the route cache)",
+            t.name(),
+            instance_id
+        );
+    }
+    let key_type = cli
+        .key_type
+        .or(remembered)
+        .unwrap_or(keypush::KeyType::Ed25519);
+    let key = keypush::EphemeralKey::generate_type(key_type)?;
+    // Only the default may fall back; a type the user asked for is final.
+    let may_fall_back = cli.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
+    let fell_back = std::sync::atomic::AtomicBool::new(false);
+    let fallback = || {
+        may_fall_back.then_some(async {
+            tracing::info!(
+                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+            );
+            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
+            keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
+                .await?;
+            fell_back.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(k.private)
+        })
+    };
     let push = route::KeyPush {
         os_user: user.clone(),
         public_key: key.public_openssh.clone(),
     };
-    let cache = cli.connect.cache();
     let connected =
         connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), cli.serial_push).await;
     let (tunnel, _route, from_cache) = connected.inspect_err(|_| progress.clear())?;
+    let mut opened = tokio::time::Instant::now();
     let mut closed = tunnel.close_status();
     let policy = host_keys::HostKeyPolicy {
         host: dest.instance_id.clone(),
@@ -67,12 +101,13 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
         escape: cli.escape_char.0,
     };
     progress.say(&format!("authenticating as {user}"));
-    let mut session = session::Session::connect(
+    let mut session = session::Session::connect_with_fallback(
         tunnel,
         policy.clone(),
         &user,
         key.private.clone(),
         keepalive,
+        fallback(),
     )
     .await;
     // A cached route whose tunnel closed before SSH could start (the IP now
@@ -84,21 +119,71 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
             connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), cli.serial_push)
                 .await;
         let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
+        opened = tokio::time::Instant::now();
         closed = tunnel.close_status();
-        session =
-            session::Session::connect(tunnel, policy, &user, key.private.clone(), keepalive).await;
+        session = session::Session::connect_with_fallback(
+            tunnel,
+            policy,
+            &user,
+            key.private.clone(),
+            keepalive,
+            fallback(),
+        )
+        .await;
+    }
+    if session.is_ok() && fell_back.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(
+            "{} accepted the ECDSA key: remembering that in the route cache",
+            dest.instance_id
+        );
+        if let Some(c) = &cache {
+            c.set_key_type(profile, &aws.region, &dest.instance_id, "ecdsa");
+        }
     }
     progress.clear();
+    let max = dest
+        .max_tunnel_duration
+        .map(|s| std::time::Duration::from_secs(s.into()))
+        .unwrap_or(deadline::DEFAULT_MAX_DURATION);
     let outcome = async {
         let session = session?;
-        let status = session.exec(cli.remote_command().as_deref(), &opts).await?;
+        // An interactive session hears before the endpoint cuts it.
+        let warnings = opts
+            .pty
+            .then(|| deadline::spawn_warnings(opened, max, &cli.warn_before.0));
+        let status = session.exec(cli.remote_command().as_deref(), &opts).await;
+        if let Some(w) = warnings {
+            w.abort();
+        }
+        let status = status?;
         session.close().await;
         Ok(status)
     }
     .await;
     // An SSH-level failure caused by the endpoint closing is reported as that.
-    outcome.map_err(|e| match (&e, closed.error()) {
-        (Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_), Some(closed)) => closed,
-        _ => e,
-    })
+    outcome
+        .map_err(|e| match (&e, closed.error()) {
+            (
+                Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_) | Error::ConnectionLost { .. },
+                Some(closed),
+            ) => closed,
+            _ => e,
+        })
+        .map_err(|e| at_max_duration(e, opened, max))
+}
+
+/// A close that came when the tunnel reached its maximum duration says so.
+fn at_max_duration(e: Error, opened: tokio::time::Instant, max: std::time::Duration) -> Error {
+    // The endpoint's clock started a little before ours.
+    let slack = std::time::Duration::from_secs(1);
+    match e {
+        Error::TunnelClosed { code, reason } if opened.elapsed() + slack >= max => {
+            Error::TunnelMaxDuration {
+                seconds: max.as_secs(),
+                code,
+                reason,
+            }
+        }
+        other => other,
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,13 +21,17 @@ pub const TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
-    private_ip: Ipv4Addr,
+    private_ip: IpAddr,
     vpc_id: Option<String>,
     subnet_id: Option<String>,
     endpoint_id: String,
     dns_name: String,
     /// Seconds since the Unix epoch.
     saved_at: u64,
+    /// The ephemeral key type the instance accepted when ed25519 was
+    /// refused (`ecdsa`), so the next connection pushes that type directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_type: Option<String>,
 }
 
 /// The cache file for one user.
@@ -78,8 +82,10 @@ impl RouteCache {
         let mut entries = self.load();
         let t = now();
         entries.retain(|_, e| t.saturating_sub(e.saved_at) <= self.ttl.as_secs());
+        let k = key(profile, region, &route.instance_id);
+        let key_type = entries.get(&k).and_then(|e| e.key_type.clone());
         entries.insert(
-            key(profile, region, &route.instance_id),
+            k,
             Entry {
                 private_ip: route.private_ip,
                 vpc_id: route.vpc_id.clone(),
@@ -87,10 +93,41 @@ impl RouteCache {
                 endpoint_id: route.endpoint_id.clone(),
                 dns_name: route.dns_name.clone(),
                 saved_at: t,
+                key_type,
             },
         );
         if let Err(e) = self.save(&entries) {
             tracing::debug!("not caching the route in {}: {e}", self.path.display());
+        }
+    }
+
+    /// The key type remembered for the instance, if its route is cached.
+    pub fn key_type(
+        &self,
+        profile: Option<&str>,
+        region: &str,
+        instance_id: &str,
+    ) -> Option<String> {
+        let entries = self.load();
+        let e = entries.get(&key(profile, region, instance_id))?;
+        let fresh = now().saturating_sub(e.saved_at) <= self.ttl.as_secs();
+        fresh.then(|| e.key_type.clone()).flatten()
+    }
+
+    /// Remember the key type the instance accepted, beside its cached route.
+    pub fn set_key_type(
+        &self,
+        profile: Option<&str>,
+        region: &str,
+        instance_id: &str,
+        key_type: &str,
+    ) {
+        let mut entries = self.load();
+        if let Some(e) = entries.get_mut(&key(profile, region, instance_id)) {
+            e.key_type = Some(key_type.to_owned());
+            if let Err(e) = self.save(&entries) {
+                tracing::debug!("not caching the key type in {}: {e}", self.path.display());
+            }
         }
     }
 
@@ -157,7 +194,7 @@ mod tests {
     fn route() -> Route {
         Route {
             instance_id: "i-0123456789abcdef0".into(),
-            private_ip: Ipv4Addr::new(10, 0, 1, 10),
+            private_ip: IpAddr::from([10, 0, 1, 10]),
             vpc_id: Some("vpc-1".into()),
             subnet_id: Some("subnet-1".into()),
             endpoint_id: "eice-1".into(),
@@ -188,6 +225,19 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(cache.path()).unwrap();
         assert!(text.contains("10.0.1.10") && !text.contains("Secret"));
+        // The key type rides along with the route, and survives a refresh.
+        assert_eq!(
+            cache.key_type(None, "us-east-1", "i-0123456789abcdef0"),
+            None
+        );
+        cache.set_key_type(None, "us-east-1", "i-0123456789abcdef0", "ecdsa");
+        cache.put(None, "us-east-1", &route());
+        assert_eq!(
+            cache
+                .key_type(None, "us-east-1", "i-0123456789abcdef0")
+                .as_deref(),
+            Some("ecdsa")
+        );
         cache.remove(None, "us-east-1", "i-0123456789abcdef0");
         assert_eq!(cache.get(None, "us-east-1", "i-0123456789abcdef0"), None);
         assert!(!cache.clear().unwrap() || !cache.path().exists());

@@ -5,10 +5,10 @@ pub mod cache;
 pub mod resolve;
 pub mod target;
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
+use std::net::IpAddr;
 
 /// Where to connect and what to skip looking up.
 #[derive(Debug, Clone)]
@@ -17,7 +17,8 @@ pub struct Destination {
     pub port: u16,
     pub eice_id: Option<String>,
     pub eice_dns: Option<String>,
-    pub private_ip: Option<Ipv4Addr>,
+    /// The instance's private address: IPv4, or IPv6 for an IPv6-only one.
+    pub private_ip: Option<IpAddr>,
     pub max_tunnel_duration: Option<u32>,
     /// What a lookup by target expression already found, so that resolving
     /// asks AWS nothing twice.
@@ -44,7 +45,7 @@ pub struct KeyPush {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub instance_id: String,
-    pub private_ip: Ipv4Addr,
+    pub private_ip: IpAddr,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
     pub endpoint_id: String,

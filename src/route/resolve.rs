@@ -67,7 +67,8 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
 
     let private_ip = match (dest.private_ip, &instance) {
         (Some(ip), _) => ip,
-        (None, Some(info)) => info.private_ip.ok_or_else(|| Error::NoPrivateIp {
+        // An IPv6-only instance is reached at its IPv6 address.
+        (None, Some(info)) => info.target_ip().ok_or_else(|| Error::NoPrivateIp {
             instance: dest.instance_id.clone(),
         })?,
         (None, None) => unreachable_route()?,
@@ -83,9 +84,25 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         },
         (None, None, Some(info)) => {
             let all = region_endpoints.unwrap_or_default();
-            match find::endpoint_for(&all, info) {
+            // Only an endpoint that reaches the target's address family.
+            let serving: Vec<EndpointInfo> = all
+                .iter()
+                .filter(|e| e.serves(private_ip))
+                .cloned()
+                .collect();
+            match find::endpoint_for(&serving, info) {
                 Ok(ep) => ep.clone(),
                 Err(_) => {
+                    if let Ok(other) = find::endpoint_for(&all, info) {
+                        return Err(Error::EndpointFamily {
+                            endpoint: other.id.clone(),
+                            ip_address_type: other
+                                .ip_address_type
+                                .clone()
+                                .unwrap_or_else(|| "ipv4".into()),
+                            target: private_ip,
+                        });
+                    }
                     return Err(Error::NoEndpointInVpc {
                         vpc: info.vpc_id.clone().unwrap_or_else(|| "<no VPC>".into()),
                         subnet: info
@@ -99,6 +116,14 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         }
         (None, None, None) => unreachable_route()?,
     };
+    // An endpoint named by ID must serve the target's family too.
+    if endpoint.ip_address_type.is_some() && !endpoint.serves(private_ip) {
+        return Err(Error::EndpointFamily {
+            endpoint: endpoint.id.clone(),
+            ip_address_type: endpoint.ip_address_type.clone().unwrap_or_default(),
+            target: private_ip,
+        });
+    }
     let dns_name = match &dest.eice_dns {
         Some(d) => d.clone(),
         None => endpoint.dial_name(aws.use_fips)?,

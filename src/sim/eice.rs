@@ -156,6 +156,7 @@ pub(crate) fn check_open_tunnel(
     identities: &[Identity],
     dns: &str,
     fips_dns: &str,
+    dualstack_dns: &str,
     path: &str,
     query: &str,
     headers: &HeaderMap,
@@ -228,7 +229,10 @@ pub(crate) fn check_open_tunnel(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if host != dns && !(endpoint.fips && host == fips_dns) {
+    if host != dns
+        && !(endpoint.fips && host == fips_dns)
+        && !(endpoint.dualstack && host == dualstack_dns)
+    {
         return Err(reject(
             400,
             "InvalidParameter",
@@ -262,20 +266,51 @@ pub(crate) fn check_open_tunnel(
                 )
             })?,
     };
+    if let Some(cap) = world.max_tunnel_duration_cap
+        && max_duration > cap
+    {
+        return Err(reject(
+            403,
+            "AccessDeniedException",
+            format!(
+                "User: arn:aws:iam::123456789012:user/sim is not authorized to perform: ec2-instance-connect:OpenTunnel on resource: {endpoint_id} because no identity-based policy allows it (ec2-instance-connect:maxTunnelDuration {max_duration})"
+            ),
+        ));
+    }
     let ip = get("privateIpAddress")
-        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
         .ok_or_else(|| {
             reject(
                 400,
                 "InvalidParameter",
-                "The specified PrivateIpAddress is not a valid IPv4 address",
+                "The specified PrivateIpAddress is not a valid IP address",
             )
-        })?
-        .to_string();
+        })?;
+    // The endpoint's IpAddressType decides which family it reaches.
+    let serves = match endpoint.ip_address_type.as_str() {
+        "dualstack" => true,
+        "ipv6" => ip.is_ipv6(),
+        _ => ip.is_ipv4(),
+    };
+    if !serves {
+        return Err(reject(
+            400,
+            "InvalidParameter",
+            format!(
+                "The instance connect endpoint '{endpoint_id}' has IpAddressType {} and cannot connect to {ip}",
+                endpoint.ip_address_type
+            ),
+        ));
+    }
+    let ip = ip.to_string();
     let instance = world
         .instances
         .iter()
-        .find(|i| i.vpc_id == endpoint.vpc_id && i.private_ip.as_deref() == Some(ip.as_str()))
+        .find(|i| {
+            i.vpc_id == endpoint.vpc_id
+                && (i.private_ip.as_deref() == Some(ip.as_str())
+                    || i.ipv6_address.as_deref() == Some(ip.as_str()))
+        })
         .ok_or_else(|| {
             reject(
                 400,
@@ -444,6 +479,7 @@ async fn handle(
         &shared.identities,
         &shared.eice_dns,
         &shared.fips_dns,
+        &shared.dualstack_dns,
         req.uri().path(),
         req.uri().query().unwrap_or(""),
         req.headers(),
@@ -471,7 +507,18 @@ async fn handle(
     };
 
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let mut detail = format!("{} -> {}:{}", plan.endpoint_id, plan.instance_id, plan.port);
+    // Which name the client dialed, and over which family it came.
+    let dialed = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let family = if peer.is_ipv6() { "IPv6" } else { "IPv4" };
+    let mut detail = format!(
+        "{} -> {}:{} via {dialed} over {family}",
+        plan.endpoint_id, plan.instance_id, plan.port
+    );
     if let Some(why) = &plan.blocked {
         detail.push_str(&format!(" blocked: {why}"));
     }
@@ -863,6 +910,7 @@ mod tests {
             &[identity()],
             DNS,
             FIPS,
+            "localhost:3",
             "/openTunnel",
             query,
             &host(host_header),
@@ -967,6 +1015,7 @@ mod tests {
             &[identity()],
             DNS,
             FIPS,
+            "localhost:3",
             "/openTunnel",
             &q,
             &host(DNS),

@@ -63,6 +63,10 @@ pub struct World {
     /// Security groups with their rules, for `DescribeSecurityGroupRules`
     /// and enforced by the tunnel relay (see `security.rs`).
     pub security_groups: Vec<SecurityGroup>,
+    /// An IAM policy capping `ec2-instance-connect:maxTunnelDuration`
+    /// (`NumericLessThanEquals`): a tunnel asking for more, or for the
+    /// default 3600 s, is denied with a 403.
+    pub max_tunnel_duration_cap: Option<u64>,
 }
 
 /// One VPC.
@@ -103,8 +107,11 @@ pub struct Instance {
     pub id: String,
     /// `pending`, `running`, `shutting-down`, `terminated`, `stopping` or `stopped`.
     pub state: String,
-    /// The private IPv4 address the tunnel names; `None` is omitted from answers.
+    /// The private IPv4 address the tunnel names; `None` is omitted from
+    /// answers (with `ipv6_address` set: an IPv6-only instance).
     pub private_ip: Option<String>,
+    /// The primary IPv6 address, `ipv6Address` in answers.
+    pub ipv6_address: Option<String>,
     /// The VPC the instance is in.
     pub vpc_id: String,
     /// The subnet the instance is in.
@@ -183,8 +190,12 @@ pub struct Endpoint {
     /// The address of the endpoint's network interface in its subnet: the
     /// source the instance sees with Preserve Client IP off.
     pub private_ip: Option<String>,
-    /// `ipv4`, `dualstack` or `ipv6` (reported only).
+    /// `ipv4`, `dualstack` or `ipv6`: which address families it reaches
+    /// in the VPC (a tunnel to the other family is refused).
     pub ip_address_type: String,
+    /// Whether it has `PublicDnsNames.Dualstack` names
+    /// ([`Simulator::eice_dualstack_dns`]).
+    pub dualstack: bool,
 }
 
 impl Default for World {
@@ -196,6 +207,7 @@ impl Default for World {
             vpcs: Vec::new(),
             subnets: Vec::new(),
             security_groups: Vec::new(),
+            max_tunnel_duration_cap: None,
         }
     }
 }
@@ -229,6 +241,7 @@ impl World {
                 id: id.to_string(),
                 state: state.to_string(),
                 private_ip: Some(ip.to_string()),
+                ipv6_address: None,
                 vpc_id: vpc.to_string(),
                 subnet_id: subnet.to_string(),
                 availability_zone: az.to_string(),
@@ -306,6 +319,7 @@ impl World {
                 security_group_ids: vec![DEMO_ENDPOINT_SG.to_string()],
                 private_ip: Some("10.0.1.5".to_string()),
                 ip_address_type: "ipv4".to_string(),
+                dualstack: false,
             }],
             region: "us-east-1".to_string(),
             vpcs: vec![
@@ -363,6 +377,7 @@ impl World {
                     rules: ingress_from_endpoint("0b0"),
                 },
             ],
+            max_tunnel_duration_cap: None,
         }
     }
 
@@ -469,6 +484,7 @@ pub(crate) struct Shared {
     pub frame_latency_ns: AtomicU64,
     pub eice_dns: String,
     pub fips_dns: String,
+    pub dualstack_dns: String,
     request_counter: AtomicU64,
     nonce: String,
 }
@@ -553,6 +569,22 @@ impl Drop for Simulator {
 const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
 const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
 
+/// One port on both `[::1]` and `127.0.0.1`, as a dual-stack name's
+/// addresses are: bind IPv6 on port 0, then IPv4 on the same port, trying
+/// again if that port is taken on IPv4.
+async fn dual_stack_listeners() -> io::Result<(TcpListener, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let v6 = TcpListener::bind(("::1", 0)).await?;
+        let port = v6.local_addr()?.port();
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(v4) => return Ok((v6, v4)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port free on both families")))
+}
+
 impl Simulator {
     /// Starts the listeners on 127.0.0.1 (ephemeral ports) and writes the CA
     /// bundle, key database and `AuthorizedKeysCommand` script into a fresh
@@ -570,6 +602,8 @@ impl Simulator {
         let api_addr = api_listener.local_addr()?;
         let eice_dns = format!("localhost:{}", eice_listener.local_addr()?.port());
         let fips_dns = format!("localhost:{}", fips_listener.local_addr()?.port());
+        let (dual_v6, dual_v4) = dual_stack_listeners().await?;
+        let dualstack_dns = format!("localhost:{}", dual_v6.local_addr()?.port());
 
         let nonce = hex::encode(Sha256::digest(
             format!(
@@ -615,6 +649,7 @@ impl Simulator {
             frame_latency_ns: AtomicU64::new(0),
             eice_dns: eice_dns.clone(),
             fips_dns: fips_dns.clone(),
+            dualstack_dns: dualstack_dns.clone(),
             request_counter: AtomicU64::new(0),
             nonce,
         });
@@ -636,10 +671,24 @@ impl Simulator {
             )),
             tokio::spawn(eice::serve(
                 fips_listener,
+                tls.ws_config.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+                fips_dns,
+            )),
+            tokio::spawn(eice::serve(
+                dual_v6,
+                tls.ws_config.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+                dualstack_dns.clone(),
+            )),
+            tokio::spawn(eice::serve(
+                dual_v4,
                 tls.ws_config,
                 shared.clone(),
                 shutdown_rx,
-                fips_dns,
+                dualstack_dns,
             )),
         ];
 
@@ -669,6 +718,13 @@ impl Simulator {
     /// Host check).
     pub fn eice_fips_dns(&self) -> String {
         self.shared.fips_dns.clone()
+    }
+
+    /// `localhost:<third port>`: the `PublicDnsNames.Dualstack.DnsName` of
+    /// endpoints with `dualstack` set. Its listener takes connections on
+    /// both `[::1]` and `127.0.0.1`.
+    pub fn eice_dualstack_dns(&self) -> String {
+        self.shared.dualstack_dns.clone()
     }
 
     /// The CA certificate (PEM) that signed every listener's certificate.

@@ -28,7 +28,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A running sshd serving one simulated instance. Killed on drop.
 pub struct Sshd {
-    /// Where it listens (127.0.0.1); also set as the instance's `ssh` target.
+    /// Where it listens (127.0.0.1, or ::1 with [`Sshd::start_on`]); also
+    /// set as the instance's `ssh` target.
     pub addr: SocketAddr,
     /// Its public host keys, as OpenSSH `known_hosts`-style key lines
     /// (`ssh-ed25519 AAAA… comment`).
@@ -38,12 +39,43 @@ pub struct Sshd {
     config: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// More `sshd_config` lines, e.g. `PubkeyAcceptedAlgorithms -ssh-ed25519`
+    /// for an image that refuses ed25519 (FIPS mode).
+    extra_config: String,
 }
 
 impl Sshd {
     /// Starts sshd for `instance_id` and points the instance's `ssh` target
     /// at it.
     pub async fn start(sim: &Simulator, instance_id: &str) -> io::Result<Sshd> {
+        Sshd::start_with_config(sim, instance_id, "").await
+    }
+
+    /// [`Sshd::start`] with more `sshd_config` lines, such as
+    /// `PubkeyAcceptedAlgorithms -ssh-ed25519` to refuse ed25519 keys as a
+    /// FIPS-mode image does.
+    pub async fn start_with_config(
+        sim: &Simulator,
+        instance_id: &str,
+        extra_config: &str,
+    ) -> io::Result<Sshd> {
+        Sshd::start_on(
+            sim,
+            instance_id,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            extra_config,
+        )
+        .await
+    }
+
+    /// [`Sshd::start_with_config`] listening on `listen`: `::1` for an
+    /// IPv6-only instance.
+    pub async fn start_on(
+        sim: &Simulator,
+        instance_id: &str,
+        listen: std::net::IpAddr,
+        extra_config: &str,
+    ) -> io::Result<Sshd> {
         if sim.world().instance(instance_id).is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -80,13 +112,14 @@ impl Sshd {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
 
         let mut me = Sshd {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: SocketAddr::new(listen, 0),
             host_key_pubs: Vec::new(),
             sshd,
             config: dir.join("sshd_config"),
             log_path: dir.join("sshd.log"),
             dir,
             child: None,
+            extra_config: extra_config.to_owned(),
         };
         me.generate_host_key().await?;
 
@@ -96,10 +129,10 @@ impl Sshd {
             // sshd cannot report the port it bound, so pick a free one,
             // release it and hand it to sshd; if something else grabs it in
             // between, sshd fails to bind and we try another.
-            let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            let port = std::net::TcpListener::bind((listen, 0))?
                 .local_addr()?
                 .port();
-            me.addr = SocketAddr::from(([127, 0, 0, 1], port));
+            me.addr = SocketAddr::new(listen, port);
             me.write_config(&script, instance_id)?;
             match me.spawn_and_wait().await {
                 Ok(()) => {
@@ -192,7 +225,7 @@ impl Sshd {
         };
         let config = format!(
             "# Written by the eic-ssh simulator for {instance_id}.\n\
-             ListenAddress 127.0.0.1\n\
+             ListenAddress {listen}\n\
              Port {port}\n\
              HostKey {host_key}\n\
              PidFile none\n\
@@ -210,7 +243,10 @@ impl Sshd {
              Subsystem sftp internal-sftp\n\
              ClientAliveInterval 0\n\
              MaxStartups 100\n\
-             MaxSessions 100\n",
+             MaxSessions 100\n\
+             {extra}\n",
+            extra = self.extra_config,
+            listen = self.addr.ip(),
             port = self.addr.port(),
             host_key = self.host_key_path().display(),
             script = script.display(),
@@ -242,7 +278,11 @@ impl Sshd {
                 ))
             })?;
         self.child = Some(child);
-        let listening = format!("Server listening on 127.0.0.1 port {}", self.addr.port());
+        let listening = format!(
+            "Server listening on {} port {}",
+            self.addr.ip(),
+            self.addr.port()
+        );
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
             let log = self.log();

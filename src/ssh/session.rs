@@ -41,6 +41,22 @@ pub struct Session {
     disconnect: Arc<Mutex<Option<Disconnect>>>,
 }
 
+/// Offer `key` for `user`; RSA signs with the best hash the server takes.
+async fn authenticate(
+    handle: &mut client::Handle<Client>,
+    user: &str,
+    key: PrivateKey,
+) -> Result<bool, Error> {
+    let hash = match key.algorithm().is_rsa() {
+        true => handle.best_supported_rsa_hash().await?.flatten(),
+        false => None,
+    };
+    let auth = handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+        .await?;
+    Ok(auth.success())
+}
+
 impl Session {
     /// Run SSH over `stream`, check the host key, and authenticate `user`
     /// with `key`.
@@ -53,6 +69,25 @@ impl Session {
     ) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let no_fallback: Option<std::future::Ready<Result<PrivateKey, Error>>> = None;
+        Session::connect_with_fallback(stream, policy, user, key, keepalive, no_fallback).await
+    }
+
+    /// [`Session::connect`], and when the server refuses `key`, try once
+    /// more on the same connection with the key `fallback` makes (and
+    /// pushes): for images whose sshd refuses ed25519.
+    pub async fn connect_with_fallback<S, F>(
+        stream: S,
+        policy: HostKeyPolicy,
+        user: &str,
+        key: PrivateKey,
+        keepalive: Keepalive,
+        fallback: Option<F>,
+    ) -> Result<Session, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: std::future::Future<Output = Result<PrivateKey, Error>>,
     {
         // Prefer the host key algorithms already recorded, as OpenSSH does.
         let known = &policy.known_algorithms;
@@ -84,10 +119,12 @@ impl Session {
             disconnect: disconnect.clone(),
         };
         let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
-        let auth = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
-            .await?;
-        if !auth.success() {
+        let mut accepted = authenticate(&mut handle, user, key).await?;
+        if let (false, Some(fallback)) = (accepted, fallback) {
+            let key = fallback.await?;
+            accepted = authenticate(&mut handle, user, key).await?;
+        }
+        if !accepted {
             return Err(Error::AuthRefused {
                 user: user.to_owned(),
             });

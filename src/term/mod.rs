@@ -1,6 +1,7 @@
 //! The local terminal: raw mode restored on every exit path, its size, the
 //! connecting status line, and OpenSSH's `~` escape sequences.
 
+pub mod deadline;
 pub mod logging;
 pub mod picker;
 pub mod stdio;

@@ -1,6 +1,7 @@
 //! The EICE tunnel: a TLS websocket whose binary frames carry the TCP bytes
 //! of the remote port, presented as one `AsyncRead + AsyncWrite` byte stream.
 
+mod dial;
 pub mod presign;
 pub mod relay;
 
@@ -82,12 +83,16 @@ impl Tunnel {
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
         let parsed =
             url::Url::parse(url).map_err(|e| Error::Tunnel(format!("bad tunnel URL: {e}")))?;
-        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
         let port = parsed.port_or_known_default().unwrap_or(443);
         let authority = format!("{host}:{port}");
         tracing::info!(url = %crate::tunnel::presign::redact(url), "opening tunnel");
 
-        let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, connect_tcp(&host, port).await?);
+        let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, dial::dial(&host, port).await?);
         let mut config = WebSocketConfig::default();
         config.max_frame_size = Some(16 << 20);
         config.max_message_size = Some(16 << 20);
@@ -146,32 +151,6 @@ fn text_frame() -> io::Error {
         io::ErrorKind::InvalidData,
         "protocol error: the endpoint sent a text frame",
     )
-}
-
-async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Error::TunnelConnect {
-            host: format!("{host}:{port}"),
-            reason: e.to_string(),
-        })?;
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                return Ok(s);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::TunnelConnect {
-        host: format!("{host}:{port}"),
-        reason: last.map_or_else(
-            || "the name resolved to no address".into(),
-            |e| e.to_string(),
-        ),
-    })
 }
 
 /// Turn a failed upgrade into the service's own words: its HTTP status and

@@ -1,7 +1,7 @@
 //! Presigning the `openTunnel` websocket URL with SigV4 query auth: a pure
 //! function of the parameters, credentials, region and time.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -23,7 +23,7 @@ pub struct TunnelRequest {
     pub endpoint_id: String,
     /// The endpoint's DNS name (host, optionally with :port).
     pub host: String,
-    pub private_ip: Ipv4Addr,
+    pub private_ip: IpAddr,
     pub remote_port: u16,
     pub max_tunnel_duration: Option<u32>,
 }
@@ -40,7 +40,7 @@ pub fn presign(
         req.host,
         encode(&req.endpoint_id),
         req.remote_port,
-        req.private_ip
+        encode(&req.private_ip.to_string())
     );
     if let Some(d) = req.max_tunnel_duration {
         url.push_str(&format!("&maxTunnelDuration={d}"));
@@ -134,7 +134,7 @@ mod tests {
         TunnelRequest {
             endpoint_id: "eice-0123456789abcdef0".into(),
             host: GOLDEN_HOST.into(),
-            private_ip: Ipv4Addr::new(10, 0, 1, 10),
+            private_ip: IpAddr::from([10, 0, 1, 10]),
             remote_port: 22,
             max_tunnel_duration: Some(3600),
         }

@@ -295,9 +295,10 @@ async fn the_tunnel_closing_is_reported_with_its_reason() {
         )
         .await;
     assert_eq!(out.status, Some(255));
+    // The close came at the duration asked for, and the message says so.
     assert!(
         out.stderr
-            .contains("the tunnel was closed by the endpoint (code 1001)"),
+            .contains("the endpoint closed the tunnel at its maximum duration of 1 s (code 1001)"),
         "{}",
         out.stderr
     );
@@ -314,7 +315,11 @@ async fn a_key_that_expired_before_authentication_is_refused() {
     // The key lives 1 s; the tunnel handshake takes 2.5 s.
     f.sim.set_key_lifetime(Duration::from_secs(1));
     f.sim.set_handshake_latency(Duration::from_millis(2500));
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    // An explicit key type: the default would fall back to a fresh ECDSA
+    // key on the refusal (see keytypes.rs), and that one would be in time.
+    let out = f
+        .run(&["--key-type", "ed25519", &f.target(), "--", "true"], b"")
+        .await;
     assert_eq!(out.status, Some(255));
     assert!(
         out.stderr.contains(&format!(
@@ -573,4 +578,33 @@ async fn endpoints_are_paged_and_the_instance_subnet_preferred() {
         "{}",
         tunnel.detail
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_cap_on_the_duration_is_explained_with_the_flag() {
+    let f = Fixture::new().await;
+    f.sim.set_world(|w| w.max_tunnel_duration_cap = Some(900));
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(out.stderr.contains("HTTP 403"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ask for what it allows with --max-tunnel-duration SECONDS"),
+        "{}",
+        out.stderr
+    );
+    let out = f
+        .run(
+            &[
+                "--max-tunnel-duration",
+                "900",
+                &f.target(),
+                "--",
+                "echo",
+                "ok",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
 }

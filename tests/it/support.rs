@@ -42,8 +42,15 @@ impl Fixture {
     }
 
     pub async fn with_world(world: World) -> Fixture {
+        Fixture::with_sshd_config(world, "").await
+    }
+
+    /// A fixture whose sshd has these extra `sshd_config` lines.
+    pub async fn with_sshd_config(world: World, extra_config: &str) -> Fixture {
         let sim = Simulator::start(world).await.expect("simulator starts");
-        let sshd = Sshd::start(&sim, INSTANCE).await.expect("sshd starts");
+        let sshd = Sshd::start_with_config(&sim, INSTANCE, extra_config)
+            .await
+            .expect("sshd starts");
         let home = tempfile::tempdir().unwrap();
         // Empty AWS files, so nothing from the developer's own leaks in.
         std::fs::write(home.path().join("aws-config"), "").unwrap();

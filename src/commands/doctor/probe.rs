@@ -22,10 +22,10 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
             "Skipped: there is no instance and endpoint to connect through.".into(),
         );
     };
-    let Some(private_ip) = instance.private_ip.filter(|_| instance.state == "running") else {
+    let Some(private_ip) = instance.target_ip().filter(|_| instance.state == "running") else {
         return c(
             Status::Skip,
-            "Skipped: the instance is not running with a private IPv4.".into(),
+            "Skipped: the instance is not running with a private IP address.".into(),
         );
     };
     let dns_name = match ep.dial_name(aws.use_fips) {

@@ -81,7 +81,7 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
             state: info.state.clone(),
         });
     }
-    let private_ip = info.private_ip.ok_or_else(|| Error::NoPrivateIp {
+    let private_ip = info.target_ip().ok_or_else(|| Error::NoPrivateIp {
         instance: info.id.clone(),
     })?;
     let (endpoint, slots) = job.endpoint?;

@@ -99,7 +99,11 @@ fn send_ssh_public_key(body: &[u8], shared: &Shared, request_id: &str) -> Answer
         status: 200,
         content_type: JSON,
         body: serde_json::json!({ "RequestId": request_id, "Success": true }).to_string(),
-        detail: format!("{user}@{instance_id}"),
+        // The key's type shows which one a client pushed.
+        detail: format!(
+            "{user}@{instance_id} {}",
+            key.split_whitespace().next().unwrap_or_default()
+        ),
         error_type: None,
     }
 }

@@ -21,6 +21,7 @@ pub(crate) fn describe_endpoints(
     request_id: &str,
     dns: &str,
     fips_dns: &str,
+    dualstack_dns: &str,
 ) -> Answer {
     let ids = list(params, "InstanceConnectEndpointId");
     if let Some(bad) = ids.iter().find(|id| !is_hex_id(id, "eice-")) {
@@ -106,9 +107,23 @@ pub(crate) fn describe_endpoints(
         for sg in &e.security_group_ids {
             let _ = write!(xml, "<item>{}</item>", esc(sg));
         }
+        xml.push_str("</securityGroupIdSet><publicDnsNames><ipv4>");
+        let _ = write!(xml, "<dnsName>{}</dnsName>", esc(dns));
+        if e.fips {
+            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(fips_dns));
+        }
+        xml.push_str("</ipv4>");
+        if e.dualstack {
+            let _ = write!(
+                xml,
+                "<dualstack><dnsName>{}</dnsName></dualstack>",
+                esc(dualstack_dns)
+            );
+        }
+        xml.push_str("</publicDnsNames>");
         let _ = writeln!(
             xml,
-            "</securityGroupIdSet><ipAddressType>{}</ipAddressType><tagSet/></item>",
+            "<ipAddressType>{}</ipAddressType><tagSet/></item>",
             esc(&e.ip_address_type)
         );
     }

@@ -156,6 +156,9 @@ pub(crate) fn describe_instances(
             }
             xml.push_str("</tagSet>");
         }
+        if let Some(ip) = &inst.ipv6_address {
+            let _ = write!(xml, "<ipv6Address>{}</ipv6Address>", esc(ip));
+        }
         // The instance's groups are its primary interface's; every
         // interface lists its own.
         xml.push_str("<groupSet>");

@@ -110,6 +110,7 @@ pub(super) fn handle(
             request_id,
             &shared.eice_dns,
             &shared.fips_dns,
+            &shared.dualstack_dns,
         ),
         "" => ec2_error(
             400,

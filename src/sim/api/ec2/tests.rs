@@ -68,7 +68,7 @@ fn endpoint_paging_walks_all_pages() {
     let pages = walk_pages(
         &[("Action", "DescribeInstanceConnectEndpoints")],
         "instanceConnectEndpointId",
-        |p| describe_endpoints(&w, p, "rid", "localhost:1", "localhost:2"),
+        |p| describe_endpoints(&w, p, "rid", "localhost:1", "localhost:2", "localhost:3"),
     );
     assert_eq!(pages.len(), 3);
     assert!(pages.iter().all(|p| p.len() <= DEFAULT_ENDPOINT_PAGE));
@@ -87,7 +87,7 @@ fn endpoint_filters() {
         ("Filter.2.Value.2", "update-complete"),
         ("MaxResults", "10"),
     ]);
-    let a = describe_endpoints(&w, &p, "rid", "localhost:1", "localhost:2");
+    let a = describe_endpoints(&w, &p, "rid", "localhost:1", "localhost:2", "localhost:3");
     let ids = values_of(&a.body, "instanceConnectEndpointId");
     assert_eq!(ids.len(), 3);
     assert!(token_in(&a.body).is_none());
@@ -103,7 +103,7 @@ fn endpoint_filters() {
 type Action = fn(&World, &[(String, String)], &str) -> Answer;
 
 fn endpoints(w: &World, p: &[(String, String)], r: &str) -> Answer {
-    describe_endpoints(w, p, r, "d", "f")
+    describe_endpoints(w, p, r, "d", "f", "s")
 }
 
 /// A request an EC2 action must refuse with a 400.

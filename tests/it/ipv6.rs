@@ -1,0 +1,131 @@
+//! IPv6 and dual-stack endpoints: an IPv6-only instance (its sshd on ::1)
+//! behind a dual-stack endpoint, an IPv4 instance through the dual-stack
+//! name, and an endpoint that cannot reach the target's family.
+
+use eic_ssh::sim::World;
+use eic_ssh::sim::sshd::Sshd;
+
+use crate::support::*;
+
+const V6_INSTANCE: &str = "i-0abcdef0123456789";
+const V6_IP: &str = "2600:1f18:1234:5601::10";
+
+/// The demo world plus an IPv6-only instance in the same subnet; the
+/// endpoint is dual-stack (and so without Preserve Client IP) when asked.
+fn world(dual_stack: bool) -> World {
+    let mut w = World::demo();
+    let mut v6 = w.instances[0].clone();
+    v6.id = V6_INSTANCE.into();
+    v6.private_ip = None;
+    v6.ipv6_address = Some(V6_IP.into());
+    v6.ssh = None;
+    w.instances.push(v6);
+    if dual_stack {
+        let e = &mut w.endpoints[0];
+        e.ip_address_type = "dualstack".into();
+        e.dualstack = true;
+        e.preserve_client_ip = false;
+    }
+    w
+}
+
+fn tunnels(f: &Fixture) -> Vec<String> {
+    f.sim
+        .request_log()
+        .into_iter()
+        .filter(|e| e.op == "OpenTunnel")
+        .map(|e| e.detail)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
+    let f = Fixture::with_world(world(true)).await;
+    let _sshd6 = Sshd::start_on(&f.sim, V6_INSTANCE, "::1".parse().unwrap(), "")
+        .await
+        .expect("sshd starts on ::1");
+    let target = format!("{}@{V6_INSTANCE}", f.user());
+    let out = f.run(&["-v", &target, "--", "echo", "over v6"], b"").await;
+    assert_eq!(out.stdout_str(), "over v6\n", "{}", out.stderr);
+    assert_eq!(out.status, Some(0));
+    // The tunnel named the instance by its IPv6 address, through the
+    // endpoint's dual-stack name.
+    assert!(out.stderr.contains(V6_IP), "{}", out.stderr);
+    let dual = f.sim.eice_dualstack_dns();
+    assert!(
+        out.stderr.contains(&format!("tunnel to {dual}")),
+        "{}",
+        out.stderr
+    );
+    let log = tunnels(&f);
+    assert!(
+        log.iter()
+            .any(|d| d.contains(&format!("-> {V6_INSTANCE}:22 via {dual}"))),
+        "{log:?}"
+    );
+
+    // --private-ip takes the IPv6 address: no EC2 lookup at all.
+    let before = f.sim.request_log().len();
+    let out = f
+        .run(
+            &[
+                "--private-ip",
+                V6_IP,
+                "--eice-id",
+                "eice-0123456789abcdef0",
+                "--eice-dns",
+                &dual,
+                "--no-cache",
+                &target,
+                "--",
+                "echo",
+                "explicit",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.stdout_str(), "explicit\n", "{}", out.stderr);
+    let ops: Vec<String> = f.sim.request_log()[before..]
+        .iter()
+        .map(|e| e.op.clone())
+        .collect();
+    assert!(!ops.iter().any(|o| o.starts_with("Describe")), "{ops:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv4_instance_through_the_dual_stack_name() {
+    let f = Fixture::with_world(world(true)).await;
+    let out = f
+        .run(&["-v", &f.target(), "--", "echo", "over v4"], b"")
+        .await;
+    assert_eq!(out.stdout_str(), "over v4\n", "{}", out.stderr);
+    let dual = f.sim.eice_dualstack_dns();
+    assert_ne!(dual, f.sim.eice_dns());
+    let log = tunnels(&f);
+    assert!(
+        log.iter()
+            .any(|d| d.contains(&format!("-> {INSTANCE}:22 via {dual}"))),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
+    let f = Fixture::with_world(world(false)).await;
+    let target = format!("{}@{V6_INSTANCE}", f.user());
+    let out = f.run(&[&target, "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "EC2 Instance Connect Endpoint eice-0123456789abcdef0 is ipv4 and cannot reach {V6_IP}, an IPv6 address"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--ip-address-type dualstack"),
+        "{}",
+        out.stderr
+    );
+    assert!(tunnels(&f).is_empty());
+}

@@ -1,0 +1,98 @@
+//! Ephemeral key types: `--key-type`, and the transparent fallback to ECDSA
+//! P-256 for an image whose sshd refuses ed25519 (FIPS mode), remembered in
+//! the route cache.
+
+use eic_ssh::sim::World;
+
+use crate::support::*;
+
+/// The key algorithms of the keys pushed so far, in order.
+fn pushed_key_types(f: &Fixture) -> Vec<String> {
+    f.sim
+        .request_log()
+        .into_iter()
+        .filter(|e| e.op == "SendSSHPublicKey" && e.status == 200)
+        .map(|e| e.detail.split_whitespace().nth(1).unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
+    let f = Fixture::with_sshd_config(World::demo(), "PubkeyAcceptedAlgorithms -ssh-ed25519").await;
+    let out = f
+        .run(&["-v", &f.target(), "--", "echo", "first"], b"")
+        .await;
+    assert_eq!(
+        out.stdout_str(),
+        "first\n",
+        "{}\n{}",
+        out.stderr,
+        f.sshd.log()
+    );
+    assert_eq!(out.status, Some(0));
+    assert!(
+        out.stderr.contains(
+            "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        pushed_key_types(&f),
+        vec!["ssh-ed25519", "ecdsa-sha2-nistp256"]
+    );
+
+    // Next time the remembered type goes first, and alone.
+    let out = f
+        .run(&["-v", &f.target(), "--", "echo", "second"], b"")
+        .await;
+    assert_eq!(out.stdout_str(), "second\n", "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "pushing an ecdsa key: {INSTANCE} refused ed25519 before"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("refused the ed25519 key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        pushed_key_types(&f),
+        vec!["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"]
+    );
+
+    // A type asked for is final: no fallback.
+    let out = f
+        .run(&["--key-type", "ed25519", &f.target(), "--", "true"], b"")
+        .await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the instance refused SSH authentication for user"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pushed_key_types(&f).len(), 4);
+    assert_eq!(pushed_key_types(&f)[3], "ssh-ed25519");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_type_picks_the_ephemeral_keys_type() {
+    let f = Fixture::new().await;
+    let out = f
+        .run(
+            &["--key-type", "ecdsa", &f.target(), "--", "echo", "ok"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    assert_eq!(pushed_key_types(&f), vec!["ecdsa-sha2-nistp256"]);
+    let out = f
+        .run(&["--key-type", "dsa", &f.target(), "--", "true"], b"")
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("'dsa'"), "{}", out.stderr);
+}
