@@ -2,6 +2,8 @@
 //! host keys that the console shows.
 
 pub mod console_keys;
+pub mod forward;
 pub mod host_keys;
 pub mod known_hosts;
 pub mod session;
+pub mod sftp;

@@ -11,8 +11,10 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
+use crate::ssh::forward::remote::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 
@@ -35,10 +37,12 @@ pub struct RunOptions {
 
 /// An authenticated SSH connection.
 pub struct Session {
-    handle: Handle<Client>,
+    handle: Arc<Handle<Client>>,
     host: String,
     keepalive: Keepalive,
     disconnect: Arc<Mutex<Option<Disconnect>>>,
+    alive: tokio::sync::watch::Receiver<()>,
+    forwarded: Mutex<Option<UnboundedReceiver<Incoming>>>,
 }
 
 impl Session {
@@ -79,9 +83,13 @@ impl Session {
         };
         let host = policy.host.clone();
         let disconnect = Arc::new(Mutex::new(None));
+        let (alive_tx, alive) = tokio::sync::watch::channel(());
+        let (forwarded_tx, forwarded) = tokio::sync::mpsc::unbounded_channel();
         let client = Client {
             policy,
             disconnect: disconnect.clone(),
+            _alive: alive_tx,
+            forwarded: forwarded_tx,
         };
         let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
         let auth = handle
@@ -94,11 +102,43 @@ impl Session {
         }
         tracing::debug!(user, "authenticated");
         Ok(Session {
-            handle,
+            handle: Arc::new(handle),
             host,
             keepalive,
             disconnect,
+            alive,
+            forwarded: Mutex::new(Some(forwarded)),
         })
+    }
+
+    /// The connection, shared with forwarding and SFTP tasks.
+    pub fn handle(&self) -> Arc<Handle<Client>> {
+        self.handle.clone()
+    }
+
+    /// The `-R` connections the server opens (once; later calls get `None`).
+    pub fn take_forwarded(&self) -> Option<UnboundedReceiver<Incoming>> {
+        self.forwarded.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// Resolves when the connection has ended, for whatever reason.
+    pub async fn closed(&self) {
+        let mut alive = self.alive.clone();
+        while alive.changed().await.is_ok() {}
+    }
+
+    /// Wait with no command (`-N`) until the connection ends (an error
+    /// saying why) or SIGINT/SIGTERM/SIGHUP asks to stop (a clean end).
+    pub async fn wait(&self) -> Result<(), Error> {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            _ = self.closed() => Err(self.lost()),
+            _ = int.recv() => Ok(()),
+            _ = term.recv() => Ok(()),
+            _ = hup.recv() => Ok(()),
+        }
     }
 
     /// Run `command` (or the user's shell when `None`), with local stdin
