@@ -6,6 +6,7 @@
 mod cache;
 mod doctor;
 mod exec;
+mod forward;
 mod hostkeys;
 mod interactive;
 mod openssh;
