@@ -16,7 +16,8 @@ fn sha256_file(p: &Path) -> Vec<u8> {
 }
 
 fn random_file(p: &Path, n: usize) {
-    let data: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    let mut data = vec![0u8; n];
+    rand::fill(&mut data[..]);
     std::fs::write(p, data).unwrap();
 }
 
@@ -47,6 +48,27 @@ fn temporaries(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `eic-ssh cp ARGS`: a debug build moves tens of megabytes slowly, so
+/// this allows longer than [`Fixture::run`] does.
+async fn cp(f: &Fixture, args: &[&str]) -> Output {
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        f.command()
+            .arg("cp")
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("cp {args:?} did not finish in time"))
+    .unwrap();
+    Output {
+        status: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 fn remote(f: &Fixture, path: &Path) -> String {
     format!("{}:{}", f.target(), path.display())
 }
@@ -61,22 +83,12 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     std::fs::create_dir(&remote_dir).unwrap();
     let on_instance = remote_dir.join("big.bin");
 
-    let out = f
-        .run(
-            &["cp", src.to_str().unwrap(), &remote(&f, &remote_dir)],
-            b"",
-        )
-        .await;
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &remote_dir)]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(sha256_file(&on_instance), sha256_file(&src));
 
     let back = work.path().join("back.bin");
-    let out = f
-        .run(
-            &["cp", &remote(&f, &on_instance), back.to_str().unwrap()],
-            b"",
-        )
-        .await;
+    let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(sha256_file(&back), sha256_file(&src));
     // Not a terminal: no progress bars.
@@ -89,12 +101,7 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
 
     // An existing destination is replaced whole.
     std::fs::write(&back, b"old").unwrap();
-    let out = f
-        .run(
-            &["cp", &remote(&f, &on_instance), back.to_str().unwrap()],
-            b"",
-        )
-        .await;
+    let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(sha256_file(&back), sha256_file(&src));
 }
@@ -126,12 +133,7 @@ async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
     let instance = work.path().join("instance");
     std::fs::create_dir(&instance).unwrap();
 
-    let out = f
-        .run(
-            &["cp", "-r", src.to_str().unwrap(), &remote(&f, &instance)],
-            b"",
-        )
-        .await;
+    let out = cp(&f, &["-r", src.to_str().unwrap(), &remote(&f, &instance)]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(tree(&instance.join("src tree")), tree(&src));
 
@@ -154,9 +156,7 @@ async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
 
     // Without -r a directory is refused, naming it, and nothing is copied.
     let other = work.path().join("other");
-    let out = f
-        .run(&["cp", src.to_str().unwrap(), &remote(&f, &other)], b"")
-        .await;
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &other)]).await;
     assert_eq!(out.status, Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains("is a directory (use -r)"),
@@ -186,12 +186,7 @@ async fn dash_p_keeps_modes_and_times() {
     let instance = work.path().join("instance");
     std::fs::create_dir(&instance).unwrap();
 
-    let out = f
-        .run(
-            &["cp", "-p", src.to_str().unwrap(), &remote(&f, &instance)],
-            b"",
-        )
-        .await;
+    let out = cp(&f, &["-p", src.to_str().unwrap(), &remote(&f, &instance)]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     let m = std::fs::metadata(instance.join("keep.sh")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o751);
@@ -236,9 +231,7 @@ async fn a_missing_source_is_named_and_changes_nothing() {
     let dest = work.path().join("dest.txt");
     std::fs::write(&dest, b"as it was").unwrap();
     let missing = work.path().join("nope.txt");
-    let out = f
-        .run(&["cp", &remote(&f, &missing), dest.to_str().unwrap()], b"")
-        .await;
+    let out = cp(&f, &[&remote(&f, &missing), dest.to_str().unwrap()]).await;
     assert_eq!(out.status, Some(1), "{}", out.stderr);
     assert!(
         out.stderr
@@ -249,7 +242,7 @@ async fn a_missing_source_is_named_and_changes_nothing() {
     assert!(out.stderr.contains("no such file"), "{}", out.stderr);
     assert_eq!(std::fs::read(&dest).unwrap(), b"as it was");
     // A bad target is a usage error before any network call.
-    let out = f.run(&["cp", "i-nothex:/x", "y"], b"").await;
+    let out = cp(&f, &["i-nothex:/x", "y"]).await;
     assert_eq!(out.status, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("'i-nothex'"), "{}", out.stderr);
 }
@@ -259,12 +252,13 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("big.bin");
-    random_file(&src, 50 * 1024 * 1024);
+    // What the bytes are does not matter here, only that there are many.
+    std::fs::write(&src, vec![7u8; 50 * 1024 * 1024]).unwrap();
     let down = work.path().join("down");
     std::fs::create_dir(&down).unwrap();
     let dest = down.join("big.bin");
 
-    let mut child = f
+    let child = f
         .command()
         .args(["cp", &remote(&f, &src), dest.to_str().unwrap()])
         .stdin(Stdio::null())

@@ -95,9 +95,22 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
             let ended: Vec<_> = sessions.values().map(|(l, _)| l.session.closed()).collect();
             futures_util::future::select_all(ended.into_iter().map(Box::pin)).await;
         };
-        tokio::select! {
+        tokio::pin!(lost);
+        let r = tokio::select! {
             r = work => r,
-            () = lost => Err(lost_error(&sessions)),
+            () = &mut lost => Err(lost_error(&sessions)),
+        };
+        match r {
+            // SFTP may notice the connection going a moment before the
+            // session does: then the lost connection is the story.
+            Err(Error::Copy { .. }) => {
+                let grace = std::time::Duration::from_millis(500);
+                match tokio::time::timeout(grace, &mut lost).await {
+                    Ok(()) => Err(lost_error(&sessions)),
+                    Err(_) => r,
+                }
+            }
+            r => r,
         }
     };
     progress.finish();
