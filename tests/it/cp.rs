@@ -289,3 +289,34 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     assert!(!dest.exists(), "a file under the destination name");
     assert!(temporaries(&down).is_empty(), "{:?}", temporaries(&down));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a.bin"), work.path().join("b.bin"));
+    random_file(&a, 600_000);
+    random_file(&b, 3);
+    let into = work.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    // Two remote sources into a remote directory, all on the instance.
+    let out = cp(&f, &[&remote(&f, &a), &remote(&f, &b), &remote(&f, &into)]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(sha256_file(&into.join("a.bin")), sha256_file(&a));
+    assert_eq!(sha256_file(&into.join("b.bin")), sha256_file(&b));
+    // Several sources into something that is not a directory: refused.
+    let not_dir = work.path().join("file");
+    std::fs::write(&not_dir, b"keep").unwrap();
+    let out = cp(
+        &f,
+        &[
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            &remote(&f, &not_dir),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&not_dir).unwrap(), b"keep");
+}
