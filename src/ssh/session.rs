@@ -134,7 +134,10 @@ impl Session {
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
         tokio::select! {
-            _ = self.closed() => Err(self.lost()),
+            _ = self.closed() => Err(match self.lost() {
+                Error::SshProtocol(_) => Error::SshProtocol("the connection closed, and the forwards with it"),
+                e => e,
+            }),
             _ = int.recv() => Ok(()),
             _ = term.recv() => Ok(()),
             _ = hup.recv() => Ok(()),

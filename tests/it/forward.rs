@@ -372,3 +372,19 @@ async fn background_mode_reports_a_failure_and_needs_something_to_do() {
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     assert!(out.stderr.contains("not running"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_end_with_the_session_and_say_why() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    let spec = format!("0:127.0.0.1:{db}");
+    let mut run = Running::start(&f, &["-N", "-L", &spec, &f.target()]);
+    let line = run.line("forwarding 127.0.0.1:").await;
+    let port = port_after(&line, "127.0.0.1:");
+    echo_round_trip(port, 1000).await;
+    f.sim.close_tunnels(1011, "simulated endpoint failure");
+    assert_eq!(run.status().await, Some(255));
+    let why = run.line("simulated endpoint failure").await;
+    assert!(why.starts_with("eic-ssh: "), "{why}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
