@@ -64,6 +64,9 @@ pub enum Subcommand {
     /// Run one command on every instance the targets match, in parallel,
     /// within the endpoints' limit of 20 connections each.
     Exec(ExecArgs),
+    /// Copy files to, from or between instances over SFTP, with scp's
+    /// syntax: a remote side is [USER@]INSTANCE:PATH.
+    Cp(CpArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -106,6 +109,35 @@ pub struct SshArgs {
 
     #[command(flatten)]
     pub host_keys: HostKeyArgs,
+
+    /// Forward local port PORT (on BIND, loopback by default) to HOST:HOSTPORT
+    /// as the instance resolves and reaches it, e.g. a database (repeatable).
+    #[arg(short = 'L', value_name = "[BIND:]PORT:HOST:HOSTPORT", value_parser = parse_port_forward)]
+    pub local_forward: Vec<crate::ssh::forward::PortForward>,
+
+    /// Have the instance listen on PORT (on BIND, its loopback by default)
+    /// and carry each connection back to HOST:HOSTPORT as reached from here
+    /// (repeatable; port 0 lets the instance pick one).
+    #[arg(short = 'R', value_name = "[BIND:]PORT:HOST:HOSTPORT", value_parser = parse_port_forward)]
+    pub remote_forward: Vec<crate::ssh::forward::PortForward>,
+
+    /// Run a local SOCKS5/SOCKS4a proxy on PORT whose connections leave from
+    /// the instance; names resolve there (repeatable).
+    #[arg(short = 'D', value_name = "[BIND:]PORT", value_parser = parse_dynamic_forward)]
+    pub dynamic_forward: Vec<crate::ssh::forward::DynamicForward>,
+
+    /// Carry on when the instance refuses a -R forward (a warning, not an error).
+    #[arg(long)]
+    pub forward_best_effort: bool,
+
+    /// Run no remote command: only forward ports, until Ctrl-C.
+    #[arg(short = 'N', conflicts_with = "command")]
+    pub no_command: bool,
+
+    /// Go to the background once the forwards are up and the key is
+    /// accepted (needs -N or a command).
+    #[arg(short = 'f')]
+    pub background: bool,
 
     /// Force a PTY, even with a command (e.g. for top).
     #[arg(short = 't', conflicts_with = "no_tty")]
@@ -217,6 +249,33 @@ pub struct TunnelArgs {
 
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `eic-ssh cp`.
+#[derive(Debug, Args)]
+#[command(mut_arg("port", |a| a.short('P')))]
+pub struct CpArgs {
+    /// Copy directories and everything in them.
+    #[arg(short = 'r')]
+    pub recursive: bool,
+
+    /// Keep modification and access times and modes.
+    #[arg(short = 'p')]
+    pub preserve: bool,
+
+    /// SRC... DST, each a local path or [USER@]INSTANCE:PATH (a relative
+    /// remote path starts in the user's home).
+    #[arg(value_name = "SRC... DST", num_args = 2.., required = true)]
+    pub paths: Vec<String>,
+
+    #[command(flatten)]
+    pub user: UserArg,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub host_keys: HostKeyArgs,
 }
 
 /// `eic-ssh host-keys`.
@@ -551,6 +610,14 @@ fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
 }
 
+fn parse_port_forward(s: &str) -> Result<crate::ssh::forward::PortForward, String> {
+    s.parse()
+}
+
+fn parse_dynamic_forward(s: &str) -> Result<crate::ssh::forward::DynamicForward, String> {
+    s.parse()
+}
+
 fn parse_user(s: &str) -> Result<String, String> {
     crate::route::target::validate_user(s).map(|()| s.to_owned())
 }
@@ -617,6 +684,16 @@ impl SshArgs {
             false
         } else {
             self.force_tty || (self.command.is_empty() && stdin_is_terminal)
+        }
+    }
+
+    /// The forwards asked for with -L, -R and -D.
+    pub fn forwards(&self) -> crate::ssh::forward::ForwardSpecs {
+        crate::ssh::forward::ForwardSpecs {
+            local: self.local_forward.clone(),
+            remote: self.remote_forward.clone(),
+            dynamic: self.dynamic_forward.clone(),
+            remote_best_effort: self.forward_best_effort,
         }
     }
 
@@ -725,5 +802,52 @@ mod tests {
         }
         let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.connect.port, 3389);
+    }
+
+    #[test]
+    fn forwarding_flags() {
+        let cli = parse(&[
+            "-N",
+            "-L",
+            "5432:db:5432",
+            "-L",
+            "*:8080:web:80",
+            "-D",
+            "1080",
+            "-R",
+            "0:localhost:3000",
+            "i-0123456789abcdef0",
+        ])
+        .unwrap();
+        let f = cli.ssh.forwards();
+        assert_eq!((f.local.len(), f.dynamic.len(), f.remote.len()), (2, 1, 1));
+        assert!(cli.ssh.no_command);
+        let err = parse(&["-L", "5432:db", "i-0123456789abcdef0"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("'5432:db'"), "{err}");
+        assert!(parse(&["-N", "i-0123456789abcdef0", "uptime"]).is_err());
+    }
+
+    #[test]
+    fn cp_takes_scp_flags_and_capital_p_for_the_port() {
+        let cli = parse(&[
+            "cp",
+            "-r",
+            "-p",
+            "-P",
+            "22",
+            "a",
+            "b",
+            "i-0123456789abcdef0:/tmp",
+        ])
+        .unwrap();
+        let Some(Subcommand::Cp(cp)) = cli.subcommand else {
+            panic!("not cp");
+        };
+        assert!(cp.recursive && cp.preserve);
+        assert_eq!(cp.paths.len(), 3);
+        assert!(parse(&["cp", "only-one"]).is_err());
     }
 }

@@ -172,6 +172,12 @@ pub enum Error {
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 
+    #[error("the instance refused to listen on {listen} for -R: {reason}")]
+    RemoteForwardRefused { listen: String, reason: String },
+
+    #[error("cannot copy {path}: {reason}")]
+    Copy { path: String, reason: String },
+
     #[error("the connection to {host} was lost: {reason}")]
     ConnectionLost { host: String, reason: String },
 
@@ -216,6 +222,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Ambiguous { .. } => EXIT_USAGE,
             Error::Cancelled => EXIT_CANCELLED,
+            // As scp: a file that could not be copied is 1, a connection 255.
+            Error::Copy { .. } => 1,
             _ => EXIT_CONNECT_FAILED,
         }
     }
@@ -256,6 +264,7 @@ impl Error {
             Error::HostKeyMismatch { .. } => "do not connect until you know why: someone may be intercepting the connection. Check the instance's console (aws ec2 get-console-output --latest) yourself".into(),
             Error::HostKeyUnknown { host, .. } => format!("pre-seed it with: eic-ssh host-keys {host} --add, or use --strict-host-key-checking accept-new"),
             Error::NoPublicKey { .. } => "pass --public-key FILE, add a key to ssh-agent, create one with ssh-keygen -t ed25519, or use --no-push".into(),
+            Error::RemoteForwardRefused { .. } => "the port may be taken on the instance, or its sshd forbids it (AllowTcpForwarding, GatewayPorts, PermitListen); --forward-best-effort carries on without it".into(),
             Error::AuthRefused { .. } => "the pushed key is valid for 60 seconds and only for that OS user: check --user (e.g. ubuntu on Ubuntu AMIs) and that EC2 Instance Connect is installed on the instance".into(),
             _ => return None,
         })

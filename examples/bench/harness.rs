@@ -182,6 +182,37 @@ impl Bench {
         self.ssh(&opts, &self.target(), remote)
     }
 
+    /// OpenSSH options (for ssh, scp and sftp alike) that reach the
+    /// instance through `eic-ssh proxy --no-push` with the bench's key.
+    pub(crate) fn openssh_proxy_opts(&self) -> Vec<OsString> {
+        let proxy = format!("ProxyCommand={} proxy --no-push %h %p", self.exe.display());
+        [
+            "-F",
+            "/dev/null",
+            "-o",
+            proxy.as_str(),
+            "-o",
+            SAME_KEX,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ]
+        .iter()
+        .map(OsString::from)
+        .chain(std::iter::once(self.key.clone().into_os_string()))
+        .collect()
+    }
+
     /// `USER@INSTANCE`.
     pub(crate) fn target(&self) -> String {
         format!("{}@{INSTANCE}", self.user)
@@ -289,7 +320,7 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
     }
     let warm = Home::new(work.path())?;
     let data = work.path().join("data");
-    if cfg.row(2) {
+    if cfg.row(2) || cfg.row(6) || cfg.row(7) {
         progress(&format!(
             "writing {} MB of pseudo-random data",
             cfg.bulk_bytes / MB

@@ -1,11 +1,14 @@
 //! One file per subcommand. Commands depend on the domain modules (aws,
 //! route, tunnel, ssh, term) and on `cli`; never the reverse.
 
+pub mod background;
 pub mod cache;
+pub mod cp;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
 pub mod listen;
+pub mod login;
 pub mod ls;
 pub mod proxy;
 pub mod restrict;
@@ -31,6 +34,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args, no_pick).await,
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
+        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
         None => ssh::run(cli.ssh, cli.verbosity, no_pick).await,
     }

@@ -64,6 +64,11 @@ pub struct HostKeyPolicy {
 pub struct Client {
     pub(super) policy: HostKeyPolicy,
     pub(super) disconnect: Arc<Mutex<Option<Disconnect>>>,
+    /// Dropped with the handler when the session ends, which wakes
+    /// [`Session::closed`](crate::ssh::session::Session::closed).
+    pub(super) _alive: tokio::sync::watch::Sender<()>,
+    /// Where `-R` connections from the server go.
+    pub(super) forwarded: tokio::sync::mpsc::UnboundedSender<crate::ssh::forward::remote::Incoming>,
 }
 
 /// Why russh ended the connection, classified by the error's type.
@@ -92,6 +97,29 @@ impl client::Handler for Client {
                 Err(e)
             }
         }
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        // With no -R asked for, the receiver is gone and dropping the
+        // reply refuses the channel.
+        let _ = self.forwarded.send(crate::ssh::forward::remote::Incoming {
+            channel,
+            connected_address: connected_address.to_owned(),
+            connected_port,
+            originator: originator_address.to_owned(),
+            originator_port,
+            reply,
+        });
+        Ok(())
     }
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Error> {

@@ -3,7 +3,9 @@
 
 pub mod capture;
 pub mod console_keys;
+pub mod forward;
 pub mod host_keys;
 pub mod known_hosts;
 pub mod recorder;
 pub mod session;
+pub mod sftp;

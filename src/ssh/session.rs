@@ -11,8 +11,10 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
+use crate::ssh::forward::remote::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 
@@ -35,10 +37,12 @@ pub struct RunOptions {
 
 /// An authenticated SSH connection.
 pub struct Session {
-    handle: Handle<Client>,
+    handle: Arc<Handle<Client>>,
     host: String,
     keepalive: Keepalive,
     disconnect: Arc<Mutex<Option<Disconnect>>>,
+    alive: tokio::sync::watch::Receiver<()>,
+    forwarded: Mutex<Option<UnboundedReceiver<Incoming>>>,
 }
 
 /// Offer `key` for `user`; RSA signs with the best hash the server takes.
@@ -114,9 +118,13 @@ impl Session {
         };
         let host = policy.host.clone();
         let disconnect = Arc::new(Mutex::new(None));
+        let (alive_tx, alive) = tokio::sync::watch::channel(());
+        let (forwarded_tx, forwarded) = tokio::sync::mpsc::unbounded_channel();
         let client = Client {
             policy,
             disconnect: disconnect.clone(),
+            _alive: alive_tx,
+            forwarded: forwarded_tx,
         };
         let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
         let mut accepted = authenticate(&mut handle, user, key).await?;
@@ -131,11 +139,46 @@ impl Session {
         }
         tracing::debug!(user, "authenticated");
         Ok(Session {
-            handle,
+            handle: Arc::new(handle),
             host,
             keepalive,
             disconnect,
+            alive,
+            forwarded: Mutex::new(Some(forwarded)),
         })
+    }
+
+    /// The connection, shared with forwarding and SFTP tasks.
+    pub fn handle(&self) -> Arc<Handle<Client>> {
+        self.handle.clone()
+    }
+
+    /// The `-R` connections the server opens (once; later calls get `None`).
+    pub fn take_forwarded(&self) -> Option<UnboundedReceiver<Incoming>> {
+        self.forwarded.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// Resolves when the connection has ended, for whatever reason.
+    pub async fn closed(&self) {
+        let mut alive = self.alive.clone();
+        while alive.changed().await.is_ok() {}
+    }
+
+    /// Wait with no command (`-N`) until the connection ends (an error
+    /// saying why) or SIGINT/SIGTERM/SIGHUP asks to stop (a clean end).
+    pub async fn wait(&self) -> Result<(), Error> {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            _ = self.closed() => Err(match self.lost() {
+                Error::SshProtocol(_) => Error::SshProtocol("the connection closed, and the forwards with it"),
+                e => e,
+            }),
+            _ = int.recv() => Ok(()),
+            _ = term.recv() => Ok(()),
+            _ = hup.recv() => Ok(()),
+        }
     }
 
     /// Run `command` (or the user's shell when `None`), with local stdin
@@ -257,11 +300,6 @@ impl Session {
                 "the connection closed before the remote command's exit status arrived",
             ),
         }
-    }
-
-    /// The russh handle, for other ways of running commands (see `capture`).
-    pub(crate) fn handle(&self) -> &Handle<Client> {
-        &self.handle
     }
 
     /// Say goodbye politely.

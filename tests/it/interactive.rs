@@ -357,3 +357,32 @@ async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
         .await;
     pane.assert_terminal_restored().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    std::fs::write(&src, vec![1u8; 40 * 1024 * 1024]).unwrap();
+    let remote = format!("{}:{}", f.target(), src.display());
+
+    let dest = work.path().join("copy.bin");
+    let pane = Pane::start(&f, &format!("cp {remote} {}", dest.display()));
+    pane.wait_for("ETA").await;
+    assert!(pane.screen().contains("big.bin"), "{}", pane.screen());
+    assert_eq!(pane.status(Duration::from_secs(240)).await, 0);
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), 40 * 1024 * 1024);
+
+    // -q: silent throughout, on the same terminal.
+    let quiet = work.path().join("quiet.bin");
+    let pane = Pane::start(&f, &format!("cp -q {remote} {}", quiet.display()));
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !pane.dir.path().join("status").exists() {
+        let screen = pane.screen();
+        assert!(!screen.contains("ETA"), "{screen}");
+        assert!(Instant::now() < deadline, "cp -q did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pane.status(Duration::from_secs(1)).await, 0);
+    assert_eq!(std::fs::metadata(&quiet).unwrap().len(), 40 * 1024 * 1024);
+}

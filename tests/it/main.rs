@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod cp;
 mod doctor;
 mod exec;
 mod fleet;
+mod forward;
 mod hostkeys;
 mod interactive;
 mod ipv6;

@@ -1,0 +1,91 @@
+//! `-f`: go to the background once the forwards are up and the key was
+//! accepted, as `ssh -f` does. With no `fork` (unsafe code is forbidden),
+//! the process runs itself again in a new process group with stdin from
+//! /dev/null, and waits on a private Unix socket until the copy says it is
+//! ready: only then does it exit 0. If the copy fails first, its status is
+//! ours (it has already printed why).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::error::{EXIT_CONNECT_FAILED, Error};
+
+/// Set in the background copy: where to say "ready".
+const READY_SOCKET: &str = "EIC_SSH_BACKGROUND_READY";
+
+/// Whether this process is the background copy.
+pub fn is_child() -> bool {
+    std::env::var_os(READY_SOCKET).is_some()
+}
+
+/// Start the background copy and wait until it is ready or gone.
+pub async fn run_parent() -> Result<u8, Error> {
+    let dir = private_dir()?;
+    let result = spawn_and_wait(&dir.join("ready")).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
+    let listener = UnixListener::bind(socket)?;
+    let exe = std::env::current_exe()?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(READY_SOCKET, socket)
+        .stdin(Stdio::null())
+        // Out of the terminal's process group: Ctrl-C there is not for it.
+        .process_group(0)
+        .spawn()?;
+    let ready = async {
+        let (mut stream, _) = listener.accept().await?;
+        let mut word = Vec::new();
+        stream.read_to_end(&mut word).await?;
+        Ok::<_, std::io::Error>(word == b"ready")
+    };
+    tokio::select! {
+        r = ready => match r {
+            Ok(true) => Ok(0),
+            _ => {
+                let status = child.wait().await?;
+                Ok(exit_code(status))
+            }
+        },
+        status = child.wait() => Ok(exit_code(status?)),
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(EXIT_CONNECT_FAILED)
+}
+
+/// In the background copy: tell the waiting parent that all is up.
+pub async fn notify_ready() {
+    let Some(path) = std::env::var_os(READY_SOCKET) else {
+        return;
+    };
+    match UnixStream::connect(&path).await {
+        Ok(mut s) => {
+            let _ = s.write_all(b"ready").await;
+            let _ = s.shutdown().await;
+        }
+        Err(e) => tracing::debug!("cannot tell the parent we are ready: {e}"),
+    }
+}
+
+/// A new directory only we can enter, for the socket.
+fn private_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!(
+        "eic-ssh-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
+}

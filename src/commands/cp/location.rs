@@ -1,0 +1,125 @@
+//! scp's syntax for each side of a copy: `[USER@]TARGET:PATH` is remote, and
+//! anything else (or a colon after a slash, or a leading colon) is local.
+
+use crate::route::target::Target;
+
+/// One SRC or DST argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(String),
+    Remote {
+        target: Target,
+        /// An empty path means the user's home, as scp reads `host:`.
+        path: String,
+    },
+}
+
+impl Location {
+    /// Parse one argument; a remote side's TARGET goes through the target
+    /// syntax, and a bad one is an error naming it.
+    pub fn parse(arg: &str) -> Result<Location, String> {
+        let Some(colon) = arg.find(':') else {
+            return Ok(Location::Local(arg.to_owned()));
+        };
+        let (head, path) = (&arg[..colon], &arg[colon + 1..]);
+        if head.is_empty() || head.contains('/') {
+            return Ok(Location::Local(arg.to_owned()));
+        }
+        let target: Target = head
+            .parse()
+            .map_err(|e: String| format!("in '{arg}': {e}"))?;
+        Ok(Location::Remote {
+            target,
+            path: if path.is_empty() {
+                ".".into()
+            } else {
+                path.to_owned()
+            },
+        })
+    }
+
+    /// How the user wrote it, for messages.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.clone(),
+            Location::Remote { target, path } => format!("{target}:{path}"),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            Location::Local(p) | Location::Remote { path: p, .. } => p,
+        }
+    }
+}
+
+/// The last component of `path`, ignoring trailing slashes.
+pub fn basename(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(i) => &trimmed[i + 1..],
+        None => trimmed,
+    }
+}
+
+/// The directory part of `path` (`.` when there is none).
+pub fn dirname(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &trimmed[..i],
+        None => ".",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(user: Option<&str>, path: &str) -> Location {
+        Location::Remote {
+            target: Target {
+                user: user.map(str::to_owned),
+                instance_id: "i-0123456789abcdef0".into(),
+            },
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn sides_parse_like_scp() {
+        for (arg, want) in [
+            ("i-0123456789abcdef0:/var/log", remote(None, "/var/log")),
+            (
+                "ec2-user@i-0123456789abcdef0:f.txt",
+                remote(Some("ec2-user"), "f.txt"),
+            ),
+            ("i-0123456789abcdef0:", remote(None, ".")),
+            ("i-0123456789abcdef0:a:b", remote(None, "a:b")),
+            (
+                "./i-0123456789abcdef0:x",
+                Location::Local("./i-0123456789abcdef0:x".into()),
+            ),
+            (":weird", Location::Local(":weird".into())),
+            ("/tmp/a:b", Location::Local("/tmp/a:b".into())),
+            ("plain.txt", Location::Local("plain.txt".into())),
+        ] {
+            assert_eq!(Location::parse(arg), Ok(want), "{arg}");
+        }
+    }
+
+    #[test]
+    fn a_bad_target_is_named() {
+        let err = Location::parse("i-nothex:/tmp").unwrap_err();
+        assert!(err.contains("'i-nothex'"), "{err}");
+    }
+
+    #[test]
+    fn path_parts() {
+        assert_eq!(basename("/a/b/"), "b");
+        assert_eq!(basename("b"), "b");
+        assert_eq!(dirname("/a/b"), "/a");
+        assert_eq!(dirname("/b"), "/");
+        assert_eq!(dirname("b"), ".");
+    }
+}

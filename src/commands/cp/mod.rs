@@ -1,0 +1,401 @@
+//! `eic-ssh cp [-r] [-p] SRC... DST`: scp's syntax over SFTP on the embedded
+//! session. Every file is written under a temporary name beside its
+//! destination and renamed only once complete, so a failure leaves the
+//! destination as it was. Copies between two instances go through here.
+
+mod location;
+mod side;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli;
+use crate::commands::login::{self, LoggedIn, LoginArgs};
+use crate::error::Error;
+use crate::ssh::session;
+use crate::ssh::sftp::{self, Kind, Meta, Sftp};
+pub use location::Location;
+use side::{LocalTemp, Side};
+
+/// Copy as the arguments say; the exit status is 0, or an error.
+pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Error> {
+    let mut locations = args
+        .paths
+        .iter()
+        .map(|a| Location::parse(a).map_err(Error::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(dest) = locations.pop() else {
+        return Err(Error::Usage("cp needs a source and a destination".into()));
+    };
+    let sources = locations;
+
+    // One session per distinct remote (user, instance).
+    let mut sessions: HashMap<(String, String), (LoggedIn, Arc<Sftp>)> = HashMap::new();
+    for loc in sources.iter().chain(std::iter::once(&dest)) {
+        if let Location::Remote { target, .. } = loc {
+            let user = args.user.resolve(Some(target));
+            let key = (user.clone(), target.expr.to_string());
+            if sessions.contains_key(&key) {
+                continue;
+            }
+            let logged = login::login(
+                Some(target),
+                LoginArgs {
+                    user,
+                    connect: &args.connect,
+                    host_keys: &args.host_keys,
+                    keepalive: session::Keepalive {
+                        interval: std::time::Duration::from_secs(30),
+                        count: 4,
+                    },
+                    quiet: verbosity.quiet,
+                    serial_push: false,
+                    key_type: None,
+                    no_pick: false,
+                },
+            )
+            .await?;
+            let sftp = Sftp::start(&logged.session.handle())
+                .await
+                .map_err(|e| logged.explain(e))?;
+            sessions.insert(key, (logged, Arc::new(sftp)));
+        }
+    }
+    let side = |loc: &Location| match loc {
+        Location::Local(_) => Side::Local,
+        Location::Remote { target, .. } => {
+            let key = (args.user.resolve(Some(target)), target.expr.to_string());
+            sessions
+                .get(&key)
+                .map(|(_, s)| Side::Remote(s.clone()))
+                .unwrap_or(Side::Local)
+        }
+    };
+    let mut progress = Progress::new(verbosity.quiet);
+    if args.recursive {
+        progress.total();
+    }
+    let copier = Copier {
+        recursive: args.recursive,
+        preserve: args.preserve,
+        progress: &progress,
+    };
+    let work = copier.run(
+        sources.iter().map(|s| (s.clone(), side(s))).collect(),
+        (dest.clone(), side(&dest)),
+    );
+    // A lost connection ends the copy at once (the SFTP requests in flight
+    // would otherwise wait for their timeout); local temporaries are removed
+    // as the copy is dropped.
+    let result = if sessions.is_empty() {
+        work.await
+    } else {
+        let lost = async {
+            let ended: Vec<_> = sessions.values().map(|(l, _)| l.session.closed()).collect();
+            futures_util::future::select_all(ended.into_iter().map(Box::pin)).await;
+        };
+        tokio::pin!(lost);
+        let r = tokio::select! {
+            r = work => r,
+            () = &mut lost => Err(lost_error(&sessions)),
+        };
+        match r {
+            // SFTP may notice the connection going a moment before the
+            // session does: then the lost connection is the story.
+            Err(Error::Copy { .. }) => {
+                let grace = std::time::Duration::from_millis(500);
+                match tokio::time::timeout(grace, &mut lost).await {
+                    Ok(()) => Err(lost_error(&sessions)),
+                    Err(_) => r,
+                }
+            }
+            r => r,
+        }
+    };
+    progress.finish();
+    for (logged, sftp) in sessions.into_values() {
+        sftp.close();
+        logged.session.close().await;
+    }
+    result.map(|()| 0)
+}
+
+fn lost_error(sessions: &HashMap<(String, String), (LoggedIn, Arc<Sftp>)>) -> Error {
+    let (id, logged) = sessions
+        .iter()
+        .map(|((_, id), (l, _))| (id, l))
+        .find(|(_, l)| l.session.handle().is_closed())
+        .or_else(|| sessions.iter().map(|((_, id), (l, _))| (id, l)).next())
+        .unzip();
+    let base = Error::ConnectionLost {
+        host: id.cloned().unwrap_or_default(),
+        reason: "the copy was cut short; the destination is as it was".into(),
+    };
+    match logged.and_then(|l| l.closed.error()) {
+        Some(closed) => Error::ConnectionLost {
+            host: id.cloned().unwrap_or_default(),
+            reason: format!("{closed}; the destination is as it was"),
+        },
+        None => base,
+    }
+}
+
+/// Progress bars on a terminal: one per file, and a running total for -r.
+struct Progress {
+    multi: Option<MultiProgress>,
+    total: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let multi = (!quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress { multi, total: None }
+    }
+
+    fn total(&mut self) {
+        if let Some(m) = &self.multi {
+            let bar = m.add(ProgressBar::no_length());
+            bar.set_style(
+                ProgressStyle::with_template("total {binary_bytes} {binary_bytes_per_sec} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            self.total = Some(bar);
+        }
+    }
+
+    fn file(&self, name: &str, size: u64) -> Option<ProgressBar> {
+        let m = self.multi.as_ref()?;
+        let bar = match &self.total {
+            Some(t) => m.insert_before(t, ProgressBar::new(size)),
+            None => m.add(ProgressBar::new(size)),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:30!} {bar:25} {binary_bytes:>10}/{binary_total_bytes} {binary_bytes_per_sec:>12} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(name.to_owned());
+        Some(bar)
+    }
+
+    fn add_total(&self, n: u64) {
+        if let Some(t) = &self.total {
+            t.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(t) = &self.total {
+            t.finish_and_clear();
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+}
+
+struct Copier<'a> {
+    recursive: bool,
+    preserve: bool,
+    progress: &'a Progress,
+}
+
+fn copy_error(path: &str, reason: impl Into<String>) -> Error {
+    Error::Copy {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Copier<'_> {
+    async fn run(
+        &self,
+        sources: Vec<(Location, Side)>,
+        dest: (Location, Side),
+    ) -> Result<(), Error> {
+        let (dest_loc, dest_side) = dest;
+        let dest_path = dest_loc.path().to_owned();
+        let dest_meta = dest_side
+            .stat(&dest_path)
+            .await
+            .map_err(|e| copy_error(&dest_loc.display(), e))?;
+        let into_dir = dest_meta.is_some_and(|m| m.kind == Kind::Dir);
+        if sources.len() > 1 && !into_dir {
+            return Err(copy_error(
+                &dest_loc.display(),
+                "not a directory (copying several sources needs an existing directory)",
+            ));
+        }
+        // Check every source before copying anything.
+        let mut checked = Vec::new();
+        for (loc, side) in sources {
+            let meta = side
+                .stat(loc.path())
+                .await
+                .map_err(|e| copy_error(&loc.display(), e))?
+                .ok_or_else(|| copy_error(&loc.display(), "no such file or directory"))?;
+            match meta.kind {
+                Kind::Dir if !self.recursive => {
+                    return Err(copy_error(&loc.display(), "is a directory (use -r)"));
+                }
+                Kind::Other => return Err(copy_error(&loc.display(), "not a regular file")),
+                _ => {}
+            }
+            checked.push((loc, side, meta));
+        }
+        for (loc, side, meta) in checked {
+            let name = location::basename(loc.path());
+            let target = if into_dir && !matches!(name, "" | "." | "..") {
+                sftp::join(&dest_path, name)
+            } else {
+                dest_path.clone()
+            };
+            if meta.kind == Kind::Dir {
+                self.copy_dir(&side, loc.path(), &meta, &dest_side, &target)
+                    .await?;
+            } else {
+                self.copy_file(&side, loc.path(), &meta, &dest_side, &target)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_dir(
+        &self,
+        src: &Side,
+        src_path: &str,
+        meta: &Meta,
+        dst: &Side,
+        dst_path: &str,
+    ) -> Result<(), Error> {
+        match dst
+            .stat(dst_path)
+            .await
+            .map_err(|e| copy_error(dst_path, e))?
+        {
+            Some(m) if m.kind == Kind::Dir => {}
+            Some(_) => return Err(copy_error(dst_path, "exists and is not a directory")),
+            None => dst
+                .mkdir(dst_path, meta.mode | 0o700)
+                .await
+                .map_err(|e| copy_error(dst_path, e))?,
+        }
+        let entries = src
+            .list(src_path)
+            .await
+            .map_err(|e| copy_error(src_path, e))?;
+        for (name, m) in entries {
+            let (s, d) = (sftp::join(src_path, &name), sftp::join(dst_path, &name));
+            match m.kind {
+                Kind::Dir => Box::pin(self.copy_dir(src, &s, &m, dst, &d)).await?,
+                Kind::File => self.copy_file(src, &s, &m, dst, &d).await?,
+                Kind::Other => tracing::warn!("skipping {s}: not a regular file"),
+            }
+        }
+        // Times last: writing inside a directory changes its mtime.
+        let mode = if self.preserve {
+            meta.mode
+        } else {
+            meta.mode & 0o777
+        };
+        if self.preserve {
+            dst.preserve(dst_path, &Meta { mode, ..*meta })
+                .await
+                .map_err(|e| copy_error(dst_path, e))?;
+        }
+        Ok(())
+    }
+
+    async fn copy_file(
+        &self,
+        src: &Side,
+        src_path: &str,
+        meta: &Meta,
+        dst: &Side,
+        dst_path: &str,
+    ) -> Result<(), Error> {
+        let temp = sftp::join(
+            location::dirname(dst_path),
+            &format!(
+                ".{}.eic-ssh-{:08x}.part",
+                location::basename(dst_path),
+                rand::random::<u32>()
+            ),
+        );
+        let mut reader = src
+            .reader(src_path, meta.size)
+            .await
+            .map_err(|e| copy_error(src_path, e))?;
+        let mut writer = match dst.create(&temp, meta.mode & 0o777).await {
+            Ok(w) => w,
+            Err(e) => {
+                reader.close().await;
+                return Err(copy_error(dst_path, e));
+            }
+        };
+        let guard = LocalTemp::new(dst, &temp);
+        let bar = self.progress.file(location::basename(src_path), meta.size);
+        let copied = async {
+            loop {
+                match reader.next().await {
+                    Ok(Some(data)) => {
+                        writer
+                            .write(&data)
+                            .await
+                            .map_err(|e| copy_error(dst_path, e))?;
+                        let n = data.len() as u64;
+                        if let Some(b) = &bar {
+                            b.inc(n);
+                        }
+                        self.progress.add_total(n);
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(copy_error(src_path, e)),
+                }
+            }
+        }
+        .await;
+        reader.close().await;
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let finished = match copied {
+            Ok(()) => writer.finish().await.map_err(|e| copy_error(dst_path, e)),
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        };
+        let renamed = async {
+            finished?;
+            if self.preserve {
+                dst.preserve(&temp, meta)
+                    .await
+                    .map_err(|e| copy_error(dst_path, e))?;
+            }
+            dst.rename_over(&temp, dst_path)
+                .await
+                .map_err(|e| copy_error(dst_path, e))
+        }
+        .await;
+        match renamed {
+            Ok(()) => {
+                guard.disarm();
+                tracing::info!("copied {src_path} to {dst_path} ({} bytes)", meta.size);
+                Ok(())
+            }
+            Err(e) => {
+                if !dst.is_local() {
+                    let _ = dst.remove(&temp).await;
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Log in to one instance with the embedded client: choose the instance the
+//! target names, push an ephemeral key, open the tunnel, check the host key
+//! and authenticate. Shared by the default command and `cp`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::time::Instant;
+
+use crate::aws::{self, keypush};
+use crate::cli;
+use crate::connect;
+use crate::error::Error;
+use crate::route::{self, target::Target};
+use crate::ssh::{host_keys, known_hosts, session};
+use crate::term;
+use crate::tunnel::CloseStatus;
+
+/// What a login needs besides the target.
+pub struct LoginArgs<'a> {
+    pub user: String,
+    pub connect: &'a cli::ConnectArgs,
+    pub host_keys: &'a cli::HostKeyArgs,
+    pub keepalive: session::Keepalive,
+    pub quiet: bool,
+    pub serial_push: bool,
+    /// The key type the user asked for; `None`: ed25519, falling back to
+    /// ECDSA once if the server refuses it.
+    pub key_type: Option<keypush::KeyType>,
+    /// Never open the picker: several matches are a usage error.
+    pub no_pick: bool,
+}
+
+/// An authenticated session, how its tunnel closed (for explaining a later
+/// failure) and when it opened.
+pub struct LoggedIn {
+    pub session: session::Session,
+    pub closed: CloseStatus,
+    pub opened: Instant,
+}
+
+impl LoggedIn {
+    /// An SSH-level failure caused by the endpoint closing is reported as
+    /// that.
+    pub fn explain(&self, e: Error) -> Error {
+        explain(e, &self.closed)
+    }
+}
+
+fn explain(e: Error, closed: &CloseStatus) -> Error {
+    match (&e, closed.error()) {
+        (
+            Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_) | Error::ConnectionLost { .. },
+            Some(closed),
+        ) => closed,
+        _ => e,
+    }
+}
+
+/// Log in to the instance `target` names, or (no target, on a terminal) the
+/// one the user picks among the running instances that have an endpoint.
+pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
+    let user = args.user;
+    let progress = term::Progress::new(args.quiet);
+    if let Some(target) = target {
+        progress.say(&format!("resolving {} and pushing a key", target.expr));
+    }
+    let aws = aws::Aws::load(
+        args.connect.aws.region.as_deref(),
+        args.connect.aws.profile.as_deref(),
+    )
+    .await?;
+    let chosen = match target {
+        Some(target) => super::target::choose(&aws, target, args.no_pick, true).await,
+        None => super::target::pick_running(&aws).await,
+    };
+    let chosen = chosen.inspect_err(|_| progress.clear())?;
+    let instance_id = chosen.instance_id.clone();
+    let mut dest = args.connect.destination(&instance_id);
+    dest.prefetched = chosen.prefetched;
+    // A first contact is verified against the console, fetched alongside.
+    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
+    let console = (known_algorithms.is_empty()
+        && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+        .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
+    let cache = args.connect.cache();
+    let profile = aws.profile.as_deref();
+    // An instance that refused ed25519 before gets the type it took then.
+    let remembered = cache
+        .as_ref()
+        .filter(|_| args.key_type.is_none())
+        .and_then(|c| c.key_type(profile, &aws.region, &instance_id))
+        .and_then(|name| keypush::KeyType::from_name(&name));
+    if let Some(t) = remembered {
+        tracing::info!(
+            "pushing an {} key: {instance_id} refused ed25519 before (remembered in the route cache)",
+            t.name(),
+        );
+    }
+    let key_type = args
+        .key_type
+        .or(remembered)
+        .unwrap_or(keypush::KeyType::Ed25519);
+    let key = keypush::EphemeralKey::generate_type(key_type)?;
+    // Only the default may fall back; a type the user asked for is final.
+    let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
+    let fell_back = AtomicBool::new(false);
+    let fallback = || {
+        may_fall_back.then_some(async {
+            tracing::info!(
+                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+            );
+            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
+            keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
+                .await?;
+            fell_back.store(true, Ordering::Relaxed);
+            Ok(k.private)
+        })
+    };
+    let push = route::KeyPush {
+        os_user: user.clone(),
+        public_key: key.public_openssh.clone(),
+    };
+    let connected =
+        connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), args.serial_push).await;
+    let (tunnel, _route, from_cache) = connected.inspect_err(|_| progress.clear())?;
+    let mut opened = Instant::now();
+    let mut closed = tunnel.close_status();
+    let policy = host_keys::HostKeyPolicy {
+        host: dest.instance_id.clone(),
+        known_hosts: args.host_keys.file(),
+        notify: !args.quiet,
+        strict: args.host_keys.strict_host_key_checking,
+        console,
+        known_algorithms,
+        recorder: None,
+    };
+    progress.say(&format!("authenticating as {user}"));
+    let mut session = session::Session::connect_with_fallback(
+        tunnel,
+        policy.clone(),
+        &user,
+        key.private.clone(),
+        args.keepalive,
+        fallback(),
+    )
+    .await;
+    // A cached route whose tunnel closed before SSH could start (the IP now
+    // belongs to nothing, say): look up afresh and retry, once.
+    if from_cache && session.is_err() && closed.abnormal().is_some() {
+        tracing::info!("the cached route failed before SSH started; looking it up afresh");
+        connect::forget(cache.as_ref(), &aws, &dest.instance_id);
+        let connected =
+            connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), args.serial_push)
+                .await;
+        let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
+        opened = Instant::now();
+        closed = tunnel.close_status();
+        session = session::Session::connect_with_fallback(
+            tunnel,
+            policy,
+            &user,
+            key.private.clone(),
+            args.keepalive,
+            fallback(),
+        )
+        .await;
+    }
+    if session.is_ok() && fell_back.load(Ordering::Relaxed) {
+        tracing::info!(
+            "{} accepted the ECDSA key: remembering that in the route cache",
+            dest.instance_id
+        );
+        if let Some(c) = &cache {
+            c.set_key_type(profile, &aws.region, &dest.instance_id, "ecdsa");
+        }
+    }
+    progress.clear();
+    match session {
+        Ok(session) => Ok(LoggedIn {
+            session,
+            closed,
+            opened,
+        }),
+        Err(e) => Err(explain(e, &closed)),
+    }
+}

@@ -1,0 +1,271 @@
+//! Forwarding specifications with OpenSSH's syntax: `-L [BIND:]PORT:HOST:HOSTPORT`,
+//! `-R [BIND:]PORT:HOST:HOSTPORT` and `-D [BIND:]PORT`, parsed before any
+//! network call.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a listener binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// No address given: loopback only (127.0.0.1 and ::1), as OpenSSH does.
+    Loopback,
+    /// `*` or an empty address: every interface.
+    Any,
+    /// A host name or address (brackets removed from IPv6).
+    Addr(String),
+}
+
+impl Bind {
+    fn parse(s: &str) -> Bind {
+        match s {
+            "" | "*" => Bind::Any,
+            "localhost" => Bind::Loopback,
+            a => Bind::Addr(a.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bind::Loopback => f.write_str("localhost"),
+            Bind::Any => f.write_str("*"),
+            Bind::Addr(a) if a.contains(':') => write!(f, "[{a}]"),
+            Bind::Addr(a) => f.write_str(a),
+        }
+    }
+}
+
+/// `-L` or `-R`: a listening side and the host:port each connection goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    pub bind: Bind,
+    /// The listening port; 0 lets the listener pick one.
+    pub port: u16,
+    pub host: String,
+    pub host_port: u16,
+}
+
+/// `-D`: a SOCKS proxy listening locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicForward {
+    pub bind: Bind,
+    pub port: u16,
+}
+
+impl fmt::Display for PortForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(f, "{}:{}:{host}:{}", self.bind, self.port, self.host_port)
+    }
+}
+
+/// Split on colons outside `[...]`, removing the brackets, as OpenSSH's
+/// `hpdelim` does.
+fn fields(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    let mut at_field_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if at_field_start => {
+                let mut inner = String::new();
+                loop {
+                    match chars.next() {
+                        Some(']') => break,
+                        Some(c) => inner.push(c),
+                        None => return Err(format!("unclosed '[' in '{s}'")),
+                    }
+                }
+                if !matches!(chars.peek(), None | Some(':')) {
+                    return Err(format!("expected ':' after ']' in '{s}'"));
+                }
+                cur.push_str(&inner);
+                at_field_start = false;
+            }
+            ':' => {
+                out.push(std::mem::take(&mut cur));
+                at_field_start = true;
+            }
+            c => {
+                cur.push(c);
+                at_field_start = false;
+            }
+        }
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+fn port(s: &str, what: &str, spec: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .map_err(|_| format!("bad {what} '{s}' in '{spec}': expected a number from 0 to 65535"))
+}
+
+fn host_port(f: &[String], spec: &str) -> Result<(String, u16), String> {
+    let [host, hp] = f else {
+        return Err(format!("bad forwarding specification '{spec}'"));
+    };
+    if host.is_empty() {
+        return Err(format!("missing host in '{spec}'"));
+    }
+    let hp = port(hp, "port", spec)?;
+    if hp == 0 {
+        return Err(format!(
+            "bad port '0' in '{spec}': the destination needs a port"
+        ));
+    }
+    Ok((host.clone(), hp))
+}
+
+impl FromStr for PortForward {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let f = fields(spec)?;
+        let (bind, rest) = match f.len() {
+            3 => (Bind::Loopback, &f[..]),
+            4 => (Bind::parse(&f[0]), &f[1..]),
+            _ => {
+                return Err(format!(
+                    "bad forwarding specification '{spec}': expected [BIND:]PORT:HOST:HOSTPORT"
+                ));
+            }
+        };
+        let listen = port(&rest[0], "listening port", spec)?;
+        let (host, host_port) = host_port(&rest[1..], spec)?;
+        Ok(PortForward {
+            bind,
+            port: listen,
+            host,
+            host_port,
+        })
+    }
+}
+
+impl FromStr for DynamicForward {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let f = fields(spec)?;
+        let (bind, p) = match &f[..] {
+            [p] => (Bind::Loopback, p),
+            [b, p] => (Bind::parse(b), p),
+            _ => {
+                return Err(format!(
+                    "bad dynamic forwarding specification '{spec}': expected [BIND:]PORT"
+                ));
+            }
+        };
+        Ok(DynamicForward {
+            bind,
+            port: port(p, "listening port", spec)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fwd(bind: Bind, port: u16, host: &str, host_port: u16) -> PortForward {
+        PortForward {
+            bind,
+            port,
+            host: host.into(),
+            host_port,
+        }
+    }
+
+    #[test]
+    fn port_forwards_parse_like_openssh() {
+        let rds = "mydb.cluster-x.us-east-1.rds.amazonaws.com";
+        for (spec, want) in [
+            (
+                "5432:mydb.cluster-x.us-east-1.rds.amazonaws.com:5432",
+                fwd(Bind::Loopback, 5432, rds, 5432),
+            ),
+            (
+                "0.0.0.0:8080:web:80",
+                fwd(Bind::Addr("0.0.0.0".into()), 8080, "web", 80),
+            ),
+            ("*:8080:web:80", fwd(Bind::Any, 8080, "web", 80)),
+            (":8080:web:80", fwd(Bind::Any, 8080, "web", 80)),
+            (
+                "localhost:8080:web:80",
+                fwd(Bind::Loopback, 8080, "web", 80),
+            ),
+            (
+                "[::1]:8080:[fd00::5]:443",
+                fwd(Bind::Addr("::1".into()), 8080, "fd00::5", 443),
+            ),
+            ("0:10.0.0.5:22", fwd(Bind::Loopback, 0, "10.0.0.5", 22)),
+        ] {
+            assert_eq!(spec.parse::<PortForward>(), Ok(want), "{spec}");
+        }
+    }
+
+    #[test]
+    fn bad_forwards_name_the_bad_value() {
+        for (spec, needle) in [
+            ("5432:db", "'5432:db'"),
+            ("x:db:5432", "bad listening port 'x'"),
+            ("70000:db:5432", "'70000'"),
+            ("5432:db:pg", "bad port 'pg'"),
+            ("5432::5432", "missing host"),
+            ("5432:db:0", "bad port '0'"),
+            ("[::1:5432:db:1", "unclosed '['"),
+            ("a:b:c:d:e", "expected [BIND:]PORT:HOST:HOSTPORT"),
+        ] {
+            let err = spec.parse::<PortForward>().unwrap_err();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn dynamic_forwards_parse_like_openssh() {
+        assert_eq!(
+            "1080".parse::<DynamicForward>(),
+            Ok(DynamicForward {
+                bind: Bind::Loopback,
+                port: 1080
+            })
+        );
+        assert_eq!(
+            "*:1080".parse::<DynamicForward>(),
+            Ok(DynamicForward {
+                bind: Bind::Any,
+                port: 1080
+            })
+        );
+        assert_eq!(
+            "[::1]:1080".parse::<DynamicForward>(),
+            Ok(DynamicForward {
+                bind: Bind::Addr("::1".into()),
+                port: 1080
+            })
+        );
+        let err = "1:2:3".parse::<DynamicForward>().unwrap_err();
+        assert!(err.contains("'1:2:3'"), "{err}");
+        let err = "socks".parse::<DynamicForward>().unwrap_err();
+        assert!(err.contains("'socks'"), "{err}");
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for spec in [
+            "localhost:5432:db:5432",
+            "*:0:[fd00::5]:443",
+            "[::1]:80:web:80",
+        ] {
+            let f: PortForward = spec.parse().unwrap();
+            assert_eq!(f.to_string().parse::<PortForward>().unwrap(), f);
+        }
+    }
+}

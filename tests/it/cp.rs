@@ -1,0 +1,322 @@
+//! `eic-ssh cp` against the real sshd's SFTP server. The instance is this
+//! machine, so a remote path is also a local one the test can check.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+fn sha256_file(p: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(p).unwrap()).to_vec()
+}
+
+fn random_file(p: &Path, n: usize) {
+    let mut data = vec![0u8; n];
+    rand::fill(&mut data[..]);
+    std::fs::write(p, data).unwrap();
+}
+
+/// Every entry under `root`: directories as `None`, files as their bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if p.is_dir() {
+                out.insert(rel, None);
+                stack.push(p);
+            } else {
+                out.insert(rel, Some(std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Names of leftover temporaries under `dir`.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".eic-ssh-"))
+        .collect()
+}
+
+/// `eic-ssh cp ARGS`: a debug build moves tens of megabytes slowly, so
+/// this allows longer than [`Fixture::run`] does.
+async fn cp(f: &Fixture, args: &[&str]) -> Output {
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        f.command()
+            .arg("cp")
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("cp {args:?} did not finish in time"))
+    .unwrap();
+    Output {
+        status: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn remote(f: &Fixture, path: &Path) -> String {
+    format!("{}:{}", f.target(), path.display())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_megabytes_up_and_down_are_byte_identical() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    random_file(&src, 50 * 1024 * 1024);
+    let remote_dir = work.path().join("instance");
+    std::fs::create_dir(&remote_dir).unwrap();
+    let on_instance = remote_dir.join("big.bin");
+
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &remote_dir)]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(sha256_file(&on_instance), sha256_file(&src));
+
+    let back = work.path().join("back.bin");
+    let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(sha256_file(&back), sha256_file(&src));
+    // Not a terminal: no progress bars.
+    assert!(!out.stderr.contains("ETA"), "{}", out.stderr);
+    assert!(
+        temporaries(work.path()).is_empty(),
+        "{:?}",
+        temporaries(work.path())
+    );
+
+    // An existing destination is replaced whole.
+    std::fs::write(&back, b"old").unwrap();
+    let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(sha256_file(&back), sha256_file(&src));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src tree");
+    for d in [
+        "empty",
+        "a dir/nested/deeper",
+        "a dir/also empty",
+        "-dash dir",
+    ] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    for (name, size) in [
+        ("plain.txt", 10),
+        ("sp ace & quote's \"x\".txt", 1000),
+        ("a dir/ünïcødé ✓", 70_000),
+        ("a dir/nested/deeper/new\nline", 5),
+        ("a dir/nested/star*?[x]", 300_000),
+        ("-dash dir/-rf", 0),
+        ("a dir/back\\slash;$(id)", 42),
+    ] {
+        random_file(&src.join(name), size);
+    }
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+
+    let out = cp(&f, &["-r", src.to_str().unwrap(), &remote(&f, &instance)]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(tree(&instance.join("src tree")), tree(&src));
+
+    // Down again, to a new name: the directory becomes it, as in scp.
+    let down = work.path().join("down");
+    let out = f
+        .run(
+            &[
+                "cp",
+                "-r",
+                &remote(&f, &instance.join("src tree")),
+                down.to_str().unwrap(),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(tree(&down), tree(&src));
+    assert!(temporaries(work.path()).is_empty());
+
+    // Without -r a directory is refused, naming it, and nothing is copied.
+    let other = work.path().join("other");
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &other)]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is a directory (use -r)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!other.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_p_keeps_modes_and_times() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("keep.sh");
+    random_file(&src, 4096);
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o751)).unwrap();
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let times = std::fs::FileTimes::new()
+        .set_modified(old)
+        .set_accessed(old);
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_times(times)
+        .unwrap();
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+
+    let out = cp(&f, &["-p", src.to_str().unwrap(), &remote(&f, &instance)]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let m = std::fs::metadata(instance.join("keep.sh")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o751);
+    assert_eq!(m.mtime(), 1_000_000_000);
+    assert_eq!(m.atime(), 1_000_000_000);
+
+    // Down with -p as well; without -p the time is the copy's.
+    let back = work.path().join("back.sh");
+    let out = f
+        .run(
+            &[
+                "cp",
+                "-p",
+                &remote(&f, &instance.join("keep.sh")),
+                back.to_str().unwrap(),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let m = std::fs::metadata(&back).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.mtime()), (0o751, 1_000_000_000));
+    let fresh = work.path().join("fresh.sh");
+    let out = f
+        .run(
+            &[
+                "cp",
+                &remote(&f, &instance.join("keep.sh")),
+                fresh.to_str().unwrap(),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_ne!(std::fs::metadata(&fresh).unwrap().mtime(), 1_000_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_source_is_named_and_changes_nothing() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("dest.txt");
+    std::fs::write(&dest, b"as it was").unwrap();
+    let missing = work.path().join("nope.txt");
+    let out = cp(&f, &[&remote(&f, &missing), dest.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot copy {}", remote(&f, &missing))),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("no such file"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"as it was");
+    // A bad target is a usage error before any network call.
+    let out = cp(&f, &["i-nothex:/x", "y"]).await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("'i-nothex'"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    // What the bytes are does not matter here, only that there are many.
+    std::fs::write(&src, vec![7u8; 50 * 1024 * 1024]).unwrap();
+    let down = work.path().join("down");
+    std::fs::create_dir(&down).unwrap();
+    let dest = down.join("big.bin");
+
+    let child = f
+        .command()
+        .args(["cp", &remote(&f, &src), dest.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the download has begun (its temporary exists), stall the tunnel
+    // and close it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while temporaries(&down).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the download never began"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    f.sim.freeze_tunnels(true);
+    f.sim.close_tunnels(1011, "simulated endpoint failure");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("cp ends")
+        .unwrap();
+    f.sim.freeze_tunnels(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("simulated endpoint failure"), "{stderr}");
+    assert!(!dest.exists(), "a file under the destination name");
+    assert!(temporaries(&down).is_empty(), "{:?}", temporaries(&down));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a.bin"), work.path().join("b.bin"));
+    random_file(&a, 600_000);
+    random_file(&b, 3);
+    let into = work.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    // Two remote sources into a remote directory, all on the instance.
+    let out = cp(&f, &[&remote(&f, &a), &remote(&f, &b), &remote(&f, &into)]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(sha256_file(&into.join("a.bin")), sha256_file(&a));
+    assert_eq!(sha256_file(&into.join("b.bin")), sha256_file(&b));
+    // Several sources into something that is not a directory: refused.
+    let not_dir = work.path().join("file");
+    std::fs::write(&not_dir, b"keep").unwrap();
+    let out = cp(
+        &f,
+        &[
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            &remote(&f, &not_dir),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&not_dir).unwrap(), b"keep");
+}

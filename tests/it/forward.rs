@@ -1,0 +1,390 @@
+//! `-L`, `-R`, `-D`, `-N` and `-f` against the real sshd: bytes checked end
+//! to end, a real SOCKS client, signals, and the background mode.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A long-running eic-ssh whose stderr is read line by line.
+struct Running {
+    child: tokio::process::Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(f: &Fixture, args: &[&str]) -> Running {
+        let mut child = f
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = r.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first stderr line containing `needle`.
+    async fn line(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(l)) => self.seen.push(l),
+                _ => panic!(
+                    "no line with {needle:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let st = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    async fn status(&mut self) -> Option<i32> {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("eic-ssh ends")
+            .unwrap()
+            .code()
+    }
+}
+
+/// The port after `prefix` in `line`, e.g. "127.0.0.1:" → 40123.
+fn port_after(line: &str, prefix: &str) -> u16 {
+    let i = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix} in {line}"))
+        + prefix.len();
+    line[i..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// A TCP service standing in for a database: echoes every byte back.
+async fn echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Send `n` random bytes to `port` and check that the same come back.
+async fn echo_round_trip(port: u16, n: usize) {
+    let data: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(WAIT, r.read_to_end(&mut back))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(back.len(), data.len());
+    assert_eq!(Sha256::digest(&back), Sha256::digest(&data));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_forward_carries_ten_concurrent_connections_and_sigint_ends_it() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    let spec = format!("0:127.0.0.1:{db}");
+    let mut run = Running::start(&f, &["-v", "-N", "-L", &spec, &f.target()]);
+    let line = run.line("forwarding 127.0.0.1:").await;
+    let port = port_after(&line, "127.0.0.1:");
+
+    let clients: Vec<_> = (0..10)
+        .map(|i| tokio::spawn(echo_round_trip(port, 256 * 1024 + i * 4099)))
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    // Each connection is logged with its bytes each way.
+    let closed = run.line("bytes received").await;
+    assert!(closed.contains("bytes sent"), "{closed}");
+
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_forward_reaches_a_local_service() {
+    let f = Fixture::new().await;
+    let svc = echo_server().await;
+    let spec = format!("0:127.0.0.1:{svc}");
+    let mut run = Running::start(&f, &["-N", "-R", &spec, &f.target()]);
+    let line = run.line("Allocated port").await;
+    let port = port_after(&line, "Allocated port ");
+    // The instance is this machine: its sshd listens on its loopback.
+    echo_round_trip(port, 300 * 1024).await;
+    echo_round_trip(port, 10).await;
+    run.signal("-TERM");
+    assert_eq!(run.status().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_remote_forward_is_an_error_naming_the_port_unless_best_effort() {
+    let f = Fixture::new().await;
+    // Taken on the instance (this machine), so sshd cannot listen there,
+    // on either loopback address.
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let _taken6 = TcpListener::bind(("::1", port)).await;
+    let spec = format!("{port}:127.0.0.1:9");
+    let out = f.run(&["-N", "-R", &spec, &f.target()], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the instance refused to listen on localhost:{port}"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let out = f
+        .run(
+            &[
+                "--forward-best-effort",
+                "-R",
+                &spec,
+                &f.target(),
+                "echo",
+                "on",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "on\n");
+    assert!(
+        out.stderr.contains(&format!("localhost:{port}")),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A one-page HTTP server that answers every request with `body`.
+async fn http_server(body: &'static str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_forward_serves_curl_by_name_resolved_on_the_instance() {
+    let f = Fixture::new().await;
+    let web = http_server("hello through the instance\n").await;
+    let mut run = Running::start(&f, &["-N", "-D", "0", &f.target()]);
+    let line = run.line("SOCKS proxy on 127.0.0.1:").await;
+    let socks = port_after(&line, "127.0.0.1:");
+    for proxy in [
+        format!("socks5h://127.0.0.1:{socks}"),
+        format!("socks4a://127.0.0.1:{socks}"),
+    ] {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--proxy", &proxy])
+            .arg(format!("http://localhost:{web}/"))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{proxy}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello through the instance\n"
+        );
+    }
+    // As the issue asks: curl's own --socks5-hostname flag.
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--socks5-hostname"])
+        .arg(format!("127.0.0.1:{socks}"))
+        .arg(format!("http://localhost:{web}/"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello through the instance\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A port nothing listens on: a SOCKS error, which curl reports.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--socks5-hostname"])
+        .arg(format!("127.0.0.1:{socks}"))
+        .arg(format!("http://localhost:{dead_port}/"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_port_in_use_fails_before_the_session_naming_the_address() {
+    let f = Fixture::new().await;
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let spec = format!("{port}:db.internal:5432");
+    let out = f.run(&["-N", "-L", &spec, &f.target()], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        f.sim.request_log().is_empty(),
+        "the session started: {:?}",
+        f.sim.request_log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    let spec = format!("0:127.0.0.1:{db}");
+    let log = f.tmp.path().join("stderr");
+    let out = tokio::time::timeout(
+        WAIT,
+        f.command()
+            .args(["-f", "-N", "-L", &spec, &f.target()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status(),
+    )
+    .await
+    .expect("the parent returns")
+    .unwrap();
+    assert_eq!(out.code(), Some(0));
+    // Already forwarding when the parent returned: no waiting.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("forwarding 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let port = port_after(line, "127.0.0.1:");
+    echo_round_trip(port, 100 * 1024).await;
+    echo_round_trip(port, 7).await;
+
+    // The forward lives as long as the session: end the tunnel, and the
+    // background process goes, taking its listener with it.
+    f.sim.close_tunnels(1000, "");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_mode_reports_a_failure_and_needs_something_to_do() {
+    let f = Fixture::new().await;
+    let out = f.run(&["-f", &f.target()], b"").await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("-f needs a command"), "{}", out.stderr);
+    // The background copy fails to log in: the parent exits with its status.
+    let out = f
+        .run(
+            &["-f", "-N", "-L", "0:127.0.0.1:9", "i-0000000000000dead"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(out.stderr.contains("not running"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_end_with_the_session_and_say_why() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    let spec = format!("0:127.0.0.1:{db}");
+    let mut run = Running::start(&f, &["-N", "-L", &spec, &f.target()]);
+    let line = run.line("forwarding 127.0.0.1:").await;
+    let port = port_after(&line, "127.0.0.1:");
+    echo_round_trip(port, 1000).await;
+    f.sim.close_tunnels(1011, "simulated endpoint failure");
+    assert_eq!(run.status().await, Some(255));
+    let why = run.line("simulated endpoint failure").await;
+    assert!(why.starts_with("eic-ssh: "), "{why}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
