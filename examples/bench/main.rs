@@ -15,7 +15,7 @@
 //! `--help` lists the knobs; each also reads an `EIC_SSH_BENCH_*` variable.
 //!
 //! One module per row ([`connect`], [`bulk`], [`keystroke`], [`memory`],
-//! [`binary`]), on top of the shared [`harness`] (the simulator, the sshd
+//! [`binary`], [`fleet`]), on top of the shared [`harness`] (the simulator, the sshd
 //! and the command lines), [`process`] (running and timing children),
 //! [`relay`] (the ProxyCommand floor) and [`report`] (statistics, tables and
 //! targets).
@@ -23,6 +23,7 @@
 mod binary;
 mod bulk;
 mod connect;
+mod fleet;
 mod harness;
 mod keystroke;
 mod memory;
@@ -48,7 +49,8 @@ struct Opts {
     /// Tiny sizes and few iterations: checks that the bench works (< 1 min).
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
     quick: bool,
-    /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary).
+    /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary,
+    /// 6 fleet).
     #[arg(long, value_delimiter = ',', env = "EIC_SSH_BENCH_ROWS")]
     rows: Vec<u8>,
     /// Iterations of each connect case [default: 10; quick: 2].
@@ -113,7 +115,7 @@ impl Config {
         Config {
             quick: o.quick,
             rows: if o.rows.is_empty() {
-                vec![1, 2, 3, 4, 5]
+                vec![1, 2, 3, 4, 5, 6]
             } else {
                 o.rows.clone()
             },
@@ -182,12 +184,13 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             "note: {TIME} (GNU time) is missing, so CPU and peak-RSS columns are skipped: apt-get install time\n\n"
         ));
     }
-    let rows: [(u8, &str); 5] = [
+    let rows: [(u8, &str); 6] = [
         (1, "connect"),
         (2, "bulk"),
         (3, "keystrokes"),
         (4, "memory"),
         (5, "binary"),
+        (6, "fleet"),
     ];
     for (n, name) in rows {
         if !b.cfg.row(n) {
@@ -199,7 +202,8 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             2 => bulk::row(&mut b).await,
             3 => keystroke::row(&mut b).await,
             4 => memory::row(&mut b).await,
-            _ => binary::row(&mut b).await,
+            5 => binary::row(&mut b).await,
+            _ => fleet::row(&mut b).await,
         };
         match section {
             Ok(text) => emit(&text),
