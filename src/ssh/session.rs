@@ -227,6 +227,17 @@ impl Session {
         &self.handle
     }
 
+    /// Say goodbye politely, then wait (at most `within`) until the
+    /// connection is over and its stream dropped, so the tunnel under it is
+    /// really closed when this returns.
+    pub async fn close_and_wait(self, within: Duration) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        let _ = tokio::time::timeout(within, self.handle).await;
+    }
+
     /// Say goodbye politely.
     pub async fn close(self) {
         let _ = self
