@@ -233,6 +233,18 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
         );
     }
 
+    // A cold connect: the lookups, the key push and the console in one
+    // round trip, then the websocket. Counted from the simulator's log.
+    let cold = slow.paths(Conn::Cold);
+    let two = !cold.is_empty() && cold.split(" | ").all(|p| p.starts_with("2 (1 API + 1 WS)"));
+    b.check_target(
+        &mut out,
+        &format!("cold connect = 2 sequential round trips at {l_ms:.0} ms (sim log)"),
+        &format!("cold = 2 sequential round trips at {l_ms:.0} ms"),
+        cold,
+        two,
+    );
+
     let mut t = Table::new(&[
         &format!("host-key verification, first contact, warm route, {l_ms:.0} ms"),
         "median (min–max) ms",

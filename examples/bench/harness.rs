@@ -87,6 +87,18 @@ impl Bench {
         }
     }
 
+    /// `eic-ssh ARGS` with `home` as HOME, against another simulator (the
+    /// fleet row's).
+    pub(crate) fn eic_at<S: AsRef<OsStr>>(&self, sim: &Simulator, home: &Path, args: &[S]) -> Cmd {
+        let mut env = sim.client_env(home, &self.tmp);
+        env.push((CHILD.into(), "1".into()));
+        Cmd {
+            program: self.exe.clone().into(),
+            args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
+            env,
+        }
+    }
+
     /// `eic-ssh ARGS` with the warm HOME.
     pub(crate) fn eic_warm<S: AsRef<OsStr>>(&self, args: &[S]) -> Cmd {
         self.eic(self.warm.path(), args)

@@ -15,7 +15,7 @@
 //! `--help` lists the knobs; each also reads an `EIC_SSH_BENCH_*` variable.
 //!
 //! One module per row ([`connect`], [`bulk`], [`keystroke`], [`memory`],
-//! [`binary`], [`copy`], [`forward`]), on top of the shared [`harness`] (the simulator, the sshd
+//! [`binary`], [`copy`], [`forward`], [`fleet`]), on top of the shared [`harness`] (the simulator, the sshd
 //! and the command lines), [`process`] (running and timing children),
 //! [`relay`] (the ProxyCommand floor) and [`report`] (statistics, tables and
 //! targets).
@@ -24,6 +24,7 @@ mod binary;
 mod bulk;
 mod connect;
 mod copy;
+mod fleet;
 mod forward;
 mod harness;
 mod keystroke;
@@ -51,7 +52,7 @@ struct Opts {
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
     quick: bool,
     /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary,
-    /// 6 cp against scp and sftp, 7 -L against ssh -L).
+    /// 6 cp against scp and sftp, 7 -L against ssh -L, 8 fleet).
     #[arg(long, value_delimiter = ',', env = "EIC_SSH_BENCH_ROWS")]
     rows: Vec<u8>,
     /// Iterations of each connect case [default: 10; quick: 2].
@@ -116,7 +117,7 @@ impl Config {
         Config {
             quick: o.quick,
             rows: if o.rows.is_empty() {
-                vec![1, 2, 3, 4, 5, 6, 7]
+                vec![1, 2, 3, 4, 5, 6, 7, 8]
             } else {
                 o.rows.clone()
             },
@@ -185,7 +186,7 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             "note: {TIME} (GNU time) is missing, so CPU and peak-RSS columns are skipped: apt-get install time\n\n"
         ));
     }
-    let rows: [(u8, &str); 7] = [
+    let rows: [(u8, &str); 8] = [
         (1, "connect"),
         (2, "bulk"),
         (3, "keystrokes"),
@@ -193,6 +194,7 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
         (5, "binary"),
         (6, "copy"),
         (7, "forward"),
+        (8, "fleet"),
     ];
     for (n, name) in rows {
         if !b.cfg.row(n) {
@@ -206,7 +208,8 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             4 => memory::row(&mut b).await,
             5 => binary::row(&mut b).await,
             6 => copy::row(&mut b).await,
-            _ => forward::row(&mut b).await,
+            7 => forward::row(&mut b).await,
+            _ => fleet::row(&mut b).await,
         };
         match section {
             Ok(text) => emit(&text),

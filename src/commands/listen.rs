@@ -108,6 +108,9 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         }
     }
     acceptors.abort_all();
+    // An aborted task drops its listener only when it is next polled: wait
+    // for that, so "stopped accepting" is true when it is printed.
+    while acceptors.join_next().await.is_some() {}
     if !conns.is_empty() {
         eprintln!(
             "eic-ssh: stopped accepting; waiting up to {} s for {} open connection(s)",

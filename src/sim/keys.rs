@@ -60,20 +60,20 @@ impl KeyStore {
         lifetime: Duration,
     ) -> io::Result<()> {
         let now = SystemTime::now();
-        let snapshot = {
-            let mut entries = lock(&self.entries);
-            entries.retain(|e| e.expires > now);
-            // Pushing the same key again only extends it.
-            entries.retain(|e| !(e.instance_id == instance_id && e.user == user && e.key == key));
-            entries.push(Entry {
-                expires: now + lifetime,
-                instance_id: instance_id.to_string(),
-                user: user.to_string(),
-                key: key.to_string(),
-            });
-            entries.clone()
-        };
-        self.write_db(&snapshot)
+        // The file is written under the lock too: with concurrent pushes
+        // (`eic-ssh exec`), a writer holding an older snapshot must not
+        // rename it over a newer one and lose a key.
+        let mut entries = lock(&self.entries);
+        entries.retain(|e| e.expires > now);
+        // Pushing the same key again only extends it.
+        entries.retain(|e| !(e.instance_id == instance_id && e.user == user && e.key == key));
+        entries.push(Entry {
+            expires: now + lifetime,
+            instance_id: instance_id.to_string(),
+            user: user.to_string(),
+            key: key.to_string(),
+        });
+        self.write_db(&entries)
     }
 
     /// The unexpired keys for one instance and user, oldest first.
@@ -98,8 +98,10 @@ impl KeyStore {
         // Write a temporary file next to the database and rename it over, so
         // sshd never reads a half-written file.
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        // (No fsync: the rename alone makes readers see the old file or
+        // the new one, and the database need not survive a crash. Under a
+        // fleet's concurrent pushes, fsyncs in series would add up.)
         tmp.write_all(text.as_bytes())?;
-        tmp.as_file().sync_all()?;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
         tmp.persist(&self.db).map_err(|e| e.error)?;

@@ -302,6 +302,21 @@ impl Session {
         }
     }
 
+    /// Say goodbye politely, then wait (at most `within`) until the
+    /// connection is over and its stream dropped, so the tunnel under it is
+    /// really closed when this returns.
+    pub async fn close_and_wait(self, within: Duration) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        // A forwarding or SFTP task may still hold the connection: the
+        // disconnect above ends it; only a sole owner can wait for the end.
+        if let Ok(handle) = Arc::try_unwrap(self.handle) {
+            let _ = tokio::time::timeout(within, handle).await;
+        }
+    }
+
     /// Say goodbye politely.
     pub async fn close(self) {
         let _ = self

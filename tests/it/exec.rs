@@ -97,10 +97,11 @@ async fn stdin_eof_reaches_the_remote_side() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_instance_id_fails_before_any_network_call() {
     let f = Fixture::new().await;
-    let out = f.run(&["i-nothex", "--", "true"], b"").await;
+    let out = f.run(&["i-0123456789ABCDEF0", "--", "true"], b"").await;
     assert_eq!(out.status, Some(2));
     assert!(
-        out.stderr.contains("'i-nothex' is not an EC2 instance ID"),
+        out.stderr
+            .contains("'i-0123456789ABCDEF0' is not an EC2 instance ID"),
         "{}",
         out.stderr
     );

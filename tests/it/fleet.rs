@@ -65,7 +65,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
                 "--parallel",
                 "40",
                 "--",
-                "sleep 0.3; echo hello from; hostname >/dev/null",
+                "sleep 1; echo hello from",
             ],
             b"",
         )
@@ -90,7 +90,8 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     );
 
     // The simulator's log: never more than 20 open at the endpoint, and
-    // the limit was reached (40 were allowed in parallel).
+    // the limit was reached (40 were allowed in parallel; each command
+    // holds its tunnel for a second, so the first 20 overlap).
     let peaks = f.sim.peak_tunnels();
     assert_eq!(peaks.get("eice-0123456789abcdef0"), Some(&20), "{peaks:?}");
     let log = f.sim.tunnel_log();
@@ -160,11 +161,13 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let text = out.stdout_str();
     assert!(
         text.contains(&format!("web-1 ({INSTANCE}): fine\n")),
-        "{text}"
+        "{text}\nstderr: {}",
+        out.stderr
     );
     assert!(
         text.contains(&format!("web-2 ({second}): failing\n")),
-        "{text}"
+        "{text}\nstderr: {}",
+        out.stderr
     );
     assert!(
         out.stderr
@@ -199,7 +202,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     assert_eq!(row(INSTANCE)["exit_status"], 0);
     assert_eq!(row(INSTANCE)["stdout"], "fine\n");
     assert_eq!(row(INSTANCE)["error"], serde_json::Value::Null);
-    assert_eq!(row(second)["exit_status"], 3);
+    assert_eq!(row(second)["exit_status"], 3, "{rows:#?}");
     assert_eq!(row(second)["name"], "web-2");
     assert_eq!(row(second)["stdout"], "failing\n");
     assert_eq!(row(STOPPED)["exit_status"], serde_json::Value::Null);
@@ -219,7 +222,86 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     assert_eq!(out.status, Some(1), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-    assert_eq!(read(&format!("{INSTANCE}.out")), "fine\n");
-    assert_eq!(read(&format!("{second}.out")), "failing\n");
+    assert_eq!(read(&format!("{INSTANCE}.out")), "fine\n", "{}", out.stderr);
+    assert_eq!(
+        read(&format!("{second}.out")),
+        "failing\n",
+        "{}",
+        out.stderr
+    );
     assert_eq!(read(&format!("{INSTANCE}.err")), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
+    let (world, ids) = fleet_world(12);
+    let f = Fixture::with_world(world).await;
+    let _servers = builtin_servers(&f, &ids).await;
+    // The endpoint refuses the first tunnels as over its quota (another
+    // client's tunnels count too): retried with backoff, not failures.
+    for _ in 0..3 {
+        f.sim.fail_next(
+            "OpenTunnel",
+            429,
+            "TooManyConnections",
+            "The instance connect endpoint already has the maximum of 20 concurrent connections",
+        );
+    }
+    let target = format!("{}@tag:Role=fleet", f.user());
+    let out = f
+        .run(
+            &[
+                "exec",
+                "--per-endpoint",
+                "5",
+                "--verify-host-key",
+                "none",
+                &target,
+                "--",
+                "sleep 1; echo up",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str().lines().count(), 12, "{}", out.stdout_str());
+    assert!(
+        out.stderr
+            .contains(": 12 succeeded, 0 failed, 0 unreachable"),
+        "{}",
+        out.stderr
+    );
+    let log = f.sim.request_log();
+    let tunnels: Vec<u16> = log
+        .iter()
+        .filter(|e| e.op == "OpenTunnel")
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(
+        tunnels.iter().filter(|s| **s == 429).count(),
+        3,
+        "{tunnels:?}"
+    );
+    assert_eq!(
+        tunnels.iter().filter(|s| **s == 101).count(),
+        12,
+        "{tunnels:?}"
+    );
+    assert_eq!(
+        f.sim.peak_tunnels().get("eice-0123456789abcdef0"),
+        Some(&5),
+        "{:?}",
+        f.sim.peak_tunnels()
+    );
+    // --per-endpoint above the quota is refused before any call.
+    let before = f.sim.request_log().len();
+    let out = f
+        .run(
+            &["exec", "--per-endpoint", "21", &target, "--", "true"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("21"), "{}", out.stderr);
+    assert_eq!(f.sim.request_log().len(), before);
 }

@@ -198,8 +198,10 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
         &f,
         &format!("--known-hosts {} {}", marker.display(), f.target()),
     );
-    pane.type_line("echo ready");
-    pane.wait_for("ready\n").await;
+    // Only the remote shell prints 42 (the local echo of the typed line
+    // shows "ready" too, before eic-ssh even runs).
+    pane.type_line("echo $((6*7))ready");
+    pane.wait_for("42ready\n").await;
     let killed = Command::new("pkill")
         .args(["-TERM", "-f", &marker.display().to_string()])
         .status()

@@ -26,6 +26,9 @@ const PUSH_TRIES: u32 = 6;
 /// A pushed key lives 60 s; push again before a retried tunnel if the last
 /// push is older than this.
 const PUSH_FRESH: Duration = Duration::from_secs(40);
+/// How long a finished instance waits for its tunnel to close before it
+/// gives its slot at the endpoint to the next.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// What every job of a run shares.
 pub struct Shared {
@@ -164,7 +167,10 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
         let session =
             Session::connect(tunnel, policy, &job.user, key.private.clone(), keepalive).await?;
         let status = session.exec_captured(&shared.command, sink).await?;
-        session.close().await;
+        // Keep the endpoint's slot until the connection is really over, so
+        // the next instance's tunnel does not overlap this one at the
+        // endpoint (bounded: a peer that never closes must not stall the run).
+        session.close_and_wait(CLOSE_WAIT).await;
         Ok(status)
     }
     .await;

@@ -64,22 +64,24 @@ impl Printer {
 /// `NAME (i-…): ` (or `i-…: ` without a Name), coloured when the stream
 /// is a terminal.
 pub fn prefixes(id: &str, name: Option<&str>, index: usize) -> Prefixes {
+    (
+        prefix(id, name, index, std::io::stdout().is_terminal()),
+        prefix(id, name, index, std::io::stderr().is_terminal()),
+    )
+}
+
+/// One prefix: plain, or in the `index`th colour for a terminal.
+fn prefix(id: &str, name: Option<&str>, index: usize, colour: bool) -> Vec<u8> {
     let plain = match name {
         Some(n) => format!("{n} ({id}): "),
         None => format!("{id}: "),
     };
-    let colour = COLOURS[index % COLOURS.len()];
-    let paint = |tty: bool| {
-        if tty {
-            format!("\x1b[{colour}m{plain}\x1b[0m").into_bytes()
-        } else {
-            plain.clone().into_bytes()
-        }
-    };
-    (
-        paint(std::io::stdout().is_terminal()),
-        paint(std::io::stderr().is_terminal()),
-    )
+    if colour {
+        let c = COLOURS[index % COLOURS.len()];
+        format!("\x1b[{c}m{plain}\x1b[0m").into_bytes()
+    } else {
+        plain.into_bytes()
+    }
 }
 
 /// One instance's output: any of prefixed lines, files and kept bytes.
@@ -221,15 +223,13 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_name_the_instance() {
-        let (out, _) = prefixes("i-1", Some("web"), 0);
-        // Not a terminal under the test harness: no colour.
-        if !std::io::stdout().is_terminal() {
-            assert_eq!(out, b"web (i-1): ");
-        }
-        let (out, _) = prefixes("i-1", None, 0);
-        if !std::io::stdout().is_terminal() {
-            assert_eq!(out, b"i-1: ");
-        }
+    fn prefixes_name_the_instance_and_colour_only_a_terminal() {
+        assert_eq!(prefix("i-1", Some("web"), 0, false), b"web (i-1): ");
+        assert_eq!(prefix("i-1", None, 0, false), b"i-1: ");
+        assert_eq!(
+            prefix("i-1", Some("web"), 1, true),
+            b"\x1b[33mweb (i-1): \x1b[0m"
+        );
+        assert_ne!(prefix("i-1", None, 0, true), prefix("i-1", None, 1, true));
     }
 }
