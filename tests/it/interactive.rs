@@ -301,6 +301,8 @@ async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels
             .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
         "{ops:?}"
     );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
     let f = Fixture::new().await;
