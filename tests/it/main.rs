@@ -14,7 +14,7 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
-mod restrict;
 mod proxy;
+mod restrict;
 mod support;
 mod targets;
