@@ -60,15 +60,26 @@ pub struct HostKeyPolicy {
     pub recorder: Option<crate::ssh::recorder::KnownHostsRecorder>,
 }
 
+/// A `forwarded-tcpip` channel the server opened (an `-R` connection),
+/// waiting for the forwarding code to answer it.
+pub struct Incoming {
+    pub channel: russh::Channel<russh::client::Msg>,
+    pub connected_address: String,
+    pub connected_port: u32,
+    pub originator: String,
+    pub originator_port: u32,
+    pub reply: client::ChannelOpenHandle,
+}
+
 /// russh event handler: decides about the host key; never prompts.
 pub struct Client {
     pub(super) policy: HostKeyPolicy,
     pub(super) disconnect: Arc<Mutex<Option<Disconnect>>>,
     /// Dropped with the handler when the session ends, which wakes
-    /// [`Session::closed`](crate::ssh::session::Session::closed).
+    /// `Session::closed` in the session module.
     pub(super) _alive: tokio::sync::watch::Sender<()>,
     /// Where `-R` connections from the server go.
-    pub(super) forwarded: tokio::sync::mpsc::UnboundedSender<crate::ssh::forward::remote::Incoming>,
+    pub(super) forwarded: tokio::sync::mpsc::UnboundedSender<Incoming>,
 }
 
 /// Why russh ended the connection, classified by the error's type.
@@ -111,7 +122,7 @@ impl client::Handler for Client {
     ) -> Result<(), Error> {
         // With no -R asked for, the receiver is gone and dropping the
         // reply refuses the channel.
-        let _ = self.forwarded.send(crate::ssh::forward::remote::Incoming {
+        let _ = self.forwarded.send(Incoming {
             channel,
             connected_address: connected_address.to_owned(),
             connected_port,

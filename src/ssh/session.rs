@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
-use crate::ssh::forward::remote::Incoming;
+use crate::ssh::host_keys::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 

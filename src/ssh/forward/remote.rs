@@ -4,24 +4,15 @@
 
 use std::sync::Arc;
 
-use russh::client::{ChannelOpenHandle, Handle, Msg};
-use russh::{Channel, ChannelOpenFailure};
+use russh::ChannelOpenFailure;
+use russh::client::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
 use crate::ssh::forward::pump;
 use crate::ssh::forward::spec::{Bind, PortForward};
 use crate::ssh::host_keys::Client;
-
-/// A `forwarded-tcpip` channel the server opened, waiting for an answer.
-pub struct Incoming {
-    pub channel: Channel<Msg>,
-    pub connected_address: String,
-    pub connected_port: u32,
-    pub originator: String,
-    pub originator_port: u32,
-    pub reply: ChannelOpenHandle,
-}
+pub use crate::ssh::host_keys::Incoming;
 
 /// A remote forward the server accepted, with the port it listens on.
 #[derive(Debug, Clone)]
