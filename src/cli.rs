@@ -102,8 +102,8 @@ pub struct SshArgs {
     #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
     pub escape_char: crate::term::EscapeChar,
 
-    /// Seconds of silence before a keepalive is sent (0 disables).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds of silence before a keepalive is sent (0 disables, at most 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keepalive_interval: u64,
 
     /// Unanswered keepalives after which the connection is declared dead.
@@ -394,6 +394,48 @@ pub struct Verbosity {
     pub quiet: bool,
 }
 
+impl Cli {
+    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
+    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
+    /// argument before a subcommand makes it the session's target, so they
+    /// are moved after the subcommand's name, where clap takes them.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let globals = args
+            .iter()
+            .skip(1)
+            .take_while(|a| is_global_flag(a))
+            .count();
+        if globals > 0
+            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        {
+            let command = <Cli as clap::CommandFactory>::command();
+            let is_subcommand = command
+                .get_subcommands()
+                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
+            if is_subcommand {
+                args[1..=1 + globals].rotate_right(1);
+            }
+        }
+        <Cli as Parser>::try_parse_from(args)
+    }
+}
+
+/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`: the flags every subcommand takes.
+fn is_global_flag(arg: &OsString) -> bool {
+    match arg.to_str() {
+        Some("--verbose" | "--quiet") => true,
+        Some(s) => s
+            .strip_prefix('-')
+            .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),
+        None => false,
+    }
+}
+
 fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
 }
@@ -494,7 +536,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("eic-ssh").chain(args.iter().copied()))
+        Cli::try_parse_args(std::iter::once("eic-ssh").chain(args.iter().copied()))
     }
 
     #[test]
@@ -552,5 +594,52 @@ mod tests {
         }
         let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.connect.port, 3389);
+    }
+
+    #[test]
+    fn keepalive_interval_is_bounded() {
+        let err = parse(&[
+            "--keepalive-interval",
+            "18446744073709551615",
+            "i-0123456789abcdef0",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("18446744073709551615"), "{err}");
+        assert!(parse(&["--keepalive-interval", "86401", "i-0123456789abcdef0"]).is_err());
+        let cli = parse(&["--keepalive-interval", "86400", "i-0123456789abcdef0"]).unwrap();
+        assert_eq!(cli.ssh.keepalive_interval, 86_400);
+        let cli = parse(&["--keepalive-interval", "0", "i-0123456789abcdef0"]).unwrap();
+        assert_eq!(cli.ssh.keepalive_interval, 0);
+    }
+
+    #[test]
+    fn global_flags_work_before_a_subcommand() {
+        let cli = parse(&["-v", "cache", "path"]).unwrap();
+        assert!(matches!(
+            cli.subcommand,
+            Some(Subcommand::Cache {
+                action: CacheAction::Path
+            })
+        ));
+        assert_eq!(cli.verbosity.verbose, 1);
+        let cli = parse(&["-q", "proxy", "i-0123456789abcdef0"]).unwrap();
+        assert!(matches!(cli.subcommand, Some(Subcommand::Proxy(_))));
+        assert!(cli.verbosity.quiet);
+        let cli = parse(&["cache", "-vv", "clear"]).unwrap();
+        assert_eq!(cli.verbosity.verbose, 2);
+        let cli = parse(&["-v", "--verbose", "ssh-config"]).unwrap();
+        assert!(matches!(cli.subcommand, Some(Subcommand::SshConfig(_))));
+        assert_eq!(cli.verbosity.verbose, 2);
+        // A subcommand's name after the target is a remote command word.
+        let cli = parse(&["i-0123456789abcdef0", "proxy"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.ssh.remote_command(), Some(b"proxy".to_vec()));
+        let cli = parse(&["-v", "i-0123456789abcdef0", "cache", "path"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.ssh.remote_command(), Some(b"cache path".to_vec()));
+        // Session flags still belong to the session only.
+        assert!(parse(&["-t", "cache", "path"]).is_err());
     }
 }

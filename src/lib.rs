@@ -27,8 +27,6 @@ pub mod tunnel;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use error::Error;
 
 /// The whole program: parse `args`, run, and return the exit status. The
@@ -38,7 +36,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::Cli::try_parse_args(args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
