@@ -255,8 +255,8 @@ pub struct DoctorArgs {
 /// `eic-ssh ssh-config`.
 #[derive(Debug, Args)]
 pub struct SshConfigArgs {
-    /// The Host pattern the block applies to.
-    #[arg(long, value_name = "PATTERN", default_value = "i-*")]
+    /// The Host pattern(s) the block applies to, separated by spaces.
+    #[arg(long, value_name = "PATTERN", default_value = "i-*", value_parser = parse_host_patterns)]
     pub host: String,
 
     /// Default OS user for those hosts.
@@ -433,6 +433,24 @@ fn is_global_flag(arg: &OsString) -> bool {
             .strip_prefix('-')
             .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),
         None => false,
+    }
+}
+
+/// `--host`: one or more ssh_config Host patterns separated by spaces, each
+/// made of the characters host names and patterns use. Anything else (a
+/// newline, a quote, `#`) could change the file's meaning.
+pub fn parse_host_patterns(s: &str) -> Result<String, String> {
+    let patterns: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+    let ok = !patterns.is_empty()
+        && patterns.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-*?!:[]@%".contains(&b))
+        });
+    match ok {
+        true => Ok(patterns.join(" ")),
+        false => Err(format!(
+            "{s:?} is not a Host pattern list: use host names and patterns (letters, digits, . _ - * ? ! : [ ] @ %) separated by spaces"
+        )),
     }
 }
 

@@ -18,7 +18,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Proxy(args)) => proxy::run(args).await,
         Some(cli::Subcommand::Tunnel(args)) => listen::run(args).await,
         Some(cli::Subcommand::SshConfig(args)) => {
-            print!("{}", ssh_config::render(&args));
+            print!("{}", ssh_config::render(&args)?);
             Ok(0)
         }
         Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args).await,

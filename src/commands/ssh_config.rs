@@ -1,28 +1,54 @@
 //! `eic-ssh ssh-config`: a ready-to-paste ~/.ssh/config block.
+//!
+//! What goes into the block is checked and quoted: ssh_config ends a
+//! directive at a newline, and OpenSSH runs the ProxyCommand through
+//! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
+//! shell metacharacter or a `%` could add a directive or run a command.
+
+use std::path::Path;
 
 use crate::cli::SshConfigArgs;
+use crate::error::Error;
 
-/// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work.
-pub fn render(args: &SshConfigArgs) -> String {
+/// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work,
+/// for the running executable.
+pub fn render(args: &SshConfigArgs) -> Result<String, Error> {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.canonicalize().ok())
-        .map(|p| p.display().to_string())
         .unwrap_or_else(|| "eic-ssh".into());
-    let mut aws = String::new();
+    render_for(args, &exe)
+}
+
+/// The block, with `exe` as the ProxyCommand's program.
+pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
+    let exe = exe.to_str().ok_or_else(|| {
+        Error::Usage(format!(
+            "the path of eic-ssh ({}) is not valid UTF-8, which ssh_config cannot hold",
+            exe.display()
+        ))
+    })?;
+    let mut command = vec![proxy_word("the path of eic-ssh", exe)?, "proxy".to_owned()];
     if let Some(p) = &args.aws.profile {
-        aws.push_str(&format!(" --profile {p}"));
+        command.push("--profile".into());
+        command.push(proxy_word("--profile", p)?);
     }
     if let Some(r) = &args.aws.region {
-        aws.push_str(&format!(" --region {r}"));
+        check_region(r)?;
+        command.push("--region".into());
+        command.push(r.clone());
     }
-    format!(
+    // Quoted so that a hostile %r or %h stays one word for the shell even on
+    // OpenSSH before 9.6, which does not refuse metacharacters in them
+    // (CVE-2023-51385).
+    command.extend(["--user", "'%r'", "'%h'", "'%p'"].map(str::to_owned));
+    Ok(format!(
         "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.
 # eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,
 # then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).
 Host {host}
     User {user}
-    ProxyCommand {exe} proxy{aws} --user %r %h %p
+    ProxyCommand {command}
     # OpenSSH records host keys under the instance ID, as eic-ssh itself does.
     # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
     ConnectTimeout 30
@@ -31,5 +57,167 @@ Host {host}
 ",
         host = args.host,
         user = args.user,
-    )
+        command = command.join(" "),
+    ))
+}
+
+/// A value for the ProxyCommand: no control characters (a newline would end
+/// the directive), shell-quoted, and `%` doubled so OpenSSH leaves it alone.
+fn proxy_word(what: &str, value: &str) -> Result<String, Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::Usage(format!(
+            "{what} {value:?} contains a control character, which cannot go into ssh_config"
+        )));
+    }
+    let quoted = shlex::try_quote(value)
+        .map_err(|e| Error::Usage(format!("{what} {value:?} cannot be shell-quoted: {e}")))?;
+    Ok(quoted.replace('%', "%%"))
+}
+
+/// An AWS region is lower-case letters, digits and dashes (`us-east-1`).
+fn check_region(region: &str) -> Result<(), Error> {
+    let ok = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(()),
+        false => Err(Error::Usage(format!(
+            "{region:?} is not an AWS region name (lower-case letters, digits and dashes, e.g. us-east-1)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::AwsArgs;
+
+    fn args(host: &str, profile: Option<&str>, region: Option<&str>) -> SshConfigArgs {
+        SshConfigArgs {
+            host: host.into(),
+            user: "ec2-user".into(),
+            aws: AwsArgs {
+                region: region.map(Into::into),
+                profile: profile.map(Into::into),
+            },
+        }
+    }
+
+    /// The ProxyCommand's words, as `sh -c` would split them after OpenSSH
+    /// expanded `%r %h %p` (here to hostile values).
+    fn proxy_words(block: &str, r: &str, h: &str) -> Vec<String> {
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ProxyCommand "))
+            .unwrap();
+        let expanded = line
+            .replace("%r", r)
+            .replace("%h", h)
+            .replace("%p", "22")
+            .replace("%%", "%");
+        shell_words::split(&expanded).unwrap()
+    }
+
+    #[test]
+    fn a_hostile_profile_stays_one_word() {
+        let block = render_for(
+            &args("i-*", Some("p; touch /tmp/pwn #"), Some("eu-west-1")),
+            Path::new("/opt/my tools/eic-ssh"),
+        )
+        .unwrap();
+        assert_eq!(
+            proxy_words(&block, "ec2-user", "i-0abc"),
+            [
+                "/opt/my tools/eic-ssh",
+                "proxy",
+                "--profile",
+                "p; touch /tmp/pwn #",
+                "--region",
+                "eu-west-1",
+                "--user",
+                "ec2-user",
+                "i-0abc",
+                "22"
+            ]
+        );
+        // Exactly the directives we meant, one per line.
+        let directives: Vec<&str> = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            directives,
+            [
+                "Host",
+                "User",
+                "ProxyCommand",
+                "ConnectTimeout",
+                "ServerAliveInterval",
+                "ServerAliveCountMax"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_tokens_stay_one_word() {
+        let block = render_for(&args("i-*", None, None), Path::new("/usr/bin/eic-ssh")).unwrap();
+        let words = proxy_words(&block, "u$(touch /tmp/x)", "i-0abc;reboot");
+        assert_eq!(
+            words,
+            [
+                "/usr/bin/eic-ssh",
+                "proxy",
+                "--user",
+                "u$(touch /tmp/x)",
+                "i-0abc;reboot",
+                "22"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_percent_in_the_path_is_not_a_token() {
+        let block = render_for(
+            &args("i-*", Some("100%h"), None),
+            Path::new("/x/50%r/eic-ssh"),
+        )
+        .unwrap();
+        assert!(block.contains("/x/50%%r/eic-ssh"), "{block}");
+        assert_eq!(proxy_words(&block, "u", "h")[3], "100%h");
+    }
+
+    #[test]
+    fn values_that_cannot_belong_are_refused_naming_them() {
+        let newline = "x\n    ProxyCommand touch /tmp/pwn";
+        let err = crate::cli::parse_host_patterns(newline).unwrap_err();
+        assert!(err.contains("ProxyCommand touch"), "{err}");
+        for bad in ["a\"b", "a#b", "a\tb", "", "i-*\r"] {
+            assert!(crate::cli::parse_host_patterns(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            crate::cli::parse_host_patterns("i-*  mi-*").unwrap(),
+            "i-* mi-*"
+        );
+        let err = render_for(
+            &args("i-*", Some("a\nProxyCommand x"), None),
+            Path::new("/e"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("ProxyCommand x")),
+            "{err}"
+        );
+        let err =
+            render_for(&args("i-*", None, Some("us-east-1; id")), Path::new("/e")).unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("us-east-1; id")),
+            "{err}"
+        );
+        let err = render_for(&args("i-*", None, None), Path::new("/e\n/x")).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
 }
