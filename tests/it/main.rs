@@ -9,4 +9,5 @@ mod exec;
 mod hostkeys;
 mod interactive;
 mod openssh;
+mod security;
 mod support;
