@@ -111,6 +111,17 @@ pub enum Error {
         offered: String,
     },
 
+    #[error(
+        "not adding the console's host keys for {host}: {file}:{line} records {known}, which the console does not show (it shows {console})"
+    )]
+    HostKeyNotOnConsole {
+        host: String,
+        file: PathBuf,
+        line: usize,
+        known: String,
+        console: String,
+    },
+
     #[error("cannot use the known hosts file {file}: {reason}")]
     KnownHosts { file: PathBuf, reason: String },
 
@@ -195,6 +206,10 @@ impl Error {
             Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
+                file.display()
+            ),
+            Error::HostKeyNotOnConsole { host, file, .. } => format!(
+                "a connection would refuse the instance's key too. If the instance was rebuilt, remove the old key with: ssh-keygen -R {host} -f {}, then run this again",
                 file.display()
             ),
             Error::ConnectionLost { .. } => "the tunnel or the instance stopped answering; tune detection with --keepalive-interval and --keepalive-count".into(),
