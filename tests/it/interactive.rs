@@ -210,6 +210,31 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
+    let f = Fixture::new().await;
+    for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
+        let marker = f.tmp.path().join(format!("kh{signal}"));
+        let pane = Pane::start(
+            &f,
+            &format!("--known-hosts {} {}", marker.display(), f.target()),
+        );
+        pane.type_line("echo ready");
+        pane.wait_for("ready\n").await;
+        let killed = Command::new("pkill")
+            .args([signal, "-f", &marker.display().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_eq!(
+            pane.status(Duration::from_secs(10)).await,
+            status,
+            "{signal}"
+        );
+        pane.assert_terminal_restored().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalives_keep_an_idle_session_and_detect_a_dead_tunnel() {
     let f = Fixture::new().await;
     let pane = Pane::start(
