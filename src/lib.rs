@@ -74,8 +74,8 @@ where
 
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
-    eprintln!("eic-ssh: {e}");
+    eprintln!("eic-ssh: {}", term::text::printable(&e.to_string()));
     if let Some(hint) = e.hint() {
-        eprintln!("eic-ssh: hint: {hint}");
+        eprintln!("eic-ssh: hint: {}", term::text::printable(&hint));
     }
 }

@@ -25,6 +25,7 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         cli.connect.aws.profile.as_deref(),
     )
     .await?;
+    dest.check_eice_dns(&aws.region)?;
     // A first contact is verified against the console, fetched alongside.
     let known_algorithms =
         known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id);

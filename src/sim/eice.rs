@@ -154,8 +154,6 @@ pub(crate) struct Plan {
 pub(crate) fn check_open_tunnel(
     world: &World,
     identities: &[Identity],
-    dns: &str,
-    fips_dns: &str,
     path: &str,
     query: &str,
     headers: &HeaderMap,
@@ -228,7 +226,10 @@ pub(crate) fn check_open_tunnel(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if host != dns && !(endpoint.fips && host == fips_dns) {
+    let dns = super::endpoint_dns_name(&endpoint.id, &world.region, false);
+    let fips_dns = super::endpoint_dns_name(&endpoint.id, &world.region, true);
+    if !host.eq_ignore_ascii_case(&dns) && !(endpoint.fips && host.eq_ignore_ascii_case(&fips_dns))
+    {
         return Err(reject(
             400,
             "InvalidParameter",
@@ -424,8 +425,6 @@ async fn handle(
     let decision = check_open_tunnel(
         &world,
         &shared.identities,
-        &shared.eice_dns,
-        &shared.fips_dns,
         req.uri().path(),
         req.uri().query().unwrap_or(""),
         req.headers(),
@@ -539,6 +538,29 @@ async fn run_tunnel(
     shutdown: watch::Receiver<()>,
 ) {
     let (mut sink, mut stream) = ws.split();
+    if shared.ping_flood.load(std::sync::atomic::Ordering::Relaxed) {
+        let flood = async {
+            loop {
+                for _ in 0..64 {
+                    if sink
+                        .feed(tokio_tungstenite::tungstenite::Message::Ping(
+                            Bytes::from_static(&[0x70; 125]),
+                        ))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = timeout(Duration::from_secs(20), flood).await;
+        drop(stream);
+        return;
+    }
     if plan.blocked.is_some() {
         // Security groups drop the SYN: the service gives up on the instance
         // and closes the tunnel. Real timeouts take seconds; a short delay
@@ -794,8 +816,27 @@ mod tests {
     use super::*;
     use crate::sim::sigv4::{format_amz_date, presign_query};
 
-    const DNS: &str = "localhost:4443";
-    const FIPS: &str = "localhost:4444";
+    const DNS: &str =
+        "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+    const FIPS: &str = "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+
+    #[test]
+    fn endpoint_names_have_the_services_shape() {
+        assert_eq!(
+            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", false),
+            DNS
+        );
+        assert_eq!(
+            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", true),
+            FIPS
+        );
+        for name in [DNS, FIPS] {
+            assert_eq!(
+                crate::aws::endpoint_name::check(name, "eice-0123456789abcdef0", "us-east-1"),
+                Ok(())
+            );
+        }
+    }
 
     fn identity() -> Identity {
         Identity {
@@ -843,8 +884,6 @@ mod tests {
         check_open_tunnel(
             &world(),
             &[identity()],
-            DNS,
-            FIPS,
             "/openTunnel",
             query,
             &host(host_header),
@@ -947,8 +986,6 @@ mod tests {
         let r = check_open_tunnel(
             &world(),
             &[identity()],
-            DNS,
-            FIPS,
             "/openTunnel",
             &q,
             &host(DNS),

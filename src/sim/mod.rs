@@ -9,9 +9,13 @@
 //!   and the EC2 Instance Connect JSON API (`SendSSHPublicKey`) on one HTTPS
 //!   listener ([`Simulator::api_url`]);
 //! * the EC2 Instance Connect Endpoint websocket (`/openTunnel`) on a second
-//!   TLS listener ([`Simulator::eice_dns`]), and the same service under a
-//!   distinct name on a third listener for endpoints with a `FipsDnsName`
-//!   ([`Simulator::eice_fips_dns`]).
+//!   TLS listener, and the same service on a third listener for the
+//!   endpoints' `FipsDnsName`. Endpoints have the service's own names
+//!   ([`endpoint_dns_name`]: `<id>.51mu1a7e.ec2-instance-connect-endpoint.<region>.amazonaws.com`,
+//!   with `.fips` for the FIPS name), which the client accepts like any real
+//!   one; its environment ([`Simulator::env`]) maps them to the loopback
+//!   listeners with `EIC_SSH_CONNECT_TO`, curl's `--connect-to`, while TLS
+//!   is still verified against the name.
 //!
 //! Every request is SigV4-checked by an independent verifier ([`sigv4`]).
 //! Tunnels relay to whatever TCP address the world names for the instance:
@@ -167,6 +171,9 @@ pub struct Endpoint {
     pub private_ip: Option<String>,
     /// `ipv4`, `dualstack` or `ipv6` (reported only).
     pub ip_address_type: String,
+    /// A `DnsName` to report instead of the service-shaped one, to play a
+    /// broken or hostile API (`None`: [`endpoint_dns_name`]).
+    pub dns_name_override: Option<String>,
 }
 
 impl Default for World {
@@ -278,6 +285,7 @@ impl World {
                 security_group_ids: vec![DEMO_ENDPOINT_SG.to_string()],
                 private_ip: Some("10.0.1.5".to_string()),
                 ip_address_type: "ipv4".to_string(),
+                dns_name_override: None,
             }],
             region: "us-east-1".to_string(),
             vpcs: vec![
@@ -421,8 +429,10 @@ pub(crate) struct Shared {
     pub open_tunnels: AtomicUsize,
     /// Frame latency in nanoseconds; atomic because every frame reads it.
     pub frame_latency_ns: AtomicU64,
-    pub eice_dns: String,
-    pub fips_dns: String,
+    pub eice_port: u16,
+    pub fips_port: u16,
+    /// `true`: tunnels flood the client with pings and never read.
+    pub ping_flood: std::sync::atomic::AtomicBool,
     request_counter: AtomicU64,
     nonce: String,
 }
@@ -504,6 +514,17 @@ impl Drop for Simulator {
     }
 }
 
+/// The second label of every simulated endpoint name (the service puts a
+/// short random identifier there).
+pub const SIM_DNS_TAG: &str = "51mu1a7e";
+
+/// The simulated endpoint `id`'s `DnsName` (or, with `fips`, its
+/// `FipsDnsName`) in `region`, shaped as the service's.
+pub fn endpoint_dns_name(id: &str, region: &str, fips: bool) -> String {
+    let fips = if fips { "fips." } else { "" };
+    format!("{id}.{SIM_DNS_TAG}.{fips}ec2-instance-connect-endpoint.{region}.amazonaws.com")
+}
+
 const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
 const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
 
@@ -513,7 +534,7 @@ impl Simulator {
     /// state directory (see [`Simulator::state_dir`]).
     pub async fn start(world: World) -> io::Result<Simulator> {
         let dir = create_state_dir()?;
-        let tls = tls::build()?;
+        let tls = tls::build(&world.region, SIM_DNS_TAG)?;
         let ca_pem_path = dir.path().join("ca.pem");
         std::fs::write(&ca_pem_path, &tls.ca_pem)?;
         let keys = KeyStore::create(dir.path())?;
@@ -522,8 +543,8 @@ impl Simulator {
         let eice_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let fips_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let api_addr = api_listener.local_addr()?;
-        let eice_dns = format!("localhost:{}", eice_listener.local_addr()?.port());
-        let fips_dns = format!("localhost:{}", fips_listener.local_addr()?.port());
+        let eice_port = eice_listener.local_addr()?.port();
+        let fips_port = fips_listener.local_addr()?.port();
 
         let nonce = hex::encode(Sha256::digest(
             format!(
@@ -566,8 +587,9 @@ impl Simulator {
             closer,
             open_tunnels: AtomicUsize::new(0),
             frame_latency_ns: AtomicU64::new(0),
-            eice_dns: eice_dns.clone(),
-            fips_dns: fips_dns.clone(),
+            eice_port,
+            fips_port,
+            ping_flood: std::sync::atomic::AtomicBool::new(false),
             request_counter: AtomicU64::new(0),
             nonce,
         });
@@ -585,14 +607,14 @@ impl Simulator {
                 tls.ws_config.clone(),
                 shared.clone(),
                 shutdown_rx.clone(),
-                eice_dns,
+                "eice".to_owned(),
             )),
             tokio::spawn(eice::serve(
                 fips_listener,
                 tls.ws_config,
                 shared.clone(),
                 shutdown_rx,
-                fips_dns,
+                "eice-fips".to_owned(),
             )),
         ];
 
@@ -611,17 +633,49 @@ impl Simulator {
         format!("https://localhost:{}", self.api_addr.port())
     }
 
-    /// `localhost:<port>`: the `DnsName` of every endpoint.
+    /// The `DnsName` of the world's first endpoint (the demo world's only
+    /// one), see [`endpoint_dns_name`].
     pub fn eice_dns(&self) -> String {
-        self.shared.eice_dns.clone()
+        let world = self.world();
+        let id = world
+            .endpoints
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        endpoint_dns_name(&id, &world.region, false)
     }
 
-    /// `localhost:<other port>`: the `FipsDnsName` of endpoints with `fips`
-    /// set. It is a separate listener serving the same tunnels, so a client
-    /// that picked the wrong name shows up as a different port (and in the
-    /// Host check).
+    /// The `FipsDnsName` of the world's first endpoint. It is served by a
+    /// separate listener, so a client that picked the wrong name shows up
+    /// in the Host check.
     pub fn eice_fips_dns(&self) -> String {
-        self.shared.fips_dns.clone()
+        let world = self.world();
+        let id = world
+            .endpoints
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        endpoint_dns_name(&id, &world.region, true)
+    }
+
+    /// The loopback address of the endpoints' (non-FIPS) listener, for
+    /// in-process clients that dial it directly ([`crate::tunnel::Tunnel::open_via`]).
+    pub fn eice_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.eice_port))
+    }
+
+    /// `EIC_SSH_CONNECT_TO` for this simulator: the endpoints' names (any
+    /// endpoint ID) to the loopback listeners.
+    pub fn connect_to(&self) -> String {
+        let region = self.shared.state().world.region.clone();
+        let name = |fips| endpoint_dns_name("", &region, fips);
+        format!(
+            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{}",
+            name(false),
+            self.shared.eice_port,
+            name(true),
+            self.shared.fips_port
+        )
     }
 
     /// The CA certificate (PEM) that signed every listener's certificate.
@@ -677,6 +731,7 @@ impl Simulator {
             ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
             ("AWS_REGION", region),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            (crate::tunnel::connect_to::VAR, self.connect_to()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -745,6 +800,13 @@ impl Simulator {
     pub fn set_frame_latency(&self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.shared.frame_latency_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// A hostile endpoint: new tunnels send pings as fast as the client
+    /// takes them and never read what it sends (its pongs pile up), for
+    /// at most 20 seconds.
+    pub fn flood_pings(&self, on: bool) {
+        self.shared.ping_flood.store(on, Ordering::Relaxed);
     }
 
     /// While frozen, tunnels neither read nor write (not even pongs) and do
@@ -867,7 +929,10 @@ mod tests {
     async fn starts_and_describes_itself() {
         let sim = Simulator::start(World::demo()).await.unwrap();
         assert!(sim.api_url().starts_with("https://localhost:"));
-        assert!(sim.eice_dns().starts_with("localhost:"));
+        assert!(
+            sim.eice_dns()
+                .ends_with(".ec2-instance-connect-endpoint.us-east-1.amazonaws.com")
+        );
         assert_ne!(sim.eice_dns(), sim.eice_fips_dns());
         assert!(sim.ca_pem_path().exists());
         assert!(sim.authorized_keys_command().exists());

@@ -2,7 +2,9 @@
 //! connecting status line, and OpenSSH's `~` escape sequences.
 
 pub mod logging;
+pub mod redact;
 pub mod stdio;
+pub mod text;
 
 use std::io::{IsTerminal, Write};
 

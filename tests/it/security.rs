@@ -178,3 +178,324 @@ async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
 }
+
+/// Control bytes a hostile peer could use to retitle or clear the terminal.
+fn assert_no_control_bytes(stderr: &str) {
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reached the terminal: {stderr:?}"
+    );
+}
+
+const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_error_body_is_stripped_and_capped() {
+    let f = Fixture::new().await;
+    let message = format!("{HOSTILE}denied {}", "x".repeat(2_000));
+    f.sim.fail_next("OpenTunnel", 403, "AccessDenied", &message);
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("]0;PWNED[2Jdenied xxx"),
+        "{}",
+        out.stderr
+    );
+    assert_no_control_bytes(&out.stderr);
+    let longest = out.stderr.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1300, "a line of {longest} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_close_reason_is_stripped() {
+    let f = Fixture::new().await;
+    let child = f
+        .command()
+        .args([&f.target(), "--", "sleep", "20"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close once the session runs (its tunnel is open and the key was used).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !f
+        .sim
+        .request_log()
+        .iter()
+        .any(|e| e.op == "OpenTunnel" && e.status == 101)
+    {
+        assert!(std::time::Instant::now() < deadline, "no tunnel");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    f.sim.close_tunnels(4000, &format!("{HOSTILE}bye"));
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("]0;PWNED[2Jbye"), "{stderr}");
+    assert_no_control_bytes(&stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_fingerprint_must_be_well_formed_base64() {
+    let f = Fixture::new().await;
+    let other = russh::keys::PublicKey::from_openssh(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJjtsVLBPMkqLrbBaDRtsnfLOntPqhcicrl2X7kt2nEN",
+    )
+    .unwrap()
+    .fingerprint(russh::keys::HashAlg::Sha256)
+    .to_string();
+    let console = format!(
+        "-----BEGIN SSH HOST KEY FINGERPRINTS-----\r\n256 SHA256:{HOSTILE} root@x (ED25519)\r\n256 {other} root@x (ED25519)\r\n-----END SSH HOST KEY FINGERPRINTS-----\r\n"
+    );
+    f.sim.set_world(|w| {
+        for i in &mut w.instances {
+            if i.id == INSTANCE {
+                i.console_output = Some(console.clone());
+            }
+        }
+    });
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("POSSIBLE INTERCEPTION"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(&other), "{}", out.stderr);
+    assert!(!out.stderr.contains("PWNED"), "{}", out.stderr);
+    assert_no_control_bytes(&out.stderr);
+}
+
+/// The largest resident set of `pid` until it exits or `for_` passes, in KiB.
+async fn peak_rss_kib(child: &mut tokio::process::Child, for_: std::time::Duration) -> u64 {
+    let pid = child.id().unwrap();
+    let deadline = std::time::Instant::now() + for_;
+    let mut peak = 0;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        peak = peak.max(rss);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    peak
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_does_not_grow_memory() {
+    let f = Fixture::new().await;
+    f.sim.flood_pings(true);
+    let mut child = f
+        .command()
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let peak = peak_rss_kib(&mut child, std::time::Duration::from_secs(8)).await;
+    let _ = child.start_kill();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Normal is about 13 MB (release); a debug build is larger. Unbounded,
+    // the flood took it past a gigabyte in seconds.
+    assert!(peak < 120 * 1024, "peak RSS {peak} KiB; {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_flags_are_never_cached_and_always_win() {
+    let f = Fixture::new().await;
+    let cache = f.home.path().join(".cache/eic-ssh/routes.json");
+    // A partial route on the command line is not written to the cache.
+    let out = f
+        .run(
+            &[
+                &f.target(),
+                "--eice-id",
+                "eice-0123456789abcdef0",
+                "--",
+                "echo",
+                "ok",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    assert!(
+        !cache.exists(),
+        "{}",
+        std::fs::read_to_string(&cache).unwrap_or_default()
+    );
+    // A run without flags caches the route...
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    assert!(cache.exists());
+    // ...and a flag still wins over it: 10.0.0.99 is no instance, so this fails.
+    let out = f
+        .run(
+            &[&f.target(), "--private-ip", "10.0.0.99", "--", "echo", "ok"],
+            b"",
+        )
+        .await;
+    assert_ne!(
+        out.stdout_str(),
+        "ok\n",
+        "the cached IP was used: {}",
+        out.stderr
+    );
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
+    let f = Fixture::new().await;
+    for args in [
+        vec![
+            f.target(),
+            "--eice-id".into(),
+            "eice-0123456789abcdef0".into(),
+            "--eice-dns".into(),
+            "localhost:8443".into(),
+            "--".into(),
+            "true".into(),
+        ],
+        vec![
+            "proxy".into(),
+            "--eice-id".into(),
+            "eice-0123456789abcdef0".into(),
+            "--eice-dns".into(),
+            "localhost:8443".into(),
+            "--no-push".into(),
+            INSTANCE.into(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = f.run(&args, b"").await;
+        assert_eq!(out.status, Some(2), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("--eice-dns \"localhost:8443\" is not the DNS name"),
+            "{}",
+            out.stderr
+        );
+        assert!(f.sim.request_log().is_empty(), "{:?}", f.sim.request_log());
+    }
+    // The service's name for another endpoint, or another region, is no better.
+    let other = eic_ssh::sim::endpoint_dns_name("eice-0aaaaaaaaaaaaaaa1", "us-east-1", false);
+    let out = f
+        .run(
+            &[
+                &f.target(),
+                "--eice-id",
+                "eice-0123456789abcdef0",
+                "--eice-dns",
+                &other,
+                "--",
+                "true",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    let out = f
+        .run(
+            &[
+                &f.target(),
+                "--eice-id",
+                "eice-0123456789abcdef0",
+                "--eice-dns",
+                &f.sim.eice_dns(),
+                "--region",
+                "eu-west-1",
+                "--",
+                "true",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
+    let f = Fixture::new().await;
+    f.sim
+        .set_world(|w| w.endpoints[0].dns_name_override = Some("localhost".into()));
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refusing to open a tunnel to \"localhost\" for EC2 Instance Connect Endpoint eice-0123456789abcdef0"),
+        "{}",
+        out.stderr
+    );
+    assert!(!f.sim.request_log().iter().any(|e| e.op == "OpenTunnel"));
+
+    // A cache entry pointing elsewhere is ignored and looked up afresh.
+    f.sim.set_world(|w| w.endpoints[0].dns_name_override = None);
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    let cache = f.home.path().join(".cache/eic-ssh/routes.json");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    std::fs::write(&cache, text.replace(&f.sim.eice_dns(), "localhost")).unwrap();
+    let before = f.sim.request_log().len();
+    let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
+    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+    let ops: Vec<String> = f
+        .sim
+        .request_log()
+        .split_off(before)
+        .into_iter()
+        .map(|e| e.op)
+        .collect();
+    assert!(
+        ops.contains(&"DescribeInstanceConnectEndpoints".to_owned()),
+        "{ops:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
+    let f = Fixture::new().await;
+    let creds = f.sim.session_credentials();
+    let token = creds.session_token.clone().unwrap();
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    for flag in ["-q", "-v", "-vv", "-vvv", "-v"] {
+        let mut cmd = f.command();
+        cmd.env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &token)
+            .env("RUST_LOG", "trace");
+        let out = f
+            .run_cmd(cmd, &[flag, &f.target(), "--", "echo", "ok"], b"")
+            .await;
+        assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
+        // Trace really is on: the canonical request and the upgrade are logged.
+        assert!(out.stderr.contains("openTunnel"), "{flag}: nothing traced");
+        for secret in [
+            creds.access_key_id.as_str(),
+            creds.secret_access_key.as_str(),
+            token.as_str(),
+            encoded.as_str(),
+            &token[..20],
+        ] {
+            assert!(!out.stderr.contains(secret), "{flag}: {secret} in stderr");
+        }
+        for (i, _) in out.stderr.match_indices("Signature=") {
+            let value: String = out.stderr[i + 10..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect();
+            assert!(value.len() < 16, "{flag}: a signature in stderr: {value}");
+        }
+    }
+}

@@ -19,8 +19,6 @@ pub(crate) fn describe_endpoints(
     world: &World,
     params: &[(String, String)],
     request_id: &str,
-    dns: &str,
-    fips_dns: &str,
 ) -> Answer {
     let ids = list(params, "InstanceConnectEndpointId");
     if let Some(bad) = ids.iter().find(|id| !is_hex_id(id, "eice-")) {
@@ -84,10 +82,17 @@ pub(crate) fn describe_endpoints(
             id = esc(&e.id),
             region = esc(&world.region),
             state = esc(&e.state),
-            dns = esc(dns),
+            dns = esc(&e
+                .dns_name_override
+                .clone()
+                .unwrap_or_else(|| crate::sim::endpoint_dns_name(&e.id, &world.region, false))),
         );
         if e.fips {
-            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(fips_dns));
+            let _ = write!(
+                xml,
+                "<fipsDnsName>{}</fipsDnsName>",
+                esc(&crate::sim::endpoint_dns_name(&e.id, &world.region, true))
+            );
         }
         let _ = write!(
             xml,

@@ -67,13 +67,7 @@ pub(super) fn handle(
         "DescribeSecurityGroupRules" => describe_security_group_rules(&world, &params, request_id),
         "DescribeSubnets" => describe_subnets(&world, &params, request_id),
         "DescribeVpcs" => describe_vpcs(&world, &params, request_id),
-        "DescribeInstanceConnectEndpoints" => describe_endpoints(
-            &world,
-            &params,
-            request_id,
-            &shared.eice_dns,
-            &shared.fips_dns,
-        ),
+        "DescribeInstanceConnectEndpoints" => describe_endpoints(&world, &params, request_id),
         "" => ec2_error(
             400,
             "MissingAction",
