@@ -14,6 +14,7 @@ use crate::route::target::Target;
 #[command(
     name = "eic-ssh",
     version,
+    long_version = long_version(),
     about,
     long_about = None,
     args_conflicts_with_subcommands = true,
@@ -54,6 +55,63 @@ pub enum Subcommand {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Print a shell completion script. Install it with:
+    ///   bash:  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh
+    ///   zsh:   eic-ssh completions zsh > "${fpath[1]}/_eic-ssh"  (or: source <(eic-ssh completions zsh) in ~/.zshrc)
+    ///   fish:  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish
+    ///   elvish: eic-ssh completions elvish >> ~/.config/elvish/rc.elv
+    ///   powershell: eic-ssh completions powershell >> $PROFILE
+    /// Instance IDs complete from the lookup cache, without calling AWS.
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff), generated from the same definitions as
+    /// --help. Install: eic-ssh man > ~/.local/share/man/man1/eic-ssh.1
+    Man {
+        /// A subcommand's own page (e.g. doctor), instead of eic-ssh's.
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
+}
+
+/// The shells `eic-ssh completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// `--version`: the version, the git commit when the build knew it
+/// (`EIC_SSH_GIT_COMMIT` at build time), and the versions of russh and the
+/// AWS SDK.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let commit = option_env!("EIC_SSH_GIT_COMMIT")
+            .filter(|c| !c.is_empty())
+            .map(|c| format!(" (commit {c})"))
+            .unwrap_or_default();
+        let russh_id = format!("{:?}", russh::client::Config::default().client_id);
+        let russh: String = russh_id
+            .split("russh_")
+            .nth(1)
+            .unwrap_or("unknown")
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        format!(
+            "{}{commit}\nrussh {russh}\naws-sdk-ec2 {}\naws-sdk-ec2instanceconnect {}",
+            env!("CARGO_PKG_VERSION"),
+            aws_sdk_ec2::meta::PKG_VERSION,
+            aws_sdk_ec2instanceconnect::meta::PKG_VERSION,
+        )
+    });
+    &TEXT
 }
 
 /// `eic-ssh cache ...`.
@@ -69,7 +127,7 @@ pub enum CacheAction {
 #[derive(Debug, Args)]
 pub struct SshArgs {
     /// The instance, as [USER@]INSTANCE-ID (e.g. ec2-user@i-0123456789abcdef0).
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, required = true)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer(), required = true)]
     pub target: Option<Target>,
 
     /// A command to run instead of a shell. Its words are joined with spaces
@@ -120,7 +178,7 @@ pub struct SshArgs {
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// The instance, as [USER@]INSTANCE-ID (OpenSSH's %h).
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Remote port (OpenSSH's %p): 22 or 3389.
@@ -154,7 +212,7 @@ pub struct PushKeyArgs {
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
     /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Local port to listen on; 0 picks a free one and prints it.
@@ -193,7 +251,7 @@ pub struct TunnelArgs {
 #[derive(Debug, Args)]
 pub struct HostKeysArgs {
     /// The instance.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Add the keys to the known_hosts file (skipping those already there).
@@ -212,7 +270,7 @@ pub struct HostKeysArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// This machine's public IPv4 address as AWS sees it (default: asked of
@@ -266,6 +324,12 @@ pub struct SshConfigArgs {
     /// The AWS profile and region to put in the ProxyCommand.
     #[command(flatten)]
     pub aws: AwsArgs,
+
+    /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
+    /// printing it, and add one Include line for it at the top of
+    /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
+    pub include: Option<PathBuf>,
 }
 
 /// `--region` and `--profile`, shared by every command that calls AWS.
@@ -389,9 +453,19 @@ pub struct Verbosity {
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no notices.
+    /// Only errors on stderr: no notices, no progress or status lines.
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Colour: auto (when a terminal and NO_COLOR is unset), always, never.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub color: crate::term::color::ColorWhen,
 }
 
 impl Cli {
@@ -452,6 +526,24 @@ pub fn parse_host_patterns(s: &str) -> Result<String, String> {
             "{s:?} is not a Host pattern list: use host names and patterns (letters, digits, . _ - * ? ! : [ ] @ %) separated by spaces"
         )),
     }
+}
+
+/// Target positions complete from the instance IDs in the lookup cache
+/// (`user@` kept): instant, offline, no AWS call.
+fn target_completer() -> clap_complete::engine::ArgValueCompleter {
+    clap_complete::engine::ArgValueCompleter::new(|current: &std::ffi::OsStr| {
+        let current = current.to_string_lossy();
+        let (user, partial) = match current.split_once('@') {
+            Some((u, p)) => (format!("{u}@"), p.to_owned()),
+            None => (String::new(), current.to_string()),
+        };
+        crate::route::cache::RouteCache::default_location()
+            .instance_ids()
+            .into_iter()
+            .filter(|id| id.starts_with(&partial))
+            .map(|id| clap_complete::engine::CompletionCandidate::new(format!("{user}{id}")))
+            .collect()
+    })
 }
 
 fn parse_target(s: &str) -> Result<Target, String> {

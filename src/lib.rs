@@ -36,10 +36,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // A shell asking for completions (`COMPLETE=bash eic-ssh -- words…`, set
+    // up by `eic-ssh completions`): answer from the definitions and the
+    // lookup cache, and nothing else.
+    let completing =
+        clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+            .try_complete(args.clone(), std::env::current_dir().ok().as_deref());
+    match completing {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => e.exit(),
+    }
     let cli = match cli::Cli::try_parse_args(args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    term::color::set(cli.verbosity.color);
     term::logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
     term::install_panic_hook();
     // One thread does all the I/O: a CLI moving one connection's bytes gains
@@ -74,6 +87,7 @@ where
 
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
+    term::clear_progress();
     eprintln!("eic-ssh: {}", term::text::printable(&e.to_string()));
     if let Some(hint) = e.hint() {
         eprintln!("eic-ssh: hint: {}", term::text::printable(&hint));

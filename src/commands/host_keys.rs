@@ -7,7 +7,7 @@ use crate::ssh::known_hosts;
 
 /// `eic-ssh host-keys`: print the console's host keys as known_hosts lines
 /// keyed by instance ID; with `--add`, append those not already there.
-pub async fn run(args: crate::cli::HostKeysArgs) -> Result<u8, Error> {
+pub async fn run(args: crate::cli::HostKeysArgs, quiet: bool) -> Result<u8, Error> {
     let host = &args.target.instance_id;
     let aws =
         crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
@@ -59,7 +59,7 @@ pub async fn run(args: crate::cli::HostKeysArgs) -> Result<u8, Error> {
             added += 1;
         }
     }
-    if args.add {
+    if args.add && !quiet {
         eprintln!(
             "eic-ssh: added {added} host key(s) for {host} to {}",
             file.display()

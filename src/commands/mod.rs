@@ -2,9 +2,11 @@
 //! route, tunnel, ssh, term) and on `cli`; never the reverse.
 
 pub mod cache;
+pub mod completions;
 pub mod doctor;
 pub mod host_keys;
 pub mod listen;
+pub mod man;
 pub mod proxy;
 pub mod ssh;
 pub mod ssh_config;
@@ -17,11 +19,10 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
     match cli.subcommand {
         Some(cli::Subcommand::Proxy(args)) => proxy::run(args).await,
         Some(cli::Subcommand::Tunnel(args)) => listen::run(args).await,
-        Some(cli::Subcommand::SshConfig(args)) => {
-            print!("{}", ssh_config::render(&args)?);
-            Ok(0)
-        }
-        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args).await,
+        Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
+        Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
+        Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
+        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args, cli.verbosity.quiet).await,
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
         None => ssh::run(cli.ssh, cli.verbosity).await,

@@ -5,10 +5,129 @@
 //! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
 //! shell metacharacter or a `%` could add a directive or run a command.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::cli::SshConfigArgs;
 use crate::error::Error;
+
+/// `eic-ssh ssh-config`: print the block, or with `--include` write it to
+/// its own file and include that from ~/.ssh/config.
+pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
+    let block = render(args)?;
+    let Some(file) = &args.include else {
+        print!("{block}");
+        return Ok(0);
+    };
+    let ssh_dir = std::env::home_dir().unwrap_or_default().join(".ssh");
+    // `~/…` (the default) is the user's home, as OpenSSH reads it.
+    let home = std::env::home_dir().unwrap_or_default();
+    let file = match file.strip_prefix("~") {
+        Ok(rest) => home.join(rest),
+        Err(_) => std::path::absolute(file)?,
+    };
+    let wrote = write_if_changed(&file, block.as_bytes())?;
+    let added = include_from(&ssh_dir.join("config"), &file)?;
+    if !quiet {
+        let what = match (wrote, added) {
+            (false, false) => format!("{} and its Include line are up to date", file.display()),
+            (true, false) => format!(
+                "wrote {}; ~/.ssh/config already includes it",
+                file.display()
+            ),
+            (_, true) => format!(
+                "wrote {} and included it at the top of {}",
+                file.display(),
+                ssh_dir.join("config").display()
+            ),
+        };
+        eprintln!("eic-ssh: {what}");
+    }
+    Ok(0)
+}
+
+/// Write `bytes` to `path` (user-only, atomically) unless it holds them
+/// already. Returns whether it wrote.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+/// The Include line for `file`, quoted when its path has a space.
+fn include_line(file: &Path) -> Result<String, Error> {
+    let path = file
+        .to_str()
+        .filter(|p| !p.chars().any(|c| c.is_control() || c == '"'))
+        .ok_or_else(|| Error::Usage(format!("{} cannot be named in ssh_config", file.display())))?;
+    Ok(match path.contains(' ') {
+        true => format!("Include \"{path}\""),
+        false => format!("Include {path}"),
+    })
+}
+
+/// Add `Include <file>` at the top of `config` unless a line already
+/// includes it; the rest of the file is kept byte for byte. Returns whether
+/// it added the line.
+fn include_from(config: &Path, file: &Path) -> Result<bool, Error> {
+    let line = include_line(file)?;
+    let old = match std::fs::read(config) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let wanted: Vec<String> = shell_free_words(&line);
+    let present = String::from_utf8_lossy(&old).lines().any(|l| {
+        shell_free_words(l)
+            .iter()
+            .map(|w| w.to_ascii_lowercase())
+            .eq(wanted.iter().map(|w| w.to_ascii_lowercase()))
+    });
+    if present {
+        return Ok(false);
+    }
+    // At the top: an Include after a Host line would apply to that host only.
+    let mut new = format!("# Added by eic-ssh ssh-config --include\n{line}\n\n").into_bytes();
+    new.extend_from_slice(&old);
+    write_if_changed(config, &new)?;
+    Ok(true)
+}
+
+/// A config line's words, `=` and quotes aside, for comparing Include lines.
+fn shell_free_words(line: &str) -> Vec<String> {
+    let line = line.trim();
+    let (key, rest) = line.split_once([' ', '\t', '=']).unwrap_or((line, ""));
+    let rest = rest.trim_start_matches([' ', '\t', '=']).trim();
+    let rest = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    vec![key.to_owned(), rest.to_owned()]
+}
 
 /// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work,
 /// for the running executable.
@@ -96,6 +215,7 @@ mod tests {
 
     fn args(host: &str, profile: Option<&str>, region: Option<&str>) -> SshConfigArgs {
         SshConfigArgs {
+            include: None,
             host: host.into(),
             user: "ec2-user".into(),
             aws: AwsArgs {

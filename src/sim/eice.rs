@@ -228,8 +228,9 @@ pub(crate) fn check_open_tunnel(
         .unwrap_or("");
     let dns = super::endpoint_dns_name(&endpoint.id, &world.region, false);
     let fips_dns = super::endpoint_dns_name(&endpoint.id, &world.region, true);
-    if !host.eq_ignore_ascii_case(&dns) && !(endpoint.fips && host.eq_ignore_ascii_case(&fips_dns))
-    {
+    let named =
+        host.eq_ignore_ascii_case(&dns) || (endpoint.fips && host.eq_ignore_ascii_case(&fips_dns));
+    if !named {
         return Err(reject(
             400,
             "InvalidParameter",

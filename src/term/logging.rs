@@ -27,6 +27,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::term::redact::RedactingStderr)
+        .with_ansi(crate::term::color::stderr())
         .with_target(verbose >= 2)
         .without_time()
         .try_init();

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// What replaces a secret.
-pub const REDACTED: &str = "<redacted>";
+pub const REDACTED: &str = "REDACTED";
 
 struct Rule {
     pattern: Regex,
@@ -32,36 +32,36 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // PEM and OpenSSH private keys, even cut off.
         rule(
             r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
-            "<redacted private key>",
+            "REDACTED-PRIVATE-KEY",
         ),
         // SigV4 in query strings and headers, plain or percent-encoded.
         rule(
             r#"(?i)(x-amz-(?:signature|credential|security-token)["']?\s*(?:=|:|%3D)\s*["']?)[^&\s"',;<>]+"#,
-            "${1}<redacted>",
+            "${1}REDACTED",
         ),
         // Authorization and Proxy-Authorization header values.
         rule(
             r#"(?i)(authorization["']?\s*[:=]\s*["']?)[^\r\n"']+"#,
-            "${1}<redacted>",
+            "${1}REDACTED",
         ),
         rule(
             r#"(?i)\b((?:credential|signature)=)[^&\s,"']+"#,
-            "${1}<redacted>",
+            "${1}REDACTED",
         ),
         // Named secrets in debug output and config dumps.
         rule(
             r#"(?i)((?:aws_)?(?:secret_access_key|secret_key|session_token|secretaccesskey|sessiontoken|password|passwd)["']?\s*[:=]\s*(?:Some\()?["']?)[^\s"',&)]+"#,
-            "${1}<redacted>",
+            "${1}REDACTED",
         ),
         // user:password@ in URLs (proxies).
         rule(
             r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@",
-            "${1}:<redacted>@",
+            "${1}:REDACTED@",
         ),
         // Access key IDs wherever they appear.
         rule(
             r"\b(?:AKIA|ASIA|AKID|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ABIA|ACCA)[A-Z0-9]{8,}\b",
-            "<redacted access key id>",
+            "REDACTED",
         ),
     ]
     .into_iter()
@@ -108,6 +108,7 @@ impl Drop for EventWriter {
             return;
         }
         let text = String::from_utf8_lossy(&self.buf);
+        crate::term::clear_progress();
         let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
     }
 }

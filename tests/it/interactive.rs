@@ -218,8 +218,10 @@ async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
             &f,
             &format!("--known-hosts {} {}", marker.display(), f.target()),
         );
-        pane.type_line("echo ready");
-        pane.wait_for("ready\n").await;
+        // Output only the remote shell can produce (the local echo of the
+        // typed line shows "6*7"), so eic-ssh is surely in raw mode.
+        pane.type_line("echo $((6*7))x");
+        pane.wait_for("42x").await;
         let killed = Command::new("pkill")
             .args([signal, "-f", &marker.display().to_string()])
             .status()
@@ -271,4 +273,48 @@ async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
     let pane = Pane::start(&f, &format!("-T {} -- 'tty; echo done'", f.target()));
     pane.wait_for("not a tty").await;
     pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_line_is_cleared_before_the_host_key_notice() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &format!("{} -- echo done-$((6*7))", f.target()));
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    let screen = pane.screen();
+    assert!(screen.contains("done-42"), "{screen}");
+    let notice = screen
+        .lines()
+        .find(|l| l.contains("permanently added"))
+        .unwrap_or_else(|| panic!("no host-key notice: {screen}"));
+    assert!(
+        notice.starts_with("eic-ssh: ")
+            && !notice.contains("authenticating")
+            && !notice.contains('…'),
+        "the progress line ran into the notice: {notice:?}"
+    );
+
+    // -q: neither progress nor status lines.
+    let marker = f.tmp.path().join("kh-quiet");
+    let pane = Pane::start(
+        &f,
+        &format!(
+            "-q --known-hosts {} {} -- echo quiet-$((6*7))",
+            marker.display(),
+            f.target()
+        ),
+    );
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    let screen = pane.screen();
+    assert!(screen.contains("quiet-42"), "{screen}");
+    assert!(!screen.contains("eic-ssh:"), "{screen}");
 }

@@ -10,4 +10,5 @@ mod hostkeys;
 mod interactive;
 mod openssh;
 mod security;
+mod shell;
 mod support;

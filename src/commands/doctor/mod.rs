@@ -55,7 +55,7 @@ pub async fn run(args: DoctorArgs) -> Result<u8, Error> {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::Io(e.into()))?;
         println!("{text}");
     } else {
-        print!("{}", render(&facts, &checks));
+        print!("{}", render(&facts, &checks, crate::term::color::stdout()));
     }
     Ok(exit_status(&checks))
 }
