@@ -182,7 +182,7 @@ pub struct ProxyArgs {
     pub target: Target,
 
     /// Remote port (OpenSSH's %p): 22 or 3389.
-    #[arg(value_name = "PORT", value_parser = parse_port)]
+    #[arg(value_name = "PORT", value_parser = parse_port, add = port_candidates())]
     pub port_arg: Option<u16>,
 
     #[command(flatten)]
@@ -284,7 +284,7 @@ pub struct DoctorArgs {
     pub expect_cidr: Vec<ipnet::Ipv4Net>,
 
     /// Remote port to check: 22 (SSH) or 3389 (RDP).
-    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Print the checks as JSON (for CI pipelines that audit access).
@@ -379,7 +379,7 @@ pub struct ConnectArgs {
     pub private_ip: Option<Ipv4Addr>,
 
     /// Remote port: 22 (SSH) or 3389 (RDP), the only ports the service allows.
-    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Ask the endpoint to close the tunnel after this many seconds (1-3600).
@@ -543,6 +543,16 @@ fn target_completer() -> clap_complete::engine::ArgValueCompleter {
             .filter(|id| id.starts_with(&partial))
             .map(|id| clap_complete::engine::CompletionCandidate::new(format!("{user}{id}")))
             .collect()
+    })
+}
+
+/// `-p`: the only two ports the service allows.
+fn port_candidates() -> clap_complete::engine::ArgValueCandidates {
+    clap_complete::engine::ArgValueCandidates::new(|| {
+        vec![
+            clap_complete::engine::CompletionCandidate::new("22").help(Some("SSH".into())),
+            clap_complete::engine::CompletionCandidate::new("3389").help(Some("RDP".into())),
+        ]
     })
 }
 

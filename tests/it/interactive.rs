@@ -198,8 +198,10 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
         &f,
         &format!("--known-hosts {} {}", marker.display(), f.target()),
     );
-    pane.type_line("echo ready");
-    pane.wait_for("ready\n").await;
+    // Only the remote shell prints 42x (the local echo of the typed line,
+    // before eic-ssh is even running, shows "6*7"): pkill must find it.
+    pane.type_line("echo $((6*7))x");
+    pane.wait_for("42x").await;
     let killed = Command::new("pkill")
         .args(["-TERM", "-f", &marker.display().to_string()])
         .status()

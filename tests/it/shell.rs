@@ -114,6 +114,12 @@ fn every_completion_script_is_generated_and_bash_loads_it() {
     for v in ["yes", "accept-new", "no"] {
         assert!(values.lines().any(|l| l.trim() == v), "{values}");
     }
+    let ports = complete("eic-ssh -p ");
+    assert_eq!(
+        ports.lines().map(str::trim).collect::<Vec<_>>(),
+        ["22", "3389"],
+        "{ports}"
+    );
     let targets = complete("eic-ssh ec2-user@i-0");
     assert!(
         targets
