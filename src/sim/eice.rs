@@ -538,30 +538,19 @@ async fn run_tunnel(
     closer: broadcast::Receiver<(u16, String)>,
     shutdown: watch::Receiver<()>,
 ) {
-    let (mut sink, mut stream) = ws.split();
-    if shared.ping_flood.load(std::sync::atomic::Ordering::Relaxed) {
-        let flood = async {
-            loop {
-                for _ in 0..64 {
-                    if sink
-                        .feed(tokio_tungstenite::tungstenite::Message::Ping(
-                            Bytes::from_static(&[0x70; 125]),
-                        ))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-            }
-        };
+    let mut ws = ws;
+    if shared.ping_flood.load(Ordering::Relaxed) {
+        // Pre-encoded server pings (unmasked, 125-byte payload) written
+        // straight to the connection, 512 at a time, and nothing ever read:
+        // the client's pongs can only pile up.
+        let mut ping = vec![0x89, 125];
+        ping.extend_from_slice(&[0x70; 125]);
+        let burst = ping.repeat(512);
+        let flood = async { while ws.get_mut().write_all(&burst).await.is_ok() {} };
         let _ = timeout(Duration::from_secs(20), flood).await;
-        drop(stream);
         return;
     }
+    let (mut sink, mut stream) = ws.split();
     if plan.blocked.is_some() {
         // Security groups drop the SYN: the service gives up on the instance
         // and closes the tunnel. Real timeouts take seconds; a short delay
