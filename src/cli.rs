@@ -14,6 +14,7 @@ use crate::route::target::Target;
 #[command(
     name = "eic-ssh",
     version,
+    long_version = long_version(),
     about,
     long_about = None,
     args_conflicts_with_subcommands = true,
@@ -69,6 +70,63 @@ pub enum Subcommand {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Print a shell completion script. Install it with:
+    ///   bash:  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh
+    ///   zsh:   eic-ssh completions zsh > "${fpath[1]}/_eic-ssh"  (or: source <(eic-ssh completions zsh) in ~/.zshrc)
+    ///   fish:  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish
+    ///   elvish: eic-ssh completions elvish >> ~/.config/elvish/rc.elv
+    ///   powershell: eic-ssh completions powershell >> $PROFILE
+    /// Instance IDs complete from the lookup cache, without calling AWS.
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff), generated from the same definitions as
+    /// --help. Install: eic-ssh man > ~/.local/share/man/man1/eic-ssh.1
+    Man {
+        /// A subcommand's own page (e.g. doctor), instead of eic-ssh's.
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
+}
+
+/// The shells `eic-ssh completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// `--version`: the version, the git commit when the build knew it
+/// (`EIC_SSH_GIT_COMMIT` at build time), and the versions of russh and the
+/// AWS SDK.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let commit = option_env!("EIC_SSH_GIT_COMMIT")
+            .filter(|c| !c.is_empty())
+            .map(|c| format!(" (commit {c})"))
+            .unwrap_or_default();
+        let russh_id = format!("{:?}", russh::client::Config::default().client_id);
+        let russh: String = russh_id
+            .split("russh_")
+            .nth(1)
+            .unwrap_or("unknown")
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        format!(
+            "{}{commit}\nrussh {russh}\naws-sdk-ec2 {}\naws-sdk-ec2instanceconnect {}",
+            env!("CARGO_PKG_VERSION"),
+            aws_sdk_ec2::meta::PKG_VERSION,
+            aws_sdk_ec2instanceconnect::meta::PKG_VERSION,
+        )
+    });
+    &TEXT
 }
 
 /// `eic-ssh cache ...`.
@@ -86,7 +144,7 @@ pub struct SshArgs {
     /// The instance, as [USER@]TARGET: an instance ID, a private IPv4
     /// address, a private DNS name, tag:KEY=VALUE, or else a Name tag (e.g.
     /// ec2-user@web-1). Omitted on a terminal: choose from a list.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Option<Target>,
 
     /// A command to run instead of a shell. Its words are joined with spaces
@@ -119,8 +177,8 @@ pub struct SshArgs {
     #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
     pub escape_char: crate::term::EscapeChar,
 
-    /// Seconds of silence before a keepalive is sent (0 disables).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds of silence before a keepalive is sent (0 disables, at most 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keepalive_interval: u64,
 
     /// Unanswered keepalives after which the connection is declared dead.
@@ -149,11 +207,11 @@ pub struct SshArgs {
 pub struct ProxyArgs {
     /// The instance, as [USER@]TARGET (OpenSSH's %h): an ID, private IP,
     /// private DNS name, tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Remote port (OpenSSH's %p): 22 or 3389.
-    #[arg(value_name = "PORT", value_parser = parse_port)]
+    #[arg(value_name = "PORT", value_parser = parse_port, add = port_candidates())]
     pub port_arg: Option<u16>,
 
     #[command(flatten)]
@@ -184,7 +242,7 @@ pub struct PushKeyArgs {
 pub struct TunnelArgs {
     /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
     /// tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Local port to listen on; 0 picks a free one and prints it.
@@ -224,7 +282,7 @@ pub struct TunnelArgs {
 pub struct HostKeysArgs {
     /// The instance: an ID, private IP, private DNS name, tag:KEY=VALUE or
     /// Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Add the keys to the known_hosts file (skipping those already there).
@@ -244,7 +302,7 @@ pub struct HostKeysArgs {
 pub struct DoctorArgs {
     /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
     /// tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// This machine's public IPv4 address as AWS sees it (default: asked of
@@ -258,7 +316,7 @@ pub struct DoctorArgs {
     pub expect_cidr: Vec<ipnet::Ipv4Net>,
 
     /// Remote port to check: 22 (SSH) or 3389 (RDP).
-    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Print the checks as JSON (for CI pipelines that audit access).
@@ -288,7 +346,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct RestrictArgs {
     /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
@@ -332,7 +390,7 @@ pub struct LsArgs {
     /// Which instances: IDs, private IPs, private DNS names, tag:KEY=VALUE
     /// or Name tags (default: every instance in the region that is not
     /// terminated).
-    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    #[arg(value_name = "TARGET", value_parser = parse_target, add = target_completer())]
     pub targets: Vec<Target>,
 
     /// Print a JSON array of objects instead of the table.
@@ -406,8 +464,8 @@ impl ExecArgs {
 /// `eic-ssh ssh-config`.
 #[derive(Debug, Args)]
 pub struct SshConfigArgs {
-    /// The Host pattern the block applies to.
-    #[arg(long, value_name = "PATTERN", default_value = "i-*")]
+    /// The Host pattern(s) the block applies to, separated by spaces.
+    #[arg(long, value_name = "PATTERN", default_value = "i-*", value_parser = parse_host_patterns)]
     pub host: String,
 
     /// Default OS user for those hosts.
@@ -417,6 +475,12 @@ pub struct SshConfigArgs {
     /// The AWS profile and region to put in the ProxyCommand.
     #[command(flatten)]
     pub aws: AwsArgs,
+
+    /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
+    /// printing it, and add one Include line for it at the top of
+    /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
+    pub include: Option<PathBuf>,
 }
 
 /// `--region` and `--profile`, shared by every command that calls AWS.
@@ -467,7 +531,7 @@ pub struct ConnectArgs {
     pub private_ip: Option<std::net::IpAddr>,
 
     /// Remote port: 22 (SSH) or 3389 (RDP), the only ports the service allows.
-    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Ask the endpoint to close the tunnel after this many seconds (1-3600).
@@ -542,9 +606,107 @@ pub struct Verbosity {
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no notices.
+    /// Only errors on stderr: no notices, no progress or status lines.
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Colour: auto (when a terminal and NO_COLOR is unset), always, never.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub color: crate::term::color::ColorWhen,
+}
+
+impl Cli {
+    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
+    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
+    /// argument before a subcommand makes it the session's target, so they
+    /// are moved after the subcommand's name, where clap takes them.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let globals = args
+            .iter()
+            .skip(1)
+            .take_while(|a| is_global_flag(a))
+            .count();
+        if globals > 0
+            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        {
+            let command = <Cli as clap::CommandFactory>::command();
+            let is_subcommand = command
+                .get_subcommands()
+                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
+            if is_subcommand {
+                args[1..=1 + globals].rotate_right(1);
+            }
+        }
+        <Cli as Parser>::try_parse_from(args)
+    }
+}
+
+/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`: the flags every subcommand takes.
+fn is_global_flag(arg: &OsString) -> bool {
+    match arg.to_str() {
+        Some("--verbose" | "--quiet") => true,
+        Some(s) => s
+            .strip_prefix('-')
+            .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),
+        None => false,
+    }
+}
+
+/// `--host`: one or more ssh_config Host patterns separated by spaces, each
+/// made of the characters host names and patterns use. Anything else (a
+/// newline, a quote, `#`) could change the file's meaning.
+pub fn parse_host_patterns(s: &str) -> Result<String, String> {
+    let patterns: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+    let ok = !patterns.is_empty()
+        && patterns.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-*?!:[]@%".contains(&b))
+        });
+    match ok {
+        true => Ok(patterns.join(" ")),
+        false => Err(format!(
+            "{s:?} is not a Host pattern list: use host names and patterns (letters, digits, . _ - * ? ! : [ ] @ %) separated by spaces"
+        )),
+    }
+}
+
+/// Target positions complete from the instance IDs in the lookup cache
+/// (`user@` kept): instant, offline, no AWS call.
+fn target_completer() -> clap_complete::engine::ArgValueCompleter {
+    clap_complete::engine::ArgValueCompleter::new(|current: &std::ffi::OsStr| {
+        let current = current.to_string_lossy();
+        let (user, partial) = match current.split_once('@') {
+            Some((u, p)) => (format!("{u}@"), p.to_owned()),
+            None => (String::new(), current.to_string()),
+        };
+        crate::route::cache::RouteCache::default_location()
+            .instance_ids()
+            .into_iter()
+            .filter(|id| id.starts_with(&partial))
+            .map(|id| clap_complete::engine::CompletionCandidate::new(format!("{user}{id}")))
+            .collect()
+    })
+}
+
+/// `-p`: the only two ports the service allows.
+fn port_candidates() -> clap_complete::engine::ArgValueCandidates {
+    clap_complete::engine::ArgValueCandidates::new(|| {
+        vec![
+            clap_complete::engine::CompletionCandidate::new("22").help(Some("SSH".into())),
+            clap_complete::engine::CompletionCandidate::new("3389").help(Some("RDP".into())),
+        ]
+    })
 }
 
 fn parse_target(s: &str) -> Result<Target, String> {
@@ -663,7 +825,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("eic-ssh").chain(args.iter().copied()))
+        Cli::try_parse_args(std::iter::once("eic-ssh").chain(args.iter().copied()))
     }
 
     #[test]
@@ -725,5 +887,59 @@ mod tests {
         }
         let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
         assert_eq!(cli.ssh.connect.port, 3389);
+    }
+
+    #[test]
+    fn keepalive_interval_is_bounded() {
+        let err = parse(&[
+            "--keepalive-interval",
+            "18446744073709551615",
+            "i-0123456789abcdef0",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("18446744073709551615"), "{err}");
+        assert!(parse(&["--keepalive-interval", "86401", "i-0123456789abcdef0"]).is_err());
+        let cli = parse(&["--keepalive-interval", "86400", "i-0123456789abcdef0"]).unwrap();
+        assert_eq!(cli.ssh.keepalive_interval, 86_400);
+        let cli = parse(&["--keepalive-interval", "0", "i-0123456789abcdef0"]).unwrap();
+        assert_eq!(cli.ssh.keepalive_interval, 0);
+    }
+
+    #[test]
+    fn global_flags_work_before_a_subcommand() {
+        let cli = parse(&["-v", "cache", "path"]).unwrap();
+        assert!(matches!(
+            cli.subcommand,
+            Some(Subcommand::Cache {
+                action: CacheAction::Path
+            })
+        ));
+        assert_eq!(cli.verbosity.verbose, 1);
+        let cli = parse(&["-q", "proxy", "i-0123456789abcdef0"]).unwrap();
+        assert!(matches!(cli.subcommand, Some(Subcommand::Proxy(_))));
+        assert!(cli.verbosity.quiet);
+        let cli = parse(&["cache", "-vv", "clear"]).unwrap();
+        assert_eq!(cli.verbosity.verbose, 2);
+        let cli = parse(&["-v", "--verbose", "ssh-config"]).unwrap();
+        assert!(matches!(cli.subcommand, Some(Subcommand::SshConfig(_))));
+        assert_eq!(cli.verbosity.verbose, 2);
+        // A subcommand's name after the target is a remote command word.
+        let cli = parse(&["i-0123456789abcdef0", "proxy"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.ssh.remote_command(), Some(b"proxy".to_vec()));
+        let cli = parse(&["-v", "i-0123456789abcdef0", "cache", "path"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.ssh.remote_command(), Some(b"cache path".to_vec()));
+        // Session flags still belong to the session only: after one, a
+        // subcommand's name is the target (a Name tag) and not a subcommand.
+        let cli = parse(&["-t", "cache", "path"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(
+            cli.ssh.target.as_ref().map(|t| t.expr.clone()),
+            Some(crate::route::target::TargetExpr::Name("cache".into()))
+        );
+        assert_eq!(cli.ssh.remote_command(), Some(b"path".to_vec()));
     }
 }

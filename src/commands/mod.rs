@@ -2,11 +2,13 @@
 //! route, tunnel, ssh, term) and on `cli`; never the reverse.
 
 pub mod cache;
+pub mod completions;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
 pub mod listen;
 pub mod ls;
+pub mod man;
 pub mod proxy;
 pub mod restrict;
 pub mod ssh;
@@ -24,11 +26,12 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Tunnel(args)) => listen::run(args, no_pick).await,
         Some(cli::Subcommand::Ls(args)) => ls::run(args).await,
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
-        Some(cli::Subcommand::SshConfig(args)) => {
-            print!("{}", ssh_config::render(&args));
-            Ok(0)
+        Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
+        Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
+        Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
+        Some(cli::Subcommand::HostKeys(args)) => {
+            host_keys::run(args, no_pick, cli.verbosity.quiet).await
         }
-        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args, no_pick).await,
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),

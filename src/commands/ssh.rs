@@ -34,6 +34,7 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
     let instance_id = chosen.instance_id.clone();
     let mut dest = cli.connect.destination(&instance_id);
     dest.prefetched = chosen.prefetched;
+    dest.check_eice_dns(&aws.region)?;
     // A first contact is verified against the console, fetched alongside.
     let known_algorithms = known_hosts::known_algorithms(&cli.host_keys.file(), &instance_id);
     let console = (known_algorithms.is_empty()
