@@ -1,5 +1,8 @@
 //! The command line: clap definitions, validated into settings.
 
+mod complete;
+
+use complete::{port_candidates, target_completer};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -681,34 +684,6 @@ pub fn parse_host_patterns(s: &str) -> Result<String, String> {
     }
 }
 
-/// Target positions complete from the instance IDs in the lookup cache
-/// (`user@` kept): instant, offline, no AWS call.
-fn target_completer() -> clap_complete::engine::ArgValueCompleter {
-    clap_complete::engine::ArgValueCompleter::new(|current: &std::ffi::OsStr| {
-        let current = current.to_string_lossy();
-        let (user, partial) = match current.split_once('@') {
-            Some((u, p)) => (format!("{u}@"), p.to_owned()),
-            None => (String::new(), current.to_string()),
-        };
-        crate::route::cache::RouteCache::default_location()
-            .instance_ids()
-            .into_iter()
-            .filter(|id| id.starts_with(&partial))
-            .map(|id| clap_complete::engine::CompletionCandidate::new(format!("{user}{id}")))
-            .collect()
-    })
-}
-
-/// `-p`: the only two ports the service allows.
-fn port_candidates() -> clap_complete::engine::ArgValueCandidates {
-    clap_complete::engine::ArgValueCandidates::new(|| {
-        vec![
-            clap_complete::engine::CompletionCandidate::new("22").help(Some("SSH".into())),
-            clap_complete::engine::CompletionCandidate::new("3389").help(Some("RDP".into())),
-        ]
-    })
-}
-
 fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
 }
@@ -820,126 +795,4 @@ fn shell_word(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_args(std::iter::once("eic-ssh").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn command_words_are_joined_like_ssh() {
-        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), Some(b"echo a b -n".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0", "uptime"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), Some(b"uptime".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), None);
-    }
-
-    #[test]
-    fn user_precedence() {
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "ec2-user");
-        let cli = parse(&["ubuntu@i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "ubuntu");
-        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "admin");
-    }
-
-    #[test]
-    fn bad_values_are_usage_errors_naming_the_value() {
-        for (args, needle) in [
-            (
-                vec!["-p", "23", "i-0123456789abcdef0"],
-                "port '23' is not allowed",
-            ),
-            (
-                vec!["--max-tunnel-duration", "0", "i-0123456789abcdef0"],
-                "0",
-            ),
-            (
-                vec!["--max-tunnel-duration", "3601", "i-0123456789abcdef0"],
-                "3601",
-            ),
-            (vec!["i-0123"], "'i-0123' is not an EC2 instance ID"),
-            (
-                vec!["10.0.0.300"],
-                "'10.0.0.300' is not a valid IPv4 address",
-            ),
-            (vec!["--eice-id", "eic-1", "i-0123456789abcdef0"], "'eic-1'"),
-            (
-                vec!["--private-ip", "10.0.0.300", "i-0123456789abcdef0"],
-                "10.0.0.300",
-            ),
-        ] {
-            let err = parse(&args)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains(needle), "{args:?}: {err}");
-        }
-        let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.connect.port, 3389);
-    }
-
-    #[test]
-    fn keepalive_interval_is_bounded() {
-        let err = parse(&[
-            "--keepalive-interval",
-            "18446744073709551615",
-            "i-0123456789abcdef0",
-        ])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-        assert!(err.contains("18446744073709551615"), "{err}");
-        assert!(parse(&["--keepalive-interval", "86401", "i-0123456789abcdef0"]).is_err());
-        let cli = parse(&["--keepalive-interval", "86400", "i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.keepalive_interval, 86_400);
-        let cli = parse(&["--keepalive-interval", "0", "i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.keepalive_interval, 0);
-    }
-
-    #[test]
-    fn global_flags_work_before_a_subcommand() {
-        let cli = parse(&["-v", "cache", "path"]).unwrap();
-        assert!(matches!(
-            cli.subcommand,
-            Some(Subcommand::Cache {
-                action: CacheAction::Path
-            })
-        ));
-        assert_eq!(cli.verbosity.verbose, 1);
-        let cli = parse(&["-q", "proxy", "i-0123456789abcdef0"]).unwrap();
-        assert!(matches!(cli.subcommand, Some(Subcommand::Proxy(_))));
-        assert!(cli.verbosity.quiet);
-        let cli = parse(&["cache", "-vv", "clear"]).unwrap();
-        assert_eq!(cli.verbosity.verbose, 2);
-        let cli = parse(&["-v", "--verbose", "ssh-config"]).unwrap();
-        assert!(matches!(cli.subcommand, Some(Subcommand::SshConfig(_))));
-        assert_eq!(cli.verbosity.verbose, 2);
-        // A subcommand's name after the target is a remote command word.
-        let cli = parse(&["i-0123456789abcdef0", "proxy"]).unwrap();
-        assert!(cli.subcommand.is_none());
-        assert_eq!(cli.ssh.remote_command(), Some(b"proxy".to_vec()));
-        let cli = parse(&["-v", "i-0123456789abcdef0", "cache", "path"]).unwrap();
-        assert!(cli.subcommand.is_none());
-        assert_eq!(cli.ssh.remote_command(), Some(b"cache path".to_vec()));
-        // Session flags still belong to the session only: after one, a
-        // subcommand's name is the target (a Name tag) and not a subcommand.
-        let cli = parse(&["-t", "cache", "path"]).unwrap();
-        assert!(cli.subcommand.is_none());
-        assert_eq!(
-            cli.ssh.target.as_ref().map(|t| t.expr.clone()),
-            Some(crate::route::target::TargetExpr::Name("cache".into()))
-        );
-        assert_eq!(cli.ssh.remote_command(), Some(b"path".to_vec()));
-    }
-}
+mod tests;
