@@ -112,6 +112,10 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         }
     }
     acceptors.abort_all();
+    // Aborting only asks; wait until the accept tasks, and with them the
+    // listening sockets, are gone, so that new connections are refused
+    // before the message below says so.
+    while acceptors.join_next().await.is_some() {}
     if !conns.is_empty() {
         eprintln!(
             "eic-ssh: stopped accepting; waiting up to {} s for {} open connection(s)",
