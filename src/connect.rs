@@ -11,6 +11,7 @@
 use std::time::SystemTime;
 
 use crate::aws::Aws;
+use crate::aws::endpoint_name;
 use crate::error::Error;
 use crate::route::cache::RouteCache;
 pub use crate::route::resolve::resolve;
@@ -18,8 +19,18 @@ use crate::route::{Destination, KeyPush, Route};
 use crate::tunnel::Tunnel;
 use crate::tunnel::presign::{self, TunnelRequest};
 
-/// Presign a fresh URL for `route` and open the websocket.
+/// Presign a fresh URL for `route` and open the websocket. The endpoint name
+/// is checked first, wherever it came from: the signed URL carries the
+/// access key ID, the session token and a signature good for 60 s, and the
+/// host that receives it will then be trusted to carry SSH.
 pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunnel, Error> {
+    endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).map_err(|reason| {
+        Error::UntrustedEndpointName {
+            endpoint: route.endpoint_id.clone(),
+            name: crate::term::text::remote_text(&route.dns_name),
+            reason,
+        }
+    })?;
     let credentials = aws.credentials().await?;
     let url = presign::presign(
         &TunnelRequest {
@@ -45,6 +56,7 @@ pub async fn connect(
     push: Option<&KeyPush>,
     serial: bool,
 ) -> Result<(Tunnel, Route), Error> {
+    dest.check_eice_dns(&aws.region)?;
     let push_key = async {
         match push {
             Some(p) => {
@@ -109,10 +121,22 @@ pub async fn connect_cached(
     cache: Option<&RouteCache>,
     serial: bool,
 ) -> Result<(Tunnel, Route, bool), Error> {
-    let explicit = dest.private_ip.is_some() && dest.eice_id.is_some() && dest.eice_dns.is_some();
-    let cache = cache.filter(|_| !explicit);
+    // A route given on the command line, even in part, is a one-off: it is
+    // neither read from the cache (the flag must win) nor written to it (a
+    // later run without flags must not inherit it).
+    let cache = cache.filter(|_| !dest.has_route_flags());
     let profile = aws.profile.as_deref();
-    if let Some(route) = cache.and_then(|c| c.get(profile, &aws.region, &dest.instance_id)) {
+    let cached = cache.and_then(|c| c.get(profile, &aws.region, &dest.instance_id));
+    // A cached endpoint name is checked like any other before it is dialed.
+    let cached = cached.filter(|route| {
+        let ok = endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).is_ok();
+        if !ok {
+            tracing::info!(dns_name = %crate::term::text::remote_text(&route.dns_name), "ignoring a cached route whose endpoint name is not the service's");
+            forget(cache, aws, &dest.instance_id);
+        }
+        ok
+    });
+    if let Some(route) = cached {
         tracing::info!(endpoint = route.endpoint_id, ip = %route.private_ip, "using the cached route");
         let cached = Destination {
             private_ip: Some(route.private_ip),

@@ -96,6 +96,15 @@ pub enum Error {
     )]
     NoFipsDnsName { endpoint: String },
 
+    #[error(
+        "refusing to open a tunnel to {name:?} for EC2 Instance Connect Endpoint {endpoint}: {reason}"
+    )]
+    UntrustedEndpointName {
+        endpoint: String,
+        name: String,
+        reason: String,
+    },
+
     #[error("{op} failed: {code}: {message}")]
     Api {
         op: &'static str,
@@ -155,6 +164,17 @@ pub enum Error {
         line: usize,
         known: String,
         offered: String,
+    },
+
+    #[error(
+        "not adding the console's host keys for {host}: {file}:{line} records {known}, which the console does not show (it shows {console})"
+    )]
+    HostKeyNotOnConsole {
+        host: String,
+        file: PathBuf,
+        line: usize,
+        known: String,
+        console: String,
     },
 
     #[error("cannot use the known hosts file {file}: {reason}")]
@@ -259,6 +279,11 @@ impl Error {
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
                 file.display()
             ),
+            Error::HostKeyNotOnConsole { host, file, .. } => format!(
+                "a connection would refuse the instance's key too. If the instance was rebuilt, remove the old key with: ssh-keygen -R {host} -f {}, then run this again",
+                file.display()
+            ),
+            Error::UntrustedEndpointName { .. } => "the signed tunnel URL carries your credentials, so it goes only to the service's own names (<eice-id>.<…>.ec2-instance-connect-endpoint.<region>.amazonaws.com); run `eic-ssh cache clear` if the name came from the cache".into(),
             Error::ConnectionLost { .. } => "the tunnel or the instance stopped answering; tune detection with --keepalive-interval and --keepalive-count".into(),
             Error::ConsoleDenied { .. } => "grant ec2:GetConsoleOutput on the instance to verify host keys from the console, or pass --verify-host-key none".into(),
             Error::HostKeyMismatch { .. } => "do not connect until you know why: someone may be intercepting the connection. Check the instance's console (aws ec2 get-console-output --latest) yourself".into(),

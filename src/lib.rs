@@ -33,8 +33,6 @@ pub mod tunnel;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use error::Error;
 
 /// The whole program: parse `args`, run, and return the exit status. The
@@ -44,10 +42,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // A shell asking for completions (`COMPLETE=bash eic-ssh -- words…`, set
+    // up by `eic-ssh completions`): answer from the definitions and the
+    // lookup cache, and nothing else.
+    let completing =
+        clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+            .try_complete(args.clone(), std::env::current_dir().ok().as_deref());
+    match completing {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => e.exit(),
+    }
+    let cli = match cli::Cli::try_parse_args(args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    term::color::set(cli.verbosity.color);
     term::logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
     term::install_panic_hook();
     // One thread does all the I/O: a CLI moving one connection's bytes gains
@@ -82,8 +93,9 @@ where
 
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
-    eprintln!("eic-ssh: {e}");
+    term::clear_progress();
+    eprintln!("eic-ssh: {}", term::text::printable(&e.to_string()));
     if let Some(hint) = e.hint() {
-        eprintln!("eic-ssh: hint: {hint}");
+        eprintln!("eic-ssh: hint: {}", term::text::printable(&hint));
     }
 }

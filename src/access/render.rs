@@ -3,8 +3,8 @@
 use super::model::*;
 use super::rules::*;
 
-/// The human checklist.
-pub fn render(f: &Facts, checks: &[Check]) -> String {
+/// The human checklist; `color` paints the verdicts.
+pub fn render(f: &Facts, checks: &[Check], color: bool) -> String {
     let mut out = format!(
         "eic-ssh doctor: {} port {}{}\n\n",
         f.instance_id,
@@ -21,7 +21,7 @@ pub fn render(f: &Facts, checks: &[Check]) -> String {
     for c in checks {
         out.push_str(&format!(
             "{} {}. {:<17} {}\n",
-            c.status.label(),
+            paint_status(c.status, color),
             c.id,
             c.name,
             c.message
@@ -45,4 +45,14 @@ pub fn render(f: &Facts, checks: &[Check]) -> String {
         count(Status::Skip)
     ));
     out
+}
+
+fn paint_status(status: Status, color: bool) -> String {
+    let code = match status {
+        Status::Pass => "32",
+        Status::Warn => "33",
+        Status::Fail => "1;31",
+        Status::Skip => "2",
+    };
+    crate::term::color::paint(color, code, status.label())
 }

@@ -5,6 +5,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_credential_types::provider::error::CredentialsError;
 
 use crate::error::Error;
+use crate::term::text::remote_text;
 
 /// Keep the service's own code and message; never reduce them to "service error".
 pub fn api_error<E, R>(op: &'static str, err: SdkError<E, R>) -> Error
@@ -13,13 +14,15 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     match err.as_service_error() {
+        // The service's words are shown to the user: printable, and bounded.
         Some(se) => Error::Api {
             op,
-            code: se.code().unwrap_or("Unknown").to_owned(),
-            message: se
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| se.to_string()),
+            code: remote_text(se.code().unwrap_or("Unknown")),
+            message: remote_text(
+                &se.message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| se.to_string()),
+            ),
         },
         None => {
             if let Some(proxy) = find_source::<crate::net::proxy::ProxyError>(&err) {

@@ -16,6 +16,7 @@ use crate::error::Error;
 pub mod cidr;
 pub mod console;
 pub mod ec2;
+pub mod endpoint_name;
 pub mod errors;
 pub mod find;
 mod http;

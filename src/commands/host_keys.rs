@@ -1,10 +1,13 @@
 //! `eic-ssh host-keys`.
 
+use russh::keys::PublicKey;
+
 use crate::error::Error;
+use crate::ssh::known_hosts;
 
 /// `eic-ssh host-keys`: print the console's host keys as known_hosts lines
 /// keyed by instance ID; with `--add`, append those not already there.
-pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool) -> Result<u8, Error> {
+pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool, quiet: bool) -> Result<u8, Error> {
     let aws =
         crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
     let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
@@ -24,30 +27,48 @@ pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool) -> Result<u8, Er
     let file = args
         .known_hosts
         .clone()
-        .unwrap_or_else(crate::ssh::known_hosts::default_path);
+        .unwrap_or_else(known_hosts::default_path);
+    // A key already recorded for the host that the console does not show is
+    // what a connection would refuse as changed: adding the console's keys
+    // beside it would make the next connection accept them silently.
+    if args.add {
+        for (line, known) in known_hosts::recorded(&file, host)? {
+            if !found.keys.iter().any(|k| k.key_data() == known.key_data()) {
+                return Err(Error::HostKeyNotOnConsole {
+                    host: host.clone(),
+                    file,
+                    line,
+                    known: describe(&known),
+                    console: found
+                        .keys
+                        .iter()
+                        .map(describe)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+    }
     let mut added = 0;
     for key in &found.keys {
         let line = key.to_openssh()?;
         let line: Vec<&str> = line.split_whitespace().take(2).collect();
-        println!(
-            "# {} {}",
-            key.algorithm(),
-            crate::ssh::known_hosts::fingerprint(key)
-        );
+        println!("# {} {}", key.algorithm(), known_hosts::fingerprint(key));
         println!("{host} {}", line.join(" "));
-        if args.add
-            && crate::ssh::known_hosts::check(&file, host, key)?
-                != crate::ssh::known_hosts::HostKeyStatus::Known
-        {
-            crate::ssh::known_hosts::learn(&file, host, key)?;
+        if args.add && known_hosts::check(&file, host, key)? != known_hosts::HostKeyStatus::Known {
+            known_hosts::learn(&file, host, key)?;
             added += 1;
         }
     }
-    if args.add {
+    if args.add && !quiet {
         eprintln!(
             "eic-ssh: added {added} host key(s) for {host} to {}",
             file.display()
         );
     }
     Ok(0)
+}
+
+fn describe(key: &PublicKey) -> String {
+    format!("{} {}", key.algorithm(), known_hosts::fingerprint(key))
 }

@@ -28,6 +28,10 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         }),
         false => None,
     };
+    if let Some(warning) = args.bind.and_then(exposure_warning) {
+        // Shown even with -q: the user may not know what they are exposing.
+        eprintln!("eic-ssh: WARNING: {warning}");
+    }
     let listeners = bind(args.bind, args.local_port).await?;
     let aws = Arc::new(
         Aws::load(
@@ -177,6 +181,21 @@ async fn serve(
     }
 }
 
+/// What binding to a non-loopback address exposes: the listener has no
+/// authentication of its own, so anyone who can reach it gets a tunnel
+/// opened with the user's AWS identity.
+pub fn exposure_warning(addr: IpAddr) -> Option<String> {
+    let loopback = match addr {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    (!loopback).then(|| {
+        format!(
+            "--bind {addr} is not a loopback address: anyone who can reach it gets an unauthenticated tunnel to the instance, opened with your AWS identity (and with --push-key, a key push for each connection). Bind to 127.0.0.1 or ::1 unless you mean this."
+        )
+    })
+}
+
 /// Listen on `addr`, or on both loopbacks; port 0 gets one free port shared
 /// by both.
 async fn bind(addr: Option<IpAddr>, port: u16) -> Result<Vec<TcpListener>, Error> {
@@ -205,5 +224,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_binds_are_quiet() {
+        for quiet in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(exposure_warning(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for loud in ["0.0.0.0", "::", "10.0.0.5", "192.0.2.1", "fe80::1"] {
+            let w = exposure_warning(loud.parse().unwrap()).unwrap();
+            assert!(w.contains(loud) && w.contains("unauthenticated"), "{w}");
+        }
     }
 }

@@ -77,6 +77,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     let instance_id = chosen.instance_id.clone();
     let mut dest = args.connect.destination(&instance_id);
     dest.prefetched = chosen.prefetched;
+    dest.check_eice_dns(&aws.region)?;
     // A first contact is verified against the console, fetched alongside.
     let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
     let console = (known_algorithms.is_empty()

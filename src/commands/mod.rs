@@ -3,6 +3,7 @@
 
 pub mod background;
 pub mod cache;
+pub mod completions;
 pub mod cp;
 pub mod doctor;
 pub mod exec;
@@ -10,6 +11,7 @@ pub mod host_keys;
 pub mod listen;
 pub mod login;
 pub mod ls;
+pub mod man;
 pub mod proxy;
 pub mod restrict;
 pub mod ssh;
@@ -27,11 +29,12 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Tunnel(args)) => listen::run(args, no_pick).await,
         Some(cli::Subcommand::Ls(args)) => ls::run(args).await,
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
-        Some(cli::Subcommand::SshConfig(args)) => {
-            print!("{}", ssh_config::render(&args));
-            Ok(0)
+        Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
+        Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
+        Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
+        Some(cli::Subcommand::HostKeys(args)) => {
+            host_keys::run(args, no_pick, cli.verbosity.quiet).await
         }
-        Some(cli::Subcommand::HostKeys(args)) => host_keys::run(args, no_pick).await,
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
         Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity).await,

@@ -1,28 +1,173 @@
 //! `eic-ssh ssh-config`: a ready-to-paste ~/.ssh/config block.
+//!
+//! What goes into the block is checked and quoted: ssh_config ends a
+//! directive at a newline, and OpenSSH runs the ProxyCommand through
+//! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
+//! shell metacharacter or a `%` could add a directive or run a command.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use crate::cli::SshConfigArgs;
+use crate::error::Error;
 
-/// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work.
-pub fn render(args: &SshConfigArgs) -> String {
+/// `eic-ssh ssh-config`: print the block, or with `--include` write it to
+/// its own file and include that from ~/.ssh/config.
+pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
+    let block = render(args)?;
+    let Some(file) = &args.include else {
+        print!("{block}");
+        return Ok(0);
+    };
+    let ssh_dir = std::env::home_dir().unwrap_or_default().join(".ssh");
+    // `~/…` (the default) is the user's home, as OpenSSH reads it.
+    let home = std::env::home_dir().unwrap_or_default();
+    let file = match file.strip_prefix("~") {
+        Ok(rest) => home.join(rest),
+        Err(_) => std::path::absolute(file)?,
+    };
+    let wrote = write_if_changed(&file, block.as_bytes())?;
+    let added = include_from(&ssh_dir.join("config"), &file)?;
+    if !quiet {
+        let what = match (wrote, added) {
+            (false, false) => format!("{} and its Include line are up to date", file.display()),
+            (true, false) => format!(
+                "wrote {}; ~/.ssh/config already includes it",
+                file.display()
+            ),
+            (_, true) => format!(
+                "wrote {} and included it at the top of {}",
+                file.display(),
+                ssh_dir.join("config").display()
+            ),
+        };
+        eprintln!("eic-ssh: {what}");
+    }
+    Ok(0)
+}
+
+/// Write `bytes` to `path` (user-only, atomically) unless it holds them
+/// already. Returns whether it wrote.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+/// The Include line for `file`, quoted when its path has a space.
+fn include_line(file: &Path) -> Result<String, Error> {
+    let path = file
+        .to_str()
+        .filter(|p| !p.chars().any(|c| c.is_control() || c == '"'))
+        .ok_or_else(|| Error::Usage(format!("{} cannot be named in ssh_config", file.display())))?;
+    Ok(match path.contains(' ') {
+        true => format!("Include \"{path}\""),
+        false => format!("Include {path}"),
+    })
+}
+
+/// Add `Include <file>` at the top of `config` unless a line already
+/// includes it; the rest of the file is kept byte for byte. Returns whether
+/// it added the line.
+fn include_from(config: &Path, file: &Path) -> Result<bool, Error> {
+    let line = include_line(file)?;
+    let old = match std::fs::read(config) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let wanted: Vec<String> = shell_free_words(&line);
+    let present = String::from_utf8_lossy(&old).lines().any(|l| {
+        shell_free_words(l)
+            .iter()
+            .map(|w| w.to_ascii_lowercase())
+            .eq(wanted.iter().map(|w| w.to_ascii_lowercase()))
+    });
+    if present {
+        return Ok(false);
+    }
+    // At the top: an Include after a Host line would apply to that host only.
+    let mut new = format!("# Added by eic-ssh ssh-config --include\n{line}\n\n").into_bytes();
+    new.extend_from_slice(&old);
+    write_if_changed(config, &new)?;
+    Ok(true)
+}
+
+/// A config line's words, `=` and quotes aside, for comparing Include lines.
+fn shell_free_words(line: &str) -> Vec<String> {
+    let line = line.trim();
+    let (key, rest) = line.split_once([' ', '\t', '=']).unwrap_or((line, ""));
+    let rest = rest.trim_start_matches([' ', '\t', '=']).trim();
+    let rest = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    vec![key.to_owned(), rest.to_owned()]
+}
+
+/// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work,
+/// for the running executable.
+pub fn render(args: &SshConfigArgs) -> Result<String, Error> {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.canonicalize().ok())
-        .map(|p| p.display().to_string())
         .unwrap_or_else(|| "eic-ssh".into());
-    let mut aws = String::new();
+    render_for(args, &exe)
+}
+
+/// The block, with `exe` as the ProxyCommand's program.
+pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
+    let exe = exe.to_str().ok_or_else(|| {
+        Error::Usage(format!(
+            "the path of eic-ssh ({}) is not valid UTF-8, which ssh_config cannot hold",
+            exe.display()
+        ))
+    })?;
+    let mut command = vec![proxy_word("the path of eic-ssh", exe)?, "proxy".to_owned()];
     if let Some(p) = &args.aws.profile {
-        aws.push_str(&format!(" --profile {p}"));
+        command.push("--profile".into());
+        command.push(proxy_word("--profile", p)?);
     }
     if let Some(r) = &args.aws.region {
-        aws.push_str(&format!(" --region {r}"));
+        check_region(r)?;
+        command.push("--region".into());
+        command.push(r.clone());
     }
-    format!(
+    // Quoted so that a hostile %r or %h stays one word for the shell even on
+    // OpenSSH before 9.6, which does not refuse metacharacters in them
+    // (CVE-2023-51385).
+    command.extend(["--user", "'%r'", "'%h'", "'%p'"].map(str::to_owned));
+    Ok(format!(
         "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.
 # eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,
 # then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).
 Host {host}
     User {user}
-    ProxyCommand {exe} proxy{aws} --user %r %h %p
+    ProxyCommand {command}
     # OpenSSH records host keys under the instance ID, as eic-ssh itself does.
     # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
     ConnectTimeout 30
@@ -31,5 +176,168 @@ Host {host}
 ",
         host = args.host,
         user = args.user,
-    )
+        command = command.join(" "),
+    ))
+}
+
+/// A value for the ProxyCommand: no control characters (a newline would end
+/// the directive), shell-quoted, and `%` doubled so OpenSSH leaves it alone.
+fn proxy_word(what: &str, value: &str) -> Result<String, Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::Usage(format!(
+            "{what} {value:?} contains a control character, which cannot go into ssh_config"
+        )));
+    }
+    let quoted = shlex::try_quote(value)
+        .map_err(|e| Error::Usage(format!("{what} {value:?} cannot be shell-quoted: {e}")))?;
+    Ok(quoted.replace('%', "%%"))
+}
+
+/// An AWS region is lower-case letters, digits and dashes (`us-east-1`).
+fn check_region(region: &str) -> Result<(), Error> {
+    let ok = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(()),
+        false => Err(Error::Usage(format!(
+            "{region:?} is not an AWS region name (lower-case letters, digits and dashes, e.g. us-east-1)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::AwsArgs;
+
+    fn args(host: &str, profile: Option<&str>, region: Option<&str>) -> SshConfigArgs {
+        SshConfigArgs {
+            include: None,
+            host: host.into(),
+            user: "ec2-user".into(),
+            aws: AwsArgs {
+                region: region.map(Into::into),
+                profile: profile.map(Into::into),
+            },
+        }
+    }
+
+    /// The ProxyCommand's words, as `sh -c` would split them after OpenSSH
+    /// expanded `%r %h %p` (here to hostile values).
+    fn proxy_words(block: &str, r: &str, h: &str) -> Vec<String> {
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ProxyCommand "))
+            .unwrap();
+        let expanded = line
+            .replace("%r", r)
+            .replace("%h", h)
+            .replace("%p", "22")
+            .replace("%%", "%");
+        shell_words::split(&expanded).unwrap()
+    }
+
+    #[test]
+    fn a_hostile_profile_stays_one_word() {
+        let block = render_for(
+            &args("i-*", Some("p; touch /tmp/pwn #"), Some("eu-west-1")),
+            Path::new("/opt/my tools/eic-ssh"),
+        )
+        .unwrap();
+        assert_eq!(
+            proxy_words(&block, "ec2-user", "i-0abc"),
+            [
+                "/opt/my tools/eic-ssh",
+                "proxy",
+                "--profile",
+                "p; touch /tmp/pwn #",
+                "--region",
+                "eu-west-1",
+                "--user",
+                "ec2-user",
+                "i-0abc",
+                "22"
+            ]
+        );
+        // Exactly the directives we meant, one per line.
+        let directives: Vec<&str> = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            directives,
+            [
+                "Host",
+                "User",
+                "ProxyCommand",
+                "ConnectTimeout",
+                "ServerAliveInterval",
+                "ServerAliveCountMax"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_tokens_stay_one_word() {
+        let block = render_for(&args("i-*", None, None), Path::new("/usr/bin/eic-ssh")).unwrap();
+        let words = proxy_words(&block, "u$(touch /tmp/x)", "i-0abc;reboot");
+        assert_eq!(
+            words,
+            [
+                "/usr/bin/eic-ssh",
+                "proxy",
+                "--user",
+                "u$(touch /tmp/x)",
+                "i-0abc;reboot",
+                "22"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_percent_in_the_path_is_not_a_token() {
+        let block = render_for(
+            &args("i-*", Some("100%h"), None),
+            Path::new("/x/50%r/eic-ssh"),
+        )
+        .unwrap();
+        assert!(block.contains("/x/50%%r/eic-ssh"), "{block}");
+        assert_eq!(proxy_words(&block, "u", "h")[3], "100%h");
+    }
+
+    #[test]
+    fn values_that_cannot_belong_are_refused_naming_them() {
+        let newline = "x\n    ProxyCommand touch /tmp/pwn";
+        let err = crate::cli::parse_host_patterns(newline).unwrap_err();
+        assert!(err.contains("ProxyCommand touch"), "{err}");
+        for bad in ["a\"b", "a#b", "a\tb", "", "i-*\r"] {
+            assert!(crate::cli::parse_host_patterns(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            crate::cli::parse_host_patterns("i-*  mi-*").unwrap(),
+            "i-* mi-*"
+        );
+        let err = render_for(
+            &args("i-*", Some("a\nProxyCommand x"), None),
+            Path::new("/e"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("ProxyCommand x")),
+            "{err}"
+        );
+        let err =
+            render_for(&args("i-*", None, Some("us-east-1; id")), Path::new("/e")).unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("us-east-1; id")),
+            "{err}"
+        );
+        let err = render_for(&args("i-*", None, None), Path::new("/e\n/x")).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
 }

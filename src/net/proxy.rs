@@ -107,13 +107,13 @@ impl fmt::Debug for Proxy {
 }
 
 /// The proxy's URL with the user name kept and the password masked:
-/// `http://alice:***@proxy:3128`.
+/// `http://alice:REDACTED@proxy:3128`.
 impl fmt::Display for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = self.uri.scheme_str().unwrap_or("http");
         let authority = self.uri.authority().map_or("", |a| a.as_str());
         match self.user() {
-            Some(user) => write!(f, "{scheme}://{user}:***@{authority}"),
+            Some(user) => write!(f, "{scheme}://{user}:REDACTED@{authority}"),
             None => write!(f, "{scheme}://{authority}"),
         }
     }
@@ -330,7 +330,7 @@ mod tests {
     fn the_password_is_never_shown() {
         let p = Proxies::new("http://alice:s%3Acr3t@proxy.test:3128", "", "", "");
         let proxy = p.for_https("h.test", 443).unwrap();
-        assert_eq!(proxy.to_string(), "http://alice:***@proxy.test:3128");
+        assert_eq!(proxy.to_string(), "http://alice:REDACTED@proxy.test:3128");
         assert!(!format!("{proxy:?}").contains("cr3t"));
         let e = ProxyError {
             proxy: proxy.to_string(),
@@ -342,7 +342,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "the proxy http://alice:***@proxy.test:3128 refused CONNECT to h.test:443: HTTP 407 Proxy Authentication Required"
+            "the proxy http://alice:REDACTED@proxy.test:3128 refused CONNECT to h.test:443: HTTP 407 Proxy Authentication Required"
         );
     }
 

@@ -131,6 +131,20 @@ impl RouteCache {
         }
     }
 
+    /// Every instance ID in the cache, fresh or not, sorted and without
+    /// repeats (for shell completion: names eic-ssh has seen).
+    pub fn instance_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .load()
+            .keys()
+            .filter_map(|k| k.rsplit('|').next())
+            .map(str::to_owned)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// Forget one route (it failed).
     pub fn remove(&self, profile: Option<&str>, region: &str, instance_id: &str) {
         let mut entries = self.load();

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 use std::net::IpAddr;
 
+use crate::error::Error;
+
 /// Where to connect and what to skip looking up.
 #[derive(Debug, Clone)]
 pub struct Destination {
@@ -32,6 +34,27 @@ pub struct Prefetched {
     pub instance: InstanceInfo,
     /// The region's usable endpoints, when they were read too.
     pub endpoints: Option<Arc<Vec<EndpointInfo>>>,
+}
+
+impl Destination {
+    /// Whether the command line gave any part of the route (`--private-ip`,
+    /// `--eice-id`, `--eice-dns`).
+    pub fn has_route_flags(&self) -> bool {
+        self.private_ip.is_some() || self.eice_id.is_some() || self.eice_dns.is_some()
+    }
+
+    /// `--eice-dns` must be the service's name for `--eice-id` in `region`:
+    /// a usage error naming the value otherwise, before any network call.
+    pub fn check_eice_dns(&self, region: &str) -> Result<(), Error> {
+        let (Some(dns), Some(id)) = (&self.eice_dns, &self.eice_id) else {
+            return Ok(());
+        };
+        crate::aws::endpoint_name::check(dns, id, region).map_err(|reason| {
+            Error::Usage(format!(
+                "--eice-dns {dns:?} is not the DNS name of EC2 Instance Connect Endpoint {id} in {region}: {reason}"
+            ))
+        })
+    }
 }
 
 /// A public key to push for an OS user before SSH authenticates.

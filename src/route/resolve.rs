@@ -13,6 +13,7 @@ use crate::route::{Destination, Route};
 /// With `--private-ip`, `--eice-id` and `--eice-dns` all given, no EC2 call
 /// is made.
 pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
+    dest.check_eice_dns(&aws.region)?;
     if let (Some(ip), Some(id), Some(dns)) = (dest.private_ip, &dest.eice_id, &dest.eice_dns) {
         return Ok(Route {
             instance_id: dest.instance_id.clone(),

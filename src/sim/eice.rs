@@ -154,9 +154,6 @@ pub(crate) struct Plan {
 pub(crate) fn check_open_tunnel(
     world: &World,
     identities: &[Identity],
-    dns: &str,
-    fips_dns: &str,
-    dualstack_dns: &str,
     path: &str,
     query: &str,
     headers: &HeaderMap,
@@ -229,10 +226,13 @@ pub(crate) fn check_open_tunnel(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if host != dns
-        && !(endpoint.fips && host == fips_dns)
-        && !(endpoint.dualstack && host == dualstack_dns)
-    {
+    let dns = super::endpoint_dns_name(&endpoint.id, &world.region, false);
+    let fips_dns = super::endpoint_dns_name(&endpoint.id, &world.region, true);
+    let dualstack_dns = super::endpoint_dualstack_dns_name(&endpoint.id, &world.region);
+    let named = host.eq_ignore_ascii_case(&dns)
+        || (endpoint.fips && host.eq_ignore_ascii_case(&fips_dns))
+        || (endpoint.dualstack && host.eq_ignore_ascii_case(&dualstack_dns));
+    if !named {
         return Err(reject(
             400,
             "InvalidParameter",
@@ -477,9 +477,6 @@ async fn handle(
     let decision = check_open_tunnel(
         &world,
         &shared.identities,
-        &shared.eice_dns,
-        &shared.fips_dns,
-        &shared.dualstack_dns,
         req.uri().path(),
         req.uri().query().unwrap_or(""),
         req.headers(),
@@ -603,6 +600,18 @@ async fn run_tunnel(
     closer: broadcast::Receiver<(u16, String)>,
     shutdown: watch::Receiver<()>,
 ) {
+    let mut ws = ws;
+    if shared.ping_flood.load(Ordering::Relaxed) {
+        // Pre-encoded server pings (unmasked, 125-byte payload) written
+        // straight to the connection, 512 at a time, and nothing ever read:
+        // the client's pongs can only pile up.
+        let mut ping = vec![0x89, 125];
+        ping.extend_from_slice(&[0x70; 125]);
+        let burst = ping.repeat(512);
+        let flood = async { while ws.get_mut().write_all(&burst).await.is_ok() {} };
+        let _ = timeout(Duration::from_secs(20), flood).await;
+        return;
+    }
     let (mut sink, mut stream) = ws.split();
     if plan.blocked.is_some() {
         // Security groups drop the SYN: the service gives up on the instance
@@ -859,8 +868,27 @@ mod tests {
     use super::*;
     use crate::sim::sigv4::{format_amz_date, presign_query};
 
-    const DNS: &str = "localhost:4443";
-    const FIPS: &str = "localhost:4444";
+    const DNS: &str =
+        "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+    const FIPS: &str = "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+
+    #[test]
+    fn endpoint_names_have_the_services_shape() {
+        assert_eq!(
+            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", false),
+            DNS
+        );
+        assert_eq!(
+            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", true),
+            FIPS
+        );
+        for name in [DNS, FIPS] {
+            assert_eq!(
+                crate::aws::endpoint_name::check(name, "eice-0123456789abcdef0", "us-east-1"),
+                Ok(())
+            );
+        }
+    }
 
     fn identity() -> Identity {
         Identity {
@@ -908,9 +936,6 @@ mod tests {
         check_open_tunnel(
             &world(),
             &[identity()],
-            DNS,
-            FIPS,
-            "localhost:3",
             "/openTunnel",
             query,
             &host(host_header),
@@ -1013,9 +1038,6 @@ mod tests {
         let r = check_open_tunnel(
             &world(),
             &[identity()],
-            DNS,
-            FIPS,
-            "localhost:3",
             "/openTunnel",
             &q,
             &host(DNS),

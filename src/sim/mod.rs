@@ -9,9 +9,13 @@
 //!   and the EC2 Instance Connect JSON API (`SendSSHPublicKey`) on one HTTPS
 //!   listener ([`Simulator::api_url`]);
 //! * the EC2 Instance Connect Endpoint websocket (`/openTunnel`) on a second
-//!   TLS listener ([`Simulator::eice_dns`]), and the same service under a
-//!   distinct name on a third listener for endpoints with a `FipsDnsName`
-//!   ([`Simulator::eice_fips_dns`]).
+//!   TLS listener, and the same service on a third listener for the
+//!   endpoints' `FipsDnsName`. Endpoints have the service's own names
+//!   ([`endpoint_dns_name`]: `<id>.51mu1a7e.ec2-instance-connect-endpoint.<region>.amazonaws.com`,
+//!   with `.fips` for the FIPS name), which the client accepts like any real
+//!   one; its environment ([`Simulator::env`]) maps them to the loopback
+//!   listeners with `EIC_SSH_CONNECT_TO`, curl's `--connect-to`, while TLS
+//!   is still verified against the name.
 //!
 //! Every request is SigV4-checked by an independent verifier ([`sigv4`]).
 //! Tunnels relay to whatever TCP address the world names for the instance:
@@ -194,8 +198,11 @@ pub struct Endpoint {
     /// in the VPC (a tunnel to the other family is refused).
     pub ip_address_type: String,
     /// Whether it has `PublicDnsNames.Dualstack` names
-    /// ([`Simulator::eice_dualstack_dns`]).
+    /// ([`endpoint_dualstack_dns_name`]).
     pub dualstack: bool,
+    /// A `DnsName` to report instead of the service-shaped one, to play a
+    /// broken or hostile API (`None`: [`endpoint_dns_name`]).
+    pub dns_name_override: Option<String>,
 }
 
 impl Default for World {
@@ -320,6 +327,7 @@ impl World {
                 private_ip: Some("10.0.1.5".to_string()),
                 ip_address_type: "ipv4".to_string(),
                 dualstack: false,
+                dns_name_override: None,
             }],
             region: "us-east-1".to_string(),
             vpcs: vec![
@@ -482,9 +490,12 @@ pub(crate) struct Shared {
     pub open_tunnels: AtomicUsize,
     /// Frame latency in nanoseconds; atomic because every frame reads it.
     pub frame_latency_ns: AtomicU64,
-    pub eice_dns: String,
-    pub fips_dns: String,
-    pub dualstack_dns: String,
+    pub eice_port: u16,
+    pub fips_port: u16,
+    /// The port of the dual-stack listener pair (`[::1]` and `127.0.0.1`).
+    pub dualstack_port: u16,
+    /// `true`: tunnels flood the client with pings and never read.
+    pub ping_flood: std::sync::atomic::AtomicBool,
     request_counter: AtomicU64,
     nonce: String,
 }
@@ -566,6 +577,25 @@ impl Drop for Simulator {
     }
 }
 
+/// The second label of every simulated endpoint name (the service puts a
+/// short random identifier there).
+pub const SIM_DNS_TAG: &str = "51mu1a7e";
+
+/// The simulated endpoint `id`'s `DnsName` (or, with `fips`, its
+/// `FipsDnsName`) in `region`, shaped as the service's.
+pub fn endpoint_dns_name(id: &str, region: &str, fips: bool) -> String {
+    let fips = if fips { "fips." } else { "" };
+    format!("{id}.{SIM_DNS_TAG}.{fips}ec2-instance-connect-endpoint.{region}.amazonaws.com")
+}
+
+/// The simulated endpoint `id`'s `PublicDnsNames.Dualstack.DnsName` in
+/// `region`. The service does not document that name's shape; this one
+/// follows the AWS dual-stack convention (a `dualstack` label, the `api.aws`
+/// suffix) and passes the client's endpoint-name check.
+pub fn endpoint_dualstack_dns_name(id: &str, region: &str) -> String {
+    format!("{id}.{SIM_DNS_TAG}.dualstack.ec2-instance-connect-endpoint.{region}.api.aws")
+}
+
 const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
 const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
 
@@ -591,7 +621,7 @@ impl Simulator {
     /// state directory (see [`Simulator::state_dir`]).
     pub async fn start(world: World) -> io::Result<Simulator> {
         let dir = create_state_dir()?;
-        let tls = tls::build()?;
+        let tls = tls::build(&world.region, SIM_DNS_TAG)?;
         let ca_pem_path = dir.path().join("ca.pem");
         std::fs::write(&ca_pem_path, &tls.ca_pem)?;
         let keys = KeyStore::create(dir.path())?;
@@ -600,10 +630,10 @@ impl Simulator {
         let eice_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let fips_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let api_addr = api_listener.local_addr()?;
-        let eice_dns = format!("localhost:{}", eice_listener.local_addr()?.port());
-        let fips_dns = format!("localhost:{}", fips_listener.local_addr()?.port());
+        let eice_port = eice_listener.local_addr()?.port();
+        let fips_port = fips_listener.local_addr()?.port();
         let (dual_v6, dual_v4) = dual_stack_listeners().await?;
-        let dualstack_dns = format!("localhost:{}", dual_v6.local_addr()?.port());
+        let dualstack_port = dual_v6.local_addr()?.port();
 
         let nonce = hex::encode(Sha256::digest(
             format!(
@@ -647,9 +677,10 @@ impl Simulator {
             closer,
             open_tunnels: AtomicUsize::new(0),
             frame_latency_ns: AtomicU64::new(0),
-            eice_dns: eice_dns.clone(),
-            fips_dns: fips_dns.clone(),
-            dualstack_dns: dualstack_dns.clone(),
+            eice_port,
+            fips_port,
+            dualstack_port,
+            ping_flood: std::sync::atomic::AtomicBool::new(false),
             request_counter: AtomicU64::new(0),
             nonce,
         });
@@ -667,28 +698,28 @@ impl Simulator {
                 tls.ws_config.clone(),
                 shared.clone(),
                 shutdown_rx.clone(),
-                eice_dns,
+                "eice".to_owned(),
             )),
             tokio::spawn(eice::serve(
                 fips_listener,
                 tls.ws_config.clone(),
                 shared.clone(),
                 shutdown_rx.clone(),
-                fips_dns,
+                "eice-fips".to_owned(),
             )),
             tokio::spawn(eice::serve(
                 dual_v6,
                 tls.ws_config.clone(),
                 shared.clone(),
                 shutdown_rx.clone(),
-                dualstack_dns.clone(),
+                "eice-dualstack-v6".to_owned(),
             )),
             tokio::spawn(eice::serve(
                 dual_v4,
                 tls.ws_config,
                 shared.clone(),
                 shutdown_rx,
-                dualstack_dns,
+                "eice-dualstack-v4".to_owned(),
             )),
         ];
 
@@ -707,24 +738,68 @@ impl Simulator {
         format!("https://localhost:{}", self.api_addr.port())
     }
 
-    /// `localhost:<port>`: the `DnsName` of every endpoint.
+    /// The `DnsName` of the world's first endpoint (the demo world's only
+    /// one), see [`endpoint_dns_name`].
     pub fn eice_dns(&self) -> String {
-        self.shared.eice_dns.clone()
+        let world = self.world();
+        let id = world
+            .endpoints
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        endpoint_dns_name(&id, &world.region, false)
     }
 
-    /// `localhost:<other port>`: the `FipsDnsName` of endpoints with `fips`
-    /// set. It is a separate listener serving the same tunnels, so a client
-    /// that picked the wrong name shows up as a different port (and in the
-    /// Host check).
+    /// The `FipsDnsName` of the world's first endpoint. It is served by a
+    /// separate listener, so a client that picked the wrong name shows up
+    /// in the Host check.
     pub fn eice_fips_dns(&self) -> String {
-        self.shared.fips_dns.clone()
+        let world = self.world();
+        let id = world
+            .endpoints
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        endpoint_dns_name(&id, &world.region, true)
     }
 
-    /// `localhost:<third port>`: the `PublicDnsNames.Dualstack.DnsName` of
-    /// endpoints with `dualstack` set. Its listener takes connections on
+    /// The loopback address of the endpoints' (non-FIPS) listener, for
+    /// in-process clients that dial it directly ([`crate::tunnel::Tunnel::open_via`]).
+    pub fn eice_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.eice_port))
+    }
+
+    /// `EIC_SSH_CONNECT_TO` for this simulator: the endpoints' names (any
+    /// endpoint ID) to the loopback listeners, the dual-stack one by a name
+    /// with both loopback addresses.
+    pub fn connect_to(&self) -> String {
+        let region = self.shared.state().world.region.clone();
+        let name = |fips| endpoint_dns_name("", &region, fips);
+        // The dual-stack name goes to `localhost`, which resolves to both
+        // `[::1]` and `127.0.0.1`: the listener pair takes either family.
+        format!(
+            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{},*{}:443:localhost:{}",
+            name(false),
+            self.shared.eice_port,
+            name(true),
+            self.shared.fips_port,
+            endpoint_dualstack_dns_name("", &region),
+            self.shared.dualstack_port
+        )
+    }
+
+    /// The `PublicDnsNames.Dualstack.DnsName` of the world's first endpoint
+    /// (reported for endpoints with `dualstack` set), see
+    /// [`endpoint_dualstack_dns_name`]. Its listener takes connections on
     /// both `[::1]` and `127.0.0.1`.
     pub fn eice_dualstack_dns(&self) -> String {
-        self.shared.dualstack_dns.clone()
+        let world = self.world();
+        let id = world
+            .endpoints
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        endpoint_dualstack_dns_name(&id, &world.region)
     }
 
     /// The CA certificate (PEM) that signed every listener's certificate.
@@ -780,6 +855,7 @@ impl Simulator {
             ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
             ("AWS_REGION", region),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            (crate::tunnel::connect_to::VAR, self.connect_to()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -848,6 +924,13 @@ impl Simulator {
     pub fn set_frame_latency(&self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.shared.frame_latency_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// A hostile endpoint: new tunnels send pings as fast as the client
+    /// takes them and never read what it sends (its pongs pile up), for
+    /// at most 20 seconds.
+    pub fn flood_pings(&self, on: bool) {
+        self.shared.ping_flood.store(on, Ordering::Relaxed);
     }
 
     /// While frozen, tunnels neither read nor write (not even pongs) and do
@@ -988,8 +1071,23 @@ mod tests {
     async fn starts_and_describes_itself() {
         let sim = Simulator::start(World::demo()).await.unwrap();
         assert!(sim.api_url().starts_with("https://localhost:"));
-        assert!(sim.eice_dns().starts_with("localhost:"));
+        assert!(
+            sim.eice_dns()
+                .ends_with(".ec2-instance-connect-endpoint.us-east-1.amazonaws.com")
+        );
         assert_ne!(sim.eice_dns(), sim.eice_fips_dns());
+        // Every name an endpoint reports passes the client's check.
+        for name in [
+            sim.eice_dns(),
+            sim.eice_fips_dns(),
+            sim.eice_dualstack_dns(),
+        ] {
+            assert_eq!(
+                crate::aws::endpoint_name::check(&name, "eice-0123456789abcdef0", "us-east-1"),
+                Ok(()),
+                "{name}"
+            );
+        }
         assert!(sim.ca_pem_path().exists());
         assert!(sim.authorized_keys_command().exists());
         assert!(sim.session_credentials().session_token.is_some());

@@ -14,7 +14,8 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The CA certificate (PEM) and a TLS server configuration whose certificate
-/// it signed, valid for `localhost`, `127.0.0.1` and `::1`.
+/// it signed, valid for `localhost`, `127.0.0.1`, `::1` and the simulated
+/// endpoints' names in the region.
 pub(crate) struct Tls {
     pub ca_pem: String,
     /// For the HTTPS API listener (advertises `http/1.1` by ALPN).
@@ -28,7 +29,7 @@ fn other<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> io::Error + '_ {
 }
 
 /// Creates a fresh CA and a server certificate.
-pub(crate) fn build() -> io::Result<Tls> {
+pub(crate) fn build(region: &str, dns_tag: &str) -> io::Result<Tls> {
     let ca_key = KeyPair::generate().map_err(other("generating the CA key"))?;
     let mut ca_params =
         CertificateParams::new(Vec::<String>::new()).map_err(other("CA parameters"))?;
@@ -50,6 +51,10 @@ pub(crate) fn build() -> io::Result<Tls> {
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
+        // The endpoint ID is the first label: one wildcard covers them all.
+        format!("*.{dns_tag}.ec2-instance-connect-endpoint.{region}.amazonaws.com"),
+        format!("*.{dns_tag}.fips.ec2-instance-connect-endpoint.{region}.amazonaws.com"),
+        format!("*.{dns_tag}.dualstack.ec2-instance-connect-endpoint.{region}.api.aws"),
     ];
     let mut leaf_params = CertificateParams::new(names).map_err(other("server parameters"))?;
     leaf_params

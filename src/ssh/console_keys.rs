@@ -130,13 +130,21 @@ fn key_in(line: &str) -> Option<PublicKey> {
     PublicKey::from_openssh(&format!("{alg} {b64}")).ok()
 }
 
+/// A well-formed `SHA256:` fingerprint: 43 base64 characters that decode
+/// to 32 bytes. Anything else (a console can hold any bytes, escape
+/// sequences included) is not a fingerprint.
 fn fingerprint_in(line: &str) -> Option<String> {
+    use base64::Engine;
     let start = line.find("SHA256:")?;
     let fp: String = line[start..]
         .chars()
         .take_while(|c| !c.is_whitespace())
         .collect();
-    (fp.len() > "SHA256:".len()).then_some(fp)
+    let b64 = fp.strip_prefix("SHA256:")?;
+    let digest = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(b64)
+        .ok()?;
+    (digest.len() == 32).then_some(fp)
 }
 
 /// Fetch the instance's console output and parse it.
@@ -165,7 +173,7 @@ mod tests {
              [   12.345678] cloud-init[1234]: ec2: #############################################################\r\n\
              [   12.345679] cloud-init[1234]: ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\r\n\
              [   12.345680] cloud-init[1234]: ec2: 256 {ed_fp} root@ip-10-0-1-10 (ED25519)\r\n\
-             [   12.345681] cloud-init[1234]: ec2: 256 SHA256:notthisone root@ip (ECDSA)\r\n\
+             [   12.345681] cloud-init[1234]: ec2: 256 SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU root@ip (ECDSA)\r\n\
              [   12.345682] cloud-init[1234]: ec2: -----END SSH HOST KEY FINGERPRINTS-----\r\n\
              -----BEGIN SSH HOST KEY KEYS-----\r\n\
              {ECDSA} root@ip-10-0-1-10\r\n\
@@ -196,6 +204,20 @@ mod tests {
             "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n256 {fp} root@x (ED25519)\n-----END SSH HOST KEY FINGERPRINTS-----\n"
         ));
         assert_eq!(parsed.verdict(&key(2)), ConsoleVerdict::Verified);
+    }
+
+    #[test]
+    fn only_well_formed_fingerprints_count() {
+        let good = crate::ssh::known_hosts::fingerprint(&key(9));
+        let text = format!(
+            "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n\
+             256 SHA256:\x1b]0;PWNED\x07\x1b[2J root@x (ED25519)\n\
+             256 SHA256:notbase64! root@x (ED25519)\n\
+             256 SHA256:AAAA root@x (ED25519)\n\
+             256 {good} root@x (ED25519)\n\
+             -----END SSH HOST KEY FINGERPRINTS-----\n"
+        );
+        assert_eq!(parse(&text).fingerprints, vec![good]);
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn describe(key: &PublicKey) -> String {
 async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Error> {
     let notice = |msg: String| {
         if p.notify {
-            eprintln!("eic-ssh: {msg}");
+            crate::term::notice(&msg);
         }
     };
     match known_hosts::check(&p.known_hosts, &p.host, key)? {
@@ -182,9 +182,9 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
             if p.strict != StrictHostKeyChecking::No {
                 return Err(changed);
             }
-            eprintln!(
-                "eic-ssh: WARNING: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
-            );
+            crate::term::notice(&format!(
+                "WARNING: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
+            ));
             Ok(true)
         }
         HostKeyStatus::Unknown => {

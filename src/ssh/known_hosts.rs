@@ -40,12 +40,13 @@ pub fn fingerprint(key: &PublicKey) -> String {
 /// The algorithms recorded for `host`, to prefer them in the key exchange as
 /// OpenSSH does (so an existing RSA entry is not mistaken for a change).
 pub fn known_algorithms(path: &Path, host: &str) -> Vec<russh::keys::Algorithm> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(bytes) = std::fs::read(path) else {
         return Vec::new();
     };
     let mut algs = Vec::new();
-    for entry in text.lines().filter_map(parse_line) {
-        if entry.marker.is_none()
+    for (_, line) in text_lines(path, &bytes) {
+        if let Some(entry) = parse_line(line)
+            && entry.marker.is_none()
             && host_matches(entry.hosts, host)
             && let Some(k) = entry.key
             && !algs.contains(&k.algorithm())
@@ -56,28 +57,72 @@ pub fn known_algorithms(path: &Path, host: &str) -> Vec<russh::keys::Algorithm> 
     algs
 }
 
+/// The file's lines with their 1-based numbers. A line that is not UTF-8
+/// (a comment in Latin-1, say) cannot be an entry OpenSSH would match for an
+/// instance ID: it is skipped, and said so at -v, instead of making the whole
+/// file unreadable.
+fn text_lines<'a>(path: &'a Path, bytes: &'a [u8]) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(move |(i, line)| match std::str::from_utf8(line) {
+            Ok(text) => Some((i + 1, text)),
+            Err(_) => {
+                tracing::info!(
+                    "{}:{}: skipping a line that is not valid UTF-8",
+                    path.display(),
+                    i + 1
+                );
+                None
+            }
+        })
+}
+
+/// The keys recorded for `host` (not `@revoked` or `@cert-authority`
+/// lines), with their line numbers.
+pub fn recorded(path: &Path, host: &str) -> Result<Vec<(usize, PublicKey)>, Error> {
+    let bytes = match read(path)? {
+        Some(b) => b,
+        None => return Ok(Vec::new()),
+    };
+    Ok(text_lines(path, &bytes)
+        .filter_map(|(n, line)| {
+            let entry = parse_line(line)?;
+            let key = entry
+                .key
+                .filter(|_| entry.marker.is_none() && host_matches(entry.hosts, host))?;
+            Some((n, key))
+        })
+        .collect())
+}
+
+/// The file's bytes; `None` when it does not exist.
+fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::KnownHosts {
+            file: path.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// Check `key` for `host` against the file. A missing file knows nothing.
 pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HostKeyStatus::Unknown),
-        Err(e) => {
-            return Err(Error::KnownHosts {
-                file: path.to_owned(),
-                reason: e.to_string(),
-            });
-        }
+    let Some(bytes) = read(path)? else {
+        return Ok(HostKeyStatus::Unknown);
     };
     let mut other: Option<(usize, PublicKey)> = None;
     let mut known = false;
-    for (i, line) in text.lines().enumerate() {
+    for (n, line) in text_lines(path, &bytes) {
         let Some(entry) = parse_line(line) else {
             continue;
         };
         let Some(entry_key) = entry.key else { continue };
         let same = entry_key.key_data() == key.key_data();
         match entry.marker {
-            Some("@revoked") if same => return Ok(HostKeyStatus::Revoked { line: i + 1 }),
+            Some("@revoked") if same => return Ok(HostKeyStatus::Revoked { line: n }),
             Some(_) => continue,
             None => {}
         }
@@ -87,7 +132,7 @@ pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, 
         if same {
             known = true;
         } else if other.is_none() {
-            other = Some((i + 1, entry_key));
+            other = Some((n, entry_key));
         }
     }
     Ok(match (known, other) {
@@ -219,21 +264,37 @@ fn hashed_matches(salt_and_hash: &str, host: &str) -> bool {
     mac.verify_slice(&hash).is_ok()
 }
 
+/// `*` and `?` matching, ASCII case-insensitive, as OpenSSH's
+/// `match_pattern`. Iterative, remembering only the last `*`: at worst
+/// pattern length × host length steps, never the exponential backtracking
+/// of a recursive matcher (a field of many `*` then `x` took seconds).
 fn glob(pattern: &str, s: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.split_first(), s.split_first()) {
-            (None, None) => true,
-            (Some((b'*', rest)), _) => {
-                go(rest, s) || s.split_first().is_some_and(|(_, srest)| go(p, srest))
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
             }
-            (Some((b'?', prest)), Some((_, srest))) => go(prest, srest),
-            (Some((pc, prest)), Some((sc, srest))) => {
-                pc.eq_ignore_ascii_case(sc) && go(prest, srest)
+            Some(&c) if c == b'?' || s.get(si).is_some_and(|b| b.eq_ignore_ascii_case(&c)) => {
+                pi += 1;
+                si += 1;
             }
-            _ => false,
+            _ => match star {
+                // Let the last `*` take one more byte, and go on from there.
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), s.as_bytes())
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
 }
 
 #[cfg(test)]
@@ -295,6 +356,57 @@ mod tests {
         );
         assert!(host_matches(&hashed, "i-0abc"));
         assert!(!host_matches(&hashed, "i-0abd"));
+    }
+
+    #[test]
+    fn glob_matches_like_openssh() {
+        for (p, h, want) in [
+            ("i-*", "i-0abc", true),
+            ("I-0ABC", "i-0abc", true),
+            ("i-?abc", "i-0abc", true),
+            ("i-?abc", "i-abc", false),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("*a*b*c", "xaybzc", true),
+            ("*a*b*c", "xaybzcd", false),
+            ("a*", "b", false),
+            ("**x", "abx", true),
+        ] {
+            assert_eq!(glob(p, h), want, "{p} vs {h}");
+        }
+    }
+
+    #[test]
+    fn many_stars_match_quickly() {
+        // Exponential in the star count with a backtracking matcher: 14
+        // stars took 5 s, 30 would take days.
+        let started = std::time::Instant::now();
+        let field = format!("{}x", "*".repeat(10_000));
+        assert!(!host_matches(&field, "i-0123456789abcdef0"));
+        assert!(host_matches(
+            &format!("{}0", "*".repeat(10_000)),
+            "i-0123456789abcdef0"
+        ));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let a = key(4);
+        let mut bytes = b"# caf\xe9\n".to_vec();
+        bytes.extend_from_slice(format!("i-0abc {}\n", a.to_openssh().unwrap()).as_bytes());
+        bytes.extend_from_slice(b"i-0abc ssh-ed25519 \xff\xfe\n");
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(check(&path, "i-0abc", &a).unwrap(), HostKeyStatus::Known);
+        assert_eq!(known_algorithms(&path, "i-0abc"), vec![a.algorithm()]);
+        assert_eq!(recorded(&path, "i-0abc").unwrap(), vec![(2, a)]);
     }
 
     #[test]

@@ -213,11 +213,17 @@ impl Session {
             .filter(|_| opts.pty && std::io::stdin().is_terminal());
         let (commands, mut command_rx) = tokio::sync::mpsc::channel(4);
         let stdin_pump = tokio::spawn(pump_stdin(writer.clone(), Escapes::new(escape), commands));
-        let raw = opts.pty.then(RawMode::enable);
-
+        // The handlers first: a signal that arrived after raw mode but before
+        // its handler would kill the process with the terminal still raw.
+        // In raw mode Ctrl-C and Ctrl-\ are bytes for the remote side, so
+        // SIGINT and SIGQUIT can only come from another process: they end
+        // the session like SIGTERM, restoring the terminal.
         let mut winch = signal(SignalKind::window_change())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut quit = signal(SignalKind::quit())?;
+        let raw = opts.pty.then(RawMode::enable);
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
@@ -266,6 +272,14 @@ impl Session {
                 }
                 _ = hup.recv() => {
                     status = status.or(Some(128 + 1));
+                    break Ok(());
+                }
+                _ = int.recv() => {
+                    status = status.or(Some(128 + 2));
+                    break Ok(());
+                }
+                _ = quit.recv() => {
+                    status = status.or(Some(128 + 3));
                     break Ok(());
                 }
             }

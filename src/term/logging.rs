@@ -1,7 +1,8 @@
 //! Logs go to stderr (stdout may carry tunnel bytes), at a level set by
-//! `-v`/`-q` or `RUST_LOG`. Components that could print request URLs or
-//! headers are capped below trace, and our own logs redact URLs, so no
-//! verbosity shows a secret.
+//! `-v`/`-q` or `RUST_LOG`. Every event is redacted at the writer
+//! ([`crate::term::redact`]), so no filter shows a secret; components that
+//! print whole requests are also capped below trace for `-v`, to keep the
+//! output readable.
 
 use tracing_subscriber::EnvFilter;
 
@@ -25,7 +26,8 @@ pub fn init(verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::term::redact::RedactingStderr)
+        .with_ansi(crate::term::color::stderr())
         .with_target(verbose >= 2)
         .without_time()
         .try_init();

@@ -1,13 +1,17 @@
 //! The local terminal: raw mode restored on every exit path, its size, the
 //! connecting status line, and OpenSSH's `~` escape sequences.
 
+pub mod color;
 pub mod deadline;
 pub mod logging;
 pub mod picker;
+pub mod redact;
 pub mod stdio;
 pub mod table;
+pub mod text;
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Raw mode for as long as this guard lives; the original settings come
 /// back on drop (normal exit, error, panic unwinding) and from the panic hook.
@@ -47,8 +51,29 @@ pub fn size() -> (u32, u32) {
         .unwrap_or((80, 24))
 }
 
+/// Whether a progress line is on stderr now, to be cleared before anything
+/// else is printed there.
+static PROGRESS_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// Clear the progress line, if one is showing, so that the next message
+/// starts on a clean line instead of running on after it.
+pub fn clear_progress() {
+    if PROGRESS_SHOWN.swap(false, Ordering::SeqCst) {
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, "\r\x1b[2K");
+        let _ = e.flush();
+    }
+}
+
+/// A status line on stderr (`eic-ssh: …`), after clearing the progress line.
+pub fn notice(msg: &str) {
+    clear_progress();
+    eprintln!("eic-ssh: {msg}");
+}
+
 /// A one-line status on stderr while connecting, only when stderr is a
-/// terminal and not `-q`. Cleared before the session starts.
+/// terminal and not `-q`. Cleared before the session starts, and before any
+/// other message (see [`notice`] and [`clear_progress`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     enabled: bool,
@@ -66,14 +91,13 @@ impl Progress {
             let mut e = std::io::stderr().lock();
             let _ = write!(e, "\r\x1b[2Keic-ssh: {what}…");
             let _ = e.flush();
+            PROGRESS_SHOWN.store(true, Ordering::SeqCst);
         }
     }
 
     pub fn clear(&self) {
         if self.enabled {
-            let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r\x1b[2K");
-            let _ = e.flush();
+            clear_progress();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The EICE tunnel: a TLS websocket whose binary frames carry the TCP bytes
 //! of the remote port, presented as one `AsyncRead + AsyncWrite` byte stream.
 
+pub mod connect_to;
 mod dial;
 pub mod presign;
 pub mod relay;
@@ -55,6 +56,11 @@ impl CloseStatus {
 
 /// Room kept for outgoing frames: enough for a few full frames in flight.
 const WRITE_BUFFER: usize = 4 * MAX_FRAME;
+/// tungstenite writes out once this much is buffered (its default).
+const WS_WRITE_BUFFER: usize = 128 * 1024;
+/// The most tungstenite may hold unsent: the buffer, frames and pongs
+/// queued behind it. About 1 MiB.
+pub const MAX_WS_WRITE_BUFFER: usize = WS_WRITE_BUFFER + 14 * MAX_FRAME;
 /// Bytes taken from the socket per `recv`. TLS asks for 4 KiB at a time;
 /// serving those asks from one large read cuts the system calls per GB
 /// several-fold.
@@ -80,23 +86,43 @@ pub struct Tunnel {
 impl Tunnel {
     /// Open the presigned URL: TCP with `TCP_NODELAY`, TLS with certificates
     /// verified against `tls`'s roots, then the websocket upgrade.
+    /// The TCP destination may be remapped by [`connect_to::VAR`].
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| Error::Tunnel(format!("bad tunnel URL: {e}")))?;
-        let host = match parsed.host() {
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            Some(h) => h.to_string(),
-            None => String::new(),
-        };
-        let port = parsed.port_or_known_default().unwrap_or(443);
+        let (host, port) = url_host_port(url)?;
+        let dial = connect_to::from_env(&host, port)?;
+        Tunnel::open_via(url, tls, dial).await
+    }
+
+    /// [`Tunnel::open`], dialing `dial` (address, port) instead of the URL's
+    /// host when given; TLS is still verified against the URL's host.
+    pub async fn open_via(
+        url: &str,
+        tls: Arc<rustls::ClientConfig>,
+        dial: Option<(String, u16)>,
+    ) -> Result<Tunnel, Error> {
+        let (host, port) = url_host_port(url)?;
         let authority = format!("{host}:{port}");
         tracing::info!(url = %crate::tunnel::presign::redact(url), "opening tunnel");
+        let (dial_host, dial_port) = match dial {
+            Some((h, p)) => {
+                tracing::info!("dialing {h}:{p} for {authority}");
+                (h, p)
+            }
+            None => (host.clone(), port),
+        };
 
-        let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, dial::dial(&host, port).await?);
+        let tcp =
+            BufReader::with_capacity(SOCKET_READ_BUFFER, dial::dial(&dial_host, dial_port).await?);
         let mut config = WebSocketConfig::default();
         config.max_frame_size = Some(16 << 20);
         config.max_message_size = Some(16 << 20);
         config.read_buffer_size = WS_READ_BUFFER;
+        // Replies to pings queue up when the endpoint does not read them; a
+        // hostile one flooding pings grew memory without bound. Past this,
+        // the tunnel fails instead. (tungstenite requires it to exceed
+        // `write_buffer_size`; a full frame and a buffer's worth fit.)
+        config.write_buffer_size = WS_WRITE_BUFFER;
+        config.max_write_buffer_size = MAX_WS_WRITE_BUFFER;
         let (ws, response) = tokio_tungstenite::client_async_tls_with_config(
             url,
             tcp,
@@ -133,7 +159,7 @@ fn on_close(
     frame: Option<tungstenite::protocol::CloseFrame>,
 ) -> io::Result<()> {
     let (code, reason) = frame
-        .map(|f| (u16::from(f.code), f.reason.to_string()))
+        .map(|f| (u16::from(f.code), crate::term::text::remote_text(&f.reason)))
         .unwrap_or((u16::from(CloseCode::Status), String::new()));
     tracing::debug!(code, reason, "the endpoint closed the tunnel");
     closed.record(code, reason.clone());
@@ -151,6 +177,17 @@ fn text_frame() -> io::Error {
         io::ErrorKind::InvalidData,
         "protocol error: the endpoint sent a text frame",
     )
+}
+
+fn url_host_port(url: &str) -> Result<(String, u16), Error> {
+    let parsed = url::Url::parse(url).map_err(|e| Error::Tunnel(format!("bad tunnel URL: {e}")))?;
+    // An IPv6 literal without its brackets: what is dialed and matched.
+    let host = match parsed.host() {
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    Ok((host, parsed.port_or_known_default().unwrap_or(443)))
 }
 
 /// Turn a failed upgrade into the service's own words: its HTTP status and
@@ -182,8 +219,8 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
                 });
             Error::TunnelRejected {
                 status,
-                code: field("ErrorCode"),
-                message,
+                code: field("ErrorCode").map(|c| crate::term::text::remote_text(&c)),
+                message: crate::term::text::remote_text(&message),
             }
         }
         tungstenite::Error::Tls(e) => Error::TunnelConnect {

@@ -97,11 +97,12 @@ async fn stdin_eof_reaches_the_remote_side() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_instance_id_fails_before_any_network_call() {
     let f = Fixture::new().await;
-    let out = f.run(&["i-0123456789ABCDEF0", "--", "true"], b"").await;
-    assert_eq!(out.status, Some(2));
+    // Shaped like an ID (i- and hex digits) but too short; `i-nothex` would
+    // be a Name tag, a valid target.
+    let out = f.run(&["i-0123abc", "--", "true"], b"").await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("'i-0123456789ABCDEF0' is not an EC2 instance ID"),
+        out.stderr.contains("'i-0123abc' is not an EC2 instance ID"),
         "{}",
         out.stderr
     );
@@ -237,9 +238,10 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
         eic_ssh::tunnel::presign::presign(&req, &creds, "us-east-1", std::time::SystemTime::now())
             .unwrap();
     let tls = tls_with_sim_ca(&f);
+    let dial = Some(("127.0.0.1".to_owned(), f.sim.eice_addr().port()));
     // The untouched URL works...
     assert!(
-        eic_ssh::tunnel::Tunnel::open(&url, tls.clone())
+        eic_ssh::tunnel::Tunnel::open_via(&url, tls.clone(), dial.clone())
             .await
             .is_ok()
     );
@@ -247,7 +249,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
     let last = url.chars().last().unwrap();
     let flipped = if last == '0' { '1' } else { '0' };
     let tampered = format!("{}{flipped}", &url[..url.len() - 1]);
-    match eic_ssh::tunnel::Tunnel::open(&tampered, tls).await {
+    match eic_ssh::tunnel::Tunnel::open_via(&tampered, tls, dial).await {
         Err(eic_ssh::Error::TunnelRejected { status: 403, .. }) => {}
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a tampered URL was accepted"),

@@ -198,10 +198,10 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
         &f,
         &format!("--known-hosts {} {}", marker.display(), f.target()),
     );
-    // Only the remote shell prints 42 (the local echo of the typed line
-    // shows "ready" too, before eic-ssh even runs).
-    pane.type_line("echo $((6*7))ready");
-    pane.wait_for("42ready\n").await;
+    // Only the remote shell prints 42x (the local echo of the typed line,
+    // before eic-ssh is even running, shows "6*7"): pkill must find it.
+    pane.type_line("echo $((6*7))x");
+    pane.wait_for("42x").await;
     let killed = Command::new("pkill")
         .args(["-TERM", "-f", &marker.display().to_string()])
         .status()
@@ -209,6 +209,33 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
     assert!(killed.success());
     assert_eq!(pane.status(Duration::from_secs(10)).await, 143);
     pane.assert_terminal_restored().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
+    let f = Fixture::new().await;
+    for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
+        let marker = f.tmp.path().join(format!("kh{signal}"));
+        let pane = Pane::start(
+            &f,
+            &format!("--known-hosts {} {}", marker.display(), f.target()),
+        );
+        // Output only the remote shell can produce (the local echo of the
+        // typed line shows "6*7"), so eic-ssh is surely in raw mode.
+        pane.type_line("echo $((6*7))x");
+        pane.wait_for("42x").await;
+        let killed = Command::new("pkill")
+            .args([signal, "-f", &marker.display().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_eq!(
+            pane.status(Duration::from_secs(10)).await,
+            status,
+            "{signal}"
+        );
+        pane.assert_terminal_restored().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,4 +416,48 @@ async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     }
     assert_eq!(pane.status(Duration::from_secs(1)).await, 0);
     assert_eq!(std::fs::metadata(&quiet).unwrap().len(), 40 * 1024 * 1024);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_line_is_cleared_before_the_host_key_notice() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &format!("{} -- echo done-$((6*7))", f.target()));
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    let screen = pane.screen();
+    assert!(screen.contains("done-42"), "{screen}");
+    let notice = screen
+        .lines()
+        .find(|l| l.contains("permanently added"))
+        .unwrap_or_else(|| panic!("no host-key notice: {screen}"));
+    assert!(
+        notice.starts_with("eic-ssh: ")
+            && !notice.contains("authenticating")
+            && !notice.contains('…'),
+        "the progress line ran into the notice: {notice:?}"
+    );
+
+    // -q: neither progress nor status lines.
+    let marker = f.tmp.path().join("kh-quiet");
+    let pane = Pane::start(
+        &f,
+        &format!(
+            "-q --known-hosts {} {} -- echo quiet-$((6*7))",
+            marker.display(),
+            f.target()
+        ),
+    );
+    assert_eq!(
+        pane.status(Duration::from_secs(30)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    let screen = pane.screen();
+    assert!(screen.contains("quiet-42"), "{screen}");
+    assert!(!screen.contains("eic-ssh:"), "{screen}");
 }

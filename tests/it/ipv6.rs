@@ -53,7 +53,7 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     assert!(out.stderr.contains(V6_IP), "{}", out.stderr);
     let dual = f.sim.eice_dualstack_dns();
     assert!(
-        out.stderr.contains(&format!("tunnel to {dual}")),
+        out.stderr.contains(&format!(" for {dual}:443")),
         "{}",
         out.stderr
     );

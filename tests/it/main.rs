@@ -16,5 +16,7 @@ mod keytypes;
 mod openssh;
 mod proxy;
 mod restrict;
+mod security;
+mod shell;
 mod support;
 mod targets;

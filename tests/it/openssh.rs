@@ -32,7 +32,7 @@ async fn openssh_setup(f: &Fixture, proxy_extra: &str) -> PathBuf {
     assert!(block.contains("Host i-*"), "{block}");
     assert!(
         block.contains(&format!(
-            "ProxyCommand {} proxy --user %r %h %p",
+            "ProxyCommand {} proxy --user '%r' '%h' '%p'",
             std::fs::canonicalize(BIN).unwrap().display()
         )),
         "{block}"

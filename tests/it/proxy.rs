@@ -127,12 +127,10 @@ async fn api_calls_and_tunnel_go_through_the_proxy() {
     assert_eq!(out.stdout_str(), "via proxy\n", "{}", out.stderr);
     assert_eq!(out.status, Some(0));
     let connects = proxy.connects();
-    // The tunnel: CONNECT to the endpoint's host name, TLS inside it.
-    assert!(
-        connects.contains(&f.sim.eice_dns()),
-        "{connects:?}\n{}",
-        proxy.log()
-    );
+    // The tunnel: CONNECT to the address EIC_SSH_CONNECT_TO maps the
+    // endpoint's name to (as curl's --connect-to does), TLS inside it.
+    let dialed = f.sim.eice_addr().to_string();
+    assert!(connects.contains(&dialed), "{connects:?}\n{}", proxy.log());
     // The API calls: DescribeInstances, DescribeInstanceConnectEndpoints
     // and SendSSHPublicKey, each through a CONNECT to the API's host.
     assert!(
@@ -141,10 +139,8 @@ async fn api_calls_and_tunnel_go_through_the_proxy() {
         proxy.log()
     );
     assert!(
-        out.stderr.contains(&format!(
-            "tunnel to {} through the proxy {url}",
-            f.sim.eice_dns()
-        )),
+        out.stderr
+            .contains(&format!("tunnel to {dialed} through the proxy {url}")),
         "{}",
         out.stderr
     );
@@ -171,7 +167,7 @@ async fn basic_auth_works_and_the_password_never_shows() {
     .await;
     assert_eq!(out.stdout_str(), "authenticated\n", "{}", out.stderr);
     assert!(
-        proxy.connects().contains(&f.sim.eice_dns()),
+        proxy.connects().contains(&f.sim.eice_addr().to_string()),
         "{}",
         proxy.log()
     );
@@ -184,7 +180,7 @@ async fn basic_auth_works_and_the_password_never_shows() {
     );
     assert!(
         out.stderr.contains(&format!(
-            "through the proxy http://alice:***@127.0.0.1:{}",
+            "through the proxy http://alice:REDACTED@127.0.0.1:{}",
             proxy.port
         )),
         "{}",
@@ -223,7 +219,7 @@ async fn missing_or_wrong_credentials_are_refusals_naming_the_proxy() {
     let url = proxy.url("alice:wrong-pw@");
     let out = run_with(&f, &[("HTTPS_PROXY", &url)], &[&f.target(), "--", "true"]).await;
     assert_eq!(out.status, Some(255), "{}", out.stderr);
-    let shown = format!("http://alice:***@127.0.0.1:{}", proxy.port);
+    let shown = format!("http://alice:REDACTED@127.0.0.1:{}", proxy.port);
     assert!(
         out.stderr
             .contains(&format!("the proxy {shown} refused CONNECT to")),
@@ -283,8 +279,10 @@ async fn no_proxy_goes_direct() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(None, None).await;
     let url = proxy.url("");
-    // `calhost` is a substring of `localhost` and must not match; the
-    // `localhost` entry does.
+    // `calhost` is a substring of `localhost` (the API's host) and must
+    // not match; the `localhost` entry does, and `127.0.0.1` for the
+    // tunnel, which dials the address EIC_SSH_CONNECT_TO maps the
+    // endpoint's name to.
     let out = run_with(
         &f,
         &[("HTTPS_PROXY", &url), ("NO_PROXY", "calhost")],
@@ -299,7 +297,7 @@ async fn no_proxy_goes_direct() {
         &f,
         &[
             ("HTTPS_PROXY", &url),
-            ("NO_PROXY", "example.test, localhost"),
+            ("NO_PROXY", "example.test, localhost, 127.0.0.1"),
         ],
         &["-v", &f.target(), "--", "echo", "direct"],
     )
@@ -307,8 +305,10 @@ async fn no_proxy_goes_direct() {
     assert_eq!(out.stdout_str(), "direct\n", "{}", out.stderr);
     assert_eq!(proxy.connects().len(), before, "{}", proxy.log());
     assert!(
-        out.stderr
-            .contains(&format!("tunnel to {}: direct, no proxy", f.sim.eice_dns())),
+        out.stderr.contains(&format!(
+            "tunnel to {}: direct, no proxy",
+            f.sim.eice_addr()
+        )),
         "{}",
         out.stderr
     );

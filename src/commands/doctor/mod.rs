@@ -42,7 +42,10 @@ pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::Io(e.into()))?;
         println!("{text}");
     } else {
-        print!("{}", access::render(&facts, &checks));
+        print!(
+            "{}",
+            access::render(&facts, &checks, crate::term::color::stdout())
+        );
     }
     Ok(access::exit_status(&checks))
 }

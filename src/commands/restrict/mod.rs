@@ -126,7 +126,10 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         }))?;
     } else {
         println!("\nApplied. Doctor's checks now (`{doctor}`):\n");
-        print!("{}", access::render(&after, &checks));
+        print!(
+            "{}",
+            access::render(&after, &checks, crate::term::color::stdout())
+        );
     }
     Ok(status)
 }

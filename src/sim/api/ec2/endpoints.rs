@@ -19,9 +19,6 @@ pub(crate) fn describe_endpoints(
     world: &World,
     params: &[(String, String)],
     request_id: &str,
-    dns: &str,
-    fips_dns: &str,
-    dualstack_dns: &str,
 ) -> Answer {
     let ids = list(params, "InstanceConnectEndpointId");
     if let Some(bad) = ids.iter().find(|id| !is_hex_id(id, "eice-")) {
@@ -75,6 +72,11 @@ pub(crate) fn describe_endpoints(
             .find(|i| i.subnet_id == e.subnet_id)
             .map(|i| i.availability_zone.clone())
             .unwrap_or_else(|| format!("{}a", world.region));
+        let dns = e
+            .dns_name_override
+            .clone()
+            .unwrap_or_else(|| crate::sim::endpoint_dns_name(&e.id, &world.region, false));
+        let fips_dns = crate::sim::endpoint_dns_name(&e.id, &world.region, true);
         let _ = write!(
             xml,
             "<item><ownerId>{OWNER_ID}</ownerId>\
@@ -85,10 +87,10 @@ pub(crate) fn describe_endpoints(
             id = esc(&e.id),
             region = esc(&world.region),
             state = esc(&e.state),
-            dns = esc(dns),
+            dns = esc(&dns),
         );
         if e.fips {
-            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(fips_dns));
+            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(&fips_dns));
         }
         let _ = write!(
             xml,
@@ -108,16 +110,19 @@ pub(crate) fn describe_endpoints(
             let _ = write!(xml, "<item>{}</item>", esc(sg));
         }
         xml.push_str("</securityGroupIdSet><publicDnsNames><ipv4>");
-        let _ = write!(xml, "<dnsName>{}</dnsName>", esc(dns));
+        let _ = write!(xml, "<dnsName>{}</dnsName>", esc(&dns));
         if e.fips {
-            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(fips_dns));
+            let _ = write!(xml, "<fipsDnsName>{}</fipsDnsName>", esc(&fips_dns));
         }
         xml.push_str("</ipv4>");
         if e.dualstack {
             let _ = write!(
                 xml,
                 "<dualstack><dnsName>{}</dnsName></dualstack>",
-                esc(dualstack_dns)
+                esc(&crate::sim::endpoint_dualstack_dns_name(
+                    &e.id,
+                    &world.region
+                ))
             );
         }
         xml.push_str("</publicDnsNames>");

@@ -104,14 +104,7 @@ pub(super) fn handle(
         "DescribeNetworkInterfaces" => {
             interfaces::describe_network_interfaces(&world, &params, request_id)
         }
-        "DescribeInstanceConnectEndpoints" => describe_endpoints(
-            &world,
-            &params,
-            request_id,
-            &shared.eice_dns,
-            &shared.fips_dns,
-            &shared.dualstack_dns,
-        ),
+        "DescribeInstanceConnectEndpoints" => describe_endpoints(&world, &params, request_id),
         "" => ec2_error(
             400,
             "MissingAction",

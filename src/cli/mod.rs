@@ -1,5 +1,11 @@
 //! The command line: clap definitions, validated into settings.
 
+mod complete;
+mod parse;
+
+use complete::{port_candidates, target_completer};
+use parse::*;
+pub use parse::{os_user, parse_host_patterns, parse_port};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -14,6 +20,7 @@ use crate::route::target::Target;
 #[command(
     name = "eic-ssh",
     version,
+    long_version = long_version(),
     about,
     long_about = None,
     args_conflicts_with_subcommands = true,
@@ -72,6 +79,63 @@ pub enum Subcommand {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Print a shell completion script. Install it with:
+    ///   bash:  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh
+    ///   zsh:   eic-ssh completions zsh > "${fpath[1]}/_eic-ssh"  (or: source <(eic-ssh completions zsh) in ~/.zshrc)
+    ///   fish:  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish
+    ///   elvish: eic-ssh completions elvish >> ~/.config/elvish/rc.elv
+    ///   powershell: eic-ssh completions powershell >> $PROFILE
+    /// Instance IDs complete from the lookup cache, without calling AWS.
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff), generated from the same definitions as
+    /// --help. Install: eic-ssh man > ~/.local/share/man/man1/eic-ssh.1
+    Man {
+        /// A subcommand's own page (e.g. doctor), instead of eic-ssh's.
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
+}
+
+/// The shells `eic-ssh completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// `--version`: the version, the git commit when the build knew it
+/// (`EIC_SSH_GIT_COMMIT` at build time), and the versions of russh and the
+/// AWS SDK.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let commit = option_env!("EIC_SSH_GIT_COMMIT")
+            .filter(|c| !c.is_empty())
+            .map(|c| format!(" (commit {c})"))
+            .unwrap_or_default();
+        let russh_id = format!("{:?}", russh::client::Config::default().client_id);
+        let russh: String = russh_id
+            .split("russh_")
+            .nth(1)
+            .unwrap_or("unknown")
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        format!(
+            "{}{commit}\nrussh {russh}\naws-sdk-ec2 {}\naws-sdk-ec2instanceconnect {}",
+            env!("CARGO_PKG_VERSION"),
+            aws_sdk_ec2::meta::PKG_VERSION,
+            aws_sdk_ec2instanceconnect::meta::PKG_VERSION,
+        )
+    });
+    &TEXT
 }
 
 /// `eic-ssh cache ...`.
@@ -89,7 +153,7 @@ pub struct SshArgs {
     /// The instance, as [USER@]TARGET: an instance ID, a private IPv4
     /// address, a private DNS name, tag:KEY=VALUE, or else a Name tag (e.g.
     /// ec2-user@web-1). Omitted on a terminal: choose from a list.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Option<Target>,
 
     /// A command to run instead of a shell. Its words are joined with spaces
@@ -151,8 +215,8 @@ pub struct SshArgs {
     #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
     pub escape_char: crate::term::EscapeChar,
 
-    /// Seconds of silence before a keepalive is sent (0 disables).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds of silence before a keepalive is sent (0 disables, at most 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keepalive_interval: u64,
 
     /// Unanswered keepalives after which the connection is declared dead.
@@ -181,11 +245,11 @@ pub struct SshArgs {
 pub struct ProxyArgs {
     /// The instance, as [USER@]TARGET (OpenSSH's %h): an ID, private IP,
     /// private DNS name, tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Remote port (OpenSSH's %p): 22 or 3389.
-    #[arg(value_name = "PORT", value_parser = parse_port)]
+    #[arg(value_name = "PORT", value_parser = parse_port, add = port_candidates())]
     pub port_arg: Option<u16>,
 
     #[command(flatten)]
@@ -216,7 +280,7 @@ pub struct PushKeyArgs {
 pub struct TunnelArgs {
     /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
     /// tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Local port to listen on; 0 picks a free one and prints it.
@@ -283,7 +347,7 @@ pub struct CpArgs {
 pub struct HostKeysArgs {
     /// The instance: an ID, private IP, private DNS name, tag:KEY=VALUE or
     /// Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// Add the keys to the known_hosts file (skipping those already there).
@@ -303,7 +367,7 @@ pub struct HostKeysArgs {
 pub struct DoctorArgs {
     /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
     /// tag:KEY=VALUE or Name tag.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// This machine's public IPv4 address as AWS sees it (default: asked of
@@ -317,7 +381,7 @@ pub struct DoctorArgs {
     pub expect_cidr: Vec<ipnet::Ipv4Net>,
 
     /// Remote port to check: 22 (SSH) or 3389 (RDP).
-    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Print the checks as JSON (for CI pipelines that audit access).
@@ -347,7 +411,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct RestrictArgs {
     /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target)]
+    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
@@ -391,7 +455,7 @@ pub struct LsArgs {
     /// Which instances: IDs, private IPs, private DNS names, tag:KEY=VALUE
     /// or Name tags (default: every instance in the region that is not
     /// terminated).
-    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    #[arg(value_name = "TARGET", value_parser = parse_target, add = target_completer())]
     pub targets: Vec<Target>,
 
     /// Print a JSON array of objects instead of the table.
@@ -400,18 +464,6 @@ pub struct LsArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// An `--allow` CIDR: a restriction, so never every address.
-fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
-    let net =
-        crate::aws::cidr::parse_cidr(s).map_err(|e| format!("'{s}' is not an IPv4 CIDR: {e}"))?;
-    if net.prefix_len() == 0 {
-        return Err(format!(
-            "'{s}' allows every address: that is no restriction (name the client networks that may connect)"
-        ));
-    }
-    Ok(net)
 }
 
 /// `eic-ssh exec`.
@@ -465,8 +517,8 @@ impl ExecArgs {
 /// `eic-ssh ssh-config`.
 #[derive(Debug, Args)]
 pub struct SshConfigArgs {
-    /// The Host pattern the block applies to.
-    #[arg(long, value_name = "PATTERN", default_value = "i-*")]
+    /// The Host pattern(s) the block applies to, separated by spaces.
+    #[arg(long, value_name = "PATTERN", default_value = "i-*", value_parser = parse_host_patterns)]
     pub host: String,
 
     /// Default OS user for those hosts.
@@ -476,6 +528,12 @@ pub struct SshConfigArgs {
     /// The AWS profile and region to put in the ProxyCommand.
     #[command(flatten)]
     pub aws: AwsArgs,
+
+    /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
+    /// printing it, and add one Include line for it at the top of
+    /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
+    pub include: Option<PathBuf>,
 }
 
 /// `--region` and `--profile`, shared by every command that calls AWS.
@@ -526,7 +584,7 @@ pub struct ConnectArgs {
     pub private_ip: Option<std::net::IpAddr>,
 
     /// Remote port: 22 (SSH) or 3389 (RDP), the only ports the service allows.
-    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port)]
+    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Ask the endpoint to close the tunnel after this many seconds (1-3600).
@@ -601,55 +659,50 @@ pub struct Verbosity {
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no notices.
+    /// Only errors on stderr: no notices, no progress or status lines.
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Colour: auto (when a terminal and NO_COLOR is unset), always, never.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub color: crate::term::color::ColorWhen,
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
-    s.parse()
-}
-
-fn parse_port_forward(s: &str) -> Result<crate::ssh::forward::PortForward, String> {
-    s.parse()
-}
-
-fn parse_dynamic_forward(s: &str) -> Result<crate::ssh::forward::DynamicForward, String> {
-    s.parse()
-}
-
-fn parse_user(s: &str) -> Result<String, String> {
-    crate::route::target::validate_user(s).map(|()| s.to_owned())
-}
-
-/// The service tunnels only to 22 and 3389; say so before any network call.
-pub fn parse_port(s: &str) -> Result<u16, String> {
-    match s.parse::<u16>() {
-        Ok(p @ (22 | 3389)) => Ok(p),
-        _ => Err(format!(
-            "port '{s}' is not allowed: EC2 Instance Connect Endpoints only open tunnels to port 22 (SSH) or 3389 (RDP)"
-        )),
+impl Cli {
+    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
+    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
+    /// argument before a subcommand makes it the session's target, so they
+    /// are moved after the subcommand's name, where clap takes them.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let globals = args
+            .iter()
+            .skip(1)
+            .take_while(|a| is_global_flag(a))
+            .count();
+        if globals > 0
+            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        {
+            let command = <Cli as clap::CommandFactory>::command();
+            let is_subcommand = command
+                .get_subcommands()
+                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
+            if is_subcommand {
+                args[1..=1 + globals].rotate_right(1);
+            }
+        }
+        <Cli as Parser>::try_parse_from(args)
     }
-}
-
-fn parse_eice_id(s: &str) -> Result<String, String> {
-    let ok = s.strip_prefix("eice-").is_some_and(|h| {
-        !h.is_empty() && h.len() <= 17 && h.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "'{s}' is not an EC2 Instance Connect Endpoint ID: expected eice- followed by hexadecimal digits, e.g. eice-0123456789abcdef0"
-        ))
-    }
-}
-
-/// The OS user: `-l` wins over `user@`, and `ec2-user` is the default.
-pub fn os_user(flag: Option<&String>, target: Option<&Target>) -> String {
-    flag.cloned()
-        .or_else(|| target.and_then(|t| t.user.clone()))
-        .unwrap_or_else(|| "ec2-user".to_owned())
 }
 
 impl Cli {
@@ -711,143 +764,5 @@ impl SshArgs {
     }
 }
 
-fn join_words(words: &[OsString]) -> Vec<u8> {
-    let mut line = Vec::new();
-    for (i, word) in words.iter().enumerate() {
-        if i > 0 {
-            line.push(b' ');
-        }
-        line.extend_from_slice(word.as_encoded_bytes());
-    }
-    line
-}
-
-/// `s` as one shell word, quoted only when it needs to be.
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:=/@".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("eic-ssh").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn command_words_are_joined_like_ssh() {
-        let cli = parse(&["i-0123456789abcdef0", "--", "echo", "a b", "-n"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), Some(b"echo a b -n".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0", "uptime"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), Some(b"uptime".to_vec()));
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.remote_command(), None);
-    }
-
-    #[test]
-    fn user_precedence() {
-        let cli = parse(&["i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "ec2-user");
-        let cli = parse(&["ubuntu@i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "ubuntu");
-        let cli = parse(&["-l", "admin", "ubuntu@i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.user(), "admin");
-    }
-
-    #[test]
-    fn bad_values_are_usage_errors_naming_the_value() {
-        for (args, needle) in [
-            (
-                vec!["-p", "23", "i-0123456789abcdef0"],
-                "port '23' is not allowed",
-            ),
-            (
-                vec!["--max-tunnel-duration", "0", "i-0123456789abcdef0"],
-                "0",
-            ),
-            (
-                vec!["--max-tunnel-duration", "3601", "i-0123456789abcdef0"],
-                "3601",
-            ),
-            (vec!["i-0123"], "'i-0123' is not an EC2 instance ID"),
-            (
-                vec!["10.0.0.300"],
-                "'10.0.0.300' is not a valid IPv4 address",
-            ),
-            (vec!["--eice-id", "eic-1", "i-0123456789abcdef0"], "'eic-1'"),
-            (
-                vec!["--private-ip", "10.0.0.300", "i-0123456789abcdef0"],
-                "10.0.0.300",
-            ),
-        ] {
-            let err = parse(&args)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains(needle), "{args:?}: {err}");
-        }
-        let cli = parse(&["-p", "3389", "i-0123456789abcdef0"]).unwrap();
-        assert_eq!(cli.ssh.connect.port, 3389);
-    }
-
-    #[test]
-    fn forwarding_flags() {
-        let cli = parse(&[
-            "-N",
-            "-L",
-            "5432:db:5432",
-            "-L",
-            "*:8080:web:80",
-            "-D",
-            "1080",
-            "-R",
-            "0:localhost:3000",
-            "i-0123456789abcdef0",
-        ])
-        .unwrap();
-        let f = cli.ssh.forwards();
-        assert_eq!((f.local.len(), f.dynamic.len(), f.remote.len()), (2, 1, 1));
-        assert!(cli.ssh.no_command);
-        let err = parse(&["-L", "5432:db", "i-0123456789abcdef0"])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("'5432:db'"), "{err}");
-        assert!(parse(&["-N", "i-0123456789abcdef0", "uptime"]).is_err());
-    }
-
-    #[test]
-    fn cp_takes_scp_flags_and_capital_p_for_the_port() {
-        let cli = parse(&[
-            "cp",
-            "-r",
-            "-p",
-            "-P",
-            "22",
-            "a",
-            "b",
-            "i-0123456789abcdef0:/tmp",
-        ])
-        .unwrap();
-        let Some(Subcommand::Cp(cp)) = cli.subcommand else {
-            panic!("not cp");
-        };
-        assert!(cp.recursive && cp.preserve);
-        assert_eq!(cp.paths.len(), 3);
-        assert!(parse(&["cp", "only-one"]).is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,179 @@
+//! Redaction at the log writer: every line a log event prints goes through
+//! [`redact`] on its way to stderr, whatever filter let it through, so no
+//! verbosity and no `RUST_LOG` shows a credential, a signature, a proxy
+//! password or a private key (aws-sigv4's canonical request and
+//! tungstenite's request trace otherwise print them at trace level).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "REDACTED";
+
+struct Rule {
+    pattern: Regex,
+    replacement: &'static str,
+}
+
+fn rule(pattern: &str, replacement: &'static str) -> Option<Rule> {
+    // The patterns are constants, tested below; a bad one would drop only
+    // itself, never the log line.
+    Regex::new(pattern).ok().map(|pattern| Rule {
+        pattern,
+        replacement,
+    })
+}
+
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    [
+        // PEM and OpenSSH private keys, even cut off.
+        rule(
+            r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+            "REDACTED-PRIVATE-KEY",
+        ),
+        // SigV4 in query strings and headers, plain or percent-encoded.
+        rule(
+            r#"(?i)(x-amz-(?:signature|credential|security-token)["']?\s*(?:=|:|%3D)\s*["']?)[^&\s"',;<>]+"#,
+            "${1}REDACTED",
+        ),
+        // Authorization and Proxy-Authorization header values.
+        rule(
+            r#"(?i)(authorization["']?\s*[:=]\s*["']?)[^\r\n"']+"#,
+            "${1}REDACTED",
+        ),
+        rule(
+            r#"(?i)\b((?:credential|signature)=)[^&\s,"']+"#,
+            "${1}REDACTED",
+        ),
+        // Named secrets in debug output and config dumps.
+        rule(
+            r#"(?i)((?:aws_)?(?:secret_access_key|secret_key|session_token|secretaccesskey|sessiontoken|password|passwd)["']?\s*[:=]\s*(?:Some\()?["']?)[^\s"',&)]+"#,
+            "${1}REDACTED",
+        ),
+        // user:password@ in URLs (proxies).
+        rule(
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@",
+            "${1}:REDACTED@",
+        ),
+        // Access key IDs wherever they appear.
+        rule(
+            r"\b(?:AKIA|ASIA|AKID|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ABIA|ACCA)[A-Z0-9]{8,}\b",
+            "REDACTED",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+});
+
+/// `text` with every secret replaced.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(text);
+    for r in RULES.iter() {
+        if let Cow::Owned(s) = r.pattern.replace_all(&out, r.replacement) {
+            out = Cow::Owned(s);
+        }
+    }
+    out
+}
+
+/// A `MakeWriter` for tracing: each event is collected, redacted and then
+/// written to stderr in one piece.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedactingStderr;
+
+/// One event's bytes on their way to stderr.
+#[derive(Debug, Default)]
+pub struct EventWriter {
+    buf: Vec<u8>,
+}
+
+impl Write for EventWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventWriter {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        crate::term::clear_progress();
+        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = EventWriter;
+
+    fn make_writer(&'a self) -> EventWriter {
+        EventWriter::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_every_form() {
+        let token = "IQoJsimSessionToken/abc+def==";
+        let sig = "0f".repeat(32);
+        for (line, secrets) in [
+            (
+                format!("GET wss://eice-1.x/openTunnel?X-Amz-Credential=AKIDSIMSESSION1%2F20260101%2Fus-east-1&X-Amz-Security-Token=IQoJsimSessionToken%2Fabc%2Bdef%3D%3D&X-Amz-Signature={sig}&remotePort=22"),
+                vec!["AKIDSIMSESSION1", "IQoJsimSessionToken", sig.as_str()],
+            ),
+            (
+                format!("canonical request:\nGET\n/openTunnel\nX-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F2026\nx-amz-security-token:{token}\nhost:eice"),
+                vec!["AKIAIOSFODNN7EXAMPLE", token],
+            ),
+            (
+                format!("authorization: AWS4-HMAC-SHA256 Credential=ASIAXXXXXXXXXXXXXXXX/2026/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature={sig}"),
+                vec!["ASIAXXXXXXXXXXXXXXXX", sig.as_str()],
+            ),
+            (
+                "Proxy-Authorization: Basic dXNlcjpodW50ZXIy".to_owned(),
+                vec!["dXNlcjpodW50ZXIy"],
+            ),
+            (
+                "proxy http://alice:hunter2@proxy.corp:3128 in use".to_owned(),
+                vec!["hunter2"],
+            ),
+            (
+                "Credentials { secret_access_key: \"wJalrXUtnFEMI/K7MDENG\", session_token: Some(\"tok123\") }".to_owned(),
+                vec!["wJalrXUtnFEMI", "tok123"],
+            ),
+            (
+                "key: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----\nafter".to_owned(),
+                vec!["b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"],
+            ),
+        ] {
+            let out = redact(&line);
+            for s in secrets {
+                assert!(!out.contains(s), "{s} in {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_lines_pass_unchanged() {
+        for line in [
+            "route resolved endpoint=\"eice-0123456789abcdef0\" private_ip=10.0.1.10",
+            "the endpoint refused the tunnel: HTTP 403 AccessDenied: User is not authorized",
+            "signed headers: host",
+        ] {
+            assert!(matches!(redact(line), Cow::Borrowed(_)), "{line}");
+        }
+    }
+}
