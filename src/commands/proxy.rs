@@ -24,11 +24,12 @@ pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
             public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
         }),
     };
-    let aws = Aws::load(
+    let mut aws = Aws::load(
         args.connect.aws.region.as_deref(),
         args.connect.aws.profile.as_deref(),
     )
     .await?;
+    aws.set_connect_timeout(args.connect.connect_timeout());
     let cache = args.connect.cache();
     let (tunnel, _route, _) =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
@@ -40,6 +41,8 @@ pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
             CLOSE_GRACE,
         )
         .await;
+    // A tunnel that closed with an error, or broke without a close frame,
+    // is a failure, with the bytes that got through: never exit 0 on a cut.
     if let Some(e) = closed.error() {
         return Err(e);
     }
@@ -47,6 +50,6 @@ pub async fn run(args: ProxyArgs) -> Result<u8, Error> {
         Ok(_) => Ok(0),
         // The reader (ssh) went away: that is how a proxy normally ends.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(Error::Tunnel(e.to_string())),
+        Err(e) => Err(closed.explain(Error::Tunnel(e.to_string()))),
     }
 }

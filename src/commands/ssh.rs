@@ -20,11 +20,12 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         "resolving {} and pushing a key",
         target.instance_id
     ));
-    let aws = aws::Aws::load(
+    let mut aws = aws::Aws::load(
         cli.connect.aws.region.as_deref(),
         cli.connect.aws.profile.as_deref(),
     )
     .await?;
+    aws.set_connect_timeout(cli.connect.connect_timeout());
     // A first contact is verified against the console, fetched alongside.
     let known_algorithms =
         known_hosts::known_algorithms(&cli.host_keys.file(), &target.instance_id);
@@ -58,12 +59,23 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         escape: cli.escape_char.0,
     };
     progress.say(&format!("authenticating as {user}"));
+    let limit = aws.connect_timeout;
+    let repush = || -> session::Repush<'_> {
+        Box::pin(keypush::send_public_key(
+            aws.eic(),
+            &dest.instance_id,
+            &push.os_user,
+            &push.public_key,
+        ))
+    };
     let mut session = session::Session::connect(
         tunnel,
         policy.clone(),
         &user,
         key.private.clone(),
         keepalive,
+        limit,
+        Some(repush()),
     )
     .await;
     // A cached route whose tunnel closed before SSH could start (the IP now
@@ -76,8 +88,16 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
                 .await;
         let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
         closed = tunnel.close_status();
-        session =
-            session::Session::connect(tunnel, policy, &user, key.private.clone(), keepalive).await;
+        session = session::Session::connect(
+            tunnel,
+            policy,
+            &user,
+            key.private.clone(),
+            keepalive,
+            limit,
+            Some(repush()),
+        )
+        .await;
     }
     progress.clear();
     let outcome = async {
@@ -87,9 +107,7 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         Ok(status)
     }
     .await;
-    // An SSH-level failure caused by the endpoint closing is reported as that.
-    outcome.map_err(|e| match (&e, closed.error()) {
-        (Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_), Some(closed)) => closed,
-        _ => e,
-    })
+    // An SSH-level failure caused by the tunnel ending is reported as that,
+    // with the bytes that got through when it was cut mid-stream.
+    outcome.map_err(|e| closed.explain(e))
 }

@@ -15,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::error::Error;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
+use crate::tunnel::within;
 
 /// Keepalives: sent after `interval` of silence; the connection is declared
 /// dead after `count` go unanswered.
@@ -33,6 +34,10 @@ pub struct RunOptions {
     pub escape: Option<u8>,
 }
 
+/// Pushes the key again, for an authentication refused because the pushed
+/// key expired before it was used (it is valid for 60 s).
+pub type Repush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
 /// An authenticated SSH connection.
 pub struct Session {
     handle: Handle<Client>,
@@ -43,13 +48,17 @@ pub struct Session {
 
 impl Session {
     /// Run SSH over `stream`, check the host key, and authenticate `user`
-    /// with `key`.
+    /// with `key`. The handshake and the authentication must each finish
+    /// within `limit`. A refused authentication is tried once more after
+    /// `repush`, when given, pushed the key again.
     pub async fn connect<S>(
         stream: S,
         policy: HostKeyPolicy,
         user: &str,
         key: PrivateKey,
         keepalive: Keepalive,
+        limit: Duration,
+        repush: Option<Repush<'_>>,
     ) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -83,10 +92,29 @@ impl Session {
             policy,
             disconnect: disconnect.clone(),
         };
-        let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
-        let auth = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
+        let handshake = client::connect_stream(Arc::new(config), stream, client);
+        let mut handle = within(limit, "the SSH handshake with", &host, handshake).await?;
+        let key = Arc::new(key);
+        let mut auth = within(limit, "SSH authentication at", &host, async {
+            Ok(handle
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), None))
+                .await?)
+        })
+        .await?;
+        if !auth.success()
+            && let Some(repush) = repush
+        {
+            tracing::warn!(
+                "{host} refused the pushed key, which may have expired before it was used (it is valid for 60 s): pushing it again"
+            );
+            repush.await?;
+            auth = within(limit, "SSH authentication at", &host, async {
+                Ok(handle
+                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), None))
+                    .await?)
+            })
             .await?;
+        }
         if !auth.success() {
             return Err(Error::AuthRefused {
                 user: user.to_owned(),

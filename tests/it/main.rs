@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod concurrent;
 mod doctor;
 mod exec;
+mod faults;
 mod hostkeys;
 mod interactive;
 mod openssh;
