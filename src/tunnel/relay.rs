@@ -329,4 +329,31 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         server.abort();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any close code and reason from the endpoint: no panic; an
+        /// abnormal close is an error carrying the reason word for word.
+        #[test]
+        fn close_reasons_are_reported_as_sent(code in 1000u16..5000, reason in ".{0,60}") {
+            let status = CloseStatus::default();
+            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.clone().into() };
+            let result = on_close(&status, Some(frame));
+            if code == 1000 || code == 1005 {
+                proptest::prop_assert!(result.is_ok());
+                proptest::prop_assert!(status.error().is_none());
+            } else {
+                let e = result.unwrap_err();
+                proptest::prop_assert!(e.to_string().contains(&reason));
+                proptest::prop_assert_eq!(status.abnormal(), Some((code, reason.clone())));
+                let shown = status.error().map(|e| e.to_string()).unwrap_or_default();
+                proptest::prop_assert!(shown.contains(&reason), "{}", shown);
+            }
+        }
+    }
 }

@@ -11,4 +11,5 @@ mod faults;
 mod hostkeys;
 mod interactive;
 mod openssh;
+mod properties;
 mod support;
