@@ -15,7 +15,7 @@
 //! `--help` lists the knobs; each also reads an `EIC_SSH_BENCH_*` variable.
 //!
 //! One module per row ([`connect`], [`bulk`], [`keystroke`], [`memory`],
-//! [`binary`]), on top of the shared [`harness`] (the simulator, the sshd
+//! [`binary`], [`soak`]), on top of the shared [`harness`] (the simulator, the sshd
 //! and the command lines), [`process`] (running and timing children),
 //! [`relay`] (the ProxyCommand floor) and [`report`] (statistics, tables and
 //! targets).
@@ -29,6 +29,7 @@ mod memory;
 mod process;
 mod relay;
 mod report;
+mod soak;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ struct Opts {
     /// Tiny sizes and few iterations: checks that the bench works (< 1 min).
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
     quick: bool,
-    /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary).
+    /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary, 6 soak).
     #[arg(long, value_delimiter = ',', env = "EIC_SSH_BENCH_ROWS")]
     rows: Vec<u8>,
     /// Iterations of each connect case [default: 10; quick: 2].
@@ -79,6 +80,13 @@ struct Opts {
     /// Runs of `eic-ssh --version` [default: 50; quick: 5].
     #[arg(long, env = "EIC_SSH_BENCH_VERSION_RUNS")]
     version_runs: Option<usize>,
+    /// Sequential `eic-ssh … -- true` runs in the soak [default: 500; quick: 30].
+    #[arg(long, env = "EIC_SSH_BENCH_SOAK_EXECS")]
+    soak_execs: Option<usize>,
+    /// Connections through one listener in the soak, 20 at a time
+    /// [default: 2000; quick: 200].
+    #[arg(long, env = "EIC_SSH_BENCH_SOAK_CONNS")]
+    soak_conns: Option<usize>,
     /// Run this eic-ssh binary (e.g. `target/release/eic-ssh`) as the
     /// command under test, instead of this bench re-executed as eic-ssh.
     #[arg(long, value_name = "PATH", env = "EIC_SSH_BENCH_EIC_SSH")]
@@ -99,6 +107,8 @@ pub(crate) struct Config {
     pub(crate) tunnel_conns: usize,
     pub(crate) tunnel_bytes: u64,
     pub(crate) version_runs: usize,
+    pub(crate) soak_execs: usize,
+    pub(crate) soak_conns: usize,
     pub(crate) eic_ssh: Option<PathBuf>,
 }
 
@@ -113,7 +123,7 @@ impl Config {
         Config {
             quick: o.quick,
             rows: if o.rows.is_empty() {
-                vec![1, 2, 3, 4, 5]
+                vec![1, 2, 3, 4, 5, 6]
             } else {
                 o.rows.clone()
             },
@@ -126,6 +136,8 @@ impl Config {
             tunnel_conns: o.tunnel_conns.clamp(1, 19),
             tunnel_bytes: mb(o.tunnel_mb, 50, 1),
             version_runs: pick(o.version_runs, 50, 5),
+            soak_execs: pick(o.soak_execs, 500, 30),
+            soak_conns: pick(o.soak_conns, 2000, 200),
             eic_ssh: o.eic_ssh,
         }
     }
@@ -182,12 +194,13 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             "note: {TIME} (GNU time) is missing, so CPU and peak-RSS columns are skipped: apt-get install time\n\n"
         ));
     }
-    let rows: [(u8, &str); 5] = [
+    let rows: [(u8, &str); 6] = [
         (1, "connect"),
         (2, "bulk"),
         (3, "keystrokes"),
         (4, "memory"),
         (5, "binary"),
+        (6, "soak"),
     ];
     for (n, name) in rows {
         if !b.cfg.row(n) {
@@ -199,7 +212,8 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             2 => bulk::row(&mut b).await,
             3 => keystroke::row(&mut b).await,
             4 => memory::row(&mut b).await,
-            _ => binary::row(&mut b).await,
+            5 => binary::row(&mut b).await,
+            _ => soak::row(&mut b).await,
         };
         match section {
             Ok(text) => emit(&text),

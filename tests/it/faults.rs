@@ -574,3 +574,53 @@ async fn the_listener_survives_running_out_of_file_descriptors() {
     }
     assert!(accept_failed > 0, "accept never ran out of descriptors");
 }
+
+/// Credentials that expire while the listener runs (here: always within
+/// the refresh window) are fetched afresh for each new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_refreshes_expiring_credentials_per_connection() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new().await;
+    let creds = f.sim.credentials();
+    let calls = f.home.path().join("credential-calls");
+    let script = f.home.path().join("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\nexp=$(date -u -d '+120 seconds' +%Y-%m-%dT%H:%M:%SZ)\n\
+             printf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\", \"Expiration\": \"%s\"}}' '{}' '{}' \"$exp\"\n",
+            calls.display(),
+            creds.access_key_id,
+            creds.secret_access_key
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        f.home.path().join("aws-config"),
+        format!("[default]\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap();
+    let mut cmd = f.command();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let (mut child, port, _log) = listener(&f, cmd, &[]).await;
+    let count = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut before = count();
+    assert!(before >= 1, "the credentials were never fetched");
+    for _ in 0..3 {
+        assert_eq!(banner_through(port).await, "SSH-2.0-");
+        let now = count();
+        assert!(
+            now > before,
+            "no fresh credentials for a connection: {now} calls"
+        );
+        before = now;
+    }
+    let _ = child.kill().await;
+}
