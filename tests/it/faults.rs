@@ -81,6 +81,8 @@ async fn exec_through_a_cut_tunnel_exits_255_with_the_byte_count() {
         if let Some((1011, reason)) = &close {
             assert!(out.stderr.contains(reason.as_str()), "{}", out.stderr);
         }
+        // Bytes had flowed: nothing was retried.
+        assert_eq!(attempts(&f, "OpenTunnel"), vec![101], "{close:?}");
     }
 }
 
