@@ -9,12 +9,13 @@ pub fn render(args: &SshConfigArgs) -> String {
         .and_then(|p| p.canonicalize().ok())
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "eic-ssh".into());
+    let exe = proxy_word(&exe);
     let mut aws = String::new();
     if let Some(p) = &args.aws.profile {
-        aws.push_str(&format!(" --profile {p}"));
+        aws.push_str(&format!(" --profile {}", proxy_word(p)));
     }
     if let Some(r) = &args.aws.region {
-        aws.push_str(&format!(" --region {r}"));
+        aws.push_str(&format!(" --region {}", proxy_word(r)));
     }
     format!(
         "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.
@@ -32,4 +33,16 @@ Host {host}
         host = args.host,
         user = args.user,
     )
+}
+
+/// One word of the ProxyCommand, as OpenSSH reads it: it first expands `%`
+/// tokens (so a literal `%` is `%%`), then runs the line with the user's
+/// shell (so anything but plain characters is single-quoted).
+pub fn proxy_word(s: &str) -> String {
+    let escaped = s.replace('%', "%%");
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-./:@=+,%".contains(&b);
+    match !escaped.is_empty() && escaped.bytes().all(plain) {
+        true => escaped,
+        false => format!("'{}'", escaped.replace('\'', "'\\''")),
+    }
 }

@@ -21,6 +21,7 @@
 mod api;
 pub mod builtin_sshd;
 mod eice;
+mod faults;
 mod keys;
 mod security;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+pub use faults::{Cut, Direction, Stall};
 use keys::KeyStore;
 pub use security::{Peer, SecurityGroup, SgRule};
 use sigv4::Identity;
@@ -468,6 +470,8 @@ pub(crate) struct State {
     /// The client's public address as the endpoint sees it; `None`: the
     /// TCP peer address of the tunnel connection.
     pub client_public_ip: Option<Ipv4Addr>,
+    /// Faults armed for the next requests and connections.
+    pub faults: faults::Faults,
 }
 
 /// What the listeners share with the [`Simulator`] handle.
@@ -485,6 +489,8 @@ pub(crate) struct Shared {
     pub eice_dns: String,
     pub fips_dns: String,
     pub dualstack_dns: String,
+    /// Endpoint connections that stalled on purpose.
+    pub stalled_connections: AtomicU64,
     request_counter: AtomicU64,
     nonce: String,
 }
@@ -640,6 +646,7 @@ impl Simulator {
                 tunnels_per_endpoint: HashMap::new(),
                 tunnel_events: Vec::new(),
                 client_public_ip: None,
+                faults: faults::Faults::default(),
             }),
             identities,
             keys,
@@ -650,6 +657,7 @@ impl Simulator {
             eice_dns: eice_dns.clone(),
             fips_dns: fips_dns.clone(),
             dualstack_dns: dualstack_dns.clone(),
+            stalled_connections: AtomicU64::new(0),
             request_counter: AtomicU64::new(0),
             nonce,
         });

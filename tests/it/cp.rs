@@ -242,9 +242,9 @@ async fn a_missing_source_is_named_and_changes_nothing() {
     assert!(out.stderr.contains("no such file"), "{}", out.stderr);
     assert_eq!(std::fs::read(&dest).unwrap(), b"as it was");
     // A bad target is a usage error before any network call.
-    let out = cp(&f, &["i-nothex:/x", "y"]).await;
+    let out = cp(&f, &["i-0123:/x", "y"]).await;
     assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("'i-nothex'"), "{}", out.stderr);
+    assert!(out.stderr.contains("'i-0123'"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,8 +238,10 @@ async fn missing_or_wrong_credentials_are_refusals_naming_the_proxy() {
         out.stderr
     );
     assert!(!out.stderr.contains("wrong-pw"), "{}", out.stderr);
-    // A refusal is final: not retried over and over.
-    assert!(proxy.connects().len() <= 12, "{}", proxy.log());
+    // A refusal is final: not retried over and over. Two runs, each at
+    // most 4 API calls at once (lookup, endpoints, key push, console),
+    // each one attempt plus one re-ask to report the proxy's answer.
+    assert!(proxy.connects().len() <= 16, "{}", proxy.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

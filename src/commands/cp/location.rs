@@ -80,7 +80,7 @@ mod tests {
         Location::Remote {
             target: Target {
                 user: user.map(str::to_owned),
-                instance_id: "i-0123456789abcdef0".into(),
+                expr: crate::route::target::TargetExpr::Id("i-0123456789abcdef0".into()),
             },
             path: path.into(),
         }
@@ -110,8 +110,9 @@ mod tests {
 
     #[test]
     fn a_bad_target_is_named() {
-        let err = Location::parse("i-nothex:/tmp").unwrap_err();
-        assert!(err.contains("'i-nothex'"), "{err}");
+        // (`i-nothex` is a Name target now; a short ID is still bad.)
+        let err = Location::parse("i-0123:/tmp").unwrap_err();
+        assert!(err.contains("'i-0123'"), "{err}");
     }
 
     #[test]

@@ -57,6 +57,9 @@ fn facts(pci: bool, instance_rules: Vec<Rule>) -> Facts {
             subnet_id: Some("subnet-1".into()),
             availability_zone: None,
             security_group_ids: vec!["sg-i".into()],
+            ipv6: None,
+            name: None,
+            private_dns_name: None,
         }),
         eice_id: None,
         endpoints: Ok(vec![EndpointInfo {
