@@ -10,8 +10,8 @@
 
 use std::time::SystemTime;
 
-use crate::aws::Aws;
 use crate::aws::endpoint_name;
+use crate::aws::{Aws, retry};
 use crate::error::Error;
 use crate::route::cache::RouteCache;
 pub use crate::route::resolve::resolve;
@@ -22,7 +22,12 @@ use crate::tunnel::presign::{self, TunnelRequest};
 /// Presign a fresh URL for `route` and open the websocket. The endpoint name
 /// is checked first, wherever it came from: the signed URL carries the
 /// access key ID, the session token and a signature good for 60 s, and the
-/// host that receives it will then be trusted to carry SSH.
+/// host that receives it will then be trusted to carry SSH. A refusal that
+/// is transient (throttling, a 5xx) is tried again with a fresh URL after a
+/// jittered backoff, up to [`retry::ATTEMPTS`] attempts in all; a refusal
+/// of the signature's time by an endpoint whose clock differs from ours is
+/// tried again once, signed with the endpoint's time. Nothing has reached
+/// the user before the tunnel opens, so a retry loses and repeats nothing.
 pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunnel, Error> {
     endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).map_err(|reason| {
         Error::UntrustedEndpointName {
@@ -31,6 +36,55 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
             reason,
         }
     })?;
+    let mut attempt = 1;
+    let mut corrected_skew = None;
+    loop {
+        let err = match open_once(aws, dest, route).await {
+            Ok(tunnel) => return Ok(tunnel),
+            Err(e) => e,
+        };
+        if let Error::TunnelRejected {
+            status: 403,
+            date: Some(date),
+            message,
+            ..
+        } = &err
+        {
+            if let Some(skew) = corrected_skew {
+                return Err(Error::ClockSkew {
+                    skew,
+                    message: message.clone(),
+                });
+            }
+            if let Some(skew) = retry::significant_skew(*date, SystemTime::now()) {
+                tracing::warn!(
+                    "this machine's clock is {skew} s off the endpoint's (clock skew), so it refused the signed URL; signing again with the endpoint's time"
+                );
+                aws.set_clock_skew(skew);
+                corrected_skew = Some(skew);
+                continue;
+            }
+        }
+        match &err {
+            Error::TunnelRejected { status, .. }
+                if retry::transient_status(*status) && attempt < retry::ATTEMPTS =>
+            {
+                let wait = retry::backoff(attempt);
+                tracing::info!(
+                    "{err}; trying again in {} ms (attempt {} of {})",
+                    wait.as_millis(),
+                    attempt + 1,
+                    retry::ATTEMPTS
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+async fn open_once(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunnel, Error> {
     let credentials = aws.credentials().await?;
     let url = presign::presign(
         &TunnelRequest {
@@ -42,9 +96,9 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
         },
         &credentials,
         &aws.region,
-        SystemTime::now(),
+        aws.now(),
     )?;
-    Tunnel::open(&url, aws.tls.clone()).await
+    Tunnel::open_within(&url, aws.tls.clone(), aws.connect_timeout).await
 }
 
 /// The whole path: lookups and tunnel on one branch, the key push on the

@@ -124,6 +124,8 @@ pub enum Error {
         status: u16,
         code: Option<String>,
         message: String,
+        /// The endpoint's `Date` header: its clock, to correct a skewed one.
+        date: Option<std::time::SystemTime>,
     },
 
     #[error("cannot reach the endpoint {host}: {reason}")]
@@ -133,6 +135,33 @@ pub enum Error {
     /// masked).
     #[error(transparent)]
     Proxy(#[from] crate::net::proxy::ProxyError),
+
+    #[error("the TLS handshake with the endpoint {host} failed: {reason}")]
+    TunnelTls { host: String, reason: String },
+
+    /// A step of connecting stalled past `--connect-timeout`.
+    #[error("timed out after {secs} s waiting for {step} {host}")]
+    ConnectTimeout {
+        step: &'static str,
+        host: String,
+        secs: f64,
+    },
+
+    /// The tunnel broke after bytes flowed: the output may be truncated.
+    #[error(
+        "{cause}; the tunnel was cut mid-stream after {received} bytes received and {sent} bytes sent"
+    )]
+    TunnelCut {
+        sent: u64,
+        received: u64,
+        cause: String,
+    },
+
+    /// A presigned URL refused because this machine's clock is off.
+    #[error(
+        "the endpoint refused the tunnel's signature time even after correcting for this clock's skew of {skew} s from the service's clock: {message}"
+    )]
+    ClockSkew { skew: i64, message: String },
 
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
@@ -274,6 +303,12 @@ impl Error {
             Error::TunnelRejected { .. } => return None,
             Error::Proxy(e) => e.hint(),
             Error::TunnelConnect { .. } => "check the network path to the endpoint's DNS name (and AWS_CA_BUNDLE if a proxy re-signs TLS)".into(),
+            Error::TunnelTls { host, .. } => format!(
+                "if {host}'s certificate comes from a private CA (a TLS-inspecting proxy, say), trust it: set AWS_CA_BUNDLE (or ca_bundle in your AWS profile) to a PEM file holding that CA"
+            ),
+            Error::ConnectTimeout { .. } => "the endpoint stopped answering: check the network path to it, or allow more time with --connect-timeout SECONDS".into(),
+            Error::TunnelCut { .. } => "the output above may be incomplete: nothing was retried after bytes flowed. Run the command again".into(),
+            Error::ClockSkew { .. } => "set this machine's clock right (e.g. enable NTP with timedatectl set-ntp true)".into(),
             Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
@@ -303,7 +338,10 @@ impl Error {
     pub fn doctor_explains(&self) -> bool {
         matches!(
             self,
-            Error::TunnelClosed { .. } | Error::TunnelConnect { .. } | Error::ConnectionLost { .. }
+            Error::TunnelClosed { .. }
+                | Error::TunnelConnect { .. }
+                | Error::ConnectionLost { .. }
+                | Error::ConnectTimeout { .. }
         )
     }
 }
@@ -371,6 +409,7 @@ mod tests {
                 status: 403,
                 code: None,
                 message: "m".into(),
+                date: None,
             },
             Error::TunnelClosed {
                 code: 1001,
@@ -423,6 +462,7 @@ mod tests {
             status: 400,
             code: Some("InvalidParameter".into()),
             message: "bad port".into(),
+            date: None,
         };
         assert_eq!(
             e.to_string(),

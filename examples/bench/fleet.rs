@@ -1,4 +1,4 @@
-//! Row 6: fleet. `eic-ssh exec tag:Role=fleet -- true` over 200 instances
+//! Row 8: fleet. `eic-ssh exec tag:Role=fleet -- true` over 200 instances
 //! (built-in SSH servers) behind 3 endpoints, at `--latency-ms` per API
 //! answer and tunnel handshake: the wall time, the API calls by action and
 //! the peak of open tunnels per endpoint, both from the simulator's logs.
@@ -75,7 +75,7 @@ async fn warm_connect(b: &Bench) -> anyhow::Result<f64> {
     med(&times).context("no warm connect")
 }
 
-/// Row 6.
+/// Row 8.
 pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     let n = if b.cfg.quick { 30 } else { 200 };
     let iters = if b.cfg.quick { 1 } else { 3 };

@@ -15,7 +15,7 @@
 //! `--help` lists the knobs; each also reads an `EIC_SSH_BENCH_*` variable.
 //!
 //! One module per row ([`connect`], [`bulk`], [`keystroke`], [`memory`],
-//! [`binary`], [`copy`], [`forward`], [`fleet`]), on top of the shared [`harness`] (the simulator, the sshd
+//! [`binary`], [`copy`], [`forward`], [`fleet`], [`soak`]), on top of the shared [`harness`] (the simulator, the sshd
 //! and the command lines), [`process`] (running and timing children),
 //! [`relay`] (the ProxyCommand floor) and [`report`] (statistics, tables and
 //! targets).
@@ -32,6 +32,7 @@ mod memory;
 mod process;
 mod relay;
 mod report;
+mod soak;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ struct Opts {
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
     quick: bool,
     /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary,
-    /// 6 cp against scp and sftp, 7 -L against ssh -L, 8 fleet).
+    /// 6 cp against scp and sftp, 7 -L against ssh -L, 8 fleet, 9 soak).
     #[arg(long, value_delimiter = ',', env = "EIC_SSH_BENCH_ROWS")]
     rows: Vec<u8>,
     /// Iterations of each connect case [default: 10; quick: 2].
@@ -83,6 +84,13 @@ struct Opts {
     /// Runs of `eic-ssh --version` [default: 50; quick: 5].
     #[arg(long, env = "EIC_SSH_BENCH_VERSION_RUNS")]
     version_runs: Option<usize>,
+    /// Sequential `eic-ssh … -- true` runs in the soak [default: 500; quick: 30].
+    #[arg(long, env = "EIC_SSH_BENCH_SOAK_EXECS")]
+    soak_execs: Option<usize>,
+    /// Connections through one listener in the soak, 20 at a time
+    /// [default: 2000; quick: 200].
+    #[arg(long, env = "EIC_SSH_BENCH_SOAK_CONNS")]
+    soak_conns: Option<usize>,
     /// Run this eic-ssh binary (e.g. `target/release/eic-ssh`) as the
     /// command under test, instead of this bench re-executed as eic-ssh.
     #[arg(long, value_name = "PATH", env = "EIC_SSH_BENCH_EIC_SSH")]
@@ -103,6 +111,8 @@ pub(crate) struct Config {
     pub(crate) tunnel_conns: usize,
     pub(crate) tunnel_bytes: u64,
     pub(crate) version_runs: usize,
+    pub(crate) soak_execs: usize,
+    pub(crate) soak_conns: usize,
     pub(crate) eic_ssh: Option<PathBuf>,
 }
 
@@ -117,7 +127,7 @@ impl Config {
         Config {
             quick: o.quick,
             rows: if o.rows.is_empty() {
-                vec![1, 2, 3, 4, 5, 6, 7, 8]
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
             } else {
                 o.rows.clone()
             },
@@ -130,6 +140,8 @@ impl Config {
             tunnel_conns: o.tunnel_conns.clamp(1, 19),
             tunnel_bytes: mb(o.tunnel_mb, 50, 1),
             version_runs: pick(o.version_runs, 50, 5),
+            soak_execs: pick(o.soak_execs, 500, 30),
+            soak_conns: pick(o.soak_conns, 2000, 200),
             eic_ssh: o.eic_ssh,
         }
     }
@@ -186,7 +198,7 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             "note: {TIME} (GNU time) is missing, so CPU and peak-RSS columns are skipped: apt-get install time\n\n"
         ));
     }
-    let rows: [(u8, &str); 8] = [
+    let rows: [(u8, &str); 9] = [
         (1, "connect"),
         (2, "bulk"),
         (3, "keystrokes"),
@@ -195,6 +207,7 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
         (6, "copy"),
         (7, "forward"),
         (8, "fleet"),
+        (9, "soak"),
     ];
     for (n, name) in rows {
         if !b.cfg.row(n) {
@@ -209,7 +222,8 @@ async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
             5 => binary::row(&mut b).await,
             6 => copy::row(&mut b).await,
             7 => forward::row(&mut b).await,
-            _ => fleet::row(&mut b).await,
+            8 => fleet::row(&mut b).await,
+            _ => soak::row(&mut b).await,
         };
         match section {
             Ok(text) => emit(&text),

@@ -3,6 +3,7 @@
 //! (system roots plus `AWS_CA_BUNDLE` / `ca_bundle`) used by both the SDK's
 //! HTTPS client and the tunnel.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod find;
 mod http;
 pub mod keypush;
+pub mod retry;
 mod trust;
 
 use trust::{SystemRoots, load_ca_bundle, seed_rng_in_background, tunnel_tls_config};
@@ -39,6 +41,11 @@ pub struct Aws {
     /// TLS settings for the websocket tunnel: same roots as the SDK's client.
     pub tls: Arc<rustls::ClientConfig>,
     credentials: Arc<CachedCredentials>,
+    /// How long each step of connecting may take (`--connect-timeout`).
+    pub connect_timeout: Duration,
+    /// Seconds to add to this machine's clock to match the service's, once
+    /// a refused presign taught it.
+    clock_skew: AtomicI64,
 }
 
 impl Aws {
@@ -54,7 +61,10 @@ impl Aws {
         // it first connects: a run whose route is cached never pays for it.
         let http_client = http::https_client(extra_ca.as_deref())?;
 
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .retry_config(retry::sdk_retry_config())
+            .timeout_config(api_timeouts(crate::tunnel::DEFAULT_CONNECT_TIMEOUT));
         if let Some(p) = profile {
             loader = loader.profile_name(p);
         }
@@ -85,7 +95,31 @@ impl Aws {
             eic: OnceLock::new(),
             tls,
             credentials,
+            connect_timeout: crate::tunnel::DEFAULT_CONNECT_TIMEOUT,
+            clock_skew: AtomicI64::new(0),
         })
+    }
+
+    /// Bound each step of connecting, and each API call attempt, by
+    /// `limit`. Takes effect for clients not yet built, so call it first.
+    pub fn set_connect_timeout(&mut self, limit: Duration) {
+        self.connect_timeout = limit;
+        self.sdk = self
+            .sdk
+            .to_builder()
+            .timeout_config(api_timeouts(limit))
+            .build();
+    }
+
+    /// The time to sign with: this clock, corrected by what the service
+    /// taught about its own.
+    pub fn now(&self) -> SystemTime {
+        retry::corrected(SystemTime::now(), self.clock_skew.load(Ordering::Relaxed))
+    }
+
+    /// Remember how far this clock is from the service's.
+    pub fn set_clock_skew(&self, skew: i64) {
+        self.clock_skew.store(skew, Ordering::Relaxed);
     }
 
     /// The EC2 API client.
@@ -106,6 +140,15 @@ impl Aws {
             .await
             .map_err(|e| Error::NoCredentials(crate::error::chain(&e)))
     }
+}
+
+/// API calls: the TCP connect and every attempt are bounded by `limit`; a
+/// stalled attempt is retried like any transient failure.
+fn api_timeouts(limit: Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(limit)
+        .operation_attempt_timeout(limit)
+        .build()
 }
 
 /// Resolves credentials once and hands out the same ones until they near

@@ -594,9 +594,20 @@ pub struct ConnectArgs {
     /// Neither read nor write the lookup cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Seconds each step of connecting may take: the TCP connect, TLS, the
+    /// websocket upgrade, the SSH handshake and authentication, and each API
+    /// call attempt (as OpenSSH's ConnectTimeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub connect_timeout: u32,
 }
 
 impl ConnectArgs {
+    /// `--connect-timeout`.
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.connect_timeout))
+    }
+
     /// The lookup cache, unless `--no-cache`.
     pub fn cache(&self) -> Option<crate::route::cache::RouteCache> {
         (!self.no_cache).then(crate::route::cache::RouteCache::default_location)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::aws::Aws;
@@ -33,13 +33,13 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         eprintln!("eic-ssh: WARNING: {warning}");
     }
     let listeners = bind(args.bind, args.local_port).await?;
-    let aws = Arc::new(
-        Aws::load(
-            args.connect.aws.region.as_deref(),
-            args.connect.aws.profile.as_deref(),
-        )
-        .await?,
-    );
+    let mut aws = Aws::load(
+        args.connect.aws.region.as_deref(),
+        args.connect.aws.profile.as_deref(),
+    )
+    .await?;
+    aws.set_connect_timeout(args.connect.connect_timeout());
+    let aws = Arc::new(aws);
     let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
@@ -69,15 +69,38 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         println!("{port}");
     }
 
+    // Open tunnels count against --max-connections; tunnels still being set
+    // up do not, so handshakes that hang (each bounded by --connect-timeout)
+    // cannot keep a real connection out. They have a larger bound of their own.
     let limit = Arc::new(Semaphore::new(args.max_connections as usize));
+    let setting_up = Arc::new(Semaphore::new(
+        (args.max_connections as usize).saturating_mul(PENDING_PER_SLOT),
+    ));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(16);
     let mut acceptors = JoinSet::new();
     for l in listeners {
         let tx = tx.clone();
         acceptors.spawn(async move {
-            while let Ok(conn) = l.accept().await {
-                if tx.send(conn).await.is_err() {
-                    break;
+            let mut backoff = ACCEPT_BACKOFF_MIN;
+            loop {
+                match l.accept().await {
+                    Ok(conn) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        if tx.send(conn).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Out of file descriptors, say: the listener must outlive
+                    // it. Say so, wait for connections to close, go on.
+                    Err(e) => {
+                        let on = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                        eprintln!(
+                            "eic-ssh: accepting a connection on {on} failed: {e}; trying again in {} ms",
+                            backoff.as_millis()
+                        );
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    }
                 }
             }
         });
@@ -95,22 +118,28 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
             accepted = rx.recv() => {
                 let Some((socket, peer)) = accepted else { break };
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                let max = args.max_connections;
+                if limit.available_permits() == 0 {
+                    eprintln!("eic-ssh: [{id}] refused {peer}: {}", full(max));
+                    continue;
+                }
+                let Ok(setting_up) = setting_up.clone().try_acquire_owned() else {
                     eprintln!(
-                        "eic-ssh: [{id}] refused {peer}: {} connections are open, the most allowed (--max-connections)",
-                        args.max_connections
+                        "eic-ssh: [{id}] refused {peer}: {} connections are still being set up",
+                        max as usize * PENDING_PER_SLOT
                     );
-                    drop(socket);
                     continue;
                 };
                 let (aws, dest, route, push) = (aws.clone(), dest.clone(), route.clone(), push.clone());
+                let limit = limit.clone();
                 conns.spawn(async move {
-                    serve(id, socket, peer, &aws, &dest, &route, push.as_ref()).await;
-                    drop(permit);
+                    let open = Open { id, peer, aws: &aws, dest: &dest, route: &route, push: push.as_ref() };
+                    serve(open, socket, setting_up, limit, max).await;
                 });
             }
         }
     }
+    // Closed listening sockets refuse new connections at once.
     acceptors.abort_all();
     // An aborted task drops its listener only when it is next polled: wait
     // for that, so "stopped accepting" is true when it is printed.
@@ -134,15 +163,41 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
     Ok(0)
 }
 
-async fn serve(
+/// How many connections may be setting up their tunnel per open-connection slot.
+const PENDING_PER_SLOT: usize = 4;
+/// The first and the longest wait after a failed accept.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+fn full(max: u32) -> String {
+    format!("{max} connections are open, the most allowed (--max-connections)")
+}
+
+/// One accepted connection and what opening its tunnel needs.
+struct Open<'a> {
     id: u64,
-    mut socket: TcpStream,
     peer: SocketAddr,
-    aws: &Aws,
-    dest: &route::Destination,
-    route: &route::Route,
-    push: Option<&KeyPush>,
+    aws: &'a Aws,
+    dest: &'a route::Destination,
+    route: &'a route::Route,
+    push: Option<&'a KeyPush>,
+}
+
+async fn serve(
+    open: Open<'_>,
+    mut socket: TcpStream,
+    setting_up: OwnedSemaphorePermit,
+    limit: Arc<Semaphore>,
+    max: u32,
 ) {
+    let Open {
+        id,
+        peer,
+        aws,
+        dest,
+        route,
+        push,
+    } = open;
     let started = Instant::now();
     let _ = socket.set_nodelay(true);
     let pushed = async {
@@ -154,13 +209,20 @@ async fn serve(
             None => Ok(()),
         }
     };
+    // Credentials are looked at afresh for each tunnel, and refreshed when
+    // they near expiry.
     let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, dest, route), pushed);
+    drop(setting_up);
     let tunnel = match (tunnel, pushed) {
         (Ok(t), Ok(())) => t,
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("eic-ssh: [{id}] {peer}: {e}");
             return;
         }
+    };
+    let Ok(_permit) = limit.try_acquire_owned() else {
+        eprintln!("eic-ssh: [{id}] refused {peer}: {}", full(max));
+        return;
     };
     eprintln!(
         "eic-ssh: [{id}] opened {peer} -> {}:{}",
@@ -170,10 +232,8 @@ async fn serve(
     let (from, to) = socket.split();
     let result = tunnel.relay(from, to, CLOSE_GRACE).await;
     let secs = started.elapsed().as_secs_f64();
-    match (result, closed.abnormal()) {
-        (_, Some((code, reason))) => eprintln!(
-            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: the endpoint closed the tunnel (code {code}): {reason}"
-        ),
+    match (result, closed.error()) {
+        (_, Some(e)) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
         (Ok(Relayed { sent, received }), None) => eprintln!(
             "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
         ),

@@ -39,20 +39,10 @@ pub struct LoggedIn {
 }
 
 impl LoggedIn {
-    /// An SSH-level failure caused by the endpoint closing is reported as
-    /// that.
+    /// An SSH-level failure caused by the tunnel ending is reported as that,
+    /// with the bytes that got through when it was cut mid-stream.
     pub fn explain(&self, e: Error) -> Error {
-        explain(e, &self.closed)
-    }
-}
-
-fn explain(e: Error, closed: &CloseStatus) -> Error {
-    match (&e, closed.error()) {
-        (
-            Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_) | Error::ConnectionLost { .. },
-            Some(closed),
-        ) => closed,
-        _ => e,
+        self.closed.explain(e)
     }
 }
 
@@ -64,11 +54,12 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     if let Some(target) = target {
         progress.say(&format!("resolving {} and pushing a key", target.expr));
     }
-    let aws = aws::Aws::load(
+    let mut aws = aws::Aws::load(
         args.connect.aws.region.as_deref(),
         args.connect.aws.profile.as_deref(),
     )
     .await?;
+    aws.set_connect_timeout(args.connect.connect_timeout());
     let chosen = match target {
         Some(target) => super::target::choose(&aws, target, args.no_pick, true).await,
         None => super::target::pick_running(&aws).await,
@@ -136,12 +127,25 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         recorder: None,
     };
     progress.say(&format!("authenticating as {user}"));
+    let limit = aws.connect_timeout;
+    // A key refused because it expired before it was used is pushed again:
+    // the same key, once per connection.
+    let repush = || -> session::Repush<'_> {
+        Box::pin(keypush::send_public_key(
+            aws.eic(),
+            &dest.instance_id,
+            &push.os_user,
+            &push.public_key,
+        ))
+    };
     let mut session = session::Session::connect_with_fallback(
         tunnel,
         policy.clone(),
         &user,
         key.private.clone(),
         args.keepalive,
+        limit,
+        Some(repush()),
         fallback(),
     )
     .await;
@@ -162,6 +166,8 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             &user,
             key.private.clone(),
             args.keepalive,
+            limit,
+            Some(repush()),
             fallback(),
         )
         .await;
@@ -182,6 +188,6 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             closed,
             opened,
         }),
-        Err(e) => Err(explain(e, &closed)),
+        Err(e) => Err(closed.explain(e)),
     }
 }

@@ -20,11 +20,12 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
             public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
         }),
     };
-    let aws = Aws::load(
+    let mut aws = Aws::load(
         args.connect.aws.region.as_deref(),
         args.connect.aws.profile.as_deref(),
     )
     .await?;
+    aws.set_connect_timeout(args.connect.connect_timeout());
     let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
@@ -42,6 +43,8 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
             CLOSE_GRACE,
         )
         .await;
+    // A tunnel that closed with an error, or broke without a close frame,
+    // is a failure, with the bytes that got through: never exit 0 on a cut.
     if let Some(e) = closed.error() {
         return Err(e);
     }
@@ -49,6 +52,6 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
         Ok(_) => Ok(0),
         // The reader (ssh) went away: that is how a proxy normally ends.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(Error::Tunnel(e.to_string())),
+        Err(e) => Err(closed.explain(Error::Tunnel(e.to_string()))),
     }
 }

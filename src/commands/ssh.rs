@@ -87,23 +87,33 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
     .await;
     let outcome = outcome
         .map_err(|e| logged.explain(e))
-        .map_err(|e| at_max_duration(e, logged.opened, max));
+        .map_err(|e| at_max_duration(e, &logged.closed, logged.opened, max));
     logged.session.close().await;
     outcome
 }
 
 /// A close that came when the tunnel reached its maximum duration says so.
-fn at_max_duration(e: Error, opened: tokio::time::Instant, max: std::time::Duration) -> Error {
+fn at_max_duration(
+    e: Error,
+    closed: &crate::tunnel::CloseStatus,
+    opened: tokio::time::Instant,
+    max: std::time::Duration,
+) -> Error {
     // The endpoint's clock started a little before ours.
     let slack = std::time::Duration::from_secs(1);
-    match e {
-        Error::TunnelClosed { code, reason } if opened.elapsed() + slack >= max => {
-            Error::TunnelMaxDuration {
-                seconds: max.as_secs(),
-                code,
-                reason,
-            }
-        }
-        other => other,
+    let late = opened.elapsed() + slack >= max;
+    match (e, closed.abnormal()) {
+        (Error::TunnelClosed { code, reason }, _) if late => Error::TunnelMaxDuration {
+            seconds: max.as_secs(),
+            code,
+            reason,
+        },
+        // Cut mid-stream at the maximum duration: that is the reason.
+        (Error::TunnelCut { .. }, Some((code, reason))) if late => Error::TunnelMaxDuration {
+            seconds: max.as_secs(),
+            code,
+            reason,
+        },
+        (other, _) => other,
     }
 }

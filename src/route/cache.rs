@@ -79,6 +79,14 @@ impl RouteCache {
 
     /// Remember a route that worked. Failures to write are logged, not fatal.
     pub fn put(&self, profile: Option<&str>, region: &str, route: &Route) {
+        // Re-read under the lock: another process may have added its own.
+        let _lock = match self.lock() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!("not caching the route in {}: {e}", self.path.display());
+                return;
+            }
+        };
         let mut entries = self.load();
         let t = now();
         entries.retain(|_, e| t.saturating_sub(e.saved_at) <= self.ttl.as_secs());
@@ -147,6 +155,7 @@ impl RouteCache {
 
     /// Forget one route (it failed).
     pub fn remove(&self, profile: Option<&str>, region: &str, instance_id: &str) {
+        let Ok(_lock) = self.lock() else { return };
         let mut entries = self.load();
         if entries.remove(&key(profile, region, instance_id)).is_some() {
             let _ = self.save(&entries);
@@ -160,6 +169,16 @@ impl RouteCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Hold the cache's lock while reading, changing and writing it.
+    fn lock(&self) -> std::io::Result<super::locked_file::Locked> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        super::locked_file::lock_beside(&self.path)
     }
 
     fn load(&self) -> BTreeMap<String, Entry> {

@@ -2,6 +2,7 @@
 //! resolved (the route), how it is found and how it is cached.
 
 pub mod cache;
+pub mod locked_file;
 pub mod resolve;
 pub mod target;
 

@@ -32,8 +32,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::faults::{ArmedCut, Direction, stalled_connection};
 use super::sigv4::{self, AuthError, Expected, Identity};
-use super::{Failure, Shared, TunnelEvent, World, unix_now};
+use super::{Failure, Shared, TunnelEvent, World};
 
 /// Longest `X-Amz-Expires` accepted. SigV4 allows a week, but the
 /// service's own client uses 60 s and nothing needs more than an hour.
@@ -89,6 +90,16 @@ pub(crate) async fn serve(
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         let shutdown = shutdown.clone();
+        if let Some(stall) = shared.take_connection_stall() {
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stalled_connection(stall, tcp, acceptor, &shared) => {}
+                    _ = stop.changed() => {}
+                }
+            });
+            continue;
+        }
         tokio::spawn(async move {
             let mut stop = shutdown.clone();
             let conn = async {
@@ -449,10 +460,18 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if shared.take_stall(OP) {
+        shared.stall(OP, started).await;
+    }
     let request_id = shared.request_id();
+    let date = shared.http_date();
     let refuse = |r: Reject| {
         shared.record(OP, started, r.status, &r.code);
-        json_response(r.status, &request_id, &r.code, &r.message)
+        let mut resp = json_response(r.status, &request_id, &r.code, &r.message);
+        if let Ok(v) = http::HeaderValue::from_str(&date) {
+            resp.headers_mut().insert(http::header::DATE, v);
+        }
+        resp
     };
 
     let headers = req.headers();
@@ -480,7 +499,7 @@ async fn handle(
         req.uri().path(),
         req.uri().query().unwrap_or(""),
         req.headers(),
-        unix_now(),
+        shared.now(),
         || shared.take_failure(OP),
     );
     let mut plan = match decision {
@@ -523,6 +542,7 @@ async fn handle(
     // Subscribe now: a close_tunnels() right after the client saw 101 must
     // reach this tunnel even though it is still being set up.
     let closer = shared.closer.subscribe();
+    let cut = shared.take_cut().map(|c| Arc::new(ArmedCut::new(c)));
     tokio::spawn(async move {
         let _guard = guard;
         let upgraded = match on_upgrade.await {
@@ -538,7 +558,7 @@ async fn handle(
             Some(WebSocketConfig::default()),
         )
         .await;
-        run_tunnel(ws, plan, task_shared, closer, shutdown).await;
+        run_tunnel(ws, plan, task_shared, closer, shutdown, cut).await;
     });
 
     shared.record(OP, started, 101, &detail);
@@ -558,6 +578,9 @@ async fn handle(
     }
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&date) {
+        h.insert(http::header::DATE, v);
     }
     resp
 }
@@ -599,6 +622,7 @@ async fn run_tunnel(
     shared: Arc<Shared>,
     closer: broadcast::Receiver<(u16, String)>,
     shutdown: watch::Receiver<()>,
+    cut: Option<Arc<ArmedCut>>,
 ) {
     let mut ws = ws;
     if shared.ping_flood.load(Ordering::Relaxed) {
@@ -664,6 +688,7 @@ async fn run_tunnel(
         ctl_tx,
         frozen.clone(),
         shared.clone(),
+        cut.clone(),
     ));
     let mut tcp_writer = tokio::spawn(channel_to_tcp(to_tcp_rx, tcp_w, frozen.clone()));
     let tcp_reader = tokio::spawn(tcp_to_channel(
@@ -673,8 +698,21 @@ async fn run_tunnel(
         shared.clone(),
     ));
     let mut writer = tokio::spawn(channel_to_ws(
-        sink, to_ws_rx, ctl_rx, closer, frozen, shutdown, deadline,
+        sink,
+        to_ws_rx,
+        ctl_rx,
+        closer,
+        frozen,
+        shutdown,
+        deadline,
+        cut.clone(),
     ));
+    let dropped = async {
+        match &cut {
+            Some(c) => c.drop_now.notified().await,
+            None => std::future::pending().await,
+        }
+    };
 
     tokio::select! {
         _ = &mut reader => {}
@@ -682,6 +720,16 @@ async fn run_tunnel(
             // We sent a close (or the connection broke): give the client a
             // moment to answer it.
             let _ = timeout(CLOSE_GRACE, &mut reader).await;
+        }
+        _ = dropped => {
+            // A cut with no close frame: let what the instance was given
+            // arrive, then drop the websocket connection as it is.
+            reader.abort();
+            writer.abort();
+            let _ = timeout(CLOSE_GRACE, &mut tcp_writer).await;
+            tcp_reader.abort();
+            tcp_writer.abort();
+            return;
         }
     }
     // The client is done sending; deliver what it sent before closing TCP.
@@ -709,6 +757,7 @@ async fn ws_to_channel(
     ctl: mpsc::Sender<(u16, String)>,
     mut frozen: watch::Receiver<bool>,
     shared: Arc<Shared>,
+    cut: Option<Arc<ArmedCut>>,
 ) {
     let mut to_tcp = Some(to_tcp);
     loop {
@@ -719,12 +768,30 @@ async fn ws_to_channel(
             _ = frozen.wait_for(|f| *f) => continue,
         };
         match msg {
-            Some(Ok(Message::Binary(data))) => {
+            Some(Ok(Message::Binary(mut data))) => {
+                let strikes = match &cut {
+                    Some(c) => {
+                        let (take, strikes) = c.admit(Direction::ToInstance, data.len());
+                        data.truncate(take);
+                        strikes.then_some(c)
+                    }
+                    None => None,
+                };
                 if let Some(tx) = &to_tcp
+                    && !data.is_empty()
                     && tx.send(stamp(&shared, data)).await.is_err()
                 {
                     // The instance side is gone; the writer will close.
                     to_tcp = None;
+                }
+                if let Some(c) = strikes {
+                    to_tcp = None;
+                    match &c.cut.close {
+                        Some((code, reason)) => {
+                            let _ = ctl.send((*code, reason.clone())).await;
+                        }
+                        None => c.drop_now.notify_one(),
+                    }
                 }
             }
             Some(Ok(Message::Text(_))) => {
@@ -812,21 +879,41 @@ async fn deliver(
     sink: &mut WsSink,
     rx: &mut mpsc::Receiver<Stamped>,
     frozen: &mut watch::Receiver<bool>,
+    cut: Option<&ArmedCut>,
 ) -> WriterEvent {
-    let Some(item) = rx.recv().await else {
+    let Some(mut item) = rx.recv().await else {
         return WriterEvent::Eof;
     };
     wait_until(item.due).await;
     unfrozen(frozen).await;
-    match sink.send(Message::Binary(item.data)).await {
-        Ok(()) => WriterEvent::Delivered,
-        Err(_) => WriterEvent::Broken,
+    let strikes = match cut {
+        Some(c) => {
+            let (take, strikes) = c.admit(Direction::ToClient, item.data.len());
+            item.data.truncate(take);
+            strikes.then_some(c)
+        }
+        None => None,
+    };
+    if !item.data.is_empty() && sink.send(Message::Binary(item.data)).await.is_err() {
+        return WriterEvent::Broken;
+    }
+    match strikes {
+        None => WriterEvent::Delivered,
+        Some(c) => match &c.cut.close {
+            Some((code, reason)) => WriterEvent::Close(*code, reason.clone()),
+            None => {
+                c.drop_now.notify_one();
+                // The relay drops the connection; send nothing more.
+                std::future::pending().await
+            }
+        },
     }
 }
 
 /// Channel → websocket, plus every reason to close: instance EOF (1000),
 /// a protocol error (1003), `close_tunnels`, the maximum duration (1001)
-/// and simulator shutdown (1001).
+/// and simulator shutdown (1001), and an armed cut.
+#[allow(clippy::too_many_arguments)]
 async fn channel_to_ws(
     mut sink: WsSink,
     mut rx: mpsc::Receiver<Stamped>,
@@ -835,6 +922,7 @@ async fn channel_to_ws(
     mut frozen: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<()>,
     deadline: tokio::time::Instant,
+    cut: Option<Arc<ArmedCut>>,
 ) {
     let (code, reason) = loop {
         let event = tokio::select! {
@@ -849,7 +937,7 @@ async fn channel_to_ws(
                 "Tunnel closed: maximum tunnel duration reached".to_string(),
             ),
             _ = shutdown.changed() => WriterEvent::Close(1001, "Simulator shutting down".to_string()),
-            e = deliver(&mut sink, &mut rx, &mut frozen) => e,
+            e = deliver(&mut sink, &mut rx, &mut frozen, cut.as_deref()) => e,
         };
         match event {
             WriterEvent::Delivered => continue,
@@ -867,6 +955,7 @@ async fn channel_to_ws(
 mod tests {
     use super::*;
     use crate::sim::sigv4::{format_amz_date, presign_query};
+    use crate::sim::unix_now;
 
     const DNS: &str =
         "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";

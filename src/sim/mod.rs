@@ -25,6 +25,7 @@
 mod api;
 pub mod builtin_sshd;
 mod eice;
+mod faults;
 mod keys;
 mod security;
 #[cfg(test)]
@@ -47,6 +48,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+pub use faults::{Cut, Direction, Stall};
 use keys::KeyStore;
 pub use security::{Peer, SecurityGroup, SgRule};
 use sigv4::Identity;
@@ -476,6 +478,8 @@ pub(crate) struct State {
     /// The client's public address as the endpoint sees it; `None`: the
     /// TCP peer address of the tunnel connection.
     pub client_public_ip: Option<Ipv4Addr>,
+    /// Faults armed for the next requests and connections.
+    pub faults: faults::Faults,
 }
 
 /// What the listeners share with the [`Simulator`] handle.
@@ -496,6 +500,8 @@ pub(crate) struct Shared {
     pub dualstack_port: u16,
     /// `true`: tunnels flood the client with pings and never read.
     pub ping_flood: std::sync::atomic::AtomicBool,
+    /// Endpoint connections that stalled on purpose.
+    pub stalled_connections: AtomicU64,
     request_counter: AtomicU64,
     nonce: String,
 }
@@ -670,6 +676,7 @@ impl Simulator {
                 tunnels_per_endpoint: HashMap::new(),
                 tunnel_events: Vec::new(),
                 client_public_ip: None,
+                faults: faults::Faults::default(),
             }),
             identities,
             keys,
@@ -681,6 +688,7 @@ impl Simulator {
             fips_port,
             dualstack_port,
             ping_flood: std::sync::atomic::AtomicBool::new(false),
+            stalled_connections: AtomicU64::new(0),
             request_counter: AtomicU64::new(0),
             nonce,
         });

@@ -172,20 +172,30 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
     );
     // Keep the line free of the key's comment, as OpenSSH writes it.
     let line = strip_comment(&line);
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
         .map_err(err)?;
-    // A file whose last line lacks a newline would swallow ours.
-    let needs_newline = std::fs::read(path)
-        .map(|b| b.last().is_some_and(|&c| c != b'\n'))
-        .unwrap_or(false);
-    if needs_newline {
-        f.write_all(b"\n").map_err(err)?;
+    // Other eic-ssh processes may be adding hosts at the same moment: append
+    // under the lock, after re-reading, so no line is torn or duplicated.
+    // Existing lines, comments and their order are never rewritten.
+    let mut locked = crate::route::locked_file::lock(f).map_err(err)?;
+    let existing = std::fs::read(path).unwrap_or_default();
+    if String::from_utf8_lossy(&existing)
+        .lines()
+        .any(|l| strip_comment(l).trim_end() == line.trim_end())
+    {
+        return Ok(());
     }
-    f.write_all(line.as_bytes()).map_err(err)
+    // A file whose last line lacks a newline would swallow ours.
+    let mut out = Vec::with_capacity(line.len() + 1);
+    if existing.last().is_some_and(|&c| c != b'\n') {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(line.as_bytes());
+    locked.file().write_all(&out).map_err(err)
 }
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};

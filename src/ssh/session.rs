@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::ssh::host_keys::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
+use crate::tunnel::within;
 
 /// Keepalives: sent after `interval` of silence; the connection is declared
 /// dead after `count` go unanswered.
@@ -34,6 +35,10 @@ pub struct RunOptions {
     /// The escape character, or `None` for `-e none`.
     pub escape: Option<u8>,
 }
+
+/// Pushes the key again, for an authentication refused because the pushed
+/// key expired before it was used (it is valid for 60 s).
+pub type Repush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
 /// An authenticated SSH connection.
 pub struct Session {
@@ -63,30 +68,48 @@ async fn authenticate(
 
 impl Session {
     /// Run SSH over `stream`, check the host key, and authenticate `user`
-    /// with `key`.
+    /// with `key`. The handshake and the authentication must each finish
+    /// within `limit`. A refused authentication is tried once more after
+    /// `repush`, when given, pushed the key again.
     pub async fn connect<S>(
         stream: S,
         policy: HostKeyPolicy,
         user: &str,
         key: PrivateKey,
         keepalive: Keepalive,
+        limit: Duration,
+        repush: Option<Repush<'_>>,
     ) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let no_fallback: Option<std::future::Ready<Result<PrivateKey, Error>>> = None;
-        Session::connect_with_fallback(stream, policy, user, key, keepalive, no_fallback).await
+        Session::connect_with_fallback(
+            stream,
+            policy,
+            user,
+            key,
+            keepalive,
+            limit,
+            repush,
+            no_fallback,
+        )
+        .await
     }
 
-    /// [`Session::connect`], and when the server refuses `key`, try once
-    /// more on the same connection with the key `fallback` makes (and
-    /// pushes): for images whose sshd refuses ed25519.
+    /// [`Session::connect`], and when the server still refuses `key` (after
+    /// the re-push, if any), try once more on the same connection with the
+    /// key `fallback` makes (and pushes): for images whose sshd refuses
+    /// ed25519.
+    #[allow(clippy::too_many_arguments)]
     pub async fn connect_with_fallback<S, F>(
         stream: S,
         policy: HostKeyPolicy,
         user: &str,
         key: PrivateKey,
         keepalive: Keepalive,
+        limit: Duration,
+        repush: Option<Repush<'_>>,
         fallback: Option<F>,
     ) -> Result<Session, Error>
     where
@@ -126,11 +149,29 @@ impl Session {
             _alive: alive_tx,
             forwarded: forwarded_tx,
         };
-        let mut handle = client::connect_stream(Arc::new(config), stream, client).await?;
-        let mut accepted = authenticate(&mut handle, user, key).await?;
+        let handshake = client::connect_stream(Arc::new(config), stream, client);
+        let mut handle = within(limit, "the SSH handshake with", &host, handshake).await?;
+        let step = "SSH authentication at";
+        let mut accepted = within(
+            limit,
+            step,
+            &host,
+            authenticate(&mut handle, user, key.clone()),
+        )
+        .await?;
+        // Refused: the pushed key may have expired before it was used. Push
+        // the same key again, once, and retry it.
+        if let (false, Some(repush)) = (accepted, repush) {
+            tracing::warn!(
+                "{host} refused the pushed key, which may have expired before it was used (it is valid for 60 s): pushing it again"
+            );
+            repush.await?;
+            accepted = within(limit, step, &host, authenticate(&mut handle, user, key)).await?;
+        }
+        // Still refused: the server may not take this key type at all.
         if let (false, Some(fallback)) = (accepted, fallback) {
             let key = fallback.await?;
-            accepted = authenticate(&mut handle, user, key).await?;
+            accepted = within(limit, step, &host, authenticate(&mut handle, user, key)).await?;
         }
         if !accepted {
             return Err(Error::AuthRefused {

@@ -8,8 +8,10 @@ pub mod relay;
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
@@ -18,23 +20,36 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::Error;
 
 /// The most bytes sent in one frame, as the service's own client does.
 pub const MAX_FRAME: usize = 65_000;
 
-/// How the endpoint ended the tunnel, kept so that an SSH-level error can be
-/// explained by its real cause.
+/// How the tunnel ended and how many bytes it carried, kept so that an
+/// SSH-level error can be explained by its real cause, with the byte counts
+/// that got through.
 #[derive(Debug, Clone, Default)]
-pub struct CloseStatus(Arc<Mutex<Option<(u16, String)>>>);
+pub struct CloseStatus(Arc<Ended>);
+
+#[derive(Debug, Default)]
+struct Ended {
+    /// The endpoint's close frame: code and reason.
+    close: Mutex<Option<(u16, String)>>,
+    /// The tunnel broke without a close frame: why.
+    broken: Mutex<Option<String>>,
+    /// Bytes handed to the tunnel, and bytes delivered from it.
+    sent: AtomicU64,
+    received: AtomicU64,
+}
 
 impl CloseStatus {
     /// The close code and reason, if the endpoint closed with anything but a
     /// normal close (1000, or a close frame with no code: 1005).
     pub fn abnormal(&self) -> Option<(u16, String)> {
         self.0
+            .close
             .lock()
             .ok()
             .and_then(|g| g.clone())
@@ -42,15 +57,93 @@ impl CloseStatus {
     }
 
     fn record(&self, code: u16, reason: String) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.0.close.lock() {
             g.get_or_insert((code, reason));
         }
     }
 
-    /// The error to report for a tunnel that ended abnormally.
+    /// Record that the tunnel broke without a close frame.
+    fn record_broken(&self, why: &io::Error) {
+        if let Ok(mut g) = self.0.broken.lock() {
+            g.get_or_insert_with(|| why.to_string());
+        }
+    }
+
+    pub(crate) fn count_sent(&self, n: usize) {
+        self.0.sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_received(&self, n: usize) {
+        self.0.received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes handed to the tunnel so far, and bytes delivered from it.
+    pub fn bytes(&self) -> (u64, u64) {
+        (
+            self.0.sent.load(Ordering::Relaxed),
+            self.0.received.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The error to report for a tunnel that ended abnormally: closed with
+    /// an error code before anything came through it, or cut mid-stream
+    /// (an error close, or no close frame at all) after bytes flowed.
     pub fn error(&self) -> Option<Error> {
-        self.abnormal()
-            .map(|(code, reason)| Error::TunnelClosed { code, reason })
+        let (sent, received) = self.bytes();
+        if let Some((code, reason)) = self.abnormal() {
+            return Some(match received {
+                0 => Error::TunnelClosed { code, reason },
+                _ => Error::TunnelCut {
+                    sent,
+                    received,
+                    cause: format!("the tunnel was closed by the endpoint (code {code}): {reason}"),
+                },
+            });
+        }
+        let broken = self.0.broken.lock().ok().and_then(|g| g.clone())?;
+        Some(Error::TunnelCut {
+            sent,
+            received,
+            cause: format!("the tunnel broke: {broken}"),
+        })
+    }
+
+    /// Explain a failure of what ran over the tunnel (the SSH session, the
+    /// relay): by how the tunnel ended when it ended abnormally; as a cut
+    /// with its byte counts when it closed normally but too early, after
+    /// bytes flowed; else as it is.
+    pub fn explain(&self, e: Error) -> Error {
+        if let Some(closed) = self.error() {
+            return match e {
+                Error::Ssh(_)
+                | Error::SshProtocol(_)
+                | Error::Io(_)
+                | Error::Tunnel(_)
+                | Error::ConnectionLost { .. } => closed,
+                other => other,
+            };
+        }
+        // The endpoint closed normally, but too early: before what ran over
+        // the tunnel was done, after bytes flowed. (A tunnel that did not
+        // end, as behind a keepalive timeout, was not cut.)
+        let (sent, received) = self.bytes();
+        let ended = self.0.close.lock().ok().is_some_and(|g| g.is_some());
+        match e {
+            Error::Ssh(_)
+            | Error::SshProtocol(_)
+            | Error::Io(_)
+            | Error::Tunnel(_)
+            | Error::ConnectionLost { .. }
+                if ended && received > 0 =>
+            {
+                Error::TunnelCut {
+                    sent,
+                    received,
+                    cause: format!("the endpoint closed the tunnel early: {e}"),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -83,24 +176,60 @@ pub struct Tunnel {
     eof: bool,
 }
 
+/// How long each step of opening a tunnel may take by default, as
+/// OpenSSH's `ConnectTimeout` in eic-ssh's `ssh-config` output.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Run one step of a connection within `limit`; a stall becomes an error
+/// naming the step and the host.
+pub async fn within<T>(
+    limit: Duration,
+    step: &'static str,
+    host: &str,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(Error::ConnectTimeout {
+            step,
+            host: host.to_owned(),
+            secs: limit.as_secs_f64(),
+        })
+    })
+}
+
 impl Tunnel {
-    /// Open the presigned URL: TCP with `TCP_NODELAY`, TLS with certificates
-    /// verified against `tls`'s roots, then the websocket upgrade.
-    /// The TCP destination may be remapped by [`connect_to::VAR`].
+    /// [`Tunnel::open_within`] with the default limit per step.
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
-        let (host, port) = url_host_port(url)?;
-        let dial = connect_to::from_env(&host, port)?;
-        Tunnel::open_via(url, tls, dial).await
+        Tunnel::open_within(url, tls, DEFAULT_CONNECT_TIMEOUT).await
     }
 
-    /// [`Tunnel::open`], dialing `dial` (address, port) instead of the URL's
-    /// host when given; TLS is still verified against the URL's host.
+    /// Open the presigned URL: TCP with `TCP_NODELAY` (through a proxy where
+    /// one applies), TLS with certificates verified against `tls`'s roots,
+    /// then the websocket upgrade. Each step must finish within `limit`, or
+    /// the error names the step that stalled. The TCP destination may be
+    /// remapped by [`connect_to::VAR`].
+    pub async fn open_within(
+        url: &str,
+        tls: Arc<rustls::ClientConfig>,
+        limit: Duration,
+    ) -> Result<Tunnel, Error> {
+        let (host, port) = url_host_port(url)?;
+        let dial = connect_to::from_env(&host, port)?;
+        Tunnel::open_via(url, tls, dial, limit).await
+    }
+
+    /// [`Tunnel::open_within`], dialing `dial` (address, port) instead of the
+    /// URL's host when given; TLS is still verified against the URL's host.
     pub async fn open_via(
         url: &str,
         tls: Arc<rustls::ClientConfig>,
         dial: Option<(String, u16)>,
+        limit: Duration,
     ) -> Result<Tunnel, Error> {
         let (host, port) = url_host_port(url)?;
+        let scheme = url::Url::parse(url)
+            .map(|u| u.scheme().to_owned())
+            .unwrap_or_default();
         let authority = format!("{host}:{port}");
         tracing::info!(url = %crate::tunnel::presign::redact(url), "opening tunnel");
         let (dial_host, dial_port) = match dial {
@@ -111,8 +240,31 @@ impl Tunnel {
             None => (host.clone(), port),
         };
 
-        let tcp =
-            BufReader::with_capacity(SOCKET_READ_BUFFER, dial::dial(&dial_host, dial_port).await?);
+        let tcp = within(
+            limit,
+            "the TCP connection to",
+            &authority,
+            dial::dial(&dial_host, dial_port),
+        )
+        .await?;
+        let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
+        let stream = match scheme.as_str() {
+            "ws" => MaybeTlsStream::Plain(tcp),
+            _ => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| Error::Tunnel(format!("bad endpoint name {host}: {e}")))?;
+                let tls = tokio_rustls::TlsConnector::from(tls);
+                let handshake = async {
+                    tls.connect(name, tcp).await.map_err(|e| Error::TunnelTls {
+                        host: authority.clone(),
+                        reason: e.to_string(),
+                    })
+                };
+                MaybeTlsStream::Rustls(
+                    within(limit, "the TLS handshake with", &authority, handshake).await?,
+                )
+            }
+        };
         let mut config = WebSocketConfig::default();
         config.max_frame_size = Some(16 << 20);
         config.max_message_size = Some(16 << 20);
@@ -123,14 +275,12 @@ impl Tunnel {
         // `write_buffer_size`; a full frame and a buffer's worth fit.)
         config.write_buffer_size = WS_WRITE_BUFFER;
         config.max_write_buffer_size = MAX_WS_WRITE_BUFFER;
-        let (ws, response) = tokio_tungstenite::client_async_tls_with_config(
-            url,
-            tcp,
-            Some(config),
-            Some(Connector::Rustls(tls)),
-        )
-        .await
-        .map_err(|e| handshake_error(e, &authority))?;
+        let upgrade = async {
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                .await
+                .map_err(|e| handshake_error(e, &authority))
+        };
+        let (ws, response) = within(limit, "the websocket upgrade at", &authority, upgrade).await?;
         tracing::debug!(
             request_id = response
                 .headers()
@@ -217,15 +367,21 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
                         text
                     }
                 });
+            let date = resp
+                .headers()
+                .get(tungstenite::http::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| httpdate::parse_http_date(v).ok());
             Error::TunnelRejected {
                 status,
                 code: field("ErrorCode").map(|c| crate::term::text::remote_text(&c)),
                 message: crate::term::text::remote_text(&message),
+                date,
             }
         }
-        tungstenite::Error::Tls(e) => Error::TunnelConnect {
+        tungstenite::Error::Tls(e) => Error::TunnelTls {
             host: authority.to_owned(),
-            reason: format!("TLS failed: {e}"),
+            reason: e.to_string(),
         },
         tungstenite::Error::Io(e) => Error::TunnelConnect {
             host: authority.to_owned(),
@@ -233,6 +389,14 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
         },
         other => Error::Websocket(other),
     }
+}
+
+/// The connection ended with no close frame: a cut, not a close.
+fn no_close_frame() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the connection to the endpoint ended without a close frame",
+    )
 }
 
 fn is_normal_close(code: u16) -> bool {
@@ -260,6 +424,7 @@ impl AsyncRead for Tunnel {
             if !this.pending.is_empty() {
                 let n = this.pending.len().min(buf.remaining());
                 buf.put_slice(&this.pending.split_to(n));
+                this.closed.count_received(n);
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -273,8 +438,15 @@ impl AsyncRead for Tunnel {
                 }
                 Some(Ok(Message::Text(_))) => return Poll::Ready(Err(text_frame())),
                 Some(Ok(_)) => {} // ping, pong, raw frames: handled by tungstenite
-                Some(Err(e)) => return Poll::Ready(Err(ws_to_io(e))),
-                None => this.eof = true,
+                Some(Err(e)) => {
+                    let e = ws_to_io(e);
+                    this.closed.record_broken(&e);
+                    return Poll::Ready(Err(e));
+                }
+                None => {
+                    this.eof = true;
+                    this.closed.record_broken(&no_close_frame());
+                }
             }
         }
     }
@@ -286,8 +458,14 @@ impl AsyncWrite for Tunnel {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let closed = self.closed.clone();
+        let broken = |e: tungstenite::Error| {
+            let e = ws_to_io(e);
+            closed.record_broken(&e);
+            e
+        };
         let ws = Pin::new(&mut self.ws);
-        ready!(ws.poll_ready(cx)).map_err(ws_to_io)?;
+        ready!(ws.poll_ready(cx)).map_err(broken)?;
         let n = buf.len().min(MAX_FRAME);
         if self.outgoing.capacity() < n {
             self.outgoing.reserve(WRITE_BUFFER);
@@ -296,11 +474,12 @@ impl AsyncWrite for Tunnel {
         let frame = self.outgoing.split().freeze();
         Pin::new(&mut self.ws)
             .start_send(Message::Binary(frame))
-            .map_err(ws_to_io)?;
+            .map_err(broken)?;
         // Start sending right away; a pending flush carries on at the next call.
         if let Poll::Ready(Err(e)) = Pin::new(&mut self.ws).poll_flush(cx) {
-            return Poll::Ready(Err(ws_to_io(e)));
+            return Poll::Ready(Err(broken(e)));
         }
+        closed.count_sent(n);
         Poll::Ready(Ok(n))
     }
 

@@ -2,7 +2,7 @@
 //! straight through.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::{MAX_FRAME, Tunnel, WRITE_BUFFER, on_close, text_frame, ws_to_io};
+use super::{MAX_FRAME, Tunnel, WRITE_BUFFER, no_close_frame, on_close, text_frame, ws_to_io};
 
 /// After the local side closes, how long to wait for the endpoint to confirm the close.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -39,6 +39,16 @@ impl Tunnel {
         let (mut sink, mut stream) = ws.split();
         let sent = AtomicU64::new(0);
         let received = AtomicU64::new(0);
+        // Once our side has finished, the endpoint may drop the connection
+        // instead of confirming the close: that cuts nothing.
+        let finished = AtomicBool::new(false);
+        let broken = |e: tungstenite::Error| {
+            let e = ws_to_io(e);
+            if !finished.load(Ordering::Relaxed) {
+                closed.record_broken(&e);
+            }
+            e
+        };
 
         let upstream = async {
             let mut buf = BytesMut::with_capacity(WRITE_BUFFER);
@@ -51,15 +61,17 @@ impl Tunnel {
                 }
                 sink.send(Message::Binary(buf.split().freeze()))
                     .await
-                    .map_err(ws_to_io)?;
+                    .map_err(broken)?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
+                closed.count_sent(n);
             }
+            finished.store(true, Ordering::Relaxed);
             match sink.close().await {
                 Ok(())
                 | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     Ok(())
                 }
-                Err(e) => Err(ws_to_io(e)),
+                Err(e) => Err(broken(e)),
             }
         };
         let downstream = async {
@@ -67,13 +79,23 @@ impl Tunnel {
             if !pending.is_empty() {
                 to.write_all(&pending).await?;
                 received.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                closed.count_received(pending.len());
             }
-            while let Some(message) = stream.next().await {
-                match message.map_err(ws_to_io)? {
+            loop {
+                let Some(message) = stream.next().await else {
+                    if finished.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let e = no_close_frame();
+                    closed.record_broken(&e);
+                    return Err(e);
+                };
+                match message.map_err(broken)? {
                     Message::Binary(b) => {
                         to.write_all(&b).await?;
                         to.flush().await?;
                         received.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        closed.count_received(b.len());
                     }
                     Message::Close(frame) => {
                         on_close(&closed, frame)?;
@@ -226,10 +248,15 @@ mod tests {
             status.abnormal(),
             Some((1011, "Connection to the instance timed out".into()))
         );
-        assert!(matches!(
-            status.error(),
-            Some(Error::TunnelClosed { code: 1011, .. })
-        ));
+        // Bytes came through before the close: a cut, with its counts.
+        match status.error() {
+            Some(Error::TunnelCut {
+                sent: 0,
+                received: 11,
+                cause,
+            }) => assert!(cause.contains("code 1011"), "{cause}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -301,5 +328,32 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         server.abort();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any close code and reason from the endpoint: no panic; an
+        /// abnormal close is an error carrying the reason word for word.
+        #[test]
+        fn close_reasons_are_reported_as_sent(code in 1000u16..5000, reason in ".{0,60}") {
+            let status = CloseStatus::default();
+            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.clone().into() };
+            let result = on_close(&status, Some(frame));
+            if code == 1000 || code == 1005 {
+                proptest::prop_assert!(result.is_ok());
+                proptest::prop_assert!(status.error().is_none());
+            } else {
+                let e = result.unwrap_err();
+                proptest::prop_assert!(e.to_string().contains(&reason));
+                proptest::prop_assert_eq!(status.abnormal(), Some((code, reason.clone())));
+                let shown = status.error().map(|e| e.to_string()).unwrap_or_default();
+                proptest::prop_assert!(shown.contains(&reason), "{}", shown);
+            }
+        }
     }
 }

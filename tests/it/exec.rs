@@ -241,15 +241,27 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
     let dial = Some(("127.0.0.1".to_owned(), f.sim.eice_addr().port()));
     // The untouched URL works...
     assert!(
-        eic_ssh::tunnel::Tunnel::open_via(&url, tls.clone(), dial.clone())
-            .await
-            .is_ok()
+        eic_ssh::tunnel::Tunnel::open_via(
+            &url,
+            tls.clone(),
+            dial.clone(),
+            eic_ssh::tunnel::DEFAULT_CONNECT_TIMEOUT,
+        )
+        .await
+        .is_ok()
     );
     // ...and flipping one hex digit of the signature does not.
     let last = url.chars().last().unwrap();
     let flipped = if last == '0' { '1' } else { '0' };
     let tampered = format!("{}{flipped}", &url[..url.len() - 1]);
-    match eic_ssh::tunnel::Tunnel::open_via(&tampered, tls, dial).await {
+    match eic_ssh::tunnel::Tunnel::open_via(
+        &tampered,
+        tls,
+        dial,
+        eic_ssh::tunnel::DEFAULT_CONNECT_TIMEOUT,
+    )
+    .await
+    {
         Err(eic_ssh::Error::TunnelRejected { status: 403, .. }) => {}
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a tampered URL was accepted"),
@@ -313,13 +325,31 @@ async fn the_tunnel_closing_is_reported_with_its_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_that_expired_before_authentication_is_refused() {
+async fn a_key_that_expired_before_authentication_is_pushed_again_once() {
     let f = Fixture::new().await;
-    // The key lives 1 s; the tunnel handshake takes 2.5 s.
+    // The key lives 1 s (the service's 60 s, scaled down); the tunnel
+    // handshake takes 2.5 s, so the first push has expired by the time SSH
+    // authenticates. It is pushed again, once, and authentication retried.
     f.sim.set_key_lifetime(Duration::from_secs(1));
     f.sim.set_handshake_latency(Duration::from_millis(2500));
-    // An explicit key type: the default would fall back to a fresh ECDSA
-    // key on the refusal (see keytypes.rs), and that one would be in time.
+    // The first push has expired by authentication: the same ed25519 key is
+    // pushed again (not a fallback to ECDSA, which is for a refused type).
+    let out = f.run(&[&f.target(), "--", "echo", "in"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "in\n");
+    assert!(out.stderr.contains("pushing it again"), "{}", out.stderr);
+    let pushes: Vec<_> = f
+        .sim
+        .request_log()
+        .into_iter()
+        .filter(|e| e.op == "SendSSHPublicKey")
+        .collect();
+    assert_eq!(pushes.len(), 2);
+
+    // Refused again after the second push: reported, with the hint. An
+    // explicit key type: the default would fall back to a fresh ECDSA key on
+    // the refusal (see keytypes.rs), and that one would be in time.
+    f.sim.expire_next_keys(2);
     let out = f
         .run(&["--key-type", "ed25519", &f.target(), "--", "true"], b"")
         .await;

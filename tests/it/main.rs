@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod concurrent;
 mod cp;
 mod doctor;
 mod exec;
+mod faults;
 mod fleet;
 mod forward;
 mod hostkeys;
@@ -14,6 +16,7 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
+mod properties;
 mod proxy;
 mod restrict;
 mod security;

@@ -110,6 +110,7 @@ mod tests {
 
     #[test]
     fn a_bad_target_is_named() {
+        // (`i-nothex` is a Name target now; a short ID is still bad.)
         let err = Location::parse("i-0123:/tmp").unwrap_err();
         assert!(err.contains("'i-0123'"), "{err}");
     }

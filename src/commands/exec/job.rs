@@ -17,7 +17,7 @@ use crate::route::{Destination, Route};
 use crate::ssh::host_keys::{self, HostKeyPolicy, StrictHostKeyChecking};
 use crate::ssh::known_hosts;
 use crate::ssh::recorder::KnownHostsRecorder;
-use crate::ssh::session::{Keepalive, Session};
+use crate::ssh::session::{Keepalive, Repush, Session};
 
 /// Tries for a tunnel that the endpoint refuses as over its quota.
 const TUNNEL_TRIES: u32 = 12;
@@ -164,8 +164,24 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
         count: 4,
     };
     let outcome = async {
-        let session =
-            Session::connect(tunnel, policy, &job.user, key.private.clone(), keepalive).await?;
+        // A key refused because it expired before it was used is pushed
+        // again, once.
+        let repush: Repush<'_> = Box::pin(keypush::send_public_key(
+            aws.eic(),
+            &info.id,
+            &job.user,
+            &key.public_openssh,
+        ));
+        let session = Session::connect(
+            tunnel,
+            policy,
+            &job.user,
+            key.private.clone(),
+            keepalive,
+            aws.connect_timeout,
+            Some(repush),
+        )
+        .await?;
         let status = session.exec_captured(&shared.command, sink).await?;
         // Keep the endpoint's slot until the connection is really over, so
         // the next instance's tunnel does not overlap this one at the
@@ -174,10 +190,9 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
         Ok(status)
     }
     .await;
-    outcome.map_err(|e| match (&e, closed.error()) {
-        (Error::Ssh(_) | Error::SshProtocol(_) | Error::Io(_), Some(closed)) => closed,
-        _ => e,
-    })
+    // A tunnel that ended under the command is this instance's failure,
+    // with the bytes that got through when it was cut mid-stream.
+    outcome.map_err(|e| closed.explain(e))
 }
 
 /// `SendSSHPublicKey`, retried with backoff while the service throttles.
@@ -235,6 +250,7 @@ mod tests {
             status,
             code: Some("TooManyConnections".into()),
             message: "m".into(),
+            date: None,
         };
         assert!(too_many_connections(&refusal(429)));
         assert!(!too_many_connections(&refusal(403)));

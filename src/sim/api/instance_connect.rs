@@ -92,7 +92,13 @@ fn send_ssh_public_key(body: &[u8], shared: &Shared, request_id: &str) -> Answer
             ),
         );
     }
-    if let Err(e) = shared.keys.push(instance_id, user, key.trim(), lifetime) {
+    // An expiring key is accepted and forgotten: by the time SSH asks, its
+    // 60 s have passed.
+    let pushed = match shared.take_expiring_key() {
+        true => Ok(()),
+        false => shared.keys.push(instance_id, user, key.trim(), lifetime),
+    };
+    if let Err(e) = pushed {
         return json_error(500, "ServiceException", &format!("storing the key: {e}"));
     }
     Answer {

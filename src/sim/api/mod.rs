@@ -35,8 +35,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::Shared;
 use super::sigv4::{self, AuthError, Expected};
-use super::{Shared, unix_now};
 use response::respond;
 
 /// Accepts connections until the simulator is dropped.
@@ -112,6 +112,9 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     } else {
         ec2::handle(&parts, &body, shared, &request_id)
     };
+    if shared.take_stall(&op) {
+        shared.stall(&op, started).await;
+    }
     shared.record(&op, started, answer.status, &answer.detail);
     let mut resp = respond(
         answer.status,
@@ -123,14 +126,17 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
+    if let Ok(v) = http::HeaderValue::from_str(&shared.http_date()) {
+        resp.headers_mut().insert(http::header::DATE, v);
+    }
     resp
 }
 
-fn expected<'a>(region: &'a str, service: &'a str) -> Expected<'a> {
+fn expected<'a>(region: &'a str, service: &'a str, now: u64) -> Expected<'a> {
     Expected {
         region,
         service,
-        now: unix_now(),
+        now,
     }
 }
 
@@ -149,6 +155,6 @@ fn verify(
         &parts.headers,
         body,
         &shared.identities,
-        &expected(region, service),
+        &expected(region, service, shared.now()),
     )
 }
