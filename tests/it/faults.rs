@@ -281,18 +281,20 @@ async fn times_out_naming(f: &Fixture, step: &str) {
 async fn a_silent_endpoint_times_out_at_the_step_that_stalled() {
     let f = Fixture::new().await;
     f.sim.stall_connections(Stall::AfterAccept, 1);
-    times_out_naming(&f, "the TLS handshake with localhost:").await;
+    // The endpoint's name (the service's shape), not the address dialed.
+    let at = format!("{}:443", f.sim.eice_dns());
+    times_out_naming(&f, &format!("the TLS handshake with {at}")).await;
 
     f.sim.stall_connections(Stall::AfterTls, 1);
-    times_out_naming(&f, "the websocket upgrade at localhost:").await;
+    times_out_naming(&f, &format!("the websocket upgrade at {at}")).await;
 
     // One header line a second, forever: the upgrade as a whole is bounded.
     f.sim.stall_connections(Stall::SlowHeaders, 1);
-    times_out_naming(&f, "the websocket upgrade at localhost:").await;
+    times_out_naming(&f, &format!("the websocket upgrade at {at}")).await;
 
     // An upgrade request read and never answered.
     f.sim.stall_next("OpenTunnel", 1);
-    times_out_naming(&f, "the websocket upgrade at localhost:").await;
+    times_out_naming(&f, &format!("the websocket upgrade at {at}")).await;
     assert_eq!(f.sim.stalled_connections(), 3);
 
     // The tunnel opens, then nothing moves: the SSH handshake is bounded.
@@ -418,8 +420,9 @@ async fn a_tls_failure_names_the_host_and_aws_ca_bundle() {
         .await;
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains(&format!("the TLS handshake with the endpoint {dns} failed")),
+        out.stderr.contains(&format!(
+            "the TLS handshake with the endpoint {dns}:443 failed"
+        )),
         "{}",
         out.stderr
     );

@@ -87,7 +87,10 @@ fn prefix(id: &str, name: Option<&str>, index: usize, colour: bool) -> Vec<u8> {
 /// One instance's output: any of prefixed lines, files and kept bytes.
 pub struct InstanceSink {
     lines: Option<Lines>,
-    files: Option<(tokio::fs::File, tokio::fs::File)>,
+    /// Plain blocking files: each write lands in the file at once, so no
+    /// byte waits in a buffer that an abandoned task or the runtime's
+    /// shutdown could drop (a few small writes per instance).
+    files: Option<(std::fs::File, std::fs::File)>,
     /// What was kept for `--json`: stdout, stderr.
     pub kept: Option<(Vec<u8>, Vec<u8>)>,
     /// A failure writing the files, reported with the instance.
@@ -120,7 +123,7 @@ impl InstanceSink {
         let open = |ext: &str| {
             let path = dir.join(format!("{id}.{ext}"));
             async move {
-                tokio::fs::File::create(&path).await.map_err(|e| {
+                std::fs::File::create(&path).map_err(|e| {
                     Error::Io(std::io::Error::new(
                         e.kind(),
                         format!("{}: {e}", path.display()),
@@ -151,7 +154,7 @@ impl InstanceSink {
         }
         if let Some((out, err)) = &mut self.files {
             for f in [out, err] {
-                if let Err(e) = f.flush().await {
+                if let Err(e) = std::io::Write::flush(f) {
                     self.file_error.get_or_insert(e.to_string());
                 }
             }
@@ -172,7 +175,7 @@ impl OutputSink for InstanceSink {
                 Stream::Stdout => out,
                 Stream::Stderr => err,
             };
-            if let Err(e) = f.write_all(bytes).await {
+            if let Err(e) = std::io::Write::write_all(f, bytes) {
                 self.file_error.get_or_insert(e.to_string());
             }
         }
