@@ -139,8 +139,8 @@ mod tests {
                 vec!["AKIAIOSFODNN7EXAMPLE", token],
             ),
             (
-                format!("authorization: AWS4-HMAC-SHA256 Credential=ASIAXXXXXXXXXXXXXXXX/2026/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature={sig}"),
-                vec!["ASIAXXXXXXXXXXXXXXXX", sig.as_str()],
+                format!("authorization: AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE000000000/2026/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature={sig}"),
+                vec!["ASIAEXAMPLE000000000", sig.as_str()],
             ),
             (
                 "Proxy-Authorization: Basic dXNlcjpodW50ZXIy".to_owned(),
