@@ -1,6 +1,5 @@
 //! The fetch layer: every API call doctor makes, failures kept as facts.
 
-use aws_sdk_ec2::types::Filter;
 use ipnet::Ipv4Net;
 
 use super::address::{CHECKIP_TIMEOUT, CHECKIP_URL, discover_ip};
@@ -124,12 +123,7 @@ pub async fn security_group_rules(
     }
     let mut pages = ec2
         .describe_security_group_rules()
-        .filters(
-            Filter::builder()
-                .name("group-id")
-                .set_values(Some(groups.to_vec()))
-                .build(),
-        )
+        .filters(crate::aws::ec2::group_id_filter(groups))
         .into_paginator()
         .send();
     let mut rules = Vec::new();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, PrefixListId, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, IpRange, PrefixListId, UserIdGroupPair};
 
 use super::model::{Peer, Rule};
 use crate::aws::ec2::{self, EndpointInfo};
@@ -158,12 +158,7 @@ pub async fn group_users(
     }
     let mut pages = ec2
         .describe_network_interfaces()
-        .filters(
-            Filter::builder()
-                .name("group-id")
-                .set_values(Some(groups.to_vec()))
-                .build(),
-        )
+        .filters(crate::aws::ec2::group_id_filter(groups))
         .into_paginator()
         .send();
     let mut out = Vec::new();

@@ -285,6 +285,15 @@ pub(crate) fn endpoint_info(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint) 
     }
 }
 
+/// The `group-id` filter for `groups`, as the security-group and
+/// network-interface listings take it.
+pub fn group_id_filter(groups: &[String]) -> Filter {
+    Filter::builder()
+        .name("group-id")
+        .set_values(Some(groups.to_vec()))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
