@@ -3,7 +3,7 @@
 mod complete;
 mod parse;
 
-use complete::{port_candidates, target_completer};
+use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;
 pub use parse::{os_user, parse_host_patterns, parse_port};
 use std::ffi::OsString;
@@ -329,7 +329,7 @@ pub struct CpArgs {
 
     /// SRC... DST, each a local path or [USER@]INSTANCE:PATH (a relative
     /// remote path starts in the user's home).
-    #[arg(value_name = "SRC... DST", num_args = 2.., required = true)]
+    #[arg(value_name = "SRC... DST", num_args = 2.., required = true, add = copy_completer())]
     pub paths: Vec<String>,
 
     #[command(flatten)]
@@ -471,7 +471,7 @@ pub struct LsArgs {
 pub struct ExecArgs {
     /// Which instances ([USER@]TARGET, repeatable): each instance that any
     /// target matches runs the command once.
-    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, required = true)]
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, required = true, add = target_completer())]
     pub targets: Vec<Target>,
 
     /// The command, after `--`. Its words are joined with spaces and run by

@@ -32,6 +32,10 @@ struct Entry {
     /// refused (`ecdsa`), so the next connection pushes that type directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_type: Option<String>,
+    /// The instance's `Name` tag when it was looked up, so that shell
+    /// completion can offer names as well as IDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 /// The cache file for one user.
@@ -74,6 +78,7 @@ impl RouteCache {
             subnet_id: e.subnet_id.clone(),
             endpoint_id: e.endpoint_id.clone(),
             dns_name: e.dns_name.clone(),
+            name: e.name.clone(),
         })
     }
 
@@ -92,6 +97,12 @@ impl RouteCache {
         entries.retain(|_, e| t.saturating_sub(e.saved_at) <= self.ttl.as_secs());
         let k = key(profile, region, &route.instance_id);
         let key_type = entries.get(&k).and_then(|e| e.key_type.clone());
+        // A route given on the command line carries no name: keep the one
+        // an earlier lookup saw.
+        let name = route
+            .name
+            .clone()
+            .or_else(|| entries.get(&k).and_then(|e| e.name.clone()));
         entries.insert(
             k,
             Entry {
@@ -102,6 +113,7 @@ impl RouteCache {
                 dns_name: route.dns_name.clone(),
                 saved_at: t,
                 key_type,
+                name,
             },
         );
         if let Err(e) = self.save(&entries) {
@@ -130,6 +142,7 @@ impl RouteCache {
         instance_id: &str,
         key_type: &str,
     ) {
+        let Ok(_lock) = self.lock() else { return };
         let mut entries = self.load();
         if let Some(e) = entries.get_mut(&key(profile, region, instance_id)) {
             e.key_type = Some(key_type.to_owned());
@@ -139,18 +152,21 @@ impl RouteCache {
         }
     }
 
-    /// Every instance ID in the cache, fresh or not, sorted and without
-    /// repeats (for shell completion: names eic-ssh has seen).
-    pub fn instance_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .load()
-            .keys()
-            .filter_map(|k| k.rsplit('|').next())
-            .map(str::to_owned)
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
+    /// Every instance in the cache, fresh or not, as (ID, Name tag if seen),
+    /// sorted by ID and without repeats across profiles and regions (for
+    /// shell completion: what eic-ssh has seen).
+    pub fn instances(&self) -> Vec<(String, Option<String>)> {
+        let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for (k, e) in self.load() {
+            let Some(id) = k.rsplit('|').next() else {
+                continue;
+            };
+            let slot = seen.entry(id.to_owned()).or_default();
+            if slot.is_none() {
+                *slot = e.name.filter(|n| !n.is_empty());
+            }
+        }
+        seen.into_iter().collect()
     }
 
     /// Forget one route (it failed).
@@ -232,6 +248,7 @@ mod tests {
             subnet_id: Some("subnet-1".into()),
             endpoint_id: "eice-1".into(),
             dns_name: "eice-1.example".into(),
+            name: Some("web-1".into()),
         }
     }
 

@@ -74,4 +74,6 @@ pub struct Route {
     pub subnet_id: Option<String>,
     pub endpoint_id: String,
     pub dns_name: String,
+    /// The instance's `Name` tag, when the lookup saw it (for completion).
+    pub name: Option<String>,
 }

@@ -22,6 +22,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
             subnet_id: None,
             endpoint_id: id.clone(),
             dns_name: dns.clone(),
+            name: None,
         });
     }
 
@@ -140,6 +141,7 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         subnet_id: instance.as_ref().and_then(|i| i.subnet_id.clone()),
         endpoint_id: endpoint.id,
         dns_name,
+        name: instance.as_ref().and_then(|i| i.name.clone()),
     })
 }
 

@@ -51,6 +51,27 @@ fn seed_cache(home: &Path) {
     .unwrap();
 }
 
+/// What bash's registered completion function offers for `line` (the
+/// cursor at its end): the shell calls eic-ssh back, which answers from its
+/// definitions and the cache.
+fn bash_complete(home: &Path, bash: &Path, line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let script = format!(
+        "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; _clap_complete_eic_ssh eic-ssh '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        bash.display(),
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        words.len() - 1,
+        line.len(),
+        words.last().unwrap(),
+        words[words.len() - 2],
+    );
+    stdout(&offline(home, "bash", &["-c", &script]))
+}
+
 fn stdout(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -88,23 +109,7 @@ fn every_completion_script_is_generated_and_bash_loads_it() {
     // A real completion through the registered function: the shell calls
     // eic-ssh back, which answers from its definitions and the cache.
     seed_cache(home.path());
-    let complete = |line: &str| {
-        let words: Vec<&str> = line.split(' ').collect();
-        let script = format!(
-            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; _clap_complete_eic_ssh eic-ssh '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-            bash.display(),
-            words
-                .iter()
-                .map(|w| format!("'{w}'"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            words.len() - 1,
-            line.len(),
-            words.last().unwrap(),
-            words[words.len() - 2],
-        );
-        stdout(&offline(home.path(), "bash", &["-c", &script]))
-    };
+    let complete = |line: &str| bash_complete(home.path(), &bash, line);
     let subcommands = complete("eic-ssh do");
     assert!(
         subcommands.lines().any(|l| l.trim() == "doctor"),
@@ -132,6 +137,32 @@ fn every_completion_script_is_generated_and_bash_loads_it() {
         targets.lines().any(|l| l.trim() == "i-0123456789abcdef0"),
         "{targets}"
     );
+}
+
+/// A connection by Name tag records the name beside the route, and a later
+/// completion offers it, with no AWS settings at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_seen_on_a_real_connection_completes_offline() {
+    let f = Fixture::new().await;
+    let out = f
+        .run(&[&format!("{}@web-1", f.user()), "--", "true"], b"")
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let home = f.home.path();
+    let bash = script(home, "bash");
+    let offered = bash_complete(home, &bash, "eic-ssh we");
+    assert_eq!(
+        offered.lines().map(str::trim).collect::<Vec<_>>(),
+        ["web-1"],
+        "{offered}"
+    );
+    let offered = bash_complete(home, &bash, "eic-ssh cp ec2-user@web");
+    assert!(
+        offered.lines().any(|l| l.trim() == "ec2-user@web-1:"),
+        "{offered}"
+    );
+    let offered = bash_complete(home, &bash, "eic-ssh exec i-0");
+    assert!(offered.lines().any(|l| l.trim() == INSTANCE), "{offered}");
 }
 
 #[test]

@@ -78,6 +78,7 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         subnet_id: instance.subnet_id.clone(),
         endpoint_id: ep.id.clone(),
         dns_name,
+        name: instance.name.clone(),
     };
     let started = Instant::now();
     let tunnel = crate::connect::open_tunnel(aws, &dest, &route).await;

@@ -96,6 +96,7 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
         subnet_id: info.subnet_id.clone(),
         endpoint_id: endpoint.id.clone(),
         dns_name: endpoint.dial_name(aws.use_fips)?,
+        name: info.name.clone(),
     };
     let dest = Destination {
         instance_id: info.id.clone(),
