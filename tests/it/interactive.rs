@@ -333,15 +333,15 @@ async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
     let f = Fixture::new().await;
-    // A 3 s tunnel. --warn-before (also EIC_SSH_WARN_BEFORE; default
-    // 300,60, i.e. 5 min and 1 min) brings the warning down to 1 s before
-    // the end, once the shell is surely up.
+    // A 6 s tunnel. --warn-before (also EIC_SSH_WARN_BEFORE; default
+    // 300,60, i.e. 5 min and 1 min) scales the two warnings down to 3 s
+    // and 1 s before the end, once the shell is surely up.
     let pane = Pane::start(
         &f,
-        &format!("--max-tunnel-duration 3 --warn-before 1 {}", f.target()),
+        &format!("--max-tunnel-duration 6 --warn-before 3,1 {}", f.target()),
     );
     // The remote shell answers (what only it can print), then half a
-    // command is typed at its prompt: the warning must leave that line,
+    // command is typed at its prompt: each warning must leave that line,
     // and the cursor, where they are.
     pane.type_line("echo $((40+2))R");
     pane.wait_for("42R\n").await;
@@ -362,27 +362,30 @@ async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
         "the shell took too long to start:\n{}",
         pane.screen()
     );
-    pane.wait_for("eic-ssh: the tunnel closes in 1 s: it reaches its maximum duration of 3 s (--max-tunnel-duration)")
-        .await;
-    assert_eq!(
-        cursor(),
-        before,
-        "the warning moved the cursor:\n{}",
-        pane.screen()
-    );
-    let screen = pane.screen();
-    let lines: Vec<&str> = screen.lines().collect();
-    let typed = lines
-        .iter()
-        .position(|l| l.ends_with("# echo half-typed"))
-        .unwrap_or_else(|| panic!("the typed line is gone:\n{screen}"));
-    assert!(
-        lines[typed + 1].starts_with("eic-ssh: the tunnel closes in 1 s"),
-        "{screen}"
-    );
+    for left in ["3 s", "1 s"] {
+        pane.wait_for(&format!("eic-ssh: the tunnel closes in {left}: it reaches its maximum duration of 6 s (--max-tunnel-duration)"))
+            .await;
+        assert_eq!(
+            cursor(),
+            before,
+            "the warning moved the cursor:\n{}",
+            pane.screen()
+        );
+        let screen = pane.screen();
+        let lines: Vec<&str> = screen.lines().collect();
+        let typed = lines
+            .iter()
+            .position(|l| l.ends_with("# echo half-typed"))
+            .unwrap_or_else(|| panic!("the typed line is gone:\n{screen}"));
+        // The later warning takes the earlier one's row: one line, never a pile.
+        assert!(
+            lines[typed + 1].starts_with(&format!("eic-ssh: the tunnel closes in {left}")),
+            "{screen}"
+        );
+    }
 
     assert_eq!(pane.status(Duration::from_secs(10)).await, 255);
-    pane.wait_for("eic-ssh: the endpoint closed the tunnel at its maximum duration of 3 s")
+    pane.wait_for("eic-ssh: the endpoint closed the tunnel at its maximum duration of 6 s")
         .await;
     pane.wait_for("hint: reconnect to carry on; --max-tunnel-duration")
         .await;
