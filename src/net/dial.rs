@@ -38,17 +38,29 @@ pub enum DialError {
 /// Resolve `host` and connect to `port` on the first of its addresses that
 /// answers; `TCP_NODELAY` is set.
 pub async fn connect(host: &str, port: u16) -> Result<TcpStream, DialError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|source| DialError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?
-        .collect();
+    connect_any(&[(host.to_owned(), port)]).await
+}
+
+/// [`connect`] over several (host, port) pairs taken as the addresses of
+/// one name: all resolved, in order, then raced as one list.
+pub async fn connect_any(targets: &[(String, u16)]) -> Result<TcpStream, DialError> {
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for (host, port) in targets {
+        let found = tokio::net::lookup_host((host.as_str(), *port))
+            .await
+            .map_err(|source| DialError::Resolve {
+                host: host.clone(),
+                source,
+            })?;
+        addrs.extend(found.filter(|a| !addrs.contains(a)).collect::<Vec<_>>());
+    }
+    let host = targets
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if addrs.is_empty() {
-        return Err(DialError::NoAddress {
-            host: host.to_owned(),
-        });
+        return Err(DialError::NoAddress { host });
     }
     let stream = race(interleave(addrs)).await?;
     if let Ok(peer) = stream.peer_addr() {
@@ -78,7 +90,7 @@ async fn race(mut queue: VecDeque<SocketAddr>) -> Result<TcpStream, DialError> {
     let mut last = None;
     loop {
         if let Some(addr) = queue.pop_front() {
-            tracing::trace!(%addr, "trying");
+            tracing::debug!(%addr, "trying");
             running.push(attempt(addr));
         }
         if running.is_empty() {

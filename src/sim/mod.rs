@@ -783,15 +783,17 @@ impl Simulator {
     pub fn connect_to(&self) -> String {
         let region = self.shared.state().world.region.clone();
         let name = |fips| endpoint_dns_name("", &region, fips);
-        // The dual-stack name goes to `localhost`, which resolves to both
-        // `[::1]` and `127.0.0.1`: the listener pair takes either family.
+        // The dual-stack name has both families, `[::1]` first as a
+        // resolver orders them: the listener pair takes either, and the
+        // client races them (Happy Eyeballs).
+        let dual = endpoint_dualstack_dns_name("", &region);
         format!(
-            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{},*{}:443:localhost:{}",
+            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{},*{dual}:443:[::1]:{},*{dual}:443:127.0.0.1:{}",
             name(false),
             self.shared.eice_port,
             name(true),
             self.shared.fips_port,
-            endpoint_dualstack_dns_name("", &region),
+            self.shared.dualstack_port,
             self.shared.dualstack_port
         )
     }

@@ -8,22 +8,33 @@ use crate::error::Error;
 use crate::net::dial::{self, DialError};
 use crate::net::proxy::Proxies;
 
-/// Connect to the endpoint `host:port`, through a proxy where one applies.
-pub async fn dial(host: &str, port: u16) -> Result<TcpStream, Error> {
+/// Connect to the endpoint: the first of `targets` (host, port) through a
+/// proxy where one applies to it, else straight to every address of every
+/// target, raced (Happy Eyeballs).
+pub async fn dial(targets: &[(String, u16)]) -> Result<TcpStream, Error> {
+    let Some((host, port)) = targets.first() else {
+        return Err(Error::Internal("internal error: nothing to dial".into()));
+    };
+    let (host, port) = (host.as_str(), *port);
+    let named = targets
+        .iter()
+        .map(|(h, p)| format!("{h}:{p}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match Proxies::from_env().for_https(host, port) {
         Some(proxy) => {
             tracing::info!("tunnel to {host}:{port} through the proxy {proxy}");
             Ok(proxy.connect(host, port).await?)
         }
         None => {
-            tracing::info!("tunnel to {host}:{port}: direct, no proxy");
-            dial::connect(host, port).await.map_err(|e| {
+            tracing::info!("tunnel to {named}: direct, no proxy");
+            dial::connect_any(targets).await.map_err(|e| {
                 let reason = match e {
                     DialError::Connect { source, .. } => source.to_string(),
                     other => other.to_string(),
                 };
                 Error::TunnelConnect {
-                    host: format!("{host}:{port}"),
+                    host: named.clone(),
                     reason,
                 }
             })

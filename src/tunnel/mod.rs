@@ -218,12 +218,13 @@ impl Tunnel {
         Tunnel::open_via(url, tls, dial, limit).await
     }
 
-    /// [`Tunnel::open_within`], dialing `dial` (address, port) instead of the
-    /// URL's host when given; TLS is still verified against the URL's host.
+    /// [`Tunnel::open_within`], dialing `dial` (addresses and ports, raced
+    /// as one name's addresses) instead of the URL's host when not empty;
+    /// TLS is still verified against the URL's host.
     pub async fn open_via(
         url: &str,
         tls: Arc<rustls::ClientConfig>,
-        dial: Option<(String, u16)>,
+        dial: Vec<(String, u16)>,
         limit: Duration,
     ) -> Result<Tunnel, Error> {
         let (host, port) = url_host_port(url)?;
@@ -232,19 +233,19 @@ impl Tunnel {
             .unwrap_or_default();
         let authority = format!("{host}:{port}");
         tracing::info!(url = %crate::tunnel::presign::redact(url), "opening tunnel");
-        let (dial_host, dial_port) = match dial {
-            Some((h, p)) => {
-                tracing::info!("dialing {h}:{p} for {authority}");
-                (h, p)
-            }
-            None => (host.clone(), port),
+        let targets = if dial.is_empty() {
+            vec![(host.clone(), port)]
+        } else {
+            let list: Vec<String> = dial.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+            tracing::info!("dialing {} for {authority}", list.join(", "));
+            dial
         };
 
         let tcp = within(
             limit,
             "the TCP connection to",
             &authority,
-            dial::dial(&dial_host, dial_port),
+            dial::dial(&targets),
         )
         .await?;
         let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);

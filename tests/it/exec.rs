@@ -238,7 +238,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
         eic_ssh::tunnel::presign::presign(&req, &creds, "us-east-1", std::time::SystemTime::now())
             .unwrap();
     let tls = tls_with_sim_ca(&f);
-    let dial = Some(("127.0.0.1".to_owned(), f.sim.eice_addr().port()));
+    let dial = vec![("127.0.0.1".to_owned(), f.sim.eice_addr().port())];
     // The untouched URL works...
     assert!(
         eic_ssh::tunnel::Tunnel::open_via(

@@ -302,6 +302,44 @@ async fn a_silent_endpoint_times_out_at_the_step_that_stalled() {
     times_out_naming(&f, &format!("the SSH handshake with {INSTANCE}")).await;
 }
 
+/// The TCP connect itself never completes (the endpoint's address drops
+/// the SYN): bounded by --connect-timeout, named, exit 255.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_connect_that_never_completes_times_out() {
+    let f = Fixture::new().await;
+    let hole = Blackhole::on("127.0.0.1".parse().unwrap());
+    let mut cmd = f.command();
+    cmd.env(
+        "EIC_SSH_CONNECT_TO",
+        format!(":443:127.0.0.1:{}", hole.addr.port()),
+    );
+    let started = Instant::now();
+    let out = f
+        .run_cmd(
+            cmd,
+            &["--connect-timeout", "2", &f.target(), "--", "true"],
+            b"",
+        )
+        .await;
+    let at = format!("{}:443", f.sim.eice_dns());
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "timed out after 2 s waiting for the TCP connection to {at}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Nothing reached the endpoint.
+    assert!(
+        !f.sim.request_log().iter().any(|e| e.op == "OpenTunnel"),
+        "{:?}",
+        f.sim.request_log()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_answer_that_never_comes_is_retried_then_times_out() {
     let f = Fixture::new().await;

@@ -109,6 +109,66 @@ async fn an_ipv4_instance_through_the_dual_stack_name() {
     );
 }
 
+/// The dual-stack name's IPv6 address drops the SYN: after 250 ms the
+/// IPv4 address is tried too and wins (Happy Eyeballs), well inside the
+/// connect timeout, and the command runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
+    let f = Fixture::with_world(world(true)).await;
+    let hole = Blackhole::on("::1".parse().unwrap());
+    // The simulator maps the dual-stack name to [::1]:P and 127.0.0.1:P;
+    // its IPv6 address becomes the black hole.
+    let env: Vec<_> = f.env();
+    let connect_to = env
+        .iter()
+        .find(|(k, _)| k == "EIC_SSH_CONNECT_TO")
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .unwrap();
+    let dual = f.sim.eice_dualstack_dns();
+    let pattern = format!("*.{}:443:[::1]:", dual.split_once('.').unwrap().1);
+    let (head, tail) = connect_to.split_once(&pattern).unwrap();
+    let port_end = tail.find(',').unwrap_or(tail.len());
+    let remapped = format!("{head}{pattern}{}{}", hole.addr.port(), &tail[port_end..]);
+    let mut cmd = f.command();
+    cmd.env("EIC_SSH_CONNECT_TO", &remapped);
+    let out = f
+        .run_cmd(
+            cmd,
+            &[
+                "-vv",
+                "--connect-timeout",
+                "5",
+                &f.target(),
+                "--",
+                "echo",
+                "fell back",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.stdout_str(), "fell back\n", "{}", out.stderr);
+    assert_eq!(out.status, Some(0));
+    // Both families were tried, IPv6 first; IPv4 connected.
+    let tried_v6 = out.stderr.find(&format!("[::1]:{}", hole.addr.port()));
+    let connected_v4 = out
+        .stderr
+        .find("family=\"IPv4\"")
+        .or_else(|| out.stderr.find("family=IPv4"));
+    assert!(
+        tried_v6.is_some() && connected_v4.is_some(),
+        "{}",
+        out.stderr
+    );
+    assert!(tried_v6 < connected_v4, "{}", out.stderr);
+    assert!(
+        tunnels(&f)
+            .iter()
+            .any(|d| d.contains(&format!("-> {INSTANCE}:22 via {dual}"))),
+        "{:?}",
+        tunnels(&f)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
     let f = Fixture::with_world(world(false)).await;

@@ -163,3 +163,36 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A loopback listener that never accepts, its one-place queue already
+/// full: a connection to it stalls in the TCP handshake (the SYN goes
+/// unanswered), as to a host behind a firewall that drops packets.
+pub struct Blackhole {
+    pub addr: std::net::SocketAddr,
+    _listener: tokio::net::TcpListener,
+    _filler: std::net::TcpStream,
+}
+
+impl Blackhole {
+    pub fn on(ip: std::net::IpAddr) -> Blackhole {
+        let socket = match ip {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .unwrap();
+        socket.bind((ip, 0).into()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        // The queue is full: a probe must now stall.
+        assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
+            "a backlog-0 listener still completes connections here"
+        );
+        Blackhole {
+            addr,
+            _listener: listener,
+            _filler: filler,
+        }
+    }
+}
