@@ -155,6 +155,111 @@ async fn local_forward_carries_ten_concurrent_connections_and_sigint_ends_it() {
     assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
 }
 
+/// A service that floods whoever connects and sends "flood", and echoes
+/// for everyone else.
+async fn flood_or_echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let mut first = [0u8; 5];
+                if r.read_exact(&mut first).await.is_err() {
+                    return;
+                }
+                if &first == b"flood" {
+                    let block = vec![b'x'; 1 << 16];
+                    while w.write_all(&block).await.is_ok() {}
+                } else {
+                    let _ = w.write_all(&first).await;
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A forwarded connection whose local client never reads, while the
+/// instance floods it, does not stop the others for good: it holds at most
+/// its buffer, is closed with a warning, and the echo beside it completes
+/// with every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_forwarded_connection_does_not_stall_the_others() {
+    let f = Fixture::new().await;
+    let svc = flood_or_echo_server().await;
+    let spec = format!("0:127.0.0.1:{svc}");
+    let mut run = Running::start(&f, &["-N", "-L", &spec, &f.target()]);
+    let line = run.line("forwarding 127.0.0.1:").await;
+    let port = port_after(&line, "127.0.0.1:");
+
+    // The stuck one: asks for the flood and never reads.
+    let mut stuck = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stuck.write_all(b"flood").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Another connection through the same session: 1 MB echoed intact.
+    let started = std::time::Instant::now();
+    let echo = async {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"hello").await.unwrap();
+        let data: Vec<u8> = (0..1 << 20).map(|_| rand::random::<u8>()).collect();
+        let (mut r, mut w) = s.into_split();
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            w.write_all(&sent).await.unwrap();
+            w.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(&back[..5], b"hello");
+        assert_eq!(Sha256::digest(&back[5..]), Sha256::digest(&data));
+    };
+    tokio::time::timeout(WAIT, echo)
+        .await
+        .expect("the echo finished beside the stuck connection");
+    let took = started.elapsed();
+    // The stuck connection was closed with a warning naming why.
+    let warned = run.line("read nothing for 5 s").await;
+    assert!(warned.contains("MiB from the instance waiting"), "{warned}");
+    assert!(took < Duration::from_secs(15), "the echo took {took:?}");
+    // The stuck client sees the end of its connection once it reads.
+    let mut sink = vec![0u8; 1 << 16];
+    let drained = tokio::time::timeout(WAIT, async {
+        let mut total = 0usize;
+        loop {
+            match stuck.read(&mut sink).await {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await
+    .expect("the stuck connection was closed");
+    assert!(drained >= 1 << 20, "{drained} bytes");
+
+    // The session is still good for new connections.
+    echo_round_trip_after_hello(port).await;
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
+}
+
+/// One more echo through [`flood_or_echo_server`].
+async fn echo_round_trip_after_hello(port: u16) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"hello again").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut back))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    assert_eq!(back, b"hello again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_forward_reaches_a_local_service() {
     let f = Fixture::new().await;

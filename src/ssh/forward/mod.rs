@@ -5,7 +5,17 @@
 //!
 //! Local listeners are bound before anything touches the network, so a port
 //! in use fails at once, naming the address. Each forwarded connection is
-//! its own channel with its own window.
+//! its own channel.
+//!
+//! Flow control: russh 0.65 re-opens a channel's window when data arrives,
+//! not when it is read, and hands each message to the channel through a
+//! bounded queue whose `send` the whole session waits on. A channel nobody
+//! reads would therefore stop every channel of the session after a few
+//! megabytes. So each connection's bytes from the instance are read at
+//! once into a buffer of its own (up to [`DOWN_BUFFER`]); a local side that
+//! reads slowly only fills its own buffer. One that reads nothing while its
+//! buffer is full for [`STUCK_AFTER`] is closed with a warning, so that the
+//! others move again: the stall it can cause is bounded.
 
 pub mod listen;
 pub mod local;
@@ -15,6 +25,7 @@ pub mod spec;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use russh::client::{Handle, Msg};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -149,8 +160,19 @@ pub async fn open_direct(
         .await
 }
 
+/// Bytes from the instance held for one connection whose local side reads
+/// slower than they come.
+pub const DOWN_BUFFER: usize = 16 << 20;
+
+/// How long a connection may read nothing while its buffer is full before
+/// it is closed, so that it stops holding up the session's other channels.
+pub const STUCK_AFTER: Duration = Duration::from_secs(5);
+
+const CHUNK: usize = 64 << 10;
+
 /// Move bytes both ways between a local socket and a channel until both
-/// sides are done (or either fails); log the totals each way at `-v`.
+/// sides are done (or either fails); log the totals each way at `-v`, and a
+/// connection closed for not reading as a warning.
 pub async fn pump<L>(local: L, channel: russh::Channel<Msg>, label: &str)
 where
     L: AsyncRead + AsyncWrite + Unpin,
@@ -161,7 +183,7 @@ where
     let mut received = 0u64;
     let failure = {
         let up = copy(&mut local_rd, &mut chan_wr, &mut sent);
-        let down = copy(&mut chan_rd, &mut local_wr, &mut received);
+        let down = copy_buffered(&mut chan_rd, &mut local_wr, &mut received, STUCK_AFTER);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         let mut failure = None;
@@ -181,6 +203,9 @@ where
     };
     match failure {
         None => tracing::info!("{label}: closed, {sent} bytes sent, {received} bytes received"),
+        Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            tracing::warn!("{label}: {e}; {sent} bytes sent, {received} bytes received")
+        }
         Some(e) => {
             tracing::info!("{label}: ended ({e}), {sent} bytes sent, {received} bytes received")
         }
@@ -194,7 +219,7 @@ where
     W: AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = vec![0u8; CHUNK];
     loop {
         let n = rd.read(&mut buf).await?;
         if n == 0 {
@@ -202,5 +227,141 @@ where
         }
         wr.write_all(&buf[..n]).await?;
         *count += n as u64;
+    }
+}
+
+/// [`copy`] with the reading side never waiting on the writing side until
+/// [`DOWN_BUFFER`] bytes are held; a writer that takes nothing for `stuck`
+/// while the buffer is full ends the copy with `TimedOut`.
+async fn copy_buffered<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    count: &mut u64,
+    stuck: Duration,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let room = tokio::sync::Semaphore::new(DOWN_BUFFER);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let reader = async {
+        let tx = tx;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = rd.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            // Wait for room only once the buffer is full: backpressure then
+            // reaches the session, for at most `stuck`.
+            let permits = u32::try_from(n).unwrap_or(u32::MAX);
+            if let Ok(p) = room.acquire_many(permits).await {
+                p.forget();
+            }
+            if tx.send(buf[..n].to_vec()).is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let writer = async {
+        while let Some(chunk) = rx.recv().await {
+            let mut off = 0;
+            while off < chunk.len() {
+                match tokio::time::timeout(stuck, wr.write(&chunk[off..])).await {
+                    Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(Ok(n)) => {
+                        off += n;
+                        *count += n as u64;
+                        room.add_permits(n);
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) if room.available_permits() < CHUNK => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "the local side read nothing for {} s with {} MiB from the instance waiting; closed so that the session's other connections keep moving",
+                                stuck.as_secs(),
+                                DOWN_BUFFER >> 20
+                            ),
+                        ));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        wr.shutdown().await
+    };
+    tokio::try_join!(reader, writer).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A writer that reads slowly still gets every byte, in order, while
+    /// the reader side runs ahead up to the buffer.
+    #[tokio::test]
+    async fn a_slow_reader_gets_every_byte() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut src_w, mut src_r) = tokio::io::duplex(1 << 16);
+        let (mut dst_w, mut dst_r) = tokio::io::duplex(1 << 10);
+        let feed = data.clone();
+        let feeder = tokio::spawn(async move {
+            src_w.write_all(&feed).await.unwrap();
+            src_w.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        let reader = async {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = dst_r.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        let mut count = 0;
+        let copy = copy_buffered(&mut src_r, &mut dst_w, &mut count, Duration::from_secs(5));
+        let (r, ()) = tokio::join!(copy, reader);
+        r.unwrap();
+        feeder.await.unwrap();
+        assert_eq!(count, data.len() as u64);
+        assert!(got == data);
+    }
+
+    /// The source is drained well past what the destination takes, without
+    /// waiting on it, and a destination that takes nothing while the buffer
+    /// is full ends the copy.
+    #[tokio::test]
+    async fn a_reader_that_takes_nothing_is_dropped_once_the_buffer_is_full() {
+        let (mut src_w, mut src_r) = tokio::io::duplex(1 << 16);
+        let (mut dst_w, _dst_r) = tokio::io::duplex(1 << 10);
+        let fed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = fed.clone();
+        tokio::spawn(async move {
+            let block = vec![7u8; 1 << 16];
+            while src_w.write_all(&block).await.is_ok() {
+                counter.fetch_add(block.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let mut count = 0;
+        let err = copy_buffered(
+            &mut src_r,
+            &mut dst_w,
+            &mut count,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert!(
+            fed.load(std::sync::atomic::Ordering::Relaxed) >= DOWN_BUFFER,
+            "the source was not drained ahead of the stuck destination"
+        );
+        assert!(count <= 1 << 10);
     }
 }
