@@ -258,36 +258,45 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     std::fs::create_dir(&down).unwrap();
     let dest = down.join("big.bin");
 
-    let child = f
-        .command()
-        .args(["cp", &remote(&f, &src), dest.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Once the download has begun (its temporary exists), stall the tunnel
-    // and close it.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while temporaries(&down).is_empty() {
+    // An error close, and a normal close that comes too early: both are
+    // failures that say how many bytes got through.
+    for (code, reason) in [(1011, "simulated endpoint failure"), (1000, "")] {
+        let child = f
+            .command()
+            .args(["cp", &remote(&f, &src), dest.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once the download has begun (its temporary exists), stall the
+        // tunnel and close it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while temporaries(&down).is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the download never began"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        f.sim.freeze_tunnels(true);
+        f.sim.close_tunnels(code, reason);
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("cp ends")
+            .unwrap();
+        f.sim.freeze_tunnels(false);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{code}: {stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "the download never began"
+            stderr.contains("bytes received") && stderr.contains("bytes sent"),
+            "{code}: {stderr}"
         );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert!(stderr.contains("the destination is as it was"), "{stderr}");
+        assert!(!dest.exists(), "a file under the destination name");
+        assert!(temporaries(&down).is_empty(), "{:?}", temporaries(&down));
     }
-    f.sim.freeze_tunnels(true);
-    f.sim.close_tunnels(1011, "simulated endpoint failure");
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("cp ends")
-        .unwrap();
-    f.sim.freeze_tunnels(false);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(255), "{stderr}");
-    assert!(stderr.contains("simulated endpoint failure"), "{stderr}");
-    assert!(!dest.exists(), "a file under the destination name");
-    assert!(temporaries(&down).is_empty(), "{:?}", temporaries(&down));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

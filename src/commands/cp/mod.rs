@@ -134,12 +134,21 @@ fn lost_error(sessions: &HashMap<(String, String), (LoggedIn, Arc<Sftp>)>) -> Er
         host: id.cloned().unwrap_or_default(),
         reason: "the copy was cut short; the destination is as it was".into(),
     };
-    match logged.and_then(|l| l.closed.error()) {
-        Some(closed) => Error::ConnectionLost {
-            host: id.cloned().unwrap_or_default(),
-            reason: format!("{closed}; the destination is as it was"),
-        },
-        None => base,
+    // How the tunnel ended, with the bytes that got through: closed with an
+    // error code, cut, or closed normally but before the copy was done.
+    let ended = logged.map(|l| {
+        l.closed.explain(Error::Tunnel(
+            "the connection ended before the copy finished".into(),
+        ))
+    });
+    match ended {
+        Some(closed @ (Error::TunnelCut { .. } | Error::TunnelClosed { .. })) => {
+            Error::ConnectionLost {
+                host: id.cloned().unwrap_or_default(),
+                reason: format!("{closed}; the destination is as it was"),
+            }
+        }
+        _ => base,
     }
 }
 
