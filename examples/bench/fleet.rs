@@ -171,7 +171,7 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     drop(servers);
 
     let mut out = format!(
-        "6. Fleet: `eic-ssh exec {target} -- true` over {n} instances (built-in SSH servers) behind {ENDPOINTS} endpoints, \
+        "8. Fleet: `eic-ssh exec {target} -- true` over {n} instances (built-in SSH servers) behind {ENDPOINTS} endpoints, \
          {l_ms:.0} ms per API answer and tunnel handshake, {iters} run(s), fresh HOME each (first contacts, console-verified)\n"
     );
     let mut t = Table::new(&["measure", "value"]);

@@ -86,7 +86,7 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     execs(b, &mut t, &mut notes).await?;
     listener(b, &mut t, &mut notes).await?;
     Ok(format!(
-        "6. Soak (open fds, threads, RSS: last sample within 10% of the first after warm-up)\n{}{notes}\n",
+        "9. Soak (open fds, threads, RSS: last sample within 10% of the first after warm-up)\n{}{notes}\n",
         t.render()
     ))
 }
