@@ -49,7 +49,7 @@ impl LoggedIn {
 /// Log in to the instance `target` names, or (no target, on a terminal) the
 /// one the user picks among the running instances that have an endpoint.
 pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
-    let user = args.user;
+    let user = args.user.clone();
     let progress = term::Progress::new(args.quiet);
     if let Some(target) = target {
         progress.say(&format!("resolving {} and pushing a key", target.expr));
@@ -60,41 +60,76 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     )
     .await?;
     aws.set_connect_timeout(args.connect.connect_timeout());
-    let chosen = match target {
-        Some(target) => super::target::choose(&aws, target, args.no_pick, true).await,
-        None => super::target::pick_running(&aws).await,
-    };
-    let chosen = chosen.inspect_err(|_| progress.clear())?;
-    let instance_id = chosen.instance_id.clone();
-    let mut dest = args.connect.destination(&instance_id);
-    dest.prefetched = chosen.prefetched;
-    dest.check_eice_dns(&aws.region)?;
-    // A first contact is verified against the console, fetched alongside.
-    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
-    let console = (known_algorithms.is_empty()
-        && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
-        .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
     let cache = args.connect.cache();
     let profile = aws.profile.as_deref();
-    // An instance that refused ed25519 before gets the type it took then.
-    let remembered = cache
-        .as_ref()
-        .filter(|_| args.key_type.is_none())
-        .and_then(|c| c.key_type(profile, &aws.region, &instance_id))
-        .and_then(|name| keypush::KeyType::from_name(&name));
-    if let Some(t) = remembered {
-        tracing::info!(
-            "pushing an {} key: {instance_id} refused ed25519 before (remembered in the route cache)",
-            t.name(),
-        );
-    }
-    let key_type = args
-        .key_type
-        .or(remembered)
-        .unwrap_or(keypush::KeyType::Ed25519);
-    let key = keypush::EphemeralKey::generate_type(key_type)?;
-    // Only the default may fall back; a type the user asked for is final.
-    let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
+    // A target that names an instance reached before (by its Name tag or
+    // private IP) is looked up again, but the key push and the tunnel to
+    // the remembered instance start at once beside that lookup, and are used
+    // only if it finds that same instance: a warm connection by name is
+    // then one round trip, as by ID.
+    let remembered = match (target, &cache) {
+        (Some(t), Some(c))
+            if t.instance_id().is_none() && !args.connect.destination("").has_route_flags() =>
+        {
+            c.instance_for(profile, &aws.region, &t.expr)
+        }
+        _ => None,
+    };
+    let (chosen, early) = match (target, remembered) {
+        (Some(t), Some(id)) => {
+            tracing::info!(
+                "{} was {id} last time: starting on it while looking it up",
+                t.expr
+            );
+            let choose = super::target::choose(&aws, t, args.no_pick, false);
+            let early = start(
+                &aws,
+                &args,
+                &user,
+                cache.as_ref(),
+                args.connect.destination(&id),
+            );
+            let (chosen, early) = tokio::join!(choose, early);
+            (chosen, Some(early))
+        }
+        (Some(t), None) => (
+            super::target::choose(&aws, t, args.no_pick, true).await,
+            None,
+        ),
+        (None, _) => (super::target::pick_running(&aws).await, None),
+    };
+    let chosen = chosen.inspect_err(|_| progress.clear())?;
+    let started = match early {
+        Some(Ok(s)) if s.dest.instance_id == chosen.instance_id => s,
+        early => {
+            match early {
+                Some(Ok(s)) => tracing::info!(
+                    "the target is now {}, not {}: starting again on it",
+                    chosen.instance_id,
+                    s.dest.instance_id
+                ),
+                Some(Err(e)) => tracing::info!(
+                    "the remembered instance did not answer ({e}); going on with the lookup"
+                ),
+                None => {}
+            }
+            let mut dest = args.connect.destination(&chosen.instance_id);
+            dest.prefetched = chosen.prefetched;
+            start(&aws, &args, &user, cache.as_ref(), dest)
+                .await
+                .inspect_err(|_| progress.clear())?
+        }
+    };
+    let Started {
+        dest,
+        key,
+        push,
+        console,
+        known_algorithms,
+        may_fall_back,
+        tunnel,
+        from_cache,
+    } = started;
     let fell_back = AtomicBool::new(false);
     let fallback = || {
         may_fall_back.then_some(async {
@@ -108,13 +143,6 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             Ok(k.private)
         })
     };
-    let push = route::KeyPush {
-        os_user: user.clone(),
-        public_key: key.public_openssh.clone(),
-    };
-    let connected =
-        connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), args.serial_push).await;
-    let (tunnel, _route, from_cache) = connected.inspect_err(|_| progress.clear())?;
     let mut opened = Instant::now();
     let mut closed = tunnel.close_status();
     let policy = host_keys::HostKeyPolicy {
@@ -190,4 +218,69 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         }),
         Err(e) => Err(closed.explain(e)),
     }
+}
+
+/// A login under way: the instance, its key pushed and its tunnel open.
+struct Started {
+    dest: route::Destination,
+    key: keypush::EphemeralKey,
+    push: route::KeyPush,
+    console: Option<host_keys::ConsoleFetch>,
+    known_algorithms: Vec<russh::keys::Algorithm>,
+    /// Only the default key type may fall back; a type asked for is final.
+    may_fall_back: bool,
+    tunnel: crate::tunnel::Tunnel,
+    from_cache: bool,
+}
+
+/// Push a fresh key for `dest`'s instance and open its tunnel (the console
+/// fetched alongside for a first contact).
+async fn start(
+    aws: &aws::Aws,
+    args: &LoginArgs<'_>,
+    user: &str,
+    cache: Option<&route::cache::RouteCache>,
+    dest: route::Destination,
+) -> Result<Started, Error> {
+    dest.check_eice_dns(&aws.region)?;
+    let instance_id = dest.instance_id.clone();
+    // A first contact is verified against the console, fetched alongside.
+    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
+    let console = (known_algorithms.is_empty()
+        && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+        .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
+    let profile = aws.profile.as_deref();
+    // An instance that refused ed25519 before gets the type it took then.
+    let remembered = cache
+        .filter(|_| args.key_type.is_none())
+        .and_then(|c| c.key_type(profile, &aws.region, &instance_id))
+        .and_then(|name| keypush::KeyType::from_name(&name));
+    if let Some(t) = remembered {
+        tracing::info!(
+            "pushing an {} key: {instance_id} refused ed25519 before (remembered in the route cache)",
+            t.name(),
+        );
+    }
+    let key_type = args
+        .key_type
+        .or(remembered)
+        .unwrap_or(keypush::KeyType::Ed25519);
+    let key = keypush::EphemeralKey::generate_type(key_type)?;
+    let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
+    let push = route::KeyPush {
+        os_user: user.to_owned(),
+        public_key: key.public_openssh.clone(),
+    };
+    let (tunnel, _route, from_cache) =
+        connect::connect_cached(aws, &dest, Some(&push), cache, args.serial_push).await?;
+    Ok(Started {
+        dest,
+        key,
+        push,
+        console,
+        known_algorithms,
+        may_fall_back,
+        tunnel,
+        from_cache,
+    })
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::route::Route;
+use crate::route::target::TargetExpr;
 
 /// How long a route is trusted without a fresh lookup.
 pub const TTL: Duration = Duration::from_secs(3600);
@@ -150,6 +151,34 @@ impl RouteCache {
                 tracing::debug!("not caching the key type in {}: {e}", self.path.display());
             }
         }
+    }
+
+    /// The instance a target expression found last time, when exactly one
+    /// fresh entry of this profile and region matches it: by the Name tag
+    /// seen then, or by private IP. Other expressions (tags, DNS names) are
+    /// not remembered.
+    pub fn instance_for(
+        &self,
+        profile: Option<&str>,
+        region: &str,
+        expr: &TargetExpr,
+    ) -> Option<String> {
+        let prefix = key(profile, region, "");
+        let t = now();
+        let mut found = self
+            .load()
+            .into_iter()
+            .filter(|(k, e)| {
+                k.starts_with(&prefix) && t.saturating_sub(e.saved_at) <= self.ttl.as_secs()
+            })
+            .filter(|(_, e)| match expr {
+                TargetExpr::Name(n) => e.name.as_deref() == Some(n.as_str()),
+                TargetExpr::PrivateIp(ip) => e.private_ip == IpAddr::V4(*ip),
+                _ => false,
+            })
+            .map(|(k, _)| k[prefix.len()..].to_owned());
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
     }
 
     /// Every instance in the cache, fresh or not, as (ID, Name tag if seen),
@@ -291,6 +320,38 @@ mod tests {
         cache.remove(None, "us-east-1", "i-0123456789abcdef0");
         assert_eq!(cache.get(None, "us-east-1", "i-0123456789abcdef0"), None);
         assert!(!cache.clear().unwrap() || !cache.path().exists());
+    }
+
+    #[test]
+    fn a_name_or_ip_finds_the_one_instance_it_found_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RouteCache::at(dir.path().join("routes.json"));
+        let name = |n: &str| TargetExpr::Name(n.into());
+        assert_eq!(cache.instance_for(None, "r", &name("web-1")), None);
+        cache.put(None, "r", &route());
+        assert_eq!(
+            cache.instance_for(None, "r", &name("web-1")).as_deref(),
+            Some("i-0123456789abcdef0")
+        );
+        let ip = TargetExpr::PrivateIp([10, 0, 1, 10].into());
+        assert_eq!(
+            cache.instance_for(None, "r", &ip).as_deref(),
+            Some("i-0123456789abcdef0")
+        );
+        // Another profile or region, another name: nothing.
+        assert_eq!(cache.instance_for(Some("p"), "r", &name("web-1")), None);
+        assert_eq!(cache.instance_for(None, "r2", &name("web-1")), None);
+        assert_eq!(cache.instance_for(None, "r", &name("web-2")), None);
+        // Two instances with that name: no guess.
+        let mut twin = route();
+        twin.instance_id = "i-0fedcba9876543210".into();
+        twin.private_ip = IpAddr::from([10, 0, 1, 11]);
+        cache.put(None, "r", &twin);
+        assert_eq!(cache.instance_for(None, "r", &name("web-1")), None);
+        assert_eq!(
+            cache.instance_for(None, "r", &ip).as_deref(),
+            Some("i-0123456789abcdef0")
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Target expressions: an instance by Name tag, private IP, private DNS
-//! name or tag; ambiguity and no match; `ls`; and the cold connection's two
-//! round trips.
+//! name or tag; ambiguity and no match; `ls`; the cold connection's two
+//! round trips, and a warm one by name in one.
 
 use std::time::Duration;
 
 use eic_ssh::sim::World;
+use eic_ssh::sim::sshd::Sshd;
 
 use crate::support::*;
 
@@ -205,5 +206,125 @@ async fn a_cold_connection_is_two_sequential_round_trips() {
         tunnel.started.duration_since(first) < latency * 2,
         "the tunnel waited {:?} for the lookups",
         tunnel.started.duration_since(first)
+    );
+}
+
+/// A second connection by Name starts the push and the tunnel to the
+/// instance that name found last time beside the lookup: one round trip,
+/// as by ID, and no endpoint lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_connection_by_name_is_one_round_trip() {
+    let f = Fixture::new().await;
+    let target = format!("{}@web-1", f.user());
+    let out = f.run(&[&target, "--", "true"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+
+    let latency = Duration::from_millis(300);
+    f.sim.set_api_latency(latency);
+    f.sim.set_handshake_latency(latency);
+    let before = f.sim.request_log().len();
+    let out = f.run(&[&target, "--", "echo", "warm"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "warm\n");
+    let log: Vec<_> = f.sim.request_log()[before..].to_vec();
+    let ops: Vec<&str> = log.iter().map(|e| e.op.as_str()).collect();
+    let find = |op: &str| {
+        let all: Vec<_> = log.iter().filter(|e| e.op == op).collect();
+        assert_eq!(all.len(), 1, "{op}: {ops:?}");
+        all[0].clone()
+    };
+    let instance = find("DescribeInstances");
+    let push = find("SendSSHPublicKey");
+    let tunnel = find("OpenTunnel");
+    assert!(
+        !ops.contains(&"DescribeInstanceConnectEndpoints"),
+        "{ops:?}"
+    );
+    // The push and the tunnel overlap the lookup: one round trip, not two.
+    let first = [&instance, &push, &tunnel]
+        .iter()
+        .map(|e| e.started)
+        .min()
+        .unwrap();
+    let last = [&instance, &push, &tunnel]
+        .iter()
+        .map(|e| e.finished)
+        .max()
+        .unwrap();
+    assert!(
+        last.duration_since(first) < latency * 2,
+        "the requests took {:?} end to end: {ops:?}",
+        last.duration_since(first)
+    );
+    for e in [&push, &tunnel] {
+        assert!(
+            e.started < instance.finished && instance.started < e.finished,
+            "{} does not overlap DescribeInstances: {ops:?}",
+            e.op
+        );
+    }
+}
+
+/// When the name now belongs to another instance, the early start on the
+/// remembered one is dropped and the connection reaches the instance the
+/// lookup found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_moved_reaches_the_instance_that_has_it_now() {
+    let mut world = World::demo();
+    let second = "i-0123456789abcdef1";
+    world.instances.push(eic_ssh::sim::Instance {
+        id: second.into(),
+        private_ip: Some("10.0.1.12".into()),
+        tags: vec![("Name".into(), "web-new".into())],
+        ..world.instances[0].clone()
+    });
+    let f = Fixture::with_world(world).await;
+    let sshd2 = Sshd::start(&f.sim, second).await.unwrap();
+    let target = format!("{}@web-1", f.user());
+    let where_ = |out: &Output| {
+        out.stdout_str()
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let out = f
+        .run(&[&target, "--", "echo", "$SSH_CONNECTION"], b"")
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(
+        where_(&out),
+        f.sshd.addr.port().to_string(),
+        "{}",
+        out.stdout_str()
+    );
+
+    // web-1 moves to the second instance.
+    f.sim.set_world(|w| {
+        for i in &mut w.instances {
+            let name = if i.id == second { "web-1" } else { "web-old" };
+            for (k, v) in &mut i.tags {
+                if k == "Name" {
+                    *v = name.into();
+                }
+            }
+        }
+    });
+    let out = f
+        .run(&["-v", &target, "--", "echo", "$SSH_CONNECTION"], b"")
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(
+        where_(&out),
+        sshd2.addr.port().to_string(),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("the target is now {second}, not {INSTANCE}")),
+        "{}",
+        out.stderr
     );
 }
