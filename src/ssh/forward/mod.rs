@@ -27,6 +27,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::Stream;
 use russh::client::{Handle, Msg};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -172,18 +174,25 @@ const CHUNK: usize = 64 << 10;
 
 /// Move bytes both ways between a local socket and a channel until both
 /// sides are done (or either fails); log the totals each way at `-v`, and a
-/// connection closed for not reading as a warning.
+/// connection closed for not reading as a warning. The channel's messages
+/// are taken as they come (no copy), and the channel is closed at the end.
 pub async fn pump<L>(local: L, channel: russh::Channel<Msg>, label: &str)
 where
     L: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut local_rd, mut local_wr) = tokio::io::split(local);
-    let (mut chan_rd, mut chan_wr) = tokio::io::split(channel.into_stream());
+    let (mut chan_rd, chan_wr) = channel.split();
+    let mut chan_writer = chan_wr.make_writer();
     let mut sent = 0u64;
     let mut received = 0u64;
     let failure = {
-        let up = copy(&mut local_rd, &mut chan_wr, &mut sent);
-        let down = copy_buffered(&mut chan_rd, &mut local_wr, &mut received, STUCK_AFTER);
+        let up = copy(&mut local_rd, &mut chan_writer, &mut sent);
+        let down = copy_buffered(
+            channel_data(&mut chan_rd),
+            &mut local_wr,
+            &mut received,
+            STUCK_AFTER,
+        );
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         let mut failure = None;
@@ -201,6 +210,10 @@ where
         }
         failure
     };
+    // Let go of the incoming side first (the session never waits on it
+    // again), then close the channel.
+    drop(chan_rd);
+    let _ = chan_wr.close().await;
     match failure {
         None => tracing::info!("{label}: closed, {sent} bytes sent, {received} bytes received"),
         Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -210,6 +223,19 @@ where
             tracing::info!("{label}: ended ({e}), {sent} bytes sent, {received} bytes received")
         }
     }
+}
+
+/// The data a channel receives, message by message, until its EOF or close.
+fn channel_data(rd: &mut russh::ChannelReadHalf) -> impl Stream<Item = Bytes> + Unpin + '_ {
+    Box::pin(futures_util::stream::unfold(rd, |rd| async move {
+        loop {
+            match rd.wait().await {
+                Some(russh::ChannelMsg::Data { data }) => return Some((data, rd)),
+                Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => return None,
+                Some(_) => {}
+            }
+        }
+    }))
 }
 
 /// Copy until EOF, then pass the EOF on; count what went through.
@@ -230,49 +256,46 @@ where
     }
 }
 
-/// [`copy`] with the reading side never waiting on the writing side until
-/// [`DOWN_BUFFER`] bytes are held; a writer that takes nothing for `stuck`
-/// while the buffer is full ends the copy with `TimedOut`.
-async fn copy_buffered<R, W>(
-    rd: &mut R,
+/// Write what `source` yields to `wr`, then shut `wr` down; `source` is
+/// never kept waiting on `wr` until [`DOWN_BUFFER`] bytes are held, and a
+/// writer that takes nothing for `stuck` while the buffer is full ends the
+/// copy with `TimedOut`.
+async fn copy_buffered<S, W>(
+    mut source: S,
     wr: &mut W,
     count: &mut u64,
     stuck: Duration,
 ) -> std::io::Result<()>
 where
-    R: AsyncRead + Unpin,
+    S: Stream<Item = Bytes> + Unpin,
     W: AsyncWrite + Unpin,
 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
     let room = tokio::sync::Semaphore::new(DOWN_BUFFER);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let reader = async {
         let tx = tx;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = rd.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<(), std::io::Error>(());
-            }
+        while let Some(data) = source.next().await {
             // Wait for room only once the buffer is full: backpressure then
             // reaches the session, for at most `stuck`.
-            let permits = u32::try_from(n).unwrap_or(u32::MAX);
+            let permits = u32::try_from(data.len()).unwrap_or(u32::MAX);
             if let Ok(p) = room.acquire_many(permits).await {
                 p.forget();
             }
-            if tx.send(buf[..n].to_vec()).is_err() {
-                return Ok(());
+            if tx.send(data).is_err() {
+                break;
             }
         }
+        Ok::<(), std::io::Error>(())
     };
     let writer = async {
-        while let Some(chunk) = rx.recv().await {
-            let mut off = 0;
-            while off < chunk.len() {
-                match tokio::time::timeout(stuck, wr.write(&chunk[off..])).await {
+        while let Some(mut chunk) = rx.recv().await {
+            while !chunk.is_empty() {
+                match tokio::time::timeout(stuck, wr.write(&chunk)).await {
                     Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
                     Ok(Ok(n)) => {
-                        off += n;
+                        let _ = chunk.split_to(n);
                         *count += n as u64;
                         room.add_permits(n);
                     }
@@ -299,20 +322,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
 
     /// A writer that reads slowly still gets every byte, in order, while
-    /// the reader side runs ahead up to the buffer.
+    /// the source runs ahead up to the buffer.
     #[tokio::test]
     async fn a_slow_reader_gets_every_byte() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let (mut src_w, mut src_r) = tokio::io::duplex(1 << 16);
+        let chunks: Vec<Bytes> = data.chunks(32 * 1024).map(Bytes::copy_from_slice).collect();
         let (mut dst_w, mut dst_r) = tokio::io::duplex(1 << 10);
-        let feed = data.clone();
-        let feeder = tokio::spawn(async move {
-            src_w.write_all(&feed).await.unwrap();
-            src_w.shutdown().await.unwrap();
-        });
         let mut got = Vec::new();
         let reader = async {
             let mut buf = [0u8; 4096];
@@ -325,10 +343,14 @@ mod tests {
             }
         };
         let mut count = 0;
-        let copy = copy_buffered(&mut src_r, &mut dst_w, &mut count, Duration::from_secs(5));
+        let copy = copy_buffered(
+            futures_util::stream::iter(chunks),
+            &mut dst_w,
+            &mut count,
+            Duration::from_secs(5),
+        );
         let (r, ()) = tokio::join!(copy, reader);
         r.unwrap();
-        feeder.await.unwrap();
         assert_eq!(count, data.len() as u64);
         assert!(got == data);
     }
@@ -338,28 +360,19 @@ mod tests {
     /// is full ends the copy.
     #[tokio::test]
     async fn a_reader_that_takes_nothing_is_dropped_once_the_buffer_is_full() {
-        let (mut src_w, mut src_r) = tokio::io::duplex(1 << 16);
         let (mut dst_w, _dst_r) = tokio::io::duplex(1 << 10);
-        let fed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = fed.clone();
-        tokio::spawn(async move {
-            let block = vec![7u8; 1 << 16];
-            while src_w.write_all(&block).await.is_ok() {
-                counter.fetch_add(block.len(), std::sync::atomic::Ordering::Relaxed);
-            }
+        let mut fed = 0usize;
+        let flood = futures_util::stream::repeat_with(|| {
+            fed += 1 << 15;
+            Bytes::from(vec![7u8; 1 << 15])
         });
         let mut count = 0;
-        let err = copy_buffered(
-            &mut src_r,
-            &mut dst_w,
-            &mut count,
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap_err();
+        let err = copy_buffered(flood, &mut dst_w, &mut count, Duration::from_millis(300))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
         assert!(
-            fed.load(std::sync::atomic::Ordering::Relaxed) >= DOWN_BUFFER,
+            fed >= DOWN_BUFFER,
             "the source was not drained ahead of the stuck destination"
         );
         assert!(count <= 1 << 10);
