@@ -166,8 +166,10 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             &push.public_key,
         ))
     };
+    // The tunnel's TLS and framing run in a task of their own, beside the
+    // session's SSH work: bulk transfers use both cores.
     let mut session = session::Session::connect_with_fallback(
-        tunnel,
+        tunnel.into_pipe(),
         policy.clone(),
         &user,
         key.private.clone(),
@@ -189,7 +191,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         opened = Instant::now();
         closed = tunnel.close_status();
         session = session::Session::connect_with_fallback(
-            tunnel,
+            tunnel.into_pipe(),
             policy,
             &user,
             key.private.clone(),

@@ -125,6 +125,27 @@ impl Tunnel {
     }
 }
 
+/// The in-memory pipe between a session and [`Tunnel::into_pipe`]'s relay.
+const PIPE_BUFFER: usize = 256 << 10;
+
+impl Tunnel {
+    /// The tunnel as an in-memory pipe, whose far end a task of its own
+    /// relays (TLS and websocket framing, as [`Tunnel::relay`] does for
+    /// `proxy`), so that the SSH session's own work on the near end (its
+    /// encryption) can run on another core. The pipe ends when the tunnel
+    /// does; how it ended stays in [`Tunnel::close_status`].
+    pub fn into_pipe(self) -> tokio::io::DuplexStream {
+        let (near, far) = tokio::io::duplex(PIPE_BUFFER);
+        tokio::spawn(async move {
+            let (from, to) = tokio::io::split(far);
+            if let Err(e) = self.relay(from, to, CLOSE_GRACE).await {
+                tracing::debug!("the tunnel's relay ended: {e}");
+            }
+        });
+        near
+    }
+}
+
 /// Bytes a [`Tunnel::relay`] carried each way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relayed {
