@@ -1,5 +1,6 @@
 //! Row 1: connect. Process start to the first byte of `echo x`, for eic-ssh
-//! cold, warm and with every lookup skipped, against plain ssh, at no added
+//! cold, warm (by ID and by Name tag) and with every lookup skipped, against
+//! plain ssh, at no added
 //! latency and then at `--latency-ms`; the sequential round trips on the
 //! critical path from the simulator's request log; and what the console
 //! host-key check costs on a first contact.
@@ -21,6 +22,7 @@ const DEFAULT_KEX: &str = "KexAlgorithms=sntrup761x25519-sha512@openssh.com,curv
 enum Conn {
     Cold,
     Warm,
+    WarmByName,
     Explicit,
     SerialCold,
     Ssh,
@@ -34,6 +36,7 @@ impl Conn {
         match self {
             Conn::Cold => "cold (--no-cache, fresh HOME)",
             Conn::Warm => "warm (route cached)",
+            Conn::WarmByName => "warm by Name tag (web-1, route cached)",
             Conn::Explicit => "all lookups skipped (--private-ip/--eice-id/--eice-dns)",
             Conn::SerialCold => "--serial-push, cold",
             Conn::Ssh => "plain ssh straight to sshd, same KEX (floor)",
@@ -61,7 +64,9 @@ async fn connect_once(b: &Bench, case: Conn) -> anyhow::Result<(f64, Vec<LogEntr
             }
             fresh.insert(Home::new(b.work.path())?).path().to_path_buf()
         }
-        Conn::Warm | Conn::Ssh | Conn::SshDefaultKex => b.warm.path().to_path_buf(),
+        Conn::Warm | Conn::WarmByName | Conn::Ssh | Conn::SshDefaultKex => {
+            b.warm.path().to_path_buf()
+        }
         Conn::Explicit => {
             args.extend([
                 "--private-ip",
@@ -81,7 +86,14 @@ async fn connect_once(b: &Bench, case: Conn) -> anyhow::Result<(f64, Vec<LogEntr
             b.warm.path().to_path_buf()
         }
     };
-    args.extend([target.as_str(), "--", "echo", "x"]);
+    // The simulator's instance is named web-1 (its stopped twin never
+    // matches a Name: only running instances do).
+    let by_name = target.replacen(crate::harness::INSTANCE, "web-1", 1);
+    let target = match case {
+        Conn::WarmByName => by_name.as_str(),
+        _ => target.as_str(),
+    };
+    args.extend([target, "--", "echo", "x"]);
     let cmd = match case {
         Conn::Ssh => b.ssh_direct(&[], "echo x"),
         Conn::SshDefaultKex => b.ssh_direct(&["-o", DEFAULT_KEX], "echo x"),
@@ -168,6 +180,7 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     let main = [
         Conn::Cold,
         Conn::Warm,
+        Conn::WarmByName,
         Conn::Explicit,
         Conn::SerialCold,
         Conn::Ssh,
@@ -243,6 +256,21 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
         &format!("cold = 2 sequential round trips at {l_ms:.0} ms"),
         cold,
         two,
+    );
+
+    // By Name, warm: the lookup runs beside the push and the websocket to
+    // the instance the name found last time.
+    let named = slow.paths(Conn::WarmByName);
+    let one = !named.is_empty()
+        && named
+            .split(" | ")
+            .all(|p| p.starts_with("1 (0 API + 1 WS)"));
+    b.check_target(
+        &mut out,
+        &format!("warm connect by Name = 1 sequential round trip at {l_ms:.0} ms (sim log)"),
+        &format!("warm by Name = 1 sequential round trip at {l_ms:.0} ms"),
+        named,
+        one,
     );
 
     let mut t = Table::new(&[
