@@ -244,6 +244,11 @@ impl Sshd {
              ClientAliveInterval 0\n\
              MaxStartups 100\n\
              MaxSessions 100\n\
+             # The login is the local user, whose shell start-up files are the\n\
+             # machine's: a command skips ~/.bashrc (bash reads it for sshd only\n\
+             # below SHLVL 2), and a pyenv rehash that a login shell's files run\n\
+             # never waits long on a lock that a session cut by a test left.\n\
+             SetEnv SHLVL=1 PYENV_REHASH_TIMEOUT=1\n\
              {extra}\n",
             extra = self.extra_config,
             listen = self.addr.ip(),
