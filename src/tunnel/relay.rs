@@ -131,8 +131,9 @@ const PIPE_BUFFER: usize = 256 << 10;
 impl Tunnel {
     /// The tunnel as an in-memory pipe, whose far end a task of its own
     /// relays (TLS and websocket framing, as [`Tunnel::relay`] does for
-    /// `proxy`), so that the SSH session's own work on the near end (its
-    /// encryption) can run on another core. The pipe ends when the tunnel
+    /// `proxy`), so that the tunnel is still read while the SSH session on
+    /// the near end waits (on a channel, on a write). On the CLI's one
+    /// thread this overlaps waiting, not CPU work. The pipe ends when the tunnel
     /// does; how it ended stays in [`Tunnel::close_status`].
     pub fn into_pipe(self) -> tokio::io::DuplexStream {
         let (near, far) = tokio::io::duplex(PIPE_BUFFER);
