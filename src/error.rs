@@ -227,6 +227,10 @@ pub enum Error {
     #[error("cannot copy {path}: {reason}")]
     Copy { path: String, reason: String },
 
+    /// Stopped by a signal (Ctrl-C): exit 130, as a shell reports SIGINT.
+    #[error("{0}")]
+    Interrupted(String),
+
     #[error("the connection to {host} was lost: {reason}")]
     ConnectionLost { host: String, reason: String },
 
@@ -270,7 +274,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Ambiguous { .. } => EXIT_USAGE,
-            Error::Cancelled => EXIT_CANCELLED,
+            Error::Cancelled | Error::Interrupted(_) => EXIT_CANCELLED,
             // As scp: a file that could not be copied is 1, a connection 255.
             Error::Copy { .. } => 1,
             _ => EXIT_CONNECT_FAILED,

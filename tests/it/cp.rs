@@ -329,3 +329,183 @@ async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory
     assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
     assert_eq!(std::fs::read(&not_dir).unwrap(), b"keep");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("by-tag.txt");
+    std::fs::write(&src, b"by tag\n").unwrap();
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+    // `tag:Role=web` is the instance; the path starts after the value.
+    let dest = format!("{}@tag:Role=web:{}", f.user(), instance.display());
+    let out = cp(&f, &[src.to_str().unwrap(), &dest]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(instance.join("by-tag.txt")).unwrap(),
+        b"by tag\n"
+    );
+
+    // `~/` is the remote user's home directory.
+    let home = PathBuf::from(std::env::var("HOME").unwrap());
+    let name = format!(".eic-ssh-cp-test-{:08x}", rand::random::<u32>());
+    let out = cp(
+        &f,
+        &[src.to_str().unwrap(), &format!("{}:~/{name}", f.target())],
+    )
+    .await;
+    let landed = std::fs::read(home.join(&name));
+    let _ = std::fs::remove_file(home.join(&name));
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(landed.unwrap(), b"by tag\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("new.env");
+    std::fs::write(&src, b"new secret\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+
+    // Up and down: a 0600 file stays 0600 although the source is 0644.
+    let up = work.path().join("up.env");
+    let down = work.path().join("down.env");
+    for (dest, arg_src, arg_dst) in [
+        (&up, src.display().to_string(), remote(&f, &up)),
+        (&down, remote(&f, &src), down.display().to_string()),
+    ] {
+        std::fs::write(dest, b"old").unwrap();
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = cp(&f, &[&arg_src, &arg_dst]).await;
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        assert_eq!(std::fs::read(dest).unwrap(), b"new secret\n");
+        assert_eq!(mode(dest), 0o600, "{}", dest.display());
+    }
+
+    // A symbolic link stays one; the file it names gets the bytes.
+    for remote_side in [true, false] {
+        let real = work.path().join(format!("real-{remote_side}"));
+        std::fs::write(&real, b"old").unwrap();
+        let link = work.path().join(format!("link-{remote_side}"));
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let (arg_src, arg_dst) = if remote_side {
+            (src.display().to_string(), remote(&f, &link))
+        } else {
+            (remote(&f, &src), link.display().to_string())
+        };
+        let out = cp(&f, &[&arg_src, &arg_dst]).await;
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new secret\n");
+    }
+    assert!(
+        temporaries(work.path()).is_empty(),
+        "{:?}",
+        temporaries(work.path())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_no_temporary_on_either_side() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    std::fs::write(&src, vec![7u8; 50 * 1024 * 1024]).unwrap();
+    for upload in [true, false] {
+        let into = work.path().join(format!("into-{upload}"));
+        std::fs::create_dir(&into).unwrap();
+        let dest = into.join("big.bin");
+        let (arg_src, arg_dst) = if upload {
+            (src.display().to_string(), remote(&f, &dest))
+        } else {
+            (remote(&f, &src), dest.display().to_string())
+        };
+        let child = f
+            .command()
+            .args(["cp", &arg_src, &arg_dst])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while temporaries(&into).is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the copy never began"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let pid = child.id().unwrap().to_string();
+        let st = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("cp ends")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "upload {upload}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(
+            !dest.exists(),
+            "upload {upload}: a file under the destination name"
+        );
+        assert!(
+            temporaries(&into).is_empty(),
+            "upload {upload}: {:?}",
+            temporaries(&into)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let tree_root = work.path().join("tree");
+    std::fs::create_dir(&tree_root).unwrap();
+    // 250 bytes: legal, but too long for a temporary name that adds to it.
+    let long = "n".repeat(250);
+    std::fs::write(tree_root.join(&long), b"long").unwrap();
+    std::os::unix::fs::symlink(work.path().join("missing"), tree_root.join("dangling")).unwrap();
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+
+    let out = cp(
+        &f,
+        &["-r", tree_root.to_str().unwrap(), &remote(&f, &instance)],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipping") && out.stderr.contains("dangling"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read(instance.join("tree").join(&long)).unwrap(),
+        b"long"
+    );
+    assert!(!instance.join("tree").join("dangling").exists());
+
+    let back = work.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let out = cp(
+        &f,
+        &[&remote(&f, &tree_root.join(&long)), back.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(back.join(&long)).unwrap(), b"long");
+}

@@ -1,5 +1,8 @@
 //! scp's syntax for each side of a copy: `[USER@]TARGET:PATH` is remote, and
-//! anything else (or a colon after a slash, or a leading colon) is local.
+//! anything else (or a colon after a slash, or a leading colon) is local. A
+//! `tag:KEY=VALUE` TARGET keeps its own colons (in `tag:` and in KEY, as in
+//! `tag:aws:cloudformation:stack-name=web`): its PATH starts at the first
+//! colon after the `=`.
 
 use crate::route::target::Target;
 
@@ -18,7 +21,7 @@ impl Location {
     /// Parse one argument; a remote side's TARGET goes through the target
     /// syntax, and a bad one is an error naming it.
     pub fn parse(arg: &str) -> Result<Location, String> {
-        let Some(colon) = arg.find(':') else {
+        let Some(colon) = target_end(arg) else {
             return Ok(Location::Local(arg.to_owned()));
         };
         let (head, path) = (&arg[..colon], &arg[colon + 1..]);
@@ -30,11 +33,7 @@ impl Location {
             .map_err(|e: String| format!("in '{arg}': {e}"))?;
         Ok(Location::Remote {
             target,
-            path: if path.is_empty() {
-                ".".into()
-            } else {
-                path.to_owned()
-            },
+            path: home_relative(path).to_owned(),
         })
     }
 
@@ -50,6 +49,32 @@ impl Location {
         match self {
             Location::Local(p) | Location::Remote { path: p, .. } => p,
         }
+    }
+}
+
+/// Where TARGET ends in `[USER@]TARGET:PATH`: at the first colon, except
+/// that a `tag:KEY=VALUE` target ends at the first colon after its `=`.
+fn target_end(arg: &str) -> Option<usize> {
+    let start = arg
+        .find('@')
+        .filter(|&at| !arg[..at].contains(['/', ':']))
+        .map_or(0, |at| at + 1);
+    if let Some(tag) = arg[start..].strip_prefix("tag:")
+        && let Some(eq) = tag.find('=')
+        && !tag[..eq].contains('/')
+    {
+        let value = start + "tag:".len() + eq + 1;
+        return arg[value..].find(':').map(|i| value + i);
+    }
+    arg.find(':')
+}
+
+/// A remote path as scp reads it: empty or `~` is the home directory, and
+/// `~/x` is `x` in it (SFTP paths are relative to the home directory).
+fn home_relative(path: &str) -> &str {
+    match path {
+        "" | "~" | "~/" => ".",
+        p => p.strip_prefix("~/").unwrap_or(p),
     }
 }
 
@@ -96,6 +121,11 @@ mod tests {
             ),
             ("i-0123456789abcdef0:", remote(None, ".")),
             ("i-0123456789abcdef0:a:b", remote(None, "a:b")),
+            ("i-0123456789abcdef0:~", remote(None, ".")),
+            ("i-0123456789abcdef0:~/", remote(None, ".")),
+            ("i-0123456789abcdef0:~/f.txt", remote(None, "f.txt")),
+            ("i-0123456789abcdef0:~x/f", remote(None, "~x/f")),
+            ("i-0123456789abcdef0:/a@b:c", remote(None, "/a@b:c")),
             (
                 "./i-0123456789abcdef0:x",
                 Location::Local("./i-0123456789abcdef0:x".into()),
@@ -103,6 +133,43 @@ mod tests {
             (":weird", Location::Local(":weird".into())),
             ("/tmp/a:b", Location::Local("/tmp/a:b".into())),
             ("plain.txt", Location::Local("plain.txt".into())),
+        ] {
+            assert_eq!(Location::parse(arg), Ok(want), "{arg}");
+        }
+    }
+
+    #[test]
+    fn a_tag_target_keeps_its_colons() {
+        let tag = |user: Option<&str>, key: &str, value: &str, path: &str| Location::Remote {
+            target: Target {
+                user: user.map(str::to_owned),
+                expr: crate::route::target::TargetExpr::Tag {
+                    key: key.into(),
+                    value: value.into(),
+                },
+            },
+            path: path.into(),
+        };
+        for (arg, want) in [
+            (
+                "tag:Role=web:/etc/hosts",
+                tag(None, "Role", "web", "/etc/hosts"),
+            ),
+            (
+                "ec2-user@tag:Role=web:x:y",
+                tag(Some("ec2-user"), "Role", "web", "x:y"),
+            ),
+            ("tag:Role=web:", tag(None, "Role", "web", ".")),
+            (
+                "tag:aws:cloudformation:stack-name=app:/srv",
+                tag(None, "aws:cloudformation:stack-name", "app", "/srv"),
+            ),
+            // No colon after the value: a local file of that name.
+            ("tag:Role=web", Location::Local("tag:Role=web".into())),
+            (
+                "./tag:Role=web:x",
+                Location::Local("./tag:Role=web:x".into()),
+            ),
         ] {
             assert_eq!(Location::parse(arg), Ok(want), "{arg}");
         }

@@ -82,18 +82,21 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         recursive: args.recursive,
         preserve: args.preserve,
         progress: &progress,
+        pending: std::sync::Mutex::new(None),
     };
     let work = copier.run(
         sources.iter().map(|s| (s.clone(), side(s))).collect(),
         (dest.clone(), side(&dest)),
     );
-    // A lost connection ends the copy at once (the SFTP requests in flight
-    // would otherwise wait for their timeout); local temporaries are removed
-    // as the copy is dropped.
-    let result = if sessions.is_empty() {
-        work.await
-    } else {
+    // A lost connection or Ctrl-C ends the copy at once (the SFTP requests
+    // in flight would otherwise wait for their timeout); local temporaries
+    // are removed as the copy is dropped, a remote one just after.
+    let mut stop = StopSignals::new()?;
+    let result = {
         let lost = async {
+            if sessions.is_empty() {
+                return std::future::pending().await;
+            }
             let ended: Vec<_> = sessions.values().map(|(l, _)| l.session.closed()).collect();
             futures_util::future::select_all(ended.into_iter().map(Box::pin)).await;
         };
@@ -101,11 +104,14 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         let r = tokio::select! {
             r = work => r,
             () = &mut lost => Err(lost_error(&sessions)),
+            signal = stop.recv() => Err(Error::Interrupted(format!(
+                "{signal}: the copy stopped; the file being copied was not finished, and its destination is as it was"
+            ))),
         };
         match r {
             // SFTP may notice the connection going a moment before the
             // session does: then the lost connection is the story.
-            Err(Error::Copy { .. }) => {
+            Err(Error::Copy { .. }) if !sessions.is_empty() => {
                 let grace = std::time::Duration::from_millis(500);
                 match tokio::time::timeout(grace, &mut lost).await {
                     Ok(()) => Err(lost_error(&sessions)),
@@ -115,12 +121,37 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
             r => r,
         }
     };
+    copier.clean_up().await;
     progress.finish();
     for (logged, sftp) in sessions.into_values() {
         sftp.close();
         logged.session.close().await;
     }
     result.map(|()| 0)
+}
+
+/// SIGINT, SIGTERM and SIGHUP, whichever comes first.
+struct StopSignals([tokio::signal::unix::Signal; 3]);
+
+impl StopSignals {
+    fn new() -> Result<StopSignals, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals([
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        ]))
+    }
+
+    /// The name of the first signal to arrive.
+    async fn recv(&mut self) -> &'static str {
+        let [int, term, hup] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => "interrupted",
+            _ = term.recv() => "terminated",
+            _ = hup.recv() => "hung up",
+        }
+    }
 }
 
 fn lost_error(sessions: &HashMap<(String, String), (LoggedIn, Arc<Sftp>)>) -> Error {
@@ -212,6 +243,9 @@ struct Copier<'a> {
     recursive: bool,
     preserve: bool,
     progress: &'a Progress,
+    /// The remote temporary being written, if any: removed if the copy is
+    /// cut short (a local one removes itself, see [`LocalTemp`]).
+    pending: std::sync::Mutex<Option<(Side, String)>>,
 }
 
 fn copy_error(path: &str, reason: impl Into<String>) -> Error {
@@ -329,19 +363,24 @@ impl Copier<'_> {
         dst: &Side,
         dst_path: &str,
     ) -> Result<(), Error> {
-        let temp = sftp::join(
-            location::dirname(dst_path),
-            &format!(
-                ".{}.eic-ssh-{:08x}.part",
-                location::basename(dst_path),
-                rand::random::<u32>()
-            ),
-        );
+        // Through a symbolic link to the file it names; an existing file
+        // keeps its mode unless -p gives it the source's, as with scp.
+        let (landing, existing) = dst
+            .landing(dst_path)
+            .await
+            .map_err(|e| copy_error(dst_path, e))?;
+        let keep_mode = existing
+            .filter(|m| m.kind == Kind::File && !self.preserve)
+            .map(|m| m.mode & 0o777);
+        let temp = temp_name(&landing);
         let mut reader = src
             .reader(src_path, meta.size)
             .await
             .map_err(|e| copy_error(src_path, e))?;
-        let mut writer = match dst.create(&temp, meta.mode & 0o777).await {
+        let mut writer = match dst
+            .create(&temp, keep_mode.unwrap_or(meta.mode) & 0o777)
+            .await
+        {
             Ok(w) => w,
             Err(e) => {
                 reader.close().await;
@@ -349,6 +388,11 @@ impl Copier<'_> {
             }
         };
         let guard = LocalTemp::new(dst, &temp);
+        if !dst.is_local()
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            *pending = Some((dst.clone(), temp.clone()));
+        }
         let bar = self.progress.file(location::basename(src_path), meta.size);
         let copied = async {
             loop {
@@ -387,13 +431,18 @@ impl Copier<'_> {
                 dst.preserve(&temp, meta)
                     .await
                     .map_err(|e| copy_error(dst_path, e))?;
+            } else if let Some(mode) = keep_mode {
+                // Exactly the old mode, whatever the umask took away.
+                dst.set_mode(&temp, mode)
+                    .await
+                    .map_err(|e| copy_error(dst_path, e))?;
             }
-            dst.rename_over(&temp, dst_path)
+            dst.rename_over(&temp, &landing)
                 .await
                 .map_err(|e| copy_error(dst_path, e))
         }
         .await;
-        match renamed {
+        let result = match renamed {
             Ok(()) => {
                 guard.disarm();
                 tracing::info!("copied {src_path} to {dst_path} ({} bytes)", meta.size);
@@ -405,6 +454,43 @@ impl Copier<'_> {
                 }
                 Err(e)
             }
+        };
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = None;
+        }
+        result
+    }
+
+    /// Remove the remote temporary of a copy that was cut short (by Ctrl-C,
+    /// or by the other side's connection), if its side still answers.
+    async fn clean_up(&self) {
+        let pending = self.pending.lock().ok().and_then(|mut p| p.take());
+        if let Some((side, temp)) = pending {
+            let removed = tokio::time::timeout(CLEAN_UP_WITHIN, side.remove(&temp)).await;
+            if !matches!(removed, Ok(Ok(()))) {
+                tracing::warn!("could not remove the unfinished {temp}");
+            }
         }
     }
+}
+
+/// How long removing a remote temporary may take once the copy has stopped.
+const CLEAN_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A temporary name beside `path`, hidden, and short enough for any file
+/// system however long the file's own name is.
+fn temp_name(path: &str) -> String {
+    let base = location::basename(path);
+    let mut keep = base.len().min(200);
+    while !base.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    sftp::join(
+        location::dirname(path),
+        &format!(
+            ".{}.eic-ssh-{:08x}.part",
+            &base[..keep],
+            rand::random::<u32>()
+        ),
+    )
 }

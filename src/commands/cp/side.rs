@@ -67,9 +67,17 @@ impl Side {
                     let name = e.file_name().into_string().map_err(|n| {
                         format!("the name {n:?} is not UTF-8, which SFTP cannot carry")
                     })?;
-                    let m = tokio::fs::metadata(e.path())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    // Links are followed, as scp does; a dangling one is
+                    // skipped (as something not a regular file), not fatal.
+                    let m = match tokio::fs::metadata(e.path()).await {
+                        Ok(m) => m,
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                            tokio::fs::symlink_metadata(e.path())
+                                .await
+                                .map_err(|err| format!("{}: {err}", e.path().display()))?
+                        }
+                        Err(err) => return Err(format!("{}: {err}", e.path().display())),
+                    };
                     out.push((name, local_meta(&m)));
                 }
                 out
@@ -78,6 +86,37 @@ impl Side {
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    /// Where a file written to `path` lands, and what is there now: a
+    /// symbolic link's target, so that the link stays and the file it
+    /// points to is replaced, as scp writes through it. A dangling link is
+    /// replaced itself.
+    pub async fn landing(&self, path: &str) -> SideResult<(String, Option<Meta>)> {
+        let real = match self {
+            Side::Local => match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+                    .ok()
+                    .and_then(|p| p.into_os_string().into_string().ok()),
+                _ => None,
+            },
+            Side::Remote(s) => s.link_target(path).await.map_err(|e| e.to_string())?,
+        }
+        .unwrap_or_else(|| path.to_owned());
+        let meta = self.stat(&real).await?;
+        Ok((real, meta))
+    }
+
+    /// Set the permission bits of `path` exactly (no umask).
+    pub async fn set_mode(&self, path: &str, mode: u32) -> SideResult<()> {
+        match self {
+            Side::Local => std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string()),
+            Side::Remote(s) => s
+                .set_meta(path, Some(mode), None)
+                .await
+                .map_err(|e| e.to_string()),
+        }
     }
 
     pub async fn mkdir(&self, path: &str, mode: u32) -> SideResult<()> {

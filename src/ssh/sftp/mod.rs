@@ -85,7 +85,11 @@ impl Sftp {
         let config = russh_sftp::client::Config {
             // Room for a full-size data reply plus its header.
             max_packet_len: 256 * 1024 + 1024,
-            request_timeout_secs: 120,
+            // Up to 32 requests of 255 KiB are in flight, and each one's
+            // clock starts when it is sent: 10 minutes lets a link as slow
+            // as 14 KB/s finish them. A dead connection is noticed sooner,
+            // by the session's keepalives.
+            request_timeout_secs: 600,
             ..Default::default()
         };
         let raw = RawSftpSession::new_with_config(channel.into_stream(), config);
@@ -154,6 +158,22 @@ impl Sftp {
         Ok(out)
     }
 
+    /// Where the symbolic link `path` leads (resolved by the server), or
+    /// `None` if `path` is not a link, is missing, or leads nowhere.
+    pub async fn link_target(&self, path: &str) -> Result<Option<String>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) if a.attrs.permissions.unwrap_or(0) & 0o170000 == 0o120000 => {}
+            Ok(_) => return Ok(None),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        match self.raw.realpath(path).await {
+            Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Create directory `path` with `mode` (the server applies its umask).
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<(), SftpError> {
         let attrs = FileAttributes {
@@ -177,11 +197,24 @@ impl Sftp {
                 _ => Err(SftpError::UnexpectedPacket),
             };
         }
-        // Plain SFTP v3 rename refuses an existing target.
-        if self.stat(to).await?.is_some_and(|m| m.kind != Kind::Dir) {
-            self.raw.remove(to).await?;
+        // Plain SFTP v3 rename refuses an existing target: move it aside
+        // first, and back if the rename still fails, so that `to` is never
+        // left missing.
+        if !self.stat(to).await?.is_some_and(|m| m.kind != Kind::Dir) {
+            return self.raw.rename(from, to).await.map(drop);
         }
-        self.raw.rename(from, to).await.map(drop)
+        let aside = format!("{to}.eic-ssh-old-{:08x}", rand::random::<u32>());
+        self.raw.rename(to, aside.as_str()).await?;
+        match self.raw.rename(from, to).await {
+            Ok(_) => {
+                let _ = self.raw.remove(aside).await;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.raw.rename(aside, to).await;
+                Err(e)
+            }
+        }
     }
 
     /// Remove file `path`.
