@@ -493,3 +493,61 @@ async fn forwards_end_with_the_session_and_say_why() {
     assert!(why.starts_with("eic-ssh: "), "{why}");
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
 }
+
+/// A target that reads a little and goes away while the local client is
+/// still sending: the instance closes the channel, and the local connection
+/// ends with it (as with OpenSSH) instead of taking bytes for nobody and
+/// then hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_goes_away_mid_upload_ends_the_local_connection() {
+    let f = Fixture::new().await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+            });
+        }
+    });
+    let db = echo_server().await;
+    let (gone, echo) = (format!("0:127.0.0.1:{target}"), format!("0:127.0.0.1:{db}"));
+    let mut run = Running::start(&f, &["-N", "-L", &gone, "-L", &echo, &f.target()]);
+    let line = run.line(&format!("to 127.0.0.1:{target} ")).await;
+    let port = port_after(&line, "127.0.0.1:");
+
+    let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![1u8; 64 * 1024];
+        let mut sent = 0usize;
+        // Far more than every window and buffer on the way.
+        while sent < 256 << 20 {
+            if w.write_all(&chunk).await.is_err() {
+                return Err(sent);
+            }
+            sent += chunk.len();
+        }
+        Ok(sent)
+    });
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, r.read(&mut buf))
+        .await
+        .expect("the local connection ends");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let wrote = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("the local sender is stopped, not left hanging")
+        .unwrap();
+    assert!(
+        wrote.is_err(),
+        "256 MiB taken for a target that left: {wrote:?}"
+    );
+
+    // The session still serves its other forward.
+    let line = run.line(&format!("to 127.0.0.1:{db} ")).await;
+    echo_round_trip(port_after(&line, "127.0.0.1:"), 100_000).await;
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
+}

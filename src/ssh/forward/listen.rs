@@ -31,8 +31,9 @@ impl Listeners {
                 (Ipv4Addr::LOCALHOST, port).into(),
                 (Ipv6Addr::LOCALHOST, port).into(),
             ],
-            // On Linux, [::] also takes IPv4 connections; 0.0.0.0 is the
-            // fallback where IPv6 is off.
+            // [::] takes IPv4 connections too where the system makes it
+            // dual-stack (then 0.0.0.0 is refused as in use, and that is
+            // fine); with bindv6only set, or IPv6 off, 0.0.0.0 is needed.
             Bind::Any => vec![
                 (Ipv6Addr::UNSPECIFIED, port).into(),
                 (Ipv4Addr::UNSPECIFIED, port).into(),
@@ -60,10 +61,6 @@ impl Listeners {
                     tracing::debug!("cannot listen on {addr}: {e}");
                     first_error.get_or_insert((addr, e));
                 }
-            }
-            // [::] already covers 0.0.0.0.
-            if matches!(bind, Bind::Any) && !listeners.is_empty() {
-                break;
             }
         }
         match (listeners.is_empty(), first_error) {

@@ -25,6 +25,7 @@ pub mod spec;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -172,10 +173,16 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(5);
 
 const CHUNK: usize = 64 << 10;
 
-/// Move bytes both ways between a local socket and a channel until both
-/// sides are done (or either fails); log the totals each way at `-v`, and a
-/// connection closed for not reading as a warning. The channel's messages
-/// are taken as they come (no copy), and the channel is closed at the end.
+/// Move bytes both ways between a local socket and a channel until the
+/// instance closes the channel (or either side fails); log the totals each
+/// way at `-v`, and a connection closed for not reading as a warning. The
+/// channel's messages are taken as they come (no copy), and the channel is
+/// closed at the end.
+///
+/// An EOF either way is passed on and the other way goes on; the instance's
+/// close ends the local connection too, as OpenSSH does, even while the
+/// local side is still sending (the target has gone, and a channel russh
+/// has closed would take those bytes without ever sending them).
 pub async fn pump<L>(local: L, channel: russh::Channel<Msg>, label: &str)
 where
     L: AsyncRead + AsyncWrite + Unpin,
@@ -187,28 +194,36 @@ where
     let mut received = 0u64;
     let failure = {
         let up = copy(&mut local_rd, &mut chan_writer, &mut sent);
-        let down = copy_buffered(
-            channel_data(&mut chan_rd),
-            &mut local_wr,
-            &mut received,
-            STUCK_AFTER,
-        );
+        let down = async {
+            let closed = AtomicBool::new(false);
+            copy_buffered(
+                channel_data(&mut chan_rd, &closed),
+                &mut local_wr,
+                &mut received,
+                STUCK_AFTER,
+            )
+            .await?;
+            // After the instance's EOF, wait for its close.
+            while !closed.load(Ordering::Relaxed) {
+                if let Some(russh::ChannelMsg::Close) | None = chan_rd.wait().await {
+                    closed.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        };
         tokio::pin!(up, down);
-        let (mut up_done, mut down_done) = (false, false);
-        let mut failure = None;
-        while !(up_done && down_done) && failure.is_none() {
+        let mut up_done = false;
+        loop {
             tokio::select! {
                 r = &mut up, if !up_done => {
                     up_done = true;
-                    failure = r.err();
+                    if let Err(e) = r {
+                        break Some(e);
+                    }
                 }
-                r = &mut down, if !down_done => {
-                    down_done = true;
-                    failure = r.err();
-                }
+                r = &mut down => break r.err(),
             }
         }
-        failure
     };
     // Let go of the incoming side first (the session never waits on it
     // again), then close the channel.
@@ -225,13 +240,21 @@ where
     }
 }
 
-/// The data a channel receives, message by message, until its EOF or close.
-fn channel_data(rd: &mut russh::ChannelReadHalf) -> impl Stream<Item = Bytes> + Unpin + '_ {
-    Box::pin(futures_util::stream::unfold(rd, |rd| async move {
+/// The data a channel receives, message by message, until its EOF or
+/// close; `closed` says whether it ended with the close.
+fn channel_data<'a>(
+    rd: &'a mut russh::ChannelReadHalf,
+    closed: &'a AtomicBool,
+) -> impl Stream<Item = Bytes> + Unpin + 'a {
+    Box::pin(futures_util::stream::unfold(rd, move |rd| async move {
         loop {
             match rd.wait().await {
                 Some(russh::ChannelMsg::Data { data }) => return Some((data, rd)),
-                Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => return None,
+                Some(russh::ChannelMsg::Eof) => return None,
+                Some(russh::ChannelMsg::Close) | None => {
+                    closed.store(true, Ordering::Relaxed);
+                    return None;
+                }
                 Some(_) => {}
             }
         }

@@ -80,6 +80,10 @@ async fn connection(
             {
                 tracing::info!("{label}: open");
                 pump(socket, channel, &label).await;
+            } else {
+                // The client left: close the channel, or the instance keeps
+                // its connection to the target until the session ends.
+                let _ = channel.close().await;
             }
         }
         Err(e) => {
