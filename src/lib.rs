@@ -94,8 +94,11 @@ where
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
     term::clear_progress();
-    eprintln!("eic-ssh: {}", term::text::printable(&e.to_string()));
+    // Errors carry values from the network and the environment: printed
+    // without control characters, and redacted as logs are.
+    let shown = |s: &str| term::text::printable(&term::redact::redact(s));
+    eprintln!("eic-ssh: {}", shown(&e.to_string()));
     if let Some(hint) = e.hint() {
-        eprintln!("eic-ssh: hint: {}", term::text::printable(&hint));
+        eprintln!("eic-ssh: hint: {}", shown(&hint));
     }
 }

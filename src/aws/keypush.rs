@@ -51,6 +51,7 @@ impl EphemeralKey {
     /// A key of type `key_type`.
     pub fn generate_type(key_type: KeyType) -> Result<EphemeralKey, Error> {
         use russh::keys::ssh_key::{EcdsaCurve, private};
+        keep_out_of_core_dumps();
         let mut private = match key_type {
             KeyType::Ed25519 => {
                 let seed = Zeroizing::new(rand::random::<[u8; 32]>());
@@ -71,6 +72,32 @@ impl EphemeralKey {
             public_openssh,
         })
     }
+}
+
+/// Keep this process's memory, about to hold a private key, out of core
+/// dumps: no core file (RLIMIT_CORE 0, which systemd-coredump honours too)
+/// and, on Linux, not dumpable at all, which also keeps other processes of
+/// the same user from reading it through ptrace, as ssh-agent does. Best
+/// effort, once per process.
+fn keep_out_of_core_dumps() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Core);
+        let no_core = Rlimit {
+            current: Some(0),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Core, no_core) {
+            tracing::debug!("could not turn core dumps off: {e}");
+        }
+        #[cfg(target_os = "linux")]
+        if let Err(e) =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        {
+            tracing::debug!("could not make the process undumpable: {e}");
+        }
+    });
 }
 
 impl std::fmt::Debug for EphemeralKey {

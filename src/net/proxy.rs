@@ -111,10 +111,17 @@ impl fmt::Debug for Proxy {
 impl fmt::Display for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = self.uri.scheme_str().unwrap_or("http");
-        let authority = self.uri.authority().map_or("", |a| a.as_str());
+        // Host and port only: a password with an unencoded `@` leaves its
+        // tail in the parsed authority (`ss@proxy:3128`).
+        let host = self.uri.host().unwrap_or_default();
+        let port = self
+            .uri
+            .port_u16()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
         match self.user() {
-            Some(user) => write!(f, "{scheme}://{user}:REDACTED@{authority}"),
-            None => write!(f, "{scheme}://{authority}"),
+            Some(user) => write!(f, "{scheme}://{user}:REDACTED@{host}{port}"),
+            None => write!(f, "{scheme}://{host}{port}"),
         }
     }
 }
@@ -220,7 +227,9 @@ fn status_line(head: &str) -> Option<(u16, String)> {
         return None;
     }
     let status = parts.next()?.parse().ok()?;
-    Some((status, parts.next().unwrap_or_default().trim().to_owned()))
+    // The reason phrase is the proxy's (or the path's) text: no escapes.
+    let reason = crate::term::text::remote_text(parts.next().unwrap_or_default().trim());
+    Some((status, reason))
 }
 
 /// `[::1]` for an IPv6 literal, as a URL or `CONNECT` needs it.
@@ -332,6 +341,12 @@ mod tests {
         let proxy = p.for_https("h.test", 443).unwrap();
         assert_eq!(proxy.to_string(), "http://alice:REDACTED@proxy.test:3128");
         assert!(!format!("{proxy:?}").contains("cr3t"));
+        // An unencoded `@` in the password leaves its tail in the parsed
+        // authority: still not shown.
+        let p = Proxies::new("http://alice:p@ss@proxy.test:3128", "", "", "");
+        let at = p.for_https("h.test", 443).unwrap().to_string();
+        assert!(!at.contains("ss@"), "{at}");
+        assert!(at.ends_with("@proxy.test:3128"), "{at}");
         let e = ProxyError {
             proxy: proxy.to_string(),
             target: "h.test:443".into(),
@@ -357,5 +372,11 @@ mod tests {
             Some((200, String::new()))
         );
         assert_eq!(status_line("SSH-2.0-OpenSSH\r\n"), None);
+        // The reason is the far side's text: no terminal escapes.
+        let (_, reason) = status_line("HTTP/1.1 403 \x1b]0;PWNED\x07\x1b[2J\r\n\r\n").unwrap();
+        assert!(
+            !reason.contains('\x1b') && !reason.contains('\x07'),
+            "{reason:?}"
+        );
     }
 }

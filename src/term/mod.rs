@@ -66,9 +66,11 @@ pub fn clear_progress() {
 }
 
 /// A status line on stderr (`eic-ssh: …`), after clearing the progress line.
+/// Like errors, it may carry text from the network: no control characters
+/// reach the terminal, and no secret.
 pub fn notice(msg: &str) {
     clear_progress();
-    eprintln!("eic-ssh: {msg}");
+    eprintln!("eic-ssh: {}", text::printable(&redact::redact(msg)));
 }
 
 /// A one-line status on stderr while connecting, only when stderr is a

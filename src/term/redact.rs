@@ -48,9 +48,14 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r#"(?i)\b((?:credential|signature)=)[^&\s,"']+"#,
             "${1}REDACTED",
         ),
-        // Named secrets in debug output and config dumps.
+        // Named secrets in debug output, config dumps, headers and request
+        // bodies (which the SDK's trace prints with escaped quotes): the
+        // secret key and session token, SSO bearer tokens, web-identity
+        // tokens, OIDC client secrets and refresh tokens, the instance
+        // metadata token, passwords. Whole names only: an error code such
+        // as `ExpiredToken: The security token…` stays readable.
         rule(
-            r#"(?i)((?:aws_)?(?:secret_access_key|secret_key|session_token|secretaccesskey|sessiontoken|password|passwd)["']?\s*[:=]\s*(?:Some\()?["']?)[^\s"',&)]+"#,
+            r#"(?i)\b((?:x-amz-sso_bearer_token|x-aws-ec2-metadata-token|web_?identity_?token|client_?secret|refresh_?token|access_?token|id_?token|session_?token|security_?token|(?:aws_)?secret_?access_?key|secret_?key|password|passwd)\\?["']?\s*[:=]\s*(?:Some\()?\\?["']?)[^\s"'\\,&)]+"#,
             "${1}REDACTED",
         ),
         // user:password@ in URLs (proxies).
@@ -155,6 +160,19 @@ mod tests {
                 vec!["wJalrXUtnFEMI", "tok123"],
             ),
             (
+                "x-amz-sso_bearer_token: aoaAAAAAGsso123 x-aws-ec2-metadata-token: AQAEAimds456=="
+                    .to_owned(),
+                vec!["aoaAAAAAGsso123", "AQAEAimds456"],
+            ),
+            (
+                "body: Action=AssumeRoleWithWebIdentity&WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.sig&Version=2011-06-15".to_owned(),
+                vec!["eyJhbGciOiJSUzI1NiJ9", "eyJzdWIiOiJ4In0"],
+            ),
+            (
+                r#"body: b"{\"clientId\":\"cid\",\"clientSecret\":\"cs-789\",\"refreshToken\":\"rt-012\",\"secretAccessKey\":\"wJalr345\"}""#.to_owned(),
+                vec!["cs-789", "rt-012", "wJalr345"],
+            ),
+            (
                 "key: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----\nafter".to_owned(),
                 vec!["b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"],
             ),
@@ -172,6 +190,8 @@ mod tests {
             "route resolved endpoint=\"eice-0123456789abcdef0\" private_ip=10.0.1.10",
             "the endpoint refused the tunnel: HTTP 403 AccessDenied: User is not authorized",
             "signed headers: host",
+            "ExpiredToken: The security token included in the request is expired",
+            "InvalidClientTokenId: The security token included in the request is invalid",
         ] {
             assert!(matches!(redact(line), Cow::Borrowed(_)), "{line}");
         }

@@ -507,3 +507,47 @@ async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
         }
     }
 }
+
+/// A process holding the ephemeral key leaves no core dump: its core limit
+/// is 0 (and it is made undumpable), set before the key exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_holding_the_key_dumps_no_core() {
+    use tokio::io::AsyncBufReadExt;
+    let f = Fixture::new().await;
+    // Started with core dumps on (up to the hard limit), as a developer's
+    // shell may have them.
+    let mut child = f
+        .program("/bin/sh")
+        .args([
+            "-c",
+            "ulimit -c \"$(ulimit -H -c)\" && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_eic-ssh"),
+            "-N",
+            "-L",
+            "0:127.0.0.1:9",
+            &f.target(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let up = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains("forwarding") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(up, Ok(true), "the session never came up");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id().unwrap())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let soft = core.split_whitespace().nth(4).unwrap();
+    assert_eq!(soft, "0", "{core}");
+    let _ = child.kill().await;
+}
