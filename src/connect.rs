@@ -179,7 +179,8 @@ pub async fn connect_cached(
     // neither read from the cache (the flag must win) nor written to it (a
     // later run without flags must not inherit it).
     let cache = cache.filter(|_| !dest.has_route_flags());
-    let profile = aws.profile.as_deref();
+    let scope = aws.cache_scope();
+    let profile = Some(scope.as_str());
     let cached = cache.and_then(|c| c.get(profile, &aws.region, &dest.instance_id));
     // A cached endpoint name is checked like any other before it is dialed.
     let cached = cached.filter(|route| {
@@ -217,6 +218,6 @@ pub async fn connect_cached(
 /// Drop a cached route that failed.
 pub fn forget(cache: Option<&RouteCache>, aws: &Aws, instance_id: &str) {
     if let Some(c) = cache {
-        c.remove(aws.profile.as_deref(), &aws.region, instance_id);
+        c.remove(Some(&aws.cache_scope()), &aws.region, instance_id);
     }
 }

@@ -146,18 +146,22 @@ pub async fn describe_instance(
 
 /// What eic-ssh needs of one instance in a `DescribeInstances` answer.
 pub fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> InstanceInfo {
-    // Every group on every network interface, as AWS evaluates them.
+    // The groups that judge a tunnel are those of the interface that holds
+    // the primary private IP (device index 0), not every interface's: a
+    // rule on a secondary interface admits nothing to the primary IP.
     let mut security_group_ids: Vec<String> = Vec::new();
-    let groups = instance
+    let primary = instance
         .network_interfaces()
         .iter()
-        .flat_map(|nic| nic.groups().iter().filter_map(|g| g.group_id()))
-        .chain(
-            instance
-                .security_groups()
-                .iter()
-                .filter_map(|g| g.group_id()),
-        );
+        .find(|nic| nic.attachment().and_then(|a| a.device_index()) == Some(0));
+    let groups: Vec<&str> = match primary {
+        Some(nic) => nic.groups().iter().filter_map(|g| g.group_id()).collect(),
+        None => instance
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .collect(),
+    };
     for g in groups {
         if !security_group_ids.iter().any(|x| x == g) {
             security_group_ids.push(g.to_owned());
@@ -193,7 +197,9 @@ pub fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> InstanceInfo {
             .iter()
             .find(|t| t.key() == Some("Name"))
             .and_then(|t| t.value())
-            .map(str::to_owned),
+            // A tag is anyone's text: shown in tables, the picker and exec's
+            // prefixes, so no escapes.
+            .map(crate::term::text::remote_text),
         private_dns_name: instance
             .private_dns_name()
             .filter(|d| !d.is_empty())
@@ -297,6 +303,40 @@ pub fn group_id_filter(groups: &[String]) -> Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_primary_interface_groups_count_and_names_are_made_safe() {
+        use aws_sdk_ec2::types::{
+            GroupIdentifier, Instance, InstanceNetworkInterface,
+            InstanceNetworkInterfaceAttachment, Tag,
+        };
+        let nic = |index: i32, group: &str| {
+            InstanceNetworkInterface::builder()
+                .attachment(
+                    InstanceNetworkInterfaceAttachment::builder()
+                        .device_index(index)
+                        .build(),
+                )
+                .groups(GroupIdentifier::builder().group_id(group).build())
+                .build()
+        };
+        // The secondary interface is listed first, as the API may do.
+        let instance = Instance::builder()
+            .instance_id("i-0123456789abcdef0")
+            .network_interfaces(nic(1, "sg-secondary"))
+            .network_interfaces(nic(0, "sg-primary"))
+            .security_groups(GroupIdentifier::builder().group_id("sg-primary").build())
+            .tags(
+                Tag::builder()
+                    .key("Name")
+                    .value("web\x1b]0;pwned\x07-1")
+                    .build(),
+            )
+            .build();
+        let info = instance_info(&instance);
+        assert_eq!(info.security_group_ids, ["sg-primary"]);
+        assert_eq!(info.name.as_deref(), Some("web]0;pwned-1"));
+    }
 
     fn ep(id: &str, subnet: &str, state: &str) -> EndpointInfo {
         EndpointInfo {

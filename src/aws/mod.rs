@@ -49,6 +49,24 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// The profile in effect: `--profile`, else `AWS_PROFILE`, else `default`.
+    pub fn profile_name(&self) -> String {
+        self.profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
+    /// What the lookup cache keeps routes apart by, besides the region: the
+    /// profile in effect (however it was chosen), and FIPS, whose endpoints
+    /// have names of their own.
+    pub fn cache_scope(&self) -> String {
+        match self.use_fips {
+            true => format!("{}+fips", self.profile_name()),
+            false => self.profile_name(),
+        }
+    }
+
     /// Load the standard AWS configuration chain (environment, shared config and
     /// credentials files, SSO, assume-role, credential_process, IMDS), with
     /// `--region`/`--profile` on top.

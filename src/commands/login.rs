@@ -61,7 +61,8 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     .await?;
     aws.set_connect_timeout(args.connect.connect_timeout());
     let cache = args.connect.cache();
-    let profile = aws.profile.as_deref();
+    let scope = aws.cache_scope();
+    let profile = Some(scope.as_str());
     // A target that names an instance reached before (by its Name tag or
     // private IP) is looked up again, but the key push and the tunnel to
     // the remembered instance start at once beside that lookup, and are used
@@ -251,7 +252,8 @@ async fn start(
     let console = (known_algorithms.is_empty()
         && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
         .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
-    let profile = aws.profile.as_deref();
+    let scope = aws.cache_scope();
+    let profile = Some(scope.as_str());
     // An instance that refused ed25519 before gets the type it took then.
     let remembered = cache
         .filter(|_| args.key_type.is_none())

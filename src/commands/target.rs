@@ -122,17 +122,11 @@ pub fn no_match(aws: &Aws, searched: &str) -> Error {
     Error::NoMatch {
         searched: searched.to_owned(),
         region: aws.region.clone(),
-        profile: profile_name(aws),
+        profile: aws.profile_name(),
     }
 }
 
 /// The profile in use, as the AWS configuration chain chose it.
-pub fn profile_name(aws: &Aws) -> String {
-    aws.profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
-        .unwrap_or_else(|| "default".to_owned())
-}
 
 /// The header and rows: id, Name, state, private IP, availability zone.
 pub fn instance_rows(found: &[InstanceInfo]) -> Vec<Vec<String>> {

@@ -101,8 +101,13 @@ impl FromStr for TargetExpr {
                 )),
             };
         }
+        // EC2's own forms only (`ip-10-0-1-23.ec2.internal`,
+        // `i-0123….us-west-2.compute.internal`): a Name tag such as
+        // `vault.corp.internal` is a Name.
         let lower = s.to_ascii_lowercase();
-        if lower.ends_with(".internal") && !s.contains(char::is_whitespace) {
+        if (lower.ends_with(".ec2.internal") || lower.ends_with(".compute.internal"))
+            && !s.contains(char::is_whitespace)
+        {
             // EC2's private DNS names are lowercase, and so is the filter.
             return Ok(TargetExpr::PrivateDns(lower));
         }
@@ -129,9 +134,11 @@ impl FromStr for Target {
 
     /// `user@EXPR`: the part before the first `@` is the OS user.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // A tag value may hold an `@` (`tag:Owner=alice@example.com`); a
+        // user name never holds a `:`, so `tag:…` has no user before it.
         let (user, expr) = match s.split_once('@') {
-            Some((user, expr)) => (Some(user), expr),
-            None => (None, s),
+            Some((user, expr)) if !user.contains(':') => (Some(user), expr),
+            _ => (None, s),
         };
         if let Some(user) = user {
             validate_user(user)?;
@@ -231,7 +238,14 @@ mod tests {
                 value: "a=b".into()
             }
         );
-        for name in ["web-1", "i-web", "web server", "host.example.com", "10.0.x"] {
+        for name in [
+            "web-1",
+            "i-web",
+            "web server",
+            "host.example.com",
+            "10.0.x",
+            "vault.corp.internal",
+        ] {
             assert_eq!(expr(name), TargetExpr::Name(name.into()), "{name}");
         }
     }
@@ -264,6 +278,18 @@ mod tests {
         let t: Target = "ec2-user@tag:Role=web".parse().unwrap();
         assert_eq!(t.user.as_deref(), Some("ec2-user"));
         assert_eq!(t.to_string(), "ec2-user@tag:Role=web");
+        // A tag value with an `@` is not a user.
+        let t: Target = "tag:Owner=alice@example.com".parse().unwrap();
+        assert_eq!(t.user, None);
+        assert_eq!(
+            t.expr,
+            TargetExpr::Tag {
+                key: "Owner".into(),
+                value: "alice@example.com".into()
+            }
+        );
+        let t: Target = "ec2-user@tag:Owner=alice@example.com".parse().unwrap();
+        assert_eq!(t.user.as_deref(), Some("ec2-user"));
         let t: Target = "web-1".parse().unwrap();
         assert_eq!(t.user, None);
         assert_eq!(t.instance_id(), None);

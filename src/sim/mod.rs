@@ -158,12 +158,16 @@ impl Instance {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every security group on every network interface, each once.
+    /// The security groups that judge traffic to the primary private IP
+    /// (what a tunnel reaches): those of the primary interface (device
+    /// index 0, the first), each once. A secondary interface's groups
+    /// guard only that interface's own addresses.
     pub fn security_group_ids(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for g in self
             .network_interfaces
-            .iter()
+            .first()
+            .into_iter()
             .flat_map(|n| &n.security_group_ids)
         {
             if !out.contains(g) {

@@ -175,6 +175,12 @@ pub(crate) fn describe_instances(
                 esc(&inst.subnet_id),
                 esc(&inst.vpc_id),
             );
+            let _ = write!(
+                xml,
+                "<attachment><attachmentId>eni-attach-{}</attachmentId><deviceIndex>{n}</deviceIndex>\
+                 <status>attached</status><deleteOnTermination>true</deleteOnTermination></attachment>",
+                esc(nic.id.trim_start_matches("eni-")),
+            );
             if n == 0
                 && let Some(ip) = &inst.private_ip
             {
