@@ -264,7 +264,10 @@ impl Session {
         let mut hup = signal(SignalKind::hangup())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut quit = signal(SignalKind::quit())?;
-        let raw = opts.pty.then(RawMode::enable);
+        let mut raw = opts.pty.then(RawMode::enable);
+        // The first reply answers the PTY request (when there is one), the
+        // next the command or shell: a refused PTY is not a refused command.
+        let mut pty_reply = opts.pty;
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
@@ -285,6 +288,16 @@ impl Session {
                             tracing::info!("remote command killed by signal: {error_message}");
                         }
                         status = Some(128u8.saturating_add(signal_number(&signal_name)));
+                    }
+                    Some(ChannelMsg::Success) if pty_reply => pty_reply = false,
+                    Some(ChannelMsg::Failure) if pty_reply => {
+                        // As OpenSSH: leave raw mode, say so, and go on.
+                        pty_reply = false;
+                        drop(raw.take());
+                        crate::term::notice(&format!(
+                            "PTY allocation request failed: {} gave no terminal (PermitTTY or a no-pty key option); going on without one",
+                            self.host
+                        ));
                     }
                     Some(ChannelMsg::Failure) => break Err(Error::SshProtocol("the server refused to run the command or shell")),
                     Some(ChannelMsg::Close) | None => break Ok(()),

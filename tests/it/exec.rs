@@ -641,3 +641,20 @@ async fn an_iam_cap_on_the_duration_is_explained_with_the_flag() {
         .await;
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
 }
+
+/// A server that refuses a PTY (`PermitTTY no`) still runs the command, as
+/// OpenSSH does: the refusal is said, not fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pty_is_said_and_the_command_still_runs() {
+    let f = Fixture::with_sshd_config(eic_ssh::sim::World::demo(), "PermitTTY no\n").await;
+    let out = f
+        .run(&["-t", &f.target(), "--", "echo", "no-tty"], b"")
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "no-tty\n", "{}", out.stderr);
+    assert!(
+        out.stderr.contains("PTY allocation request failed"),
+        "{}",
+        out.stderr
+    );
+}
