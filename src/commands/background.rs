@@ -45,6 +45,10 @@ async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
         stream.read_to_end(&mut word).await?;
         Ok::<_, std::io::Error>(word == b"ready")
     };
+    // The copy is out of the terminal's process group, so Ctrl-C here
+    // reaches only this process: pass it on while the copy is not ready
+    // yet, or it would log in and keep forwarding after all.
+    let mut stop = crate::term::signals::StopSignals::new()?;
     tokio::select! {
         r = ready => match r {
             Ok(true) => Ok(0),
@@ -54,8 +58,22 @@ async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
             }
         },
         status = child.wait() => Ok(exit_code(status?)),
+        signal = stop.recv() => {
+            if let Some(pid) = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?)) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+            Err(Error::Interrupted(format!(
+                "{signal} before the background session was ready: it was stopped"
+            )))
+        }
     }
 }
+
+/// How long the background copy may take to end once told to stop.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn exit_code(status: std::process::ExitStatus) -> u8 {
     status

@@ -6,6 +6,7 @@ pub mod deadline;
 pub mod logging;
 pub mod picker;
 pub mod redact;
+pub mod signals;
 pub mod stdio;
 pub mod table;
 pub mod text;

@@ -551,3 +551,65 @@ async fn a_target_that_goes_away_mid_upload_ends_the_local_connection() {
     run.signal("-INT");
     assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
 }
+
+/// Ctrl-C while `-f` is still connecting stops the background copy too:
+/// nothing goes on to log in and forward behind the user's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_the_background_copy_is_ready_stops_it() {
+    let f = Fixture::new().await;
+    // Every API answer waits, so the copy is still connecting when the
+    // signal comes. A port nobody uses marks the copy's command line.
+    f.sim.set_api_latency(Duration::from_secs(20));
+    let marker = format!("0:127.0.0.1:{}", 40000 + rand::random::<u16>() % 20000);
+    let mut parent = f
+        .command()
+        .args(["-f", "-N", "-L", &marker, &f.target()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let copies = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+            })
+            .count()
+    };
+    // Both the parent and the background copy are up.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while copies() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no background copy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = parent.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(WAIT, parent.wait())
+        .await
+        .expect("the parent ends")
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(parent.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("background session"), "{stderr}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while copies() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the background copy is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

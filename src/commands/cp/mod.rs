@@ -91,7 +91,7 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
     // A lost connection or Ctrl-C ends the copy at once (the SFTP requests
     // in flight would otherwise wait for their timeout); local temporaries
     // are removed as the copy is dropped, a remote one just after.
-    let mut stop = StopSignals::new()?;
+    let mut stop = crate::term::signals::StopSignals::new()?;
     let result = {
         let lost = async {
             if sessions.is_empty() {
@@ -128,30 +128,6 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
         logged.session.close().await;
     }
     result.map(|()| 0)
-}
-
-/// SIGINT, SIGTERM and SIGHUP, whichever comes first.
-struct StopSignals([tokio::signal::unix::Signal; 3]);
-
-impl StopSignals {
-    fn new() -> Result<StopSignals, Error> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals([
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
-        ]))
-    }
-
-    /// The name of the first signal to arrive.
-    async fn recv(&mut self) -> &'static str {
-        let [int, term, hup] = &mut self.0;
-        tokio::select! {
-            _ = int.recv() => "interrupted",
-            _ = term.recv() => "terminated",
-            _ = hup.recv() => "hung up",
-        }
-    }
 }
 
 fn lost_error(sessions: &HashMap<(String, String), (LoggedIn, Arc<Sftp>)>) -> Error {
