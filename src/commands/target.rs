@@ -126,8 +126,6 @@ pub fn no_match(aws: &Aws, searched: &str) -> Error {
     }
 }
 
-/// The profile in use, as the AWS configuration chain chose it.
-
 /// The header and rows: id, Name, state, private IP, availability zone.
 pub fn instance_rows(found: &[InstanceInfo]) -> Vec<Vec<String>> {
     let mut rows = vec![
