@@ -79,7 +79,10 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
 
     if !args.apply || plan.status != PlanStatus::Changes {
         print_plan(&plan, &args, &doctor, &rerun)?;
-        return Ok(u8::from(plan.status == PlanStatus::Refused));
+        return Ok(u8::from(matches!(
+            plan.status,
+            PlanStatus::Refused | PlanStatus::Unconfirmed
+        )));
     }
     if shared && !args.shared_ok {
         print_plan(&plan, &args, &doctor, &rerun)?;

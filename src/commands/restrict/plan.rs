@@ -62,6 +62,9 @@ pub enum PlanStatus {
     Changes,
     /// Nothing to change.
     AlreadyRestricted,
+    /// Nothing eic-ssh can change, but a rule allows a prefix list whose
+    /// entries it cannot check: the restriction is not confirmed.
+    Unconfirmed,
     /// The restriction cannot be reached this way; see `refusals`.
     Refused,
 }
@@ -85,6 +88,9 @@ pub struct Plan {
     /// The instance groups the plan changes.
     #[serde(skip)]
     pub touched_groups: Vec<String>,
+    /// Rules that allow prefix lists, whose entries are not checked.
+    #[serde(skip)]
+    pub unchecked: Vec<String>,
 }
 
 /// Shell-quote one word with single quotes.
@@ -188,6 +194,7 @@ impl Plan {
             shared_with: Vec::new(),
             end_state: Vec::new(),
             touched_groups: Vec::new(),
+            unchecked: Vec::new(),
         }
     }
 
@@ -269,6 +276,7 @@ pub fn make_plan(f: &Facts) -> Plan {
                 }
             },
             Peer::PrefixList(p) => {
+                plan.unchecked.push(r.id.clone());
                 plan.warnings.push(format!(
                     "{} allows prefix list {p}, whose entries eic-ssh cannot check against {allow_text}: review it (restrict leaves it alone).",
                     r.text()
@@ -432,6 +440,8 @@ pub fn make_plan(f: &Facts) -> Plan {
     plan.changes = changes;
     plan.status = if !plan.refusals.is_empty() {
         PlanStatus::Refused
+    } else if plan.changes.is_empty() && !plan.unchecked.is_empty() {
+        PlanStatus::Unconfirmed
     } else if plan.changes.is_empty() {
         PlanStatus::AlreadyRestricted
     } else {

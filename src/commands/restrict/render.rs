@@ -32,7 +32,16 @@ pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
             .map(|e| format!(", through {e}"))
             .unwrap_or_default()
     );
-    if plan.status == PlanStatus::AlreadyRestricted {
+    if plan.status == PlanStatus::Unconfirmed {
+        let _ = writeln!(
+            out,
+            "Not confirmed: nothing for eic-ssh to change, but {} allow(s) a prefix list whose entries it cannot check, so it cannot say that only {} can reach tcp/{} of {} (see the warnings).",
+            plan.unchecked.join(", "),
+            plan.allow.join(", "),
+            plan.port,
+            plan.instance
+        );
+    } else if plan.status == PlanStatus::AlreadyRestricted {
         let _ = writeln!(
             out,
             "Already restricted: only {} can reach tcp/{} of {}. Nothing to change.",
@@ -101,7 +110,7 @@ pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
                 );
             }
             PlanStatus::Refused => out.push_str("\nNothing was changed.\n"),
-            PlanStatus::AlreadyRestricted => {}
+            PlanStatus::AlreadyRestricted | PlanStatus::Unconfirmed => {}
         }
     }
     out

@@ -156,6 +156,26 @@ fn the_open_configuration_adds_then_turns_on_then_revokes() {
 }
 
 #[test]
+fn a_prefix_list_leaves_the_restriction_unconfirmed() {
+    let f = facts(
+        true,
+        vec![
+            tcp_in("sgr-c", 22, Peer::Cidr(net(ALLOW))),
+            tcp_in("sgr-p", 22, Peer::PrefixList("pl-0123456789abcdef0".into())),
+        ],
+    );
+    let plan = make_plan(&f);
+    assert_eq!(plan.status, PlanStatus::Unconfirmed);
+    assert!(plan.changes.is_empty());
+    let text = super::render::render_plan(&plan, "eic-ssh doctor", None);
+    assert!(
+        text.contains("Not confirmed") && text.contains("sgr-p"),
+        "{text}"
+    );
+    assert!(!text.contains("Already restricted"), "{text}");
+}
+
+#[test]
 fn a_restricted_instance_plans_nothing() {
     let f = facts(true, vec![tcp_in("sgr-c", 22, Peer::Cidr(net(ALLOW)))]);
     let plan = make_plan(&f);
