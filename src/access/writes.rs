@@ -188,3 +188,30 @@ pub async fn group_users(
     }
     Ok(out)
 }
+
+/// The instances with an interface in `vpc` (running or not), each once:
+/// those an endpoint in that VPC may serve.
+pub async fn vpc_instances(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<String>, Error> {
+    let mut pages = ec2
+        .describe_network_interfaces()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut out: Vec<String> = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| api_error("DescribeNetworkInterfaces", e))?;
+        for n in page.network_interfaces() {
+            if let Some(i) = n.attachment().and_then(|a| a.instance_id())
+                && !out.iter().any(|x| x == i)
+            {
+                out.push(i.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}

@@ -353,6 +353,48 @@ async fn a_shared_group_needs_shared_ok() {
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
 
+/// Turning Preserve Client IP on changes the endpoint for every instance
+/// behind it: another instance in the VPC, even with a group of its own,
+/// makes the plan shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_others() {
+    const OWN_SG: &str = "sg-0d1b2c3d4e5f60719";
+    let mut w = World::demo();
+    w.endpoints[0].preserve_client_ip = false;
+    let mut own = w.security_group_mut(DEMO_INSTANCE_SG).unwrap().clone();
+    own.id = OWN_SG.into();
+    own.name = "other".into();
+    w.security_groups.push(own);
+    for i in w.instances.iter_mut().filter(|i| i.id == STOPPED) {
+        for n in &mut i.network_interfaces {
+            n.security_group_ids = vec![OWN_SG.into()];
+        }
+    }
+    let f = Fixture::with_world(w).await;
+    let before = state(&f);
+    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+    let out = f.run(&apply, b"").await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.contains(&format!(
+            "Preserve Client IP is a setting of the endpoint {ENDPOINT}, which may also serve:"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("- {STOPPED}")), "{text}");
+    assert!(!text.contains("changed group(s)"), "{text}");
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+
+    let mut with_ok = apply.to_vec();
+    with_ok.push("--shared-ok");
+    let out = f.run(&with_ok, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
     let mut w = open_world();

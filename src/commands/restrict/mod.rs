@@ -25,7 +25,7 @@ use crate::access::{self, Query, writes};
 use crate::aws::Aws;
 use crate::cli::RestrictArgs;
 use crate::error::{EXIT_CONNECT_FAILED, Error};
-use plan::{Plan, PlanStatus};
+use plan::{Action, Plan, PlanStatus};
 
 /// `eic-ssh restrict`.
 pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
@@ -73,9 +73,32 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
             }
         }
     }
+    // Preserve Client IP is the endpoint's setting: turning it on changes
+    // what every instance behind it sees (client addresses instead of the
+    // endpoint's), which can lock the others out.
+    let vpc = facts.instance.as_ref().ok().and_then(|i| i.vpc_id.clone());
+    if plan
+        .changes
+        .iter()
+        .any(|c| c.action == Action::PreserveClientIp)
+        && let Some(vpc) = vpc
+    {
+        match writes::vpc_instances(aws.ec2(), &vpc).await {
+            Ok(others) => plan
+                .endpoint_shared_with
+                .extend(others.into_iter().filter(|i| *i != plan.instance)),
+            Err(e) => {
+                shared_unknown = true;
+                plan.warnings.push(format!(
+                    "Could not tell which other instances in {vpc} the endpoint serves ({e}); grant ec2:DescribeNetworkInterfaces, or check it yourself. --apply needs --shared-ok."
+                ));
+            }
+        }
+    }
     let doctor = doctor_command(&args, &instance_id);
     let rerun = restrict_command(&args, &instance_id);
-    let shared = !plan.shared_with.is_empty() || shared_unknown;
+    let shared =
+        !plan.shared_with.is_empty() || !plan.endpoint_shared_with.is_empty() || shared_unknown;
 
     if !args.apply || plan.status != PlanStatus::Changes {
         print_plan(&plan, &args, &doctor, &rerun)?;

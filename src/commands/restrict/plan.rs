@@ -83,6 +83,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Other instances and resources that use a group the plan changes.
     pub shared_with: Vec<String>,
+    /// Other instances behind the endpoint whose Preserve Client IP the
+    /// plan turns on (the setting is the endpoint's, for all of them).
+    pub endpoint_shared_with: Vec<String>,
     /// Doctor's checks 3 to 7 on the state after the changes.
     pub end_state: Vec<Check>,
     /// The instance groups the plan changes.
@@ -194,6 +197,7 @@ impl Plan {
             shared_with: Vec::new(),
             end_state: Vec::new(),
             touched_groups: Vec::new(),
+            endpoint_shared_with: Vec::new(),
             unchecked: Vec::new(),
         }
     }

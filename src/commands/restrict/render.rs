@@ -86,6 +86,19 @@ pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
             "  The changes affect them too: --apply needs --shared-ok (or give this instance a group of its own).\n",
         );
     }
+    if !plan.endpoint_shared_with.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nShared: Preserve Client IP is a setting of the endpoint {}, which may also serve:",
+            plan.endpoint.as_deref().unwrap_or("(unknown)")
+        );
+        for s in &plan.endpoint_shared_with {
+            let _ = writeln!(out, "  - {s}");
+        }
+        out.push_str(
+            "  Turning it on, their groups see each client's address instead of the endpoint's: a rule that admits the endpoint or the VPC's range stops letting anyone in through it. --apply needs --shared-ok.\n",
+        );
+    }
     if !plan.refusals.is_empty() {
         out.push_str("\nRefused: the restriction cannot be made this way:\n");
         for r in &plan.refusals {
