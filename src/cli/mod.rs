@@ -433,7 +433,8 @@ pub struct RestrictArgs {
     pub yes: bool,
 
     /// Apply even though the instance's security group is used by other
-    /// instances or resources, which the changes affect too.
+    /// instances or resources, or the endpoint whose Preserve Client IP is
+    /// turned on may serve other instances: the changes affect them too.
     #[arg(long, requires = "apply")]
     pub shared_ok: bool,
 
