@@ -89,12 +89,34 @@ pub struct InstanceSink {
     lines: Option<Lines>,
     /// Plain blocking files: each write lands in the file at once, so no
     /// byte waits in a buffer that an abandoned task or the runtime's
-    /// shutdown could drop (a few small writes per instance).
-    files: Option<(std::fs::File, std::fs::File)>,
+    /// shutdown could drop (a few small writes per instance). Created empty
+    /// up front, but opened only once there is something to write and
+    /// closed when the instance is done: a fleet of hundreds never holds
+    /// more files open than jobs run at once.
+    files: Option<[OutputFile; 2]>,
     /// What was kept for `--json`: stdout, stderr.
     pub kept: Option<(Vec<u8>, Vec<u8>)>,
     /// A failure writing the files, reported with the instance.
     pub file_error: Option<String>,
+}
+
+/// One of an instance's output files: where it is, and the open file
+/// while the instance writes to it.
+struct OutputFile {
+    path: std::path::PathBuf,
+    open: Option<std::fs::File>,
+}
+
+impl OutputFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let file = match &mut self.open {
+            Some(f) => f,
+            None => self
+                .open
+                .insert(std::fs::OpenOptions::new().append(true).open(&self.path)?),
+        };
+        std::io::Write::write_all(file, bytes)
+    }
 }
 
 struct Lines {
@@ -120,18 +142,17 @@ impl InstanceSink {
     /// Also write `DIR/<id>.out` and `DIR/<id>.err` (created now, so every
     /// instance has both, even when empty).
     pub async fn with_files(mut self, dir: &Path, id: &str) -> Result<InstanceSink, Error> {
-        let open = |ext: &str| {
+        let create = |ext: &str| {
             let path = dir.join(format!("{id}.{ext}"));
-            async move {
-                std::fs::File::create(&path).map_err(|e| {
-                    Error::Io(std::io::Error::new(
-                        e.kind(),
-                        format!("{}: {e}", path.display()),
-                    ))
-                })
+            match std::fs::File::create(&path) {
+                Ok(_) => Ok(OutputFile { path, open: None }),
+                Err(e) => Err(Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", path.display()),
+                ))),
             }
         };
-        self.files = Some((open("out").await?, open("err").await?));
+        self.files = Some([create("out")?, create("err")?]);
         Ok(self)
     }
 
@@ -152,11 +173,10 @@ impl InstanceSink {
                 }
             }
         }
-        if let Some((out, err)) = &mut self.files {
-            for f in [out, err] {
-                if let Err(e) = std::io::Write::flush(f) {
-                    self.file_error.get_or_insert(e.to_string());
-                }
+        // Every write already went to the file: closing is all that is left.
+        if let Some(files) = &mut self.files {
+            for f in files {
+                f.open = None;
             }
         }
     }
@@ -170,13 +190,14 @@ impl OutputSink for InstanceSink {
                 Stream::Stderr => err.extend_from_slice(bytes),
             }
         }
-        if let Some((out, err)) = &mut self.files {
+        if let Some([out, err]) = &mut self.files {
             let f = match stream {
                 Stream::Stdout => out,
                 Stream::Stderr => err,
             };
-            if let Err(e) = std::io::Write::write_all(f, bytes) {
-                self.file_error.get_or_insert(e.to_string());
+            if let Err(e) = f.write(bytes) {
+                self.file_error
+                    .get_or_insert(format!("{}: {e}", f.path.display()));
             }
         }
         if let Some(l) = &mut self.lines {
@@ -199,6 +220,38 @@ impl OutputSink for InstanceSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files for hundreds of instances cost no open file until written,
+    /// and none once the instance is done; every instance has both files.
+    #[tokio::test]
+    async fn output_files_are_open_only_while_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = fds();
+        let mut sinks = Vec::new();
+        for i in 0..300 {
+            let sink = InstanceSink::new(None, false)
+                .with_files(dir.path(), &format!("i-{i:08x}"))
+                .await
+                .unwrap();
+            sinks.push(sink);
+        }
+        assert!(
+            fds() < before + 100,
+            "{} fds held for 300 instances",
+            fds() - before
+        );
+        sinks[7].data(Stream::Stdout, b"out\n").await;
+        sinks[7].data(Stream::Stderr, b"err\n").await;
+        sinks[7].data(Stream::Stdout, b"more\n").await;
+        sinks[7].finish().await;
+        assert!(fds() < before + 100);
+        let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(read("i-00000007.out"), "out\nmore\n");
+        assert_eq!(read("i-00000007.err"), "err\n");
+        assert_eq!(read("i-00000008.out"), "");
+        assert!(sinks[7].file_error.is_none());
+    }
 
     #[tokio::test]
     async fn sends_whole_prefixed_lines_only() {
