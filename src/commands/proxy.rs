@@ -36,13 +36,27 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
     let (tunnel, _route, _) =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
     let closed = tunnel.close_status();
-    let result = tunnel
-        .relay(
-            crate::term::stdio::stdin(),
-            crate::term::stdio::stdout(),
-            CLOSE_GRACE,
-        )
-        .await;
+    let relay = tunnel.relay(
+        crate::term::stdio::stdin(),
+        crate::term::stdio::stdout(),
+        CLOSE_GRACE,
+    );
+    tokio::pin!(relay);
+    let result = tokio::select! {
+        r = &mut relay => r,
+        // ssh went away. Its stdin EOF normally ends the relay at once, but
+        // not while the relay waits on a stalled tunnel, which could hold
+        // it for as long as TCP retries (minutes): give it a moment, then go.
+        () = crate::term::stdio::stdout_abandoned() => {
+            match tokio::time::timeout(CLOSE_GRACE, &mut relay).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::info!("the reader of stdout went away while the tunnel was stalled: ending");
+                    Err(std::io::ErrorKind::BrokenPipe.into())
+                }
+            }
+        }
+    };
     // A tunnel that closed with an error, or broke without a close frame,
     // is a failure, with the bytes that got through: never exit 0 on a cut.
     if let Some(e) = closed.error() {

@@ -32,3 +32,20 @@ pub fn stdout() -> Pin<Box<dyn AsyncWrite + Send>> {
         Err(_) => Box::pin(tokio::io::stdout()),
     }
 }
+
+/// Resolves once nobody reads stdout any more: the reader closed its end
+/// of the pipe (a ProxyCommand's ssh exited), which the pipe reports as an
+/// error. Never resolves when stdout is not a pipe.
+pub async fn stdout_abandoned() {
+    use tokio::io::Interest;
+    let watched = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Sender::from_owned_fd);
+    match watched {
+        Ok(p) => {
+            let _ = p.ready(Interest::ERROR).await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

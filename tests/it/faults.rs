@@ -674,3 +674,46 @@ async fn the_listener_refreshes_expiring_credentials_per_connection() {
     }
     let _ = child.kill().await;
 }
+
+/// ssh goes away while an upload is stalled (the endpoint stopped reading):
+/// the proxy notices its reader gone and exits, instead of waiting on the
+/// stalled tunnel for as long as TCP retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_exits_when_ssh_goes_away_during_a_stalled_upload() {
+    let f = Fixture::new().await;
+    let mut child = f
+        .command()
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).await.unwrap();
+    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
+    f.sim.freeze_tunnels(true);
+    // Far more than the socket buffers and the websocket's hold: the
+    // proxy's upload stalls on the frozen tunnel.
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            if stdin.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // ssh exits: both pipes close.
+    writer.abort();
+    let _ = writer.await;
+    drop(stdout);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the proxy exits once its reader is gone")
+        .unwrap();
+    f.sim.freeze_tunnels(false);
+    assert!(status.code().is_some(), "{status:?}");
+}
