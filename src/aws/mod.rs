@@ -51,20 +51,15 @@ pub struct Aws {
 impl Aws {
     /// The profile in effect: `--profile`, else `AWS_PROFILE`, else `default`.
     pub fn profile_name(&self) -> String {
-        self.profile
-            .clone()
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
-            .unwrap_or_else(|| "default".to_owned())
+        profile_in_effect(
+            self.profile.as_deref(),
+            std::env::var("AWS_PROFILE").ok().as_deref(),
+        )
     }
 
-    /// What the lookup cache keeps routes apart by, besides the region: the
-    /// profile in effect (however it was chosen), and FIPS, whose endpoints
-    /// have names of their own.
+    /// What the lookup cache keeps routes apart by, besides the region.
     pub fn cache_scope(&self) -> String {
-        match self.use_fips {
-            true => format!("{}+fips", self.profile_name()),
-            false => self.profile_name(),
-        }
+        cache_scope(&self.profile_name(), self.use_fips)
     }
 
     /// Load the standard AWS configuration chain (environment, shared config and
@@ -203,5 +198,41 @@ impl ProvideCredentials for SharedCache {
         Self: 'a,
     {
         future::ProvideCredentials::new(self.0.get())
+    }
+}
+
+/// `--profile`, else a non-empty `AWS_PROFILE`, else `default`.
+fn profile_in_effect(flag: Option<&str>, env: Option<&str>) -> String {
+    flag.or(env.filter(|p| !p.is_empty()))
+        .unwrap_or("default")
+        .to_owned()
+}
+
+/// The profile in effect (however it was chosen), and FIPS, whose
+/// endpoints have names of their own: routes found under one never serve
+/// another.
+fn cache_scope(profile: &str, fips: bool) -> String {
+    match fips {
+        true => format!("{profile}+fips"),
+        false => profile.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_kept_apart_by_the_profile_in_effect_and_fips() {
+        assert_eq!(profile_in_effect(None, None), "default");
+        assert_eq!(profile_in_effect(None, Some("")), "default");
+        assert_eq!(profile_in_effect(None, Some("prod")), "prod");
+        assert_eq!(profile_in_effect(Some("dev"), Some("prod")), "dev");
+        assert_eq!(cache_scope("prod", false), "prod");
+        assert_ne!(cache_scope("prod", true), cache_scope("prod", false));
+        assert_ne!(
+            cache_scope(&profile_in_effect(None, Some("prod")), false),
+            cache_scope(&profile_in_effect(None, Some("staging")), false)
+        );
     }
 }
