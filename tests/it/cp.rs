@@ -69,6 +69,28 @@ async fn cp(f: &Fixture, args: &[&str]) -> Output {
     }
 }
 
+/// `eic-ssh cp SRC DST` in the background, returned once its copy has begun
+/// (a temporary exists under `dir`).
+async fn cp_begun(f: &Fixture, src: &str, dst: &str, dir: &Path) -> tokio::process::Child {
+    let child = f
+        .command()
+        .args(["cp", src, dst])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while temporaries(dir).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the copy never began"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child
+}
+
 fn remote(f: &Fixture, path: &Path) -> String {
     format!("{}:{}", f.target(), path.display())
 }
@@ -261,24 +283,9 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     // An error close, and a normal close that comes too early: both are
     // failures that say how many bytes got through.
     for (code, reason) in [(1011, "simulated endpoint failure"), (1000, "")] {
-        let child = f
-            .command()
-            .args(["cp", &remote(&f, &src), dest.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // Once the download has begun (its temporary exists), stall the
         // tunnel and close it.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while temporaries(&down).is_empty() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the download never began"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let child = cp_begun(&f, &remote(&f, &src), dest.to_str().unwrap(), &down).await;
         f.sim.freeze_tunnels(true);
         f.sim.close_tunnels(code, reason);
         let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
@@ -428,28 +435,8 @@ async fn ctrl_c_leaves_no_temporary_on_either_side() {
         } else {
             (remote(&f, &src), dest.display().to_string())
         };
-        let child = f
-            .command()
-            .args(["cp", &arg_src, &arg_dst])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while temporaries(&into).is_empty() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the copy never began"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let pid = child.id().unwrap().to_string();
-        let st = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let child = cp_begun(&f, &arg_src, &arg_dst, &into).await;
+        send_signal(child.id().unwrap(), "-INT");
         let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
             .await
             .expect("cp ends")

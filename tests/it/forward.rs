@@ -586,14 +586,7 @@ async fn ctrl_c_before_the_background_copy_is_ready_stops_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = parent.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(parent.id().unwrap(), "-INT");
     let status = tokio::time::timeout(WAIT, parent.wait())
         .await
         .expect("the parent ends")

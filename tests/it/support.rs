@@ -196,3 +196,12 @@ impl Blackhole {
         }
     }
 }
+
+/// Send `signal` (e.g. `-INT`) to the process `pid`, with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let st = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {signal} {pid}");
+}
