@@ -285,6 +285,8 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NoRegion => "set --region, AWS_REGION, or `region` in your AWS profile".into(),
+            Error::Listen { .. } => "choose another local port (0 picks a free one), or stop what listens there".into(),
+            Error::BadPublicKey { .. } => "give --public-key an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), or load a key into ssh-agent".into(),
             Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),

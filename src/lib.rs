@@ -96,7 +96,7 @@ pub fn report(e: &Error) {
     term::clear_progress();
     // Errors carry values from the network and the environment: printed
     // without control characters, and redacted as logs are.
-    let shown = |s: &str| term::text::printable(&term::redact::redact(s));
+    let shown = |s: &str| term::text::printable(&term::redact::redact_message(s));
     eprintln!("eic-ssh: {}", shown(&e.to_string()));
     if let Some(hint) = e.hint() {
         eprintln!("eic-ssh: hint: {}", shown(&hint));

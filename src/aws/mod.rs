@@ -86,6 +86,10 @@ impl Aws {
         }
         let sdk = loader.load().await;
         let region = sdk.region().map(|r| r.to_string()).ok_or(Error::NoRegion)?;
+        // A bad --region is refused as it is parsed; one from AWS_REGION or
+        // the profile is refused here, before any call, naming it.
+        region_name(&region)
+            .map_err(|e| Error::Usage(format!("{e}; it comes from AWS_REGION or the profile")))?;
         let inner = sdk
             .credentials_provider()
             .ok_or_else(|| Error::NoCredentials("no credentials provider is configured".into()))?;
@@ -198,6 +202,21 @@ impl ProvideCredentials for SharedCache {
         Self: 'a,
     {
         future::ProvideCredentials::new(self.0.get())
+    }
+}
+
+/// `s` if it is an AWS region name: lower-case letters, digits and
+/// dashes (`us-east-1`); else an error naming it.
+pub fn region_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(s.to_owned()),
+        false => Err(format!(
+            "{s:?} is not an AWS region name (lower-case letters, digits and dashes, e.g. us-east-1)"
+        )),
     }
 }
 

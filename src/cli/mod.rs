@@ -477,7 +477,7 @@ pub struct ExecArgs {
 
     /// The command, after `--`. Its words are joined with spaces and run by
     /// the remote user's shell, as ssh does.
-    #[arg(value_name = "COMMAND", last = true, required = true)]
+    #[arg(value_name = "COMMAND", last = true)]
     pub command: Vec<OsString>,
 
     /// Instances to run on at once.
@@ -541,7 +541,7 @@ pub struct SshConfigArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
     /// AWS region (default: the AWS configuration's).
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", value_parser = parse::parse_region)]
     pub region: Option<String>,
 
     /// AWS profile from the shared config and credentials files.

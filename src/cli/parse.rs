@@ -65,6 +65,11 @@ pub(super) fn parse_user(s: &str) -> Result<String, String> {
 }
 
 /// The service tunnels only to 22 and 3389; say so before any network call.
+/// An AWS region name (`us-east-1`), as `--region` takes it.
+pub fn parse_region(s: &str) -> Result<String, String> {
+    crate::aws::region_name(s)
+}
+
 pub fn parse_port(s: &str) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(p @ (22 | 3389)) => Ok(p),

@@ -27,8 +27,11 @@ pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
         Ok(rest) => home.join(rest),
         Err(_) => std::path::absolute(file)?,
     };
-    let wrote = write_if_changed(&file, block.as_bytes())?;
-    let added = include_from(&ssh_dir.join("config"), &file)?;
+    // A path ssh_config cannot name is refused before anything is written.
+    include_line(&file)?;
+    let wrote = write_if_changed(&file, block.as_bytes()).map_err(|e| cannot_write(&file, e))?;
+    let config = ssh_dir.join("config");
+    let added = include_from(&config, &file).map_err(|e| cannot_write(&config, e))?;
     if !quiet {
         let what = match (wrote, added) {
             (false, false) => format!("{} and its Include line are up to date", file.display()),
@@ -45,6 +48,18 @@ pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
         eprintln!("eic-ssh: {what}");
     }
     Ok(0)
+}
+
+/// A failure to write `path`, naming it, with what to do; a usage error
+/// passes through.
+fn cannot_write(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Io(io) => Error::Usage(format!(
+            "cannot write {}: {io}; give --include a file path in a directory you can write",
+            path.display()
+        )),
+        other => other,
+    }
 }
 
 /// Write `bytes` to `path` (user-only, atomically) unless it holds them
@@ -83,7 +98,12 @@ fn include_line(file: &Path) -> Result<String, Error> {
     let path = file
         .to_str()
         .filter(|p| !p.chars().any(|c| c.is_control() || c == '"'))
-        .ok_or_else(|| Error::Usage(format!("{} cannot be named in ssh_config", file.display())))?;
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{:?} cannot be named in ssh_config (no control characters or double quotes)",
+                file.display().to_string()
+            ))
+        })?;
     Ok(match path.contains(' ') {
         true => format!("Include \"{path}\""),
         false => format!("Include {path}"),
@@ -153,7 +173,9 @@ pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
         command.push(proxy_word("--profile", p)?);
     }
     if let Some(r) = &args.aws.region {
-        check_region(r)?;
+        // Checked as the flag is parsed; checked again for callers that
+        // build the arguments themselves.
+        crate::aws::region_name(r).map_err(Error::Usage)?;
         command.push("--region".into());
         command.push(r.clone());
     }
@@ -194,20 +216,6 @@ fn proxy_word(what: &str, value: &str) -> Result<String, Error> {
 }
 
 /// An AWS region is lower-case letters, digits and dashes (`us-east-1`).
-fn check_region(region: &str) -> Result<(), Error> {
-    let ok = !region.is_empty()
-        && region.len() <= 64
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    match ok {
-        true => Ok(()),
-        false => Err(Error::Usage(format!(
-            "{region:?} is not an AWS region name (lower-case letters, digits and dashes, e.g. us-east-1)"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

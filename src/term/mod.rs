@@ -71,7 +71,7 @@ pub fn clear_progress() {
 /// reach the terminal, and no secret.
 pub fn notice(msg: &str) {
     clear_progress();
-    eprintln!("eic-ssh: {}", text::printable(&redact::redact(msg)));
+    eprintln!("eic-ssh: {}", text::printable(&redact::redact_message(msg)));
 }
 
 /// A one-line status on stderr while connecting, only when stderr is a
@@ -189,7 +189,7 @@ pub fn parse_escape_char(s: &str) -> Result<EscapeChar, String> {
             Ok(EscapeChar(Some(c.to_ascii_uppercase() & 0x1f)))
         }
         _ => Err(format!(
-            "'{s}' is not an escape character: use a single character, ^X, or none"
+            "'{s}' is not an escape character: use a single ASCII character, ^X, or none"
         )),
     }
 }

@@ -16,6 +16,11 @@ pub const REDACTED: &str = "REDACTED";
 struct Rule {
     pattern: Regex,
     replacement: &'static str,
+    /// Whether it applies to error messages and notices too, not only to
+    /// logs. The rule for named secrets (`password: …`) does not: an error
+    /// names files, and `cannot copy passwd: No such file` must keep its
+    /// reason.
+    in_messages: bool,
 }
 
 fn rule(pattern: &str, replacement: &'static str) -> Option<Rule> {
@@ -24,6 +29,14 @@ fn rule(pattern: &str, replacement: &'static str) -> Option<Rule> {
     Regex::new(pattern).ok().map(|pattern| Rule {
         pattern,
         replacement,
+        in_messages: true,
+    })
+}
+
+fn log_only(r: Option<Rule>) -> Option<Rule> {
+    r.map(|r| Rule {
+        in_messages: false,
+        ..r
     })
 }
 
@@ -54,10 +67,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // tokens, OIDC client secrets and refresh tokens, the instance
         // metadata token, passwords. Whole names only: an error code such
         // as `ExpiredToken: The security token…` stays readable.
-        rule(
+        log_only(rule(
             r#"(?i)\b((?:x-amz-sso_bearer_token|x-aws-ec2-metadata-token|web_?identity_?token|client_?secret|refresh_?token|access_?token|id_?token|session_?token|security_?token|(?:aws_)?secret_?access_?key|secret_?key|password|passwd)\\?["']?\s*[:=]\s*(?:Some\()?\\?["']?)[^\s"'\\,&)]+"#,
             "${1}REDACTED",
-        ),
+        )),
         // user:password@ in URLs (proxies).
         rule(
             r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@",
@@ -76,8 +89,20 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 
 /// `text` with every secret replaced.
 pub fn redact(text: &str) -> Cow<'_, str> {
+    apply(text, |_| true)
+}
+
+/// An error message or notice with every secret in it replaced: keys,
+/// signatures, credentials in URLs and headers, private keys (the rule for
+/// named secrets is left out, as it would take a file named `passwd` for
+/// one).
+pub fn redact_message(text: &str) -> Cow<'_, str> {
+    apply(text, |r| r.in_messages)
+}
+
+fn apply(text: &str, keep: impl Fn(&Rule) -> bool) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
-    for r in RULES.iter() {
+    for r in RULES.iter().filter(|r| keep(r)) {
         if let Cow::Owned(s) = r.pattern.replace_all(&out, r.replacement) {
             out = Cow::Owned(s);
         }
@@ -182,6 +207,19 @@ mod tests {
                 assert!(!out.contains(s), "{s} in {out}");
             }
         }
+    }
+
+    #[test]
+    fn messages_keep_file_names_and_their_reasons() {
+        for line in [
+            "cannot copy passwd: No such file or directory",
+            "cannot copy /etc/passwd: Permission denied (os error 13)",
+            "cannot copy access_token: No such file or directory",
+        ] {
+            assert_eq!(redact_message(line), line);
+        }
+        let proxy = "the proxy http://alice:hunter2@proxy.corp:3128 refused";
+        assert!(!redact_message(proxy).contains("hunter2"));
     }
 
     #[test]

@@ -551,3 +551,45 @@ async fn a_process_holding_the_key_dumps_no_core() {
     assert_eq!(soft, "0", "{core}");
     let _ = child.kill().await;
 }
+
+/// Bad input found in review: each is refused before any call, naming the
+/// value and what to do, with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_regions_and_a_command_without_dashes_are_usage_errors() {
+    let f = Fixture::new().await;
+    let out = f
+        .run(&["--region", "Us East", INSTANCE, "--", "true"], b"")
+        .await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"Us East\" is not an AWS region name"),
+        "{}",
+        out.stderr
+    );
+    // From the environment: named, and where it came from.
+    let mut cmd = f.command();
+    cmd.env("AWS_REGION", "Us East");
+    let out = f.run_cmd(cmd, &["ls"], b"").await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("AWS_REGION or the profile"),
+        "{}",
+        out.stderr
+    );
+    // `exec TARGET uptime` without `--`: uptime was read as a target.
+    let out = f.run(&["exec", INSTANCE, "uptime"], b"").await;
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("'uptime' was read as a target; put the command after --"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !f.sim
+            .request_log()
+            .iter()
+            .any(|e| e.op.starts_with("Describe")),
+        "a call was made"
+    );
+}

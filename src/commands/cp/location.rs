@@ -21,6 +21,14 @@ impl Location {
     /// Parse one argument; a remote side's TARGET goes through the target
     /// syntax, and a bad one is an error naming it.
     pub fn parse(arg: &str) -> Result<Location, String> {
+        if arg[target_start(arg)..]
+            .strip_prefix("tag:")
+            .is_some_and(|t| !t.contains('='))
+        {
+            return Err(format!(
+                "'{arg}' is not a remote side with a tag target: expected [USER@]tag:KEY=VALUE:PATH (a local file named so: ./{arg})"
+            ));
+        }
         let Some(colon) = target_end(arg) else {
             return Ok(Location::Local(arg.to_owned()));
         };
@@ -55,10 +63,7 @@ impl Location {
 /// Where TARGET ends in `[USER@]TARGET:PATH`: at the first colon, except
 /// that a `tag:KEY=VALUE` target ends at the first colon after its `=`.
 fn target_end(arg: &str) -> Option<usize> {
-    let start = arg
-        .find('@')
-        .filter(|&at| !arg[..at].contains(['/', ':']))
-        .map_or(0, |at| at + 1);
+    let start = target_start(arg);
     if let Some(tag) = arg[start..].strip_prefix("tag:")
         && let Some(eq) = tag.find('=')
         && !tag[..eq].contains('/')
@@ -67,6 +72,13 @@ fn target_end(arg: &str) -> Option<usize> {
         return arg[value..].find(':').map(|i| value + i);
     }
     arg.find(':')
+}
+
+/// Where TARGET starts: after `USER@`, if there is one.
+fn target_start(arg: &str) -> usize {
+    arg.find('@')
+        .filter(|&at| !arg[..at].contains(['/', ':']))
+        .map_or(0, |at| at + 1)
 }
 
 /// A remote path as scp reads it: empty or `~` is the home directory, and
@@ -173,6 +185,15 @@ mod tests {
         ] {
             assert_eq!(Location::parse(arg), Ok(want), "{arg}");
         }
+    }
+
+    #[test]
+    fn a_tag_without_a_value_is_refused_naming_it() {
+        let err = Location::parse("tag:x:/tmp").unwrap_err();
+        assert!(
+            err.contains("'tag:x:/tmp'") && err.contains("tag:KEY=VALUE:PATH"),
+            "{err}"
+        );
     }
 
     #[test]

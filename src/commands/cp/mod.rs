@@ -353,6 +353,14 @@ impl Copier<'_> {
             .reader(src_path, meta.size)
             .await
             .map_err(|e| copy_error(src_path, e))?;
+        // Recorded before the file exists: a signal while the server
+        // creates it must still find it to remove.
+        if !dst.is_local()
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            *pending = Some((dst.clone(), temp.clone()));
+        }
+        let guard = LocalTemp::new(dst, &temp);
         let mut writer = match dst
             .create(&temp, keep_mode.unwrap_or(meta.mode) & 0o777)
             .await
@@ -360,15 +368,13 @@ impl Copier<'_> {
             Ok(w) => w,
             Err(e) => {
                 reader.close().await;
+                if let Ok(mut pending) = self.pending.lock() {
+                    *pending = None;
+                }
+                guard.disarm();
                 return Err(copy_error(dst_path, e));
             }
         };
-        let guard = LocalTemp::new(dst, &temp);
-        if !dst.is_local()
-            && let Ok(mut pending) = self.pending.lock()
-        {
-            *pending = Some((dst.clone(), temp.clone()));
-        }
         let bar = self.progress.file(location::basename(src_path), meta.size);
         let copied = async {
             loop {

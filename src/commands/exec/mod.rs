@@ -33,6 +33,21 @@ pub const ENDPOINT_QUOTA: u32 = 20;
 /// Run the command everywhere; 0 when every instance exited 0, else 1.
 pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     let started = Instant::now();
+    // Without `--` a command's words read as targets: say so, naming them.
+    if args.command.is_empty() {
+        let last = args
+            .targets
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(Error::Usage(match args.targets.len() {
+            1 => format!("no command: put it after --, e.g. eic-ssh exec {last} -- uptime"),
+            _ => format!(
+                "no command: '{last}' was read as a target; put the command after --, e.g. eic-ssh exec {} -- uptime",
+                args.targets[0]
+            ),
+        }));
+    }
     if let Some(dir) = &args.output {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Io(std::io::Error::new(

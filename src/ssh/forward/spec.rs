@@ -134,7 +134,8 @@ impl FromStr for PortForward {
             4 => (Bind::parse(&f[0]), &f[1..]),
             _ => {
                 return Err(format!(
-                    "bad forwarding specification '{spec}': expected [BIND:]PORT:HOST:HOSTPORT"
+                    "bad forwarding specification '{spec}': expected [BIND:]PORT:HOST:HOSTPORT{}",
+                    ipv6_hint(f.len() > 4)
                 ));
             }
         };
@@ -149,6 +150,14 @@ impl FromStr for PortForward {
     }
 }
 
+/// Too many fields usually means an IPv6 address without its brackets.
+fn ipv6_hint(too_many: bool) -> &'static str {
+    match too_many {
+        true => " (put an IPv6 address in brackets, e.g. [::1]:8080:db:5432)",
+        false => "",
+    }
+}
+
 impl FromStr for DynamicForward {
     type Err = String;
 
@@ -159,7 +168,8 @@ impl FromStr for DynamicForward {
             [b, p] => (Bind::parse(b), p),
             _ => {
                 return Err(format!(
-                    "bad dynamic forwarding specification '{spec}': expected [BIND:]PORT"
+                    "bad dynamic forwarding specification '{spec}': expected [BIND:]PORT{}",
+                    ipv6_hint(f.len() > 2)
                 ));
             }
         };

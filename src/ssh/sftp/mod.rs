@@ -203,7 +203,7 @@ impl Sftp {
         if !self.stat(to).await?.is_some_and(|m| m.kind != Kind::Dir) {
             return self.raw.rename(from, to).await.map(drop);
         }
-        let aside = format!("{to}.eic-ssh-old-{:08x}", rand::random::<u32>());
+        let aside = aside_name(to);
         self.raw.rename(to, aside.as_str()).await?;
         match self.raw.rename(from, to).await {
             Ok(_) => {
@@ -272,6 +272,27 @@ fn sftp_start(e: SftpError) -> Error {
     }
 }
 
+/// A name beside `path` to move it to for a moment, short enough for any
+/// file system however long `path`'s own name is.
+fn aside_name(path: &str) -> String {
+    let (dir, base) = match path.trim_end_matches('/').rsplit_once('/') {
+        Some((d, b)) => (if d.is_empty() { "/" } else { d }, b),
+        None => (".", path),
+    };
+    let mut keep = base.len().min(200);
+    while !base.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    join(
+        dir,
+        &format!(
+            ".{}.eic-ssh-old-{:08x}",
+            &base[..keep],
+            rand::random::<u32>()
+        ),
+    )
+}
+
 /// `dir/name` in SFTP's `/`-separated paths.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir == "." {
@@ -294,6 +315,16 @@ mod tests {
         // A socket's type bits include the directory bit.
         assert_eq!(Meta::from_mode(0o140755, 0, 0, 0).kind, Kind::Other);
         assert_eq!(Meta::from_mode(0o104755, 0, 0, 0).mode, 0o4755);
+    }
+
+    #[test]
+    fn an_aside_name_stays_beside_and_short() {
+        let long = format!("/srv/{}", "n".repeat(250));
+        let aside = aside_name(&long);
+        assert!(aside.starts_with("/srv/.nnn"), "{aside}");
+        assert!(aside.rsplit('/').next().unwrap().len() < 240, "{aside}");
+        assert!(aside_name("f").starts_with(".f.eic-ssh-old-"));
+        assert!(aside_name("/f").starts_with("/.f.eic-ssh-old-"));
     }
 
     #[test]
