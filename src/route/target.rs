@@ -176,19 +176,31 @@ pub fn validate_instance_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// OS user names as EC2 Instance Connect accepts them (1–32 characters,
-/// starting with a letter or underscore).
+/// OS user names as EC2 Instance Connect accepts them: 1–32 characters, a
+/// letter or `_` first, then letters, digits, `@`, `.`, `_` or `-`, and a
+/// `$` only last (`^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$`).
 pub fn validate_user(user: &str) -> Result<(), String> {
-    let mut chars = user.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'));
-    if first_ok && rest_ok && user.len() <= 32 {
+    let b = user.as_bytes();
+    let middle = |c: &u8| c.is_ascii_alphanumeric() || b"@._-".contains(c);
+    let ok = match b.split_first() {
+        Some((first, rest)) if (first.is_ascii_alphabetic() || *first == b'_') && b.len() <= 32 => {
+            match rest.split_last() {
+                None => true,
+                // The 32nd character may only be one the last may be.
+                Some((last, mid)) => {
+                    mid.iter().all(middle)
+                        && (*last == b'$'
+                            || (middle(last) && (b.len() < 32 || !b"@.".contains(last))))
+                }
+            }
+        }
+        _ => false,
+    };
+    if ok {
         Ok(())
     } else {
         Err(format!(
-            "'{user}' is not a valid OS user name: use 1-32 letters, digits, '_', '-' or '.', starting with a letter or '_'"
+            "'{user}' is not a valid OS user name: use 1-32 letters, digits, '_', '-', '.' or '@', starting with a letter or '_' ('$' only at the end)"
         ))
     }
 }
@@ -310,6 +322,12 @@ mod tests {
         ] {
             let err = bad.parse::<Target>().err().unwrap_or_default();
             assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
+        }
+        for ok in ["svc$", "a.b-c_d", &format!("a{}", "b".repeat(31))] {
+            assert!(validate_user(ok).is_ok(), "{ok}");
+        }
+        for bad in ["a$b", &format!("a{}.", "b".repeat(30)), &"a".repeat(33)] {
+            assert!(validate_user(bad).is_err(), "{bad}");
         }
         for bad in ["@i-0123abcd", "1user@i-0123abcd", "us er@i-0123abcd"] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");

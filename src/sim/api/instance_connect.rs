@@ -128,7 +128,8 @@ pub(super) fn valid_os_user(user: &str) -> bool {
     let last = |c: &u8| c.is_ascii_alphanumeric() || b"$_-".contains(c);
     match rest.split_last() {
         None => true,
-        Some((l, mid)) => mid.iter().all(middle) && (middle(l) || last(l)),
+        // `{0,30}` middle characters: a 32nd one must be a last one.
+        Some((l, mid)) => mid.iter().all(middle) && (last(l) || (middle(l) && b.len() < 32)),
     }
 }
 

@@ -103,10 +103,11 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     let request_id = shared.request_id();
     let (op, answer) = if let Some(target) = parts.headers.get("x-amz-target") {
         let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
-        let op = target
-            .strip_prefix(TARGET_PREFIX)
-            .unwrap_or(&target)
-            .to_string();
+        // The service knows its operations only by their full target.
+        let op = match target.strip_prefix(TARGET_PREFIX) {
+            Some(op) => op.to_string(),
+            None => format!("(unknown target {target})"),
+        };
         let answer = instance_connect::handle(&parts, &body, &op, shared, &request_id);
         (op, answer)
     } else {

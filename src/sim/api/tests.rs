@@ -28,10 +28,17 @@ fn os_user_validation() {
         ("1abc", false),
         ("bad user", false),
         ("", false),
+        ("svc$", true),
+        ("a$b", false),
     ];
     for (user, valid) in cases {
         assert_eq!(valid_os_user(user), valid, "{user:?}");
     }
+    // 32 characters: the last must be one a last character may be.
+    let stem = format!("a{}", "b".repeat(30));
+    assert!(valid_os_user(&format!("{stem}c")));
+    assert!(!valid_os_user(&format!("{stem}.")));
+    assert!(!valid_os_user(&format!("{stem}cc")));
 }
 
 #[test]

@@ -83,6 +83,11 @@ pub(crate) fn verify_header_auth(
             "'Host' must be a signed header".to_string(),
         ));
     }
+    if header_str(headers, "x-amz-date").is_some() && !names.contains(&"x-amz-date") {
+        return Err(AuthError::Malformed(
+            "'X-Amz-Date' must be a signed header".to_string(),
+        ));
+    }
     let body_hash = hex::encode(Sha256::digest(body));
     let payload_hash = match header_str(headers, "x-amz-content-sha256") {
         Some(declared) if declared != body_hash => return Err(AuthError::BadPayloadHash),
