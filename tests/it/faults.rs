@@ -122,6 +122,33 @@ async fn proxy_through_a_cut_tunnel_exits_255_with_the_byte_count() {
     }
 }
 
+/// `eic-ssh proxy` with piped stdin and stdout, once sshd's banner has come
+/// through it: the child, its stdin, the rest of its stdout, and the banner.
+async fn proxy_past_the_banner(
+    f: &Fixture,
+    stderr: Stdio,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    BufReader<tokio::process::ChildStdout>,
+    String,
+) {
+    let mut child = f
+        .command()
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).await.unwrap();
+    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
+    (child, stdin, stdout, banner)
+}
+
 /// Cut on the way in: the endpoint closes with an error after 1,000 of the
 /// client's bytes reached the instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,20 +159,8 @@ async fn proxy_cut_towards_the_instance_exits_255() {
         after: 1000,
         close: Some((1011, "Internal error".into())),
     });
-    let mut child = f
-        .command()
-        .args(["proxy", "--no-push", INSTANCE, "22"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     // sshd's banner first, so that bytes flowed both ways before the cut.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).await.unwrap();
-    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
+    let (child, mut stdin, _stdout, banner) = proxy_past_the_banner(&f, Stdio::piped()).await;
     // A banner, then junk sshd reads as a packet; it waits for more.
     let mut data = b"SSH-2.0-test\r\n".to_vec();
     data.extend(std::iter::repeat_n(0u8, 4000));
@@ -681,19 +696,7 @@ async fn the_listener_refreshes_expiring_credentials_per_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_exits_when_ssh_goes_away_during_a_stalled_upload() {
     let f = Fixture::new().await;
-    let mut child = f
-        .command()
-        .args(["proxy", "--no-push", INSTANCE, "22"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).await.unwrap();
-    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
+    let (mut child, mut stdin, stdout, _) = proxy_past_the_banner(&f, Stdio::null()).await;
     f.sim.freeze_tunnels(true);
     // Far more than the socket buffers and the websocket's hold: the
     // proxy's upload stalls on the frozen tunnel.
