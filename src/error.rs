@@ -21,8 +21,40 @@ pub enum Error {
     #[error("no AWS region is configured")]
     NoRegion,
 
-    #[error("no usable AWS credentials: {0}")]
-    NoCredentials(String),
+    /// No source of credentials had any.
+    #[error("unable to locate credentials{}", match profile {
+        Some(p) => format!(": profile {p} has none, and no other source gave any"),
+        None => String::new(),
+    })]
+    NoCredentials {
+        /// The profile asked for, if one was.
+        profile: Option<String>,
+    },
+
+    /// A source is configured but could not give credentials: an expired
+    /// SSO session, a failing `credential_process`, a refused role.
+    #[error("cannot get AWS credentials from {from}: {reason}")]
+    CredentialsFailed {
+        from: String,
+        reason: String,
+        /// What to do, which depends on what the profile configures.
+        fix: String,
+    },
+
+    /// `--profile` or `AWS_PROFILE` names a profile the files do not have.
+    #[error("the config profile ({profile}) could not be found (it comes from {how})")]
+    ProfileNotFound {
+        profile: String,
+        /// `--profile`, `AWS_PROFILE`, or the profile whose
+        /// `source_profile` names it.
+        how: String,
+        /// The profiles the files do have.
+        known: Vec<String>,
+    },
+
+    /// The shared config or credentials file cannot be read or parsed.
+    #[error("cannot read the AWS config files: {0}")]
+    AwsConfig(String),
 
     #[error("cannot use the CA bundle {path}: {reason}")]
     CaBundle { path: PathBuf, reason: String },
@@ -46,11 +78,12 @@ pub enum Error {
     #[error("instance {instance} was not found in region {region}")]
     InstanceNotFound { instance: String, region: String },
 
-    #[error("no running instance matches {searched} in region {region} (profile {profile})")]
+    #[error("no running instance matches {searched} in region {region} ({identity})")]
     NoMatch {
         searched: String,
         region: String,
-        profile: String,
+        /// Whose credentials searched: `profile prod`, `environment credentials`.
+        identity: String,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -287,7 +320,12 @@ impl Error {
             Error::NoRegion => "set --region, AWS_REGION, or `region` in your AWS profile".into(),
             Error::Listen { .. } => "choose another local port (0 picks a free one), or stop what listens there".into(),
             Error::BadPublicKey { .. } => "give --public-key an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), or load a key into ssh-agent".into(),
-            Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
+            Error::NoCredentials { profile: Some(p) } => format!(
+                "give profile {p} credentials: aws configure --profile {p} (access keys), or aws configure sso --profile {p} (IAM Identity Center)"
+            ),
+            Error::NoCredentials { profile: None } => "configure credentials: aws configure (access keys) or aws configure sso (IAM Identity Center); or choose a profile with --profile or AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            Error::CredentialsFailed { fix, .. } => fix.clone(),
+            Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
             Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
@@ -349,6 +387,22 @@ impl Error {
                 | Error::ConnectionLost { .. }
                 | Error::ConnectTimeout { .. }
         )
+    }
+}
+
+fn profile_hint(profile: &str, known: &[String]) -> String {
+    let create = format!("create it with: aws configure --profile {profile}");
+    match known.len() {
+        0 => format!("the AWS config files have no profiles; {create}"),
+        n if n <= 10 => format!(
+            "the profiles in the AWS config files: {}. Or {create}",
+            known.join(", ")
+        ),
+        n => format!(
+            "the profiles in the AWS config files: {}, and {} more (aws configure list-profiles). Or {create}",
+            known[..10].join(", "),
+            n - 10
+        ),
     }
 }
 

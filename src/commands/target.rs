@@ -122,7 +122,7 @@ pub fn no_match(aws: &Aws, searched: &str) -> Error {
     Error::NoMatch {
         searched: searched.to_owned(),
         region: aws.region.clone(),
-        profile: aws.profile_name(),
+        identity: aws.identity(),
     }
 }
 

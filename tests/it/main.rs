@@ -16,6 +16,7 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
+mod profiles;
 mod properties;
 mod proxy;
 mod restrict;

@@ -92,7 +92,7 @@ async fn no_match_says_what_was_searched_where() {
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     assert!(
         out.stderr.contains(
-            "no running instance matches tag Role=db in region us-east-1 (profile default)"
+            "no running instance matches tag Role=db in region us-east-1 (environment credentials)"
         ),
         "{}",
         out.stderr
