@@ -75,7 +75,7 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     assert_eq!(out.stdout_str(), "ok\n");
     assert!(
         out.stderr.contains(
-            "AWS_PROFILE=temp and AWS_ACCESS_KEY_ID are both set: using profile temp's credentials"
+            "eic-ssh: warning: AWS_PROFILE=temp and AWS_ACCESS_KEY_ID are both set: using profile temp's credentials"
         ),
         "{}",
         out.stderr
@@ -166,4 +166,97 @@ async fn errors_name_the_profile_that_was_used() {
         "{}",
         out.stderr
     );
+}
+
+/// Each credential problem is one line saying what is wrong, in the AWS
+/// CLI's words where it has them, and one hint with the fix: no provider
+/// chain, no SDK type names, no log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_errors_are_one_line_with_the_fix() {
+    let f = Fixture::new().await;
+    std::fs::write(
+        f.home.path().join("aws-config"),
+        "[profile empty]\nregion = us-east-1\n\n\
+         [profile proc]\ncredential_process = sh -c 'echo token expired >&2; exit 3'\n\n\
+         [profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Admin\n\n\
+         [sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.example.com/start\n\n\
+         [profile role]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = base\n",
+    )
+    .unwrap();
+    let target = f.target();
+    // (profile by flag, by AWS_PROFILE, the error line, part of the hint)
+    let cases: &[(Option<&str>, Option<&str>, &str, &str)] = &[
+        (
+            Some("nosuch"),
+            None,
+            "the config profile (nosuch) could not be found (it comes from --profile)",
+            "the profiles in the AWS config files: empty, proc, role, sso. Or create it with: aws configure --profile nosuch",
+        ),
+        (
+            None,
+            Some("nosuch"),
+            "the config profile (nosuch) could not be found (it comes from AWS_PROFILE)",
+            "aws configure --profile nosuch",
+        ),
+        (
+            None,
+            None,
+            "unable to locate credentials",
+            "configure credentials: aws configure (access keys) or aws configure sso",
+        ),
+        (
+            Some("empty"),
+            None,
+            "unable to locate credentials: profile empty has none, and no other source gave any",
+            "aws configure --profile empty",
+        ),
+        (
+            Some("role"),
+            None,
+            "the config profile (base) could not be found (it comes from the source_profile of profile role)",
+            "aws configure --profile base",
+        ),
+        (
+            Some("proc"),
+            None,
+            "cannot get AWS credentials from profile proc: Error retrieving credentials: external process exited with code exit status: 3. Stderr: token expired",
+            "run profile proc's credential_process yourself",
+        ),
+        (
+            Some("sso"),
+            None,
+            "cannot get AWS credentials from profile sso: failed to load the cached SSO token",
+            "sign in again: aws sso login --profile sso",
+        ),
+    ];
+    for (flag, env, line, hint) in cases {
+        let mut cmd = f.command();
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        if let Some(p) = env {
+            cmd.env("AWS_PROFILE", p);
+        }
+        let mut args = vec![];
+        if let Some(p) = flag {
+            args.extend(["--profile", p]);
+        }
+        args.extend([target.as_str(), "--", "true"]);
+        let out = f.run_cmd(cmd, &args, b"").await;
+        assert_eq!(out.status, Some(255), "{args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            2,
+            "{args:?} AWS_PROFILE={env:?}: {}",
+            out.stderr
+        );
+        assert_eq!(lines[0], format!("eic-ssh: {line}"), "{}", out.stderr);
+        assert!(
+            lines[1].starts_with("eic-ssh: hint: ") && lines[1].contains(hint),
+            "{}",
+            out.stderr
+        );
+    }
+    // Nothing was asked of AWS with no credentials to sign it.
+    assert!(f.sim.request_log().is_empty(), "{:?}", f.sim.request_log());
 }
