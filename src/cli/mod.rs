@@ -463,6 +463,11 @@ pub struct LsArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Do not record the instances listed in the lookup cache (which
+    /// serves the next connection and shell completion).
+    #[arg(long)]
+    pub no_cache: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -9,6 +9,8 @@ use crate::aws::ec2::InstanceInfo;
 use crate::aws::find;
 use crate::cli::LsArgs;
 use crate::error::Error;
+use crate::route::cache::RouteCache;
+use crate::route::resolve::route_from_listing;
 use crate::term::table;
 
 /// One row of `eic-ssh ls --json`.
@@ -32,6 +34,15 @@ pub async fn run(args: LsArgs) -> Result<u8, Error> {
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
     let (found, endpoints) =
         tokio::try_join!(instances(&aws, &args), find::endpoints_in_region(aws.ec2()))?;
+    // What was listed serves the next connection and shell completion, as
+    // a connection's own lookup does.
+    if !args.no_cache {
+        let routes: Vec<_> = found
+            .iter()
+            .filter_map(|i| route_from_listing(i, &endpoints, aws.use_fips))
+            .collect();
+        RouteCache::default_location().put_all(Some(&aws.cache_scope()), &aws.region, &routes);
+    }
     if found.is_empty() && !args.targets.is_empty() {
         let searched: Vec<String> = args.targets.iter().map(|t| t.expr.describe()).collect();
         return Err(super::target::no_match(&aws, &searched.join(" or ")));
