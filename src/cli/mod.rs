@@ -692,31 +692,26 @@ pub struct Verbosity {
 }
 
 impl Cli {
-    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
-    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
-    /// argument before a subcommand makes it the session's target, so they
-    /// are moved after the subcommand's name, where clap takes them.
+    /// Parse the command line. Options may come before a subcommand, as
+    /// with `aws --profile prod ec2 …` (`eic-ssh --region eu-west-1 ls`,
+    /// `eic-ssh -v cache path`): clap refuses that, because any argument
+    /// before a subcommand makes it the session's target, so options that
+    /// the subcommand takes too are moved after its name, where clap takes
+    /// them. Options it does not take stay the session's, and the word
+    /// stays a target.
     pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let globals = args
-            .iter()
-            .skip(1)
-            .take_while(|a| is_global_flag(a))
-            .count();
-        if globals > 0
-            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        let mut command = <Cli as clap::CommandFactory>::command();
+        command.build();
+        if let Some(options) = args
+            .get(1..)
+            .and_then(|rest| options_before_subcommand(&command, rest))
         {
-            let command = <Cli as clap::CommandFactory>::command();
-            let is_subcommand = command
-                .get_subcommands()
-                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
-            if is_subcommand {
-                args[1..=1 + globals].rotate_right(1);
-            }
+            args[1..=1 + options].rotate_right(1);
         }
         <Cli as Parser>::try_parse_from(args)
     }

@@ -17,15 +17,70 @@ pub(super) fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
     Ok(net)
 }
 
-/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`: the flags every subcommand takes.
-pub(super) fn is_global_flag(arg: &OsString) -> bool {
-    match arg.to_str() {
-        Some("--verbose" | "--quiet") => true,
-        Some(s) => s
-            .strip_prefix('-')
-            .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),
-        None => false,
+/// How many of `rest` (the words after the program's name) are options
+/// given before a subcommand's name that the subcommand takes too: those
+/// can move after the name. `None` when no option comes first, the word
+/// after them is no subcommand, or the subcommand does not take one of
+/// them (it is then the session's target). `command` is built, so that the
+/// subcommands hold the global options too.
+pub(super) fn options_before_subcommand(
+    command: &clap::Command,
+    rest: &[OsString],
+) -> Option<usize> {
+    let top: Vec<&clap::Arg> = command.get_arguments().collect();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    // (long name, short) of each option, as given.
+    let mut given: Vec<(Option<&str>, Option<char>)> = Vec::new();
+    let mut i = 0;
+    while let Some(word) = rest.get(i) {
+        let word = word.to_str()?;
+        if word == "--" {
+            return None;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let arg = top.iter().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            })?;
+            given.push((arg.get_long(), None));
+            i += 1;
+            if takes_value(arg) && inline.is_none() {
+                i += 1;
+            }
+        } else if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            i += 1;
+            for (at, c) in shorts.char_indices() {
+                let arg = top.iter().find(|a| a.get_short() == Some(c))?;
+                given.push((None, Some(c)));
+                if takes_value(arg) {
+                    // The rest of the word is its value, else the next word.
+                    if at + c.len_utf8() == shorts.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            break;
+        }
     }
+    if given.is_empty() {
+        return None;
+    }
+    let name = rest.get(i)?.to_str()?;
+    let sub = command.find_subcommand(name)?;
+    let takes = |(long, short): &(Option<&str>, Option<char>)| {
+        sub.get_arguments().any(|a| match (long, short) {
+            (Some(l), _) => a.get_long() == Some(*l),
+            (None, Some(c)) => a.get_short() == Some(*c),
+            (None, None) => false,
+        })
+    };
+    given.iter().all(takes).then_some(i)
 }
 
 /// `--host`: one or more ssh_config Host patterns separated by spaces, each

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod cli;
 mod concurrent;
 mod cp;
 mod doctor;
