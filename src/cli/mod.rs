@@ -705,7 +705,9 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let mut command = <Cli as clap::CommandFactory>::command();
+        // Help and clap's own errors are written before the value of
+        // --color exists: they follow it as given.
+        let mut command = <Cli as clap::CommandFactory>::command().color(color_choice(&args));
         command.build();
         if let Some(options) = args
             .get(1..)
@@ -713,7 +715,9 @@ impl Cli {
         {
             args[1..=1 + options].rotate_right(1);
         }
-        <Cli as Parser>::try_parse_from(args)
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+            .map_err(|e| e.format(&mut command))
     }
 }
 

@@ -17,6 +17,28 @@ pub(super) fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
     Ok(net)
 }
 
+/// `--color` as the words give it (the last one wins; `auto`, which
+/// honours NO_COLOR, if none), before the parser has run.
+pub(super) fn color_choice(args: &[OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--") => break,
+            Some("--color") => words.next().flatten(),
+            Some(w) => w.strip_prefix("--color="),
+            None => None,
+        };
+        choice = match value {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some("auto") => clap::ColorChoice::Auto,
+            _ => choice,
+        };
+    }
+    choice
+}
+
 /// How many of `rest` (the words after the program's name) are options
 /// given before a subcommand's name that the subcommand takes too: those
 /// can move after the name. `None` when no option comes first, the word

@@ -5,6 +5,7 @@
 
 mod cache;
 mod cli;
+mod colour;
 mod concurrent;
 mod cp;
 mod doctor;
