@@ -9,6 +9,10 @@ pub const EXIT_CONNECT_FAILED: u8 = 255;
 /// Exit status for a usage error: a bad value, a missing argument.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit status when stdout was closed under a local command: 128 + SIGPIPE,
+/// as the shell reports a program that SIGPIPE ended.
+pub const EXIT_STDOUT_CLOSED: u8 = 141;
+
 /// Exit status when the user cancels the instance picker (as for Ctrl-C).
 pub const EXIT_CANCELLED: u8 = 130;
 
@@ -299,6 +303,11 @@ pub enum Error {
 
     #[error("{0}")]
     Io(#[from] std::io::Error),
+
+    /// Nobody reads stdout any more (`eic-ssh ls | head -1`): nothing to
+    /// say, and exit 141, as a program that SIGPIPE ends.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl Error {
@@ -310,6 +319,7 @@ impl Error {
             Error::Cancelled | Error::Interrupted(_) => EXIT_CANCELLED,
             // As scp: a file that could not be copied is 1, a connection 255.
             Error::Copy { .. } => 1,
+            Error::StdoutClosed => EXIT_STDOUT_CLOSED,
             _ => EXIT_CONNECT_FAILED,
         }
     }

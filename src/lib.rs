@@ -94,6 +94,10 @@ where
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
     term::clear_progress();
+    // Whoever read stdout left on purpose: nothing to say.
+    if matches!(e, Error::StdoutClosed) {
+        return;
+    }
     // Errors carry values from the network and the environment: printed
     // without control characters, and redacted as logs are.
     let shown = |s: &str| term::text::printable(&term::redact::redact_message(s));

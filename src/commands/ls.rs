@@ -64,7 +64,7 @@ pub async fn run(args: LsArgs) -> Result<u8, Error> {
             })
             .collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Io(e.into()))?;
-        println!("{text}");
+        crate::term::out(&format!("{text}\n"))?;
         return Ok(0);
     }
     let mut rows = super::target::instance_rows(&found);
@@ -75,7 +75,7 @@ pub async fn run(args: LsArgs) -> Result<u8, Error> {
         row.push(super::target::endpoint_cell(&endpoints, i));
     }
     for line in table::render(&rows) {
-        println!("{line}");
+        crate::term::out(&format!("{line}\n"))?;
     }
     Ok(0)
 }

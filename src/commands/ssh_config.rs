@@ -17,7 +17,7 @@ use crate::error::Error;
 pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
     let block = render(args)?;
     let Some(file) = &args.include else {
-        print!("{block}");
+        crate::term::out(&block)?;
         return Ok(0);
     };
     let ssh_dir = std::env::home_dir().unwrap_or_default().join(".ssh");

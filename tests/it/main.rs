@@ -24,5 +24,6 @@ mod proxy;
 mod restrict;
 mod security;
 mod shell;
+mod stdout;
 mod support;
 mod targets;

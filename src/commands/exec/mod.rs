@@ -160,7 +160,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         started.elapsed(),
     );
     if args.json {
-        println!("{}", report.json()?);
+        crate::term::out(&format!("{}\n", report.json()?))?;
     }
     eprint!("{}", report.summary());
     Ok(report.exit_status())

@@ -116,27 +116,27 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         return Ok(1);
     }
     if !args.json {
-        print!("{}", render::render_plan(&plan, &doctor, None));
+        crate::term::out(&render::render_plan(&plan, &doctor, None))?;
     }
     if !args.yes && !confirm(&plan).await? {
         eprintln!("eic-ssh: not confirmed: nothing was changed.");
         return Ok(1);
     }
     if !args.json {
-        println!("\nApplying:");
+        crate::term::out("\nApplying:\n")?;
     }
+    // Once changes begin, a closed stdout never stops them halfway.
     let results = apply::apply(aws.ec2(), &plan, |r| {
         if !args.json {
-            print!("{}", render::render_step(r));
+            let _ = crate::term::out(&render::render_step(r));
         }
     })
     .await;
     if !apply::all_done(&results) {
-        if args.json {
-            print_json(&serde_json::json!({ "plan": plan, "result": results }))?;
-        } else {
-            print!("{}", render::render_failure(&results, &rerun));
-        }
+        let _ = match args.json {
+            true => print_json(&serde_json::json!({ "plan": plan, "result": results })),
+            false => crate::term::out(&render::render_failure(&results, &rerun)),
+        };
         return Ok(EXIT_CONNECT_FAILED);
     }
     // Prove it: the facts again, fresh, and doctor's checks over them.
@@ -151,11 +151,10 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
             "exit_status": status,
         }))?;
     } else {
-        println!("\nApplied. Doctor's checks now (`{doctor}`):\n");
-        print!(
-            "{}",
+        crate::term::out(&format!(
+            "\nApplied. Doctor's checks now (`{doctor}`):\n\n{}",
             access::render(&after, &checks, crate::term::color::stdout())
-        );
+        ))?;
     }
     Ok(status)
 }
@@ -164,15 +163,13 @@ fn print_plan(plan: &Plan, args: &RestrictArgs, doctor: &str, rerun: &str) -> Re
     if args.json {
         print_json(&serde_json::json!({ "plan": plan }))
     } else {
-        print!("{}", render::render_plan(plan, doctor, Some(rerun)));
-        Ok(())
+        crate::term::out(&render::render_plan(plan, doctor, Some(rerun)))
     }
 }
 
 fn print_json(v: &serde_json::Value) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Io(e.into()))?;
-    println!("{text}");
-    Ok(())
+    crate::term::out(&format!("{text}\n"))
 }
 
 /// Ask on the terminal; `true` only for yes.
