@@ -102,8 +102,30 @@ pub enum Error {
     #[error("no instance chosen")]
     Cancelled,
 
-    #[error("instance {instance} is {state}, not running")]
-    InstanceNotRunning { instance: String, state: String },
+    #[error("{} is {state}, not running", match name {
+        Some(n) => format!("{n} ({instance})"),
+        None => format!("instance {instance}"),
+    })]
+    InstanceNotRunning {
+        instance: String,
+        /// Its Name tag, when it was asked for by that name.
+        name: Option<String>,
+        state: String,
+        /// Where it is, and the profile asked for: for the `aws` command
+        /// that starts it.
+        region: String,
+        profile: Option<String>,
+    },
+
+    /// A target that matches only instances that are not running.
+    #[error("{searched} matches no running instance, only {}", instances.iter().map(|(id, state)| format!("{id} ({state})")).collect::<Vec<_>>().join(", "))]
+    NoneRunning {
+        searched: String,
+        /// (ID, state) of each.
+        instances: Vec<(String, String)>,
+        region: String,
+        profile: Option<String>,
+    },
 
     #[error("instance {instance} has no private IP address (IPv4 or IPv6)")]
     NoPrivateIp { instance: String },
@@ -338,9 +360,21 @@ impl Error {
             Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
+            Error::NoMatch { .. } => "list what there is with: eic-ssh ls; check --region and --profile".into(),
             Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
-            Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
+            Error::InstanceNotRunning { instance, state, region, profile, .. } => {
+                let start = start_command(&[instance.as_str()], region, profile.as_deref());
+                match state.as_str() {
+                    "stopped" => format!("start it with: {start}"),
+                    "stopping" => format!("once it has stopped, start it with: {start}"),
+                    "shutting-down" | "terminated" => "a terminated instance cannot be started again: connect to another one".into(),
+                    _ => format!("wait until it is running, or start it with: {start}"),
+                }
+            }
+            Error::NoneRunning { instances, region, profile, .. } => {
+                let ids: Vec<&str> = instances.iter().map(|(id, _)| id.as_str()).collect();
+                format!("start one with: {}", start_command(&ids, region, profile.as_deref()))
+            }
             Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address, or IPv6 for IPv6-only instances; pass --private-ip if you know it".into(),
             Error::EndpointFamily { endpoint, .. } => format!(
                 "make the endpoint dual-stack: aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {endpoint} --ip-address-type dualstack (Preserve Client IP must be off), or create one that is"
@@ -398,6 +432,17 @@ impl Error {
                 | Error::ConnectTimeout { .. }
         )
     }
+}
+
+/// `aws ec2 start-instances` for `ids`, in `region` and as `profile`.
+fn start_command(ids: &[&str], region: &str, profile: Option<&str>) -> String {
+    let profile = profile
+        .map(|p| format!(" --profile {}", shlex::try_quote(p).unwrap_or(p.into())))
+        .unwrap_or_default();
+    format!(
+        "aws ec2 start-instances --instance-ids {} --region {region}{profile}",
+        ids.join(" ")
+    )
 }
 
 fn profile_hint(profile: &str, known: &[String]) -> String {
@@ -497,7 +542,10 @@ mod tests {
     fn hints_name_the_fix() {
         let e = Error::InstanceNotRunning {
             instance: "i-0abc12345".into(),
+            name: None,
             state: "stopped".into(),
+            region: "eu-west-1".into(),
+            profile: None,
         };
         assert_eq!(
             e.to_string(),
@@ -506,7 +554,7 @@ mod tests {
         assert!(
             e.hint()
                 .unwrap_or_default()
-                .contains("start-instances --instance-ids i-0abc12345")
+                .contains("start-instances --instance-ids i-0abc12345 --region eu-west-1")
         );
         let e = Error::NoEndpointInVpc {
             vpc: "vpc-1".into(),

@@ -58,6 +58,12 @@ impl Aws {
         self.choice.name().to_owned()
     }
 
+    /// The profile asked for (`--profile`, else `AWS_PROFILE`), if any: the
+    /// `aws` commands in hints name it, so they act as the same identity.
+    pub fn chosen_profile(&self) -> Option<&str> {
+        self.choice.chosen()
+    }
+
     /// Whose credentials sign, for messages: `profile prod`, or where they
     /// came from when no profile was chosen and they are not the default
     /// profile's (`the environment (AWS_ACCESS_KEY_ID)`).

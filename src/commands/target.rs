@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
+
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 use crate::aws::find;
@@ -65,7 +67,7 @@ async fn choose_index(
     no_pick: bool,
 ) -> Result<usize, Error> {
     match found.len() {
-        0 => Err(no_match(aws, &expr.describe())),
+        0 => Err(no_match(aws, &[expr]).await),
         1 => Ok(0),
         count => {
             let lines = table::render(&instance_rows(found));
@@ -100,10 +102,12 @@ pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
         .filter(|i| find::endpoint_for(&endpoints, i).is_ok())
         .collect();
     if reachable.is_empty() {
-        return Err(no_match(
-            aws,
-            "any running instance with an EC2 Instance Connect Endpoint in its VPC",
-        ));
+        return Err(Error::NoMatch {
+            searched: "any running instance with an EC2 Instance Connect Endpoint in its VPC"
+                .into(),
+            region: aws.region.clone(),
+            identity: aws.identity(),
+        });
     }
     let (header, rows) = split_header(table::render(&instance_rows(&reachable)));
     let index = picker::pick("Connect to which instance?".to_owned(), header, rows).await?;
@@ -117,13 +121,59 @@ pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
     })
 }
 
-/// The failed lookup: what was searched, in which region and profile.
-pub fn no_match(aws: &Aws, searched: &str) -> Error {
-    Error::NoMatch {
-        searched: searched.to_owned(),
+/// The failed lookup of `exprs`: the instances they match that are not
+/// running, named with their state and how to start them (one more
+/// `DescribeInstances` each); else what was searched, in which region and
+/// as whom.
+pub async fn no_match(aws: &Aws, exprs: &[&TargetExpr]) -> Error {
+    let unreachable = try_join_all(exprs.iter().map(|e| {
+        find::find_instances_in_states(aws.ec2(), e, &aws.region, &find::UNREACHABLE_STATES)
+    }))
+    .await
+    .unwrap_or_default();
+    let mut found: Vec<InstanceInfo> = Vec::new();
+    for i in unreachable.into_iter().flatten() {
+        if !found.iter().any(|x| x.id == i.id) {
+            found.push(i);
+        }
+    }
+    let searched: Vec<String> = exprs.iter().map(|e| e.describe()).collect();
+    not_running(aws, &searched.join(" or "), &found).unwrap_or_else(|| Error::NoMatch {
+        searched: searched.join(" or "),
         region: aws.region.clone(),
         identity: aws.identity(),
+    })
+}
+
+/// What to say of `found`, the instances `searched` matched, when none of
+/// them is running: its state and how to start it.
+pub fn not_running(aws: &Aws, searched: &str, found: &[InstanceInfo]) -> Option<Error> {
+    if found.is_empty()
+        || found
+            .iter()
+            .any(|i| find::LIVE_STATES.contains(&i.state.as_str()))
+    {
+        return None;
     }
+    let profile = aws.chosen_profile().map(str::to_owned);
+    Some(match found {
+        [one] => Error::InstanceNotRunning {
+            instance: one.id.clone(),
+            name: one.name.clone(),
+            state: one.state.clone(),
+            region: aws.region.clone(),
+            profile,
+        },
+        several => Error::NoneRunning {
+            searched: searched.to_owned(),
+            instances: several
+                .iter()
+                .map(|i| (i.id.clone(), i.state.clone()))
+                .collect(),
+            region: aws.region.clone(),
+            profile,
+        },
+    })
 }
 
 /// The header and rows: id, Name, state, private IP, availability zone.

@@ -60,7 +60,10 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         if info.state != "running" {
             return Err(Error::InstanceNotRunning {
                 instance: info.id,
+                name: None,
                 state: info.state,
+                region: aws.region.clone(),
+                profile: aws.chosen_profile().map(str::to_owned),
             });
         }
         Ok(Some(info))

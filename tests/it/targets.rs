@@ -143,12 +143,13 @@ async fn ls_json_lists_instances_with_their_endpoints() {
     assert_eq!(isolated["endpoint"], serde_json::Value::Null);
     assert_eq!(isolated["no_endpoint_reason"], "none in vpc-empty");
 
-    // A target narrows the list; the table says the same.
+    // A target narrows the list (to instances in any state but
+    // terminated, as without one); the table says the same.
     let out = f.run(&["ls", "web-1", "isolated"], b"").await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     assert!(
         lines[0].starts_with("ID") && lines[0].ends_with("ENDPOINT"),
         "{text}"
@@ -158,7 +159,11 @@ async fn ls_json_lists_instances_with_their_endpoints() {
         "{text}"
     );
     assert!(
-        lines[2].contains(NO_ENDPOINT) && lines[2].ends_with("no endpoint (none in vpc-empty)"),
+        lines[2].contains(STOPPED) && lines[2].contains("stopped"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(NO_ENDPOINT) && lines[3].ends_with("no endpoint (none in vpc-empty)"),
         "{text}"
     );
     // One DescribeInstances per target, one endpoint listing.
@@ -326,5 +331,97 @@ async fn a_name_that_moved_reaches_the_instance_that_has_it_now() {
             .contains(&format!("the target is now {second}, not {INSTANCE}")),
         "{}",
         out.stderr
+    );
+}
+
+/// The demo world with the stopped instance named `db-1`.
+fn stopped_db() -> World {
+    let mut w = World::demo();
+    w.instances[1].tags = vec![("Name".into(), "db-1".into())];
+    w
+}
+
+/// A stopped instance asked for by Name, tag or ID, to connect, to `exec`
+/// or to `ls`: its name, ID and state, and the command that starts it, in
+/// the region and as the profile in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_instance_is_named_with_the_command_that_starts_it() {
+    let f = Fixture::with_world(stopped_db()).await;
+    let creds = f.sim.credentials();
+    std::fs::write(
+        f.home.path().join("aws-credentials"),
+        format!(
+            "[ops]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            creds.access_key_id, creds.secret_access_key
+        ),
+    )
+    .unwrap();
+    let said = format!("eic-ssh: db-1 ({STOPPED}) is stopped, not running\n");
+    let start = format!(
+        "eic-ssh: hint: start it with: aws ec2 start-instances --instance-ids {STOPPED} --region us-east-1"
+    );
+    for args in [
+        &["db-1", "--", "true"][..],
+        &["tag:Name=db-1", "--", "true"],
+        &["exec", "db-1", "--", "true"],
+        &["proxy", "--no-push", "db-1", "22"],
+    ] {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(255), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr, format!("{said}{start}\n"), "{args:?}");
+    }
+    // By ID, the same advice; as a profile, the command says which.
+    let out = f
+        .run(
+            &[
+                "--profile",
+                "ops",
+                "--region",
+                "us-east-1",
+                STOPPED,
+                "--",
+                "true",
+            ],
+            b"",
+        )
+        .await;
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh: instance {STOPPED} is stopped, not running\n\
+             eic-ssh: hint: start it with: aws ec2 start-instances --instance-ids {STOPPED} --region us-east-1 --profile ops\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    // ls lists it, and says the same on stderr.
+    let out = f.run(&["ls", "db-1"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(STOPPED) && l.contains("stopped")),
+        "{text}"
+    );
+    assert_eq!(out.stderr, format!("{said}{start}\n"));
+    let out = f.run(&["-q", "ls", "db-1"], b"").await;
+    assert_eq!(out.stderr, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_stopped_matches_are_all_named() {
+    let mut world = stopped_db();
+    let mut twin = world.instances[1].clone();
+    twin.id = "i-0000000000000beef".into();
+    world.instances.push(twin);
+    let f = Fixture::with_world(world).await;
+    let out = f.run(&["db-1", "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "eic-ssh: Name tag 'db-1' matches no running instance, only {STOPPED} (stopped), i-0000000000000beef (stopped)\n\
+             eic-ssh: hint: start one with: aws ec2 start-instances --instance-ids {STOPPED} i-0000000000000beef --region us-east-1\n"
+        )
     );
 }
