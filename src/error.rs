@@ -88,6 +88,10 @@ pub enum Error {
         region: String,
         /// Whose credentials searched: `profile prod`, `environment credentials`.
         identity: String,
+        /// The subcommand a Name that matched nothing is close to (`exce`).
+        subcommand: Option<String>,
+        /// The region's Names it is close to.
+        names: Vec<String>,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -360,7 +364,15 @@ impl Error {
             Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { .. } => "list what there is with: eic-ssh ls; check --region and --profile".into(),
+            Error::NoMatch { subcommand, names, .. } => {
+                let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+                match (subcommand, names.as_slice()) {
+                    (None, []) => "list what there is with: eic-ssh ls; check --region and --profile".into(),
+                    (Some(s), []) => format!("did you mean `eic-ssh {s}`? A word that is no subcommand is taken for a target"),
+                    (None, names) => format!("did you mean {}? (close Names in this region)", names.join(" or ")),
+                    (Some(s), names) => format!("did you mean `eic-ssh {s}`, or the Name {}?", names.join(" or ")),
+                }
+            }
             Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
             Error::InstanceNotRunning { instance, state, region, profile, .. } => {
                 let start = start_command(&[instance.as_str()], region, profile.as_deref());

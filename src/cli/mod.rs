@@ -721,6 +721,14 @@ impl Cli {
     }
 }
 
+/// The subcommands' names, for "did you mean …?".
+pub fn subcommand_names() -> Vec<String> {
+    <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect()
+}
+
 impl Cli {
     /// The `eic-ssh doctor …` command line that would examine this
     /// invocation's instance, for hints after a failed connection.

@@ -425,3 +425,52 @@ async fn several_stopped_matches_are_all_named() {
         )
     );
 }
+
+/// A mistyped subcommand or Name that matches nothing: the hint names what
+/// was probably meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_gets_a_did_you_mean() {
+    let f = Fixture::with_world(stopped_db()).await;
+    for (args, hint) in [
+        (
+            &["exce", "web-1", "--", "true"][..],
+            "did you mean `eic-ssh exec`? A word that is no subcommand is taken for a target",
+        ),
+        (&["lss"], "did you mean `eic-ssh ls`?"),
+        (
+            &["--region", "us-east-1", "doctr", INSTANCE],
+            "did you mean `eic-ssh doctor`?",
+        ),
+        (
+            &["web1", "--", "true"],
+            "did you mean 'web-1'? (close Names in this region)",
+        ),
+        (
+            &["ls", "isolatd"],
+            "did you mean 'isolated'? (close Names in this region)",
+        ),
+        (&["exec", "db1", "--", "true"], "did you mean 'db-1'?"),
+        (
+            &["zzz-9", "--", "true"],
+            "list what there is with: eic-ssh ls; check --region and --profile",
+        ),
+    ] {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(255), "{args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {}", out.stderr);
+        assert!(
+            lines[0].contains("no running instance matches Name tag"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            lines[1].starts_with(&format!("eic-ssh: hint: {hint}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Nothing was pushed for a word that named no instance.
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    assert!(!ops.iter().any(|o| o == "SendSSHPublicKey"), "{ops:?}");
+}
