@@ -2,6 +2,7 @@
 
 mod complete;
 mod parse;
+pub mod usage;
 
 use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;

@@ -49,10 +49,46 @@ pub(super) fn options_before_subcommand(
     command: &clap::Command,
     rest: &[OsString],
 ) -> Option<usize> {
+    let (i, given) = leading_options(command, rest)?;
+    if given.is_empty() {
+        return None;
+    }
+    let name = rest.get(i)?.to_str()?;
+    let sub = command.find_subcommand(name)?;
+    let takes = |(long, short): &(Option<&str>, Option<char>)| {
+        sub.get_arguments().any(|a| match (long, short) {
+            (Some(l), _) => a.get_long() == Some(*l),
+            (None, Some(c)) => a.get_short() == Some(*c),
+            (None, None) => false,
+        })
+    };
+    given.iter().all(takes).then_some(i)
+}
+
+/// The subcommand named in `rest` after any options of the session, if
+/// one is (for messages about a command line clap refused).
+pub(super) fn subcommand_named<'a>(
+    command: &clap::Command,
+    rest: &'a [OsString],
+) -> Option<&'a str> {
+    let (i, _) = leading_options(command, rest)?;
+    let name = rest.get(i)?.to_str()?;
+    command.find_subcommand(name).map(|_| name)
+}
+
+/// (long name, short) of an option, as given.
+type Given<'a> = (Option<&'a str>, Option<char>);
+
+/// The options of `command` at the start of `rest`, with their values: how
+/// many words they take, and which options they are. `None` at a word that
+/// is no option of `command`, or at `--`.
+fn leading_options<'c>(
+    command: &'c clap::Command,
+    rest: &[OsString],
+) -> Option<(usize, Vec<Given<'c>>)> {
     let top: Vec<&clap::Arg> = command.get_arguments().collect();
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
-    // (long name, short) of each option, as given.
-    let mut given: Vec<(Option<&str>, Option<char>)> = Vec::new();
+    let mut given: Vec<Given<'c>> = Vec::new();
     let mut i = 0;
     while let Some(word) = rest.get(i) {
         let word = word.to_str()?;
@@ -90,19 +126,7 @@ pub(super) fn options_before_subcommand(
             break;
         }
     }
-    if given.is_empty() {
-        return None;
-    }
-    let name = rest.get(i)?.to_str()?;
-    let sub = command.find_subcommand(name)?;
-    let takes = |(long, short): &(Option<&str>, Option<char>)| {
-        sub.get_arguments().any(|a| match (long, short) {
-            (Some(l), _) => a.get_long() == Some(*l),
-            (None, Some(c)) => a.get_short() == Some(*c),
-            (None, None) => false,
-        })
-    };
-    given.iter().all(takes).then_some(i)
+    Some((i, given))
 }
 
 /// `--host`: one or more ssh_config Host patterns separated by spaces, each

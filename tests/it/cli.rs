@@ -80,3 +80,103 @@ async fn options_before_a_subcommand_are_the_subcommands() {
         expect(&out);
     }
 }
+
+/// A refused command line reads as eic-ssh's other messages (no bare
+/// `error:` or `tip:`), and an OpenSSH option typed from habit gets what
+/// it means here, not clap's "use '-- -o'" (which would run it remotely).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_options_are_mapped_and_refusals_read_as_eic_ssh() {
+    let f = Fixture::new().await;
+    let target = f.target();
+    // (arguments, the message, the hint)
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["-o", "StrictHostKeyChecking=no", "web-1"],
+            "unexpected argument '-o' found",
+            "use --strict-host-key-checking no",
+        ),
+        (
+            &["-oUserKnownHostsFile=/tmp/kh", "web-1"],
+            "unexpected argument '-o' found",
+            "use --known-hosts /tmp/kh",
+        ),
+        (
+            &["-i", "~/.ssh/prod.pem", "web-1"],
+            "unexpected argument '-i' found",
+            "eic-ssh needs no key file: it pushes a fresh ephemeral key for each connection",
+        ),
+        // After the target, without --, it is still the option, not a
+        // remote command.
+        (
+            &[&target, "-i", "key"],
+            "unexpected argument '-i' found",
+            "`eic-ssh proxy --public-key key.pub %h %p`",
+        ),
+        (
+            &["cp", "-R", "dir", "web-1:/tmp"],
+            "unexpected argument '-R' found",
+            "did you mean -r?",
+        ),
+        (
+            &["-A", "web-1"],
+            "unexpected argument '-A' found",
+            "eic-ssh has no -A option",
+        ),
+        (
+            &["--regin", "us-east-1", "ls"],
+            "unexpected argument '--regin' found",
+            "did you mean '--region'?",
+        ),
+        (
+            &["ls", "--bogus"],
+            "unexpected argument '--bogus' found",
+            "eic-ssh ls --help lists the options",
+        ),
+        (
+            &["-p", "23", "web-1"],
+            "invalid value '23' for '--port <PORT>'",
+            "",
+        ),
+    ];
+    for (args, message, hint) in cases {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr);
+        let mut lines = out.stderr.lines();
+        let first = lines.next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("eic-ssh: {message}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+        if !hint.is_empty() {
+            let second = lines.next().unwrap_or_default();
+            assert!(
+                second.starts_with("eic-ssh: hint: ") && second.contains(hint),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+        for line in out.stderr.lines() {
+            assert!(
+                !line.starts_with("error:") && !line.trim_start().starts_with("tip:"),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+        assert!(!out.stderr.contains("'-- -"), "{args:?}: {}", out.stderr);
+    }
+    assert!(
+        f.sim.request_log().is_empty(),
+        "a refused command line called AWS"
+    );
+
+    // After --, a word that starts with '-' is the user's remote command.
+    let out = f.run(&[&target, "--", "-i", "key"], b"").await;
+    assert!(
+        !out.stderr.contains("unexpected argument"),
+        "{}",
+        out.stderr
+    );
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    assert!(ops.iter().any(|o| o == "OpenTunnel"), "{ops:?}");
+}
