@@ -447,6 +447,16 @@ pub struct RestrictArgs {
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
+    /// This machine's public IPv4 address as AWS sees it, to say whether it
+    /// is inside --allow (default: asked of https://checkip.amazonaws.com,
+    /// unless --offline).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<Ipv4Addr>,
+
+    /// Do not discover this machine's public address over the internet.
+    #[arg(long)]
+    pub offline: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -41,8 +41,8 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         instance_id: instance_id.clone(),
         port: args.port,
         expect_cidr: args.allow.clone(),
-        client_ip: None,
-        offline: true,
+        client_ip: args.client_ip,
+        offline: args.offline,
         eice_id: args.eice_id.clone(),
     };
     let facts = access::gather(&aws, &query).await;
@@ -100,15 +100,20 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
     let shared =
         !plan.shared_with.is_empty() || !plan.endpoint_shared_with.is_empty() || shared_unknown;
 
+    // What applies it: --shared-ok too when the plan needs it.
+    let apply_command = match shared {
+        true => format!("{rerun} --apply --shared-ok"),
+        false => format!("{rerun} --apply"),
+    };
     if !args.apply || plan.status != PlanStatus::Changes {
-        print_plan(&plan, &args, &doctor, &rerun)?;
+        print_plan(&plan, &args, &doctor, &apply_command)?;
         return Ok(u8::from(matches!(
             plan.status,
             PlanStatus::Refused | PlanStatus::Unconfirmed
         )));
     }
     if shared && !args.shared_ok {
-        print_plan(&plan, &args, &doctor, &rerun)?;
+        print_plan(&plan, &args, &doctor, &apply_command)?;
         eprintln!(
             "eic-ssh: refused: {} is shared, and the changes would affect the others too; nothing was changed. Review the plan, then add --shared-ok to apply it anyway.",
             plan.touched_groups.join(", ")
@@ -159,11 +164,11 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
     Ok(status)
 }
 
-fn print_plan(plan: &Plan, args: &RestrictArgs, doctor: &str, rerun: &str) -> Result<(), Error> {
+fn print_plan(plan: &Plan, args: &RestrictArgs, doctor: &str, apply: &str) -> Result<(), Error> {
     if args.json {
         print_json(&serde_json::json!({ "plan": plan }))
     } else {
-        crate::term::out(&render::render_plan(plan, doctor, Some(rerun)))
+        crate::term::out(&render::render_plan(plan, doctor, Some(apply)))
     }
 }
 
@@ -193,6 +198,12 @@ async fn confirm(plan: &Plan) -> Result<bool, Error> {
 /// ` --port P --eice-id E --region R --profile P`, as given.
 fn common_flags(args: &RestrictArgs) -> String {
     let mut s = String::new();
+    if let Some(ip) = args.client_ip {
+        s.push_str(&format!(" --client-ip {ip}"));
+    }
+    if args.offline {
+        s.push_str(" --offline");
+    }
     if args.port != 22 {
         s.push_str(&format!(" --port {}", args.port));
     }
