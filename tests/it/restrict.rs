@@ -647,7 +647,7 @@ async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
     let text = dry_run("198.51.100.0/24", &[]).await;
     assert!(
         text.contains(&format!(
-            "WARNING: this machine's public address, {INSIDE}, is outside 198.51.100.0/24: once applied, it can no longer connect through the endpoint."
+            "Warning: this machine's public address, {INSIDE}, is outside 198.51.100.0/24: once applied, it can no longer connect through the endpoint."
         )),
         "{text}"
     );

@@ -137,7 +137,7 @@ fn client_line(plan: &Plan) -> String {
             "This machine's public address, {ip}, is inside {allow}: it can still connect afterwards."
         ),
         ClientVsAllow::Outside { ip } => format!(
-            "WARNING: this machine's public address, {ip}, is outside {allow}: once applied, it can no longer connect through the endpoint. Add it to --allow if it should."
+            "Warning: this machine's public address, {ip}, is outside {allow}: once applied, it can no longer connect through the endpoint. Add it to --allow if it should."
         ),
         ClientVsAllow::Unknown { reason } => format!(
             "Could not learn this machine's public address ({reason}): make sure it is inside {allow}, or it will be shut out too (--client-ip IP checks it)."
