@@ -6,7 +6,7 @@ use crate::support::*;
 
 /// `eic-ssh args…` on a pseudo-terminal (util-linux `script`): stdout and
 /// stderr are the terminal, and come back as the terminal showed them.
-async fn on_a_terminal(f: &Fixture, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) async fn on_a_terminal(f: &Fixture, env: &[(&str, &str)], args: &[&str]) -> Output {
     let line = shell_words::join(
         std::iter::once(env!("CARGO_BIN_EXE_eic-ssh")).chain(args.iter().copied()),
     );

@@ -474,3 +474,37 @@ async fn a_typo_gets_a_did_you_mean() {
     let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
     assert!(!ops.iter().any(|o| o == "SendSSHPublicKey"), "{ops:?}");
 }
+
+/// The connecting status line (on a terminal) says what is under way: a
+/// Name is looked up first, and a key is pushed only to an instance it
+/// found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_line_pushes_no_key_for_a_name_that_names_nothing() {
+    let f = Fixture::new().await;
+    let out = crate::colour::on_a_terminal(&f, &[], &["--no-cache", "web-9", "--", "true"]).await;
+    let screen = out.stdout_str();
+    assert_eq!(out.status, Some(255), "{screen}");
+    assert!(screen.contains("eic-ssh: looking up web-9…"), "{screen:?}");
+    assert!(!screen.contains("pushing a key"), "{screen:?}");
+    assert!(
+        screen.contains("no running instance matches Name tag 'web-9'"),
+        "{screen:?}"
+    );
+
+    let user = f.user();
+    let out = crate::colour::on_a_terminal(
+        &f,
+        &[],
+        &["--no-cache", &format!("{user}@web-1"), "--", "true"],
+    )
+    .await;
+    let screen = out.stdout_str();
+    assert_eq!(out.status, Some(0), "{screen}");
+    for said in [
+        "eic-ssh: looking up web-1…".to_owned(),
+        format!("eic-ssh: pushing a key to {INSTANCE}…"),
+        format!("eic-ssh: authenticating as {user}…"),
+    ] {
+        assert!(screen.contains(&said), "{said:?} not in {screen:?}");
+    }
+}
