@@ -954,30 +954,12 @@ async fn channel_to_ws(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::sigv4::{format_amz_date, presign_query};
-    use crate::sim::unix_now;
+    use crate::sigv4::{format_amz_date, presign_query};
+    use crate::unix_now;
 
     const DNS: &str =
         "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
     const FIPS: &str = "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
-
-    #[test]
-    fn endpoint_names_have_the_services_shape() {
-        assert_eq!(
-            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", false),
-            DNS
-        );
-        assert_eq!(
-            super::super::endpoint_dns_name("eice-0123456789abcdef0", "us-east-1", true),
-            FIPS
-        );
-        for name in [DNS, FIPS] {
-            assert_eq!(
-                crate::aws::endpoint_name::check(name, "eice-0123456789abcdef0", "us-east-1"),
-                Ok(())
-            );
-        }
-    }
 
     fn identity() -> Identity {
         Identity {

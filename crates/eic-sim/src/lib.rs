@@ -30,7 +30,7 @@ mod keys;
 mod security;
 #[cfg(test)]
 mod selftest;
-pub(crate) mod sigv4;
+pub mod sigv4;
 pub mod sshd;
 mod tls;
 
@@ -587,6 +587,12 @@ impl Drop for Simulator {
     }
 }
 
+/// The variable that maps endpoint names to other addresses, as curl's
+/// `--connect-to` does (`HOST:PORT:CONNECT-HOST:CONNECT-PORT`, comma
+/// separated): the client reads it, [`Simulator::env`] sets it. The client
+/// has its own copy; a test on each side pins the name.
+pub const CONNECT_TO_VAR: &str = "EIC_SSH_CONNECT_TO";
+
 /// The second label of every simulated endpoint name (the service puts a
 /// short random identifier there).
 pub const SIM_DNS_TAG: &str = "51mu1a7e";
@@ -776,7 +782,8 @@ impl Simulator {
     }
 
     /// The loopback address of the endpoints' (non-FIPS) listener, for
-    /// in-process clients that dial it directly ([`crate::tunnel::Tunnel::open_via`]).
+    /// in-process clients that dial it directly (the client's
+    /// `Tunnel::open_via`).
     pub fn eice_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.eice_port))
     }
@@ -869,7 +876,7 @@ impl Simulator {
             ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
             ("AWS_REGION", region),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-            (crate::tunnel::connect_to::VAR, self.connect_to()),
+            (CONNECT_TO_VAR, self.connect_to()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -1081,6 +1088,33 @@ pub(crate) fn check_safe_path(path: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// What the client relies on: the variable's name, and endpoint names
+    /// of the service's shape. The client pins the same vectors and checks
+    /// that they pass its endpoint-name check.
+    #[test]
+    fn endpoint_names_have_the_services_shape() {
+        assert_eq!(CONNECT_TO_VAR, "EIC_SSH_CONNECT_TO");
+        let id = "eice-0123456789abcdef0";
+        for (region, dns, fips, dualstack) in [
+            (
+                "us-east-1",
+                "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.dualstack.ec2-instance-connect-endpoint.us-east-1.api.aws",
+            ),
+            (
+                "eu-west-3",
+                "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.eu-west-3.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.eu-west-3.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.dualstack.ec2-instance-connect-endpoint.eu-west-3.api.aws",
+            ),
+        ] {
+            assert_eq!(endpoint_dns_name(id, region, false), dns);
+            assert_eq!(endpoint_dns_name(id, region, true), fips);
+            assert_eq!(endpoint_dualstack_dns_name(id, region), dualstack);
+        }
+    }
+
     #[tokio::test]
     async fn starts_and_describes_itself() {
         let sim = Simulator::start(World::demo()).await.unwrap();
@@ -1090,18 +1124,18 @@ mod tests {
                 .ends_with(".ec2-instance-connect-endpoint.us-east-1.amazonaws.com")
         );
         assert_ne!(sim.eice_dns(), sim.eice_fips_dns());
-        // Every name an endpoint reports passes the client's check.
-        for name in [
-            sim.eice_dns(),
+        // The names the endpoint reports have the service's shape (pinned
+        // by `endpoint_names_have_the_services_shape`).
+        let id = "eice-0123456789abcdef0";
+        assert_eq!(sim.eice_dns(), endpoint_dns_name(id, "us-east-1", false));
+        assert_eq!(
             sim.eice_fips_dns(),
+            endpoint_dns_name(id, "us-east-1", true)
+        );
+        assert_eq!(
             sim.eice_dualstack_dns(),
-        ] {
-            assert_eq!(
-                crate::aws::endpoint_name::check(&name, "eice-0123456789abcdef0", "us-east-1"),
-                Ok(()),
-                "{name}"
-            );
-        }
+            endpoint_dualstack_dns_name(id, "us-east-1")
+        );
         assert!(sim.ca_pem_path().exists());
         assert!(sim.authorized_keys_command().exists());
         assert!(sim.session_credentials().session_token.is_some());

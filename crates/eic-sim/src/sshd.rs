@@ -376,7 +376,7 @@ pub(crate) fn openssh_command(key: &Path, port: u16, user: &str) -> std::process
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::World;
+    use crate::World;
 
     fn can_run() -> bool {
         Path::new(SSHD_CANDIDATES[0]).is_file()

@@ -3,7 +3,7 @@
 
 use super::response::{Answer, JSON, json_error};
 use super::{AuthError, verify};
-use crate::sim::Shared;
+use crate::Shared;
 
 /// Answers one Instance Connect operation (`op` is the `X-Amz-Target`
 /// without its service prefix).

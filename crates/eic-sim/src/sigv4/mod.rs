@@ -25,7 +25,7 @@ mod tests;
 pub(crate) use canonical::decode_query;
 pub(crate) use date::format_iso8601;
 pub(crate) use header_auth::verify_header_auth;
-pub(crate) use presigned::verify_presigned;
+pub use presigned::verify_presigned;
 #[cfg(test)]
 pub(crate) use {date::format_amz_date, presigned::presign_query};
 
@@ -37,8 +37,10 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// A principal the verifier knows the secret of.
 #[derive(Clone, Debug)]
-pub(crate) struct Identity {
+pub struct Identity {
+    /// The access key ID.
     pub access_key_id: String,
+    /// The secret access key.
     pub secret_access_key: String,
     /// When set, every request must carry exactly this token.
     pub session_token: Option<String>,
@@ -47,7 +49,7 @@ pub(crate) struct Identity {
 /// Why a signature was refused. The API layers map these onto each
 /// service's own error codes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AuthError {
+pub enum AuthError {
     /// No authentication information at all.
     Missing,
     /// Authentication information that cannot be parsed.
@@ -68,7 +70,7 @@ pub(crate) enum AuthError {
 
 impl AuthError {
     /// A human-readable description.
-    pub(crate) fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             AuthError::Missing => "Request is missing Authentication Token".to_string(),
             AuthError::Malformed(m) => m.clone(),
@@ -94,8 +96,10 @@ impl AuthError {
 
 /// What a request must be scoped to, and the server's clock.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Expected<'a> {
+pub struct Expected<'a> {
+    /// The region of the credential scope.
     pub region: &'a str,
+    /// The signing name of the credential scope.
     pub service: &'a str,
     /// Seconds since the Unix epoch.
     pub now: u64,

@@ -22,7 +22,7 @@ const PRESIGN_SKEW_SECS: u64 = 5 * 60;
 /// access key id it was signed with.
 ///
 /// `max_expires` caps `X-Amz-Expires`.
-pub(crate) fn verify_presigned(
+pub fn verify_presigned(
     method: &str,
     raw_path: &str,
     raw_query: &str,

@@ -7,7 +7,7 @@
 use super::super::query::{is_hex_id, list, param};
 use super::super::response::{Answer, XML, ec2_error};
 use super::EC2_NS;
-use crate::sim::World;
+use crate::World;
 
 /// `ModifyInstanceConnectEndpoint`.
 pub(crate) fn modify_endpoint(

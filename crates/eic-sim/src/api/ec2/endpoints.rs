@@ -7,7 +7,7 @@ use super::super::query::{
 };
 use super::super::response::{Answer, XML, ec2_error, esc};
 use super::{EC2_NS, OWNER_ID, short_hash};
-use crate::sim::{Endpoint, World};
+use crate::{Endpoint, World};
 
 /// Page size when the caller gives no `MaxResults`: small on purpose, so
 /// clients must page.
@@ -75,8 +75,8 @@ pub(crate) fn describe_endpoints(
         let dns = e
             .dns_name_override
             .clone()
-            .unwrap_or_else(|| crate::sim::endpoint_dns_name(&e.id, &world.region, false));
-        let fips_dns = crate::sim::endpoint_dns_name(&e.id, &world.region, true);
+            .unwrap_or_else(|| crate::endpoint_dns_name(&e.id, &world.region, false));
+        let fips_dns = crate::endpoint_dns_name(&e.id, &world.region, true);
         let _ = write!(
             xml,
             "<item><ownerId>{OWNER_ID}</ownerId>\
@@ -119,10 +119,7 @@ pub(crate) fn describe_endpoints(
             let _ = write!(
                 xml,
                 "<dualstack><dnsName>{}</dnsName></dualstack>",
-                esc(&crate::sim::endpoint_dualstack_dns_name(
-                    &e.id,
-                    &world.region
-                ))
+                esc(&crate::endpoint_dualstack_dns_name(&e.id, &world.region))
             );
         }
         xml.push_str("</publicDnsNames>");

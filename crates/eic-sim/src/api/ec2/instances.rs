@@ -7,7 +7,7 @@ use super::super::query::{
 };
 use super::super::response::{Answer, XML, ec2_error, esc};
 use super::{EC2_NS, OWNER_ID, short_hash};
-use crate::sim::{Instance, World, unix_now};
+use crate::{Instance, World, unix_now};
 
 fn state_code(state: &str) -> u16 {
     match state {
@@ -273,7 +273,7 @@ pub(crate) fn get_console_output(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetConsoleOutputResponse xmlns=\"{EC2_NS}\">\n<requestId>{}</requestId>\n<instanceId>{}</instanceId>\n<timestamp>{}</timestamp>\n",
         esc(request_id),
         esc(id),
-        crate::sim::sigv4::format_iso8601(unix_now()),
+        crate::sigv4::format_iso8601(unix_now()),
     );
     if let Some(text) = &inst.console_output {
         use base64::Engine as _;

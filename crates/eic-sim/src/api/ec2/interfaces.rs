@@ -8,7 +8,7 @@ use super::super::query::{filters, list, paginate, param, parse_max_results};
 use super::super::response::{Answer, XML, ec2_error, esc};
 use super::instances::group_items;
 use super::{EC2_NS, OWNER_ID, short_hash};
-use crate::sim::World;
+use crate::World;
 
 /// One interface as the API lists it.
 struct Eni {

@@ -20,7 +20,7 @@ mod write_tests;
 use super::query::{decode_params, param};
 use super::response::{Answer, ec2_error};
 use super::{AuthError, verify};
-use crate::sim::Shared;
+use crate::Shared;
 use endpoints::describe_endpoints;
 use instances::{describe_instances, get_console_output};
 use network::{describe_security_group_rules, describe_subnets, describe_vpcs};

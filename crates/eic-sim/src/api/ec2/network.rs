@@ -8,7 +8,7 @@ use super::super::query::{
 };
 use super::super::response::{Answer, XML, ec2_error, esc};
 use super::{EC2_NS, OWNER_ID, short_hash};
-use crate::sim::{Peer, SgRule, Subnet, Vpc, World};
+use crate::{Peer, SgRule, Subnet, Vpc, World};
 
 /// Page size for `DescribeSecurityGroupRules` without `MaxResults`: small
 /// on purpose, so clients must page.

@@ -11,7 +11,7 @@ use super::super::query::{list, param};
 use super::super::response::{Answer, XML, ec2_error};
 use super::network::rule_item;
 use super::{EC2_NS, short_hash};
-use crate::sim::{Peer, SgRule, World};
+use crate::{Peer, SgRule, World};
 
 /// `Prefix.N.rest=value` parameters grouped by `N`, in index order, each
 /// with its `rest` and value.

@@ -3,8 +3,8 @@ use super::instances::{describe_instances, get_console_output};
 use super::network::{
     DEFAULT_RULE_PAGE, describe_security_group_rules, describe_subnets, describe_vpcs,
 };
-use crate::sim::api::response::Answer;
-use crate::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, NetworkInterface, World};
+use crate::api::response::Answer;
+use crate::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, NetworkInterface, World};
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

@@ -4,7 +4,7 @@
 use super::endpoint_writes::modify_endpoint;
 use super::interfaces::describe_network_interfaces;
 use super::security_writes::{authorize, revoke};
-use crate::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
+use crate::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -24,7 +24,7 @@ fn allow_cidr(cidr: &str) -> Vec<(String, String)> {
     ])
 }
 
-fn rules_of(w: &World, group: &str) -> Vec<crate::sim::SgRule> {
+fn rules_of(w: &World, group: &str) -> Vec<crate::SgRule> {
     w.security_groups
         .iter()
         .find(|g| g.id == group)
