@@ -10,8 +10,8 @@
 
 use std::process::{ExitCode, Stdio};
 
-use eic_ssh::sim::builtin_sshd::start_builtin_sshd;
-use eic_ssh::sim::{Simulator, World};
+use eic_sim::builtin_sshd::start_builtin_sshd;
+use eic_sim::{Simulator, World};
 
 const CHILD: &str = "EIC_SSH_DEMO_CHILD";
 

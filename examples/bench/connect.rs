@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use eic_ssh::sim::LogEntry;
+use eic_sim::LogEntry;
 
 use crate::harness::{Bench, EICE_ID, Home, PRIVATE_IP, progress};
 use crate::process::run_ok;

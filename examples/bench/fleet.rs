@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use eic_ssh::sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
-use eic_ssh::sim::{Endpoint, Instance, Simulator, Subnet, World};
+use eic_sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
+use eic_sim::{Endpoint, Instance, Simulator, Subnet, World};
 
 use crate::harness::{Bench, Home, progress};
 use crate::process::run_ok;

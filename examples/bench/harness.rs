@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use eic_ssh::sim::sshd::Sshd;
-use eic_ssh::sim::{Simulator, World};
+use eic_sim::sshd::Sshd;
+use eic_sim::{Simulator, World};
 
 use crate::Config;
 use crate::process::{Cmd, TIME, TIME_FORMAT, run_ok};

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use eic_ssh::sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
-use eic_ssh::sim::sshd::Sshd;
-use eic_ssh::sim::{Instance, World};
+use eic_sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
+use eic_sim::sshd::Sshd;
+use eic_sim::{Instance, World};
 
 use crate::support::*;
 

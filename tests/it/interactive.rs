@@ -279,8 +279,8 @@ async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
 
 /// The demo world with the stopped `web-1` running too: `web-1` matches
 /// two instances.
-fn twins() -> eic_ssh::sim::World {
-    let mut w = eic_ssh::sim::World::demo();
+fn twins() -> eic_sim::World {
+    let mut w = eic_sim::World::demo();
     w.instances[1].state = "running".into();
     w
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use eic_ssh::sim::sshd::Sshd;
-use eic_ssh::sim::{Simulator, World};
+use eic_sim::sshd::Sshd;
+use eic_sim::{Simulator, World};
 use tokio::io::AsyncWriteExt;
 
 pub const INSTANCE: &str = "i-0123456789abcdef0";
