@@ -247,7 +247,7 @@ type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 async fn open(sim: &Simulator, query: &str) -> Result<Client, tungstenite::Error> {
     let url = presigned_url(&sim.credentials(), &sim.eice_dns(), query);
     // The endpoint's name is the service's; its listener is on loopback.
-    let tcp = TcpStream::connect(("127.0.0.1", sim.shared.eice_port))
+    let tcp = TcpStream::connect(("127.0.0.1", sim.shared().eice_port))
         .await
         .map_err(tungstenite::Error::Io)?;
     tokio_tungstenite::client_async_tls_with_config(

@@ -8,9 +8,9 @@
 //! EC2 Instance Connect APIs, and query authentication (presigned URLs) for
 //! the EICE websocket.
 //!
-//! [`header_auth`] and [`presigned`] are the two verifiers; both build a
-//! [`canonical`] request, check the [`credential`] scope and principal, and
-//! compare signatures computed in [`signing`]. [`date`] handles the
+//! `header_auth` and `presigned` are the two verifiers; both build a
+//! `canonical` request, check the `credential` scope and principal, and
+//! compare signatures computed in `signing`. `date` handles the
 //! `X-Amz-Date` format.
 
 mod canonical;
