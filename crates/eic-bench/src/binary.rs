@@ -65,10 +65,9 @@ async fn version_row(
 pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     let runs = b.cfg.version_runs;
     let bench = std::env::current_exe().context("locating this binary")?;
-    // target/<profile>/examples/bench → target/<profile>/eic-ssh
+    // target/<profile>/eic-bench → target/<profile>/eic-ssh
     let real = bench
         .parent()
-        .and_then(Path::parent)
         .map(|d| d.join("eic-ssh"))
         .filter(|p| p.is_file());
     let mut t = Table::new(&[

@@ -1,4 +1,4 @@
-//! `cargo run --release --example bench [-- OPTIONS]`: measures eic-ssh's
+//! `cargo run --release -p eic-bench [-- OPTIONS]`: measures eic-ssh's
 //! speed and memory side by side with OpenSSH, in one run, and prints a
 //! table with the targets marked PASS or MISS.
 //!
@@ -45,9 +45,9 @@ use crate::harness::{CHILD, MB, emit, progress, setup};
 use crate::process::TIME;
 
 /// Benchmarks eic-ssh against OpenSSH through the local AWS simulator and a
-/// real sshd. Run it in release mode: `cargo run --release --example bench`.
+/// real sshd. Run it in release mode: `cargo run --release -p eic-bench`.
 #[derive(Debug, Parser)]
-#[command(name = "bench")]
+#[command(name = "eic-bench")]
 struct Opts {
     /// Tiny sizes and few iterations: checks that the bench works (< 1 min).
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
