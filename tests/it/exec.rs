@@ -552,7 +552,7 @@ async fn no_private_key_is_left_on_disk_and_no_secret_is_logged() {
         "a request signature leaked"
     );
     assert!(!out.stderr.contains("PRIVATE KEY"));
-    for dir in [f.home.path(), f.tmp.path()] {
+    for dir in [f.home.path(), f.home.tmp()] {
         for file in files_under(dir) {
             let bytes = std::fs::read(&file).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);

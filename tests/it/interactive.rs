@@ -193,7 +193,7 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
     assert!(status == 137 || status == 255, "{status}");
     pane.assert_terminal_restored().await;
 
-    let marker = f.tmp.path().join("kh-sigterm");
+    let marker = f.home.tmp().join("kh-sigterm");
     let pane = Pane::start(
         &f,
         &format!("--known-hosts {} {}", marker.display(), f.target()),
@@ -215,7 +215,7 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
 async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
     let f = Fixture::new().await;
     for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
-        let marker = f.tmp.path().join(format!("kh{signal}"));
+        let marker = f.home.tmp().join(format!("kh{signal}"));
         let pane = Pane::start(
             &f,
             &format!("--known-hosts {} {}", marker.display(), f.target()),
@@ -445,7 +445,7 @@ async fn the_progress_line_is_cleared_before_the_host_key_notice() {
     );
 
     // -q: neither progress nor status lines.
-    let marker = f.tmp.path().join("kh-quiet");
+    let marker = f.home.tmp().join("kh-quiet");
     let pane = Pane::start(
         &f,
         &format!(

@@ -76,7 +76,7 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
         "`--version` median (min–max) ms",
         "p99 ms",
     ]);
-    let env = b.env(b.warm.path());
+    let env = b.env(&b.warm);
     let mut version_ms = None;
     if let Some(real) = &real {
         let env = env.iter().filter(|(k, _)| k != CHILD).cloned().collect();

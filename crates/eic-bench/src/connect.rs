@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use eic_sim::LogEntry;
 
-use crate::harness::{Bench, EICE_ID, Home, PRIVATE_IP, progress};
+use crate::harness::{Bench, EICE_ID, PRIVATE_IP, progress};
 use crate::process::run_ok;
 use crate::report::{Table, med, spread};
 
@@ -62,11 +62,9 @@ async fn connect_once(b: &Bench, case: Conn) -> anyhow::Result<(f64, Vec<LogEntr
             if case == Conn::SerialCold {
                 args.push("--serial-push");
             }
-            fresh.insert(Home::new(b.work.path())?).path().to_path_buf()
+            &*fresh.insert(b.fresh_home()?)
         }
-        Conn::Warm | Conn::WarmByName | Conn::Ssh | Conn::SshDefaultKex => {
-            b.warm.path().to_path_buf()
-        }
+        Conn::Warm | Conn::WarmByName | Conn::Ssh | Conn::SshDefaultKex => &b.warm,
         Conn::Explicit => {
             args.extend([
                 "--private-ip",
@@ -76,14 +74,14 @@ async fn connect_once(b: &Bench, case: Conn) -> anyhow::Result<(f64, Vec<LogEntr
                 "--eice-dns",
                 &dns,
             ]);
-            b.warm.path().to_path_buf()
+            &b.warm
         }
         Conn::VerifyConsole | Conn::VerifyNone => {
             args.extend(["--known-hosts", &kh]);
             if case == Conn::VerifyNone {
                 args.extend(["--verify-host-key", "none"]);
             }
-            b.warm.path().to_path_buf()
+            &b.warm
         }
     };
     // The simulator's instance is named web-1 (its stopped twin never
@@ -97,7 +95,7 @@ async fn connect_once(b: &Bench, case: Conn) -> anyhow::Result<(f64, Vec<LogEntr
     let cmd = match case {
         Conn::Ssh => b.ssh_direct(&[], "echo x"),
         Conn::SshDefaultKex => b.ssh_direct(&["-o", DEFAULT_KEX], "echo x"),
-        _ => b.eic(&home, &args),
+        _ => b.eic(home, &args),
     };
     let before = b.sim.request_log().len();
     let r = run_ok(&cmd, case.label(), Duration::from_secs(60)).await?;

@@ -56,7 +56,7 @@ fn command(b: &Bench, tool: Tool, upload: bool, local: &str, remote: &str) -> an
             Cmd {
                 program: "scp".into(),
                 args,
-                env: b.env(b.warm.path()),
+                env: b.env(&b.warm),
             }
         }
         Tool::Sftp => {
@@ -75,7 +75,7 @@ fn command(b: &Bench, tool: Tool, upload: bool, local: &str, remote: &str) -> an
             Cmd {
                 program: "sftp".into(),
                 args,
-                env: b.env(b.warm.path()),
+                env: b.env(&b.warm),
             }
         }
     })

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use eic_sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
 use eic_sim::{Endpoint, Instance, Simulator, Subnet, World};
 
-use crate::harness::{Bench, Home, progress};
+use crate::harness::{Bench, progress};
 use crate::process::run_ok;
 use crate::report::{Table, med, spread};
 
@@ -132,10 +132,10 @@ pub(crate) async fn row(b: &mut Bench) -> anyhow::Result<String> {
     for k in 0..iters {
         progress(&format!("  exec -- true over {n}, run {}/{iters}", k + 1));
         // A fresh HOME: every instance is a first contact.
-        let home = Home::new(b.work.path())?;
+        let home = sim.client_home_in(b.work.path())?;
         let before = sim.request_log().len();
         let events_before = sim.tunnel_log().len();
-        let cmd = b.eic_at(&sim, home.path(), &["exec", target.as_str(), "--", "true"]);
+        let cmd = b.eic(&home, &["exec", target.as_str(), "--", "true"]);
         let r = run_ok(&cmd, "exec over the fleet", Duration::from_secs(300)).await?;
         if !r
             .stderr

@@ -181,7 +181,7 @@ async fn start_ssh(
     let cmd = Cmd {
         program: "ssh".into(),
         args,
-        env: b.env(b.warm.path()),
+        env: b.env(&b.warm),
     };
     let child = tokio::process::Command::new(&cmd.program)
         .args(&cmd.args)

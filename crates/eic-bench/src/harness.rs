@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use eic_sim::sshd::Sshd;
-use eic_sim::{Simulator, World};
+use eic_sim::{ClientHome, Simulator, World};
 
 use crate::Config;
 use crate::process::{Cmd, TIME, TIME_FORMAT, run_ok};
@@ -31,22 +31,6 @@ pub(crate) const MB: u64 = 1_000_000;
 /// choice, mlkem768x25519, is newer than 9.2).
 const SAME_KEX: &str = "KexAlgorithms=curve25519-sha256";
 
-/// A private HOME with empty AWS configuration files.
-pub(crate) struct Home(tempfile::TempDir);
-
-impl Home {
-    pub(crate) fn new(base: &Path) -> anyhow::Result<Home> {
-        let dir = tempfile::Builder::new().prefix("home-").tempdir_in(base)?;
-        std::fs::write(dir.path().join("aws-config"), "")?;
-        std::fs::write(dir.path().join("aws-credentials"), "")?;
-        Ok(Home(dir))
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
 /// Everything a row needs, and the targets met so far.
 pub(crate) struct Bench {
     pub(crate) cfg: Config,
@@ -57,11 +41,10 @@ pub(crate) struct Bench {
     exe: PathBuf,
     pub(crate) user: String,
     pub(crate) work: tempfile::TempDir,
-    tmp: PathBuf,
     /// The OpenSSH user key (and `.pub`), authorized for an hour.
     pub(crate) key: PathBuf,
     pub(crate) data: PathBuf,
-    pub(crate) warm: Home,
+    pub(crate) warm: ClientHome,
     pub(crate) has_time: bool,
     files: AtomicU64,
     pub(crate) targets: Vec<Target>,
@@ -70,16 +53,23 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    /// A child's whole environment, with `home` as HOME.
-    pub(crate) fn env(&self, home: &Path) -> Vec<(OsString, OsString)> {
-        let mut env = self.sim.client_env(home, &self.tmp);
+    /// A fresh HOME (empty AWS files, no known hosts) under the work
+    /// directory, for the bench's simulator.
+    pub(crate) fn fresh_home(&self) -> anyhow::Result<ClientHome> {
+        Ok(self.sim.client_home_in(self.work.path())?)
+    }
+
+    /// A child's whole environment, with `home` (and the simulator it was
+    /// made for) as HOME.
+    pub(crate) fn env(&self, home: &ClientHome) -> Vec<(OsString, OsString)> {
+        let mut env = home.env();
         // ssh passes it on to a ProxyCommand that re-executes us.
         env.push((CHILD.into(), "1".into()));
         env
     }
 
     /// `eic-ssh ARGS` with `home` as HOME.
-    pub(crate) fn eic<S: AsRef<OsStr>>(&self, home: &Path, args: &[S]) -> Cmd {
+    pub(crate) fn eic<S: AsRef<OsStr>>(&self, home: &ClientHome, args: &[S]) -> Cmd {
         Cmd {
             program: self.exe.clone().into(),
             args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
@@ -87,21 +77,9 @@ impl Bench {
         }
     }
 
-    /// `eic-ssh ARGS` with `home` as HOME, against another simulator (the
-    /// fleet row's).
-    pub(crate) fn eic_at<S: AsRef<OsStr>>(&self, sim: &Simulator, home: &Path, args: &[S]) -> Cmd {
-        let mut env = sim.client_env(home, &self.tmp);
-        env.push((CHILD.into(), "1".into()));
-        Cmd {
-            program: self.exe.clone().into(),
-            args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
-            env,
-        }
-    }
-
     /// `eic-ssh ARGS` with the warm HOME.
     pub(crate) fn eic_warm<S: AsRef<OsStr>>(&self, args: &[S]) -> Cmd {
-        self.eic(self.warm.path(), args)
+        self.eic(&self.warm, args)
     }
 
     /// `ssh` with the bench's key, no config file and no host-key memory.
@@ -143,7 +121,7 @@ impl Bench {
         Cmd {
             program: "ssh".into(),
             args,
-            env: self.env(self.warm.path()),
+            env: self.env(&self.warm),
         }
     }
 
@@ -318,8 +296,6 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
     let work = tempfile::Builder::new()
         .prefix("eic-ssh-bench-")
         .tempdir()?;
-    let tmp = work.path().join("tmp");
-    std::fs::create_dir_all(&tmp)?;
     let key = work.path().join("id_ed25519");
     let st = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "eic-ssh-bench", "-f"])
@@ -330,7 +306,7 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
     if !st.success() {
         bail!("ssh-keygen failed: {st}");
     }
-    let warm = Home::new(work.path())?;
+    let warm = sim.client_home_in(work.path())?;
     let data = work.path().join("data");
     if cfg.row(2) || cfg.row(6) || cfg.row(7) {
         progress(&format!(
@@ -347,7 +323,6 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         exe,
         user: current_user(),
         work,
-        tmp,
         key,
         data,
         warm,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -16,32 +16,21 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::keys::KeyStore;
-use crate::names::{CONNECT_TO_VAR, SIM_DNS_TAG, endpoint_dns_name, endpoint_dualstack_dns_name};
+use crate::names::{SIM_DNS_TAG, endpoint_dns_name, endpoint_dualstack_dns_name};
 use crate::sigv4::Identity;
-use crate::state::{Failure, LogEntry, Shared, State, TunnelEvent};
+use crate::state::{
+    Credentials, Failure, LONG_TERM_KEY_ID, LogEntry, SESSION_KEY_ID, Shared, State, TunnelEvent,
+};
 use crate::state_dir::create_state_dir;
 use crate::{World, api, eice, faults, tls};
-
-/// AWS credentials the simulator accepts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
-    /// The access key id.
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: String,
-    /// The session token, when the identity requires one.
-    pub session_token: Option<String>,
-}
 
 /// A running simulator. Dropping it stops its listeners and open tunnels and
 /// removes its state directory.
 pub struct Simulator {
     shared: Arc<Shared>,
-    api_addr: SocketAddr,
     // Dropping the sender wakes every task waiting on `changed()`.
     _shutdown: watch::Sender<()>,
     tasks: Vec<JoinHandle<()>>,
-    ca_pem_path: PathBuf,
     // Declared last so it is removed after everything else stopped.
     dir: tempfile::TempDir,
 }
@@ -53,9 +42,6 @@ impl Drop for Simulator {
         }
     }
 }
-
-const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
-const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
 
 /// One port on both `[::1]` and `127.0.0.1`, as a dual-stack name's
 /// addresses are: bind IPv6 on port 0, then IPv4 on the same port, trying
@@ -136,6 +122,8 @@ impl Simulator {
             closer,
             open_tunnels: AtomicUsize::new(0),
             frame_latency_ns: AtomicU64::new(0),
+            api_addr,
+            ca_pem_path,
             eice_port,
             fips_port,
             dualstack_port,
@@ -185,17 +173,15 @@ impl Simulator {
 
         Ok(Simulator {
             shared,
-            api_addr,
             _shutdown: shutdown,
             tasks,
-            ca_pem_path,
             dir,
         })
     }
 
     /// `https://localhost:<port>`: the EC2 and the EC2 Instance Connect API.
     pub fn api_url(&self) -> String {
-        format!("https://localhost:{}", self.api_addr.port())
+        self.shared.api_url()
     }
 
     /// The `DnsName` of the world's first endpoint (the demo world's only
@@ -234,21 +220,7 @@ impl Simulator {
     /// endpoint ID) to the loopback listeners, the dual-stack one by a name
     /// with both loopback addresses.
     pub fn connect_to(&self) -> String {
-        let region = self.shared.state().world.region.clone();
-        let name = |fips| endpoint_dns_name("", &region, fips);
-        // The dual-stack name has both families, `[::1]` first as a
-        // resolver orders them: the listener pair takes either, and the
-        // client races them (Happy Eyeballs).
-        let dual = endpoint_dualstack_dns_name("", &region);
-        format!(
-            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{},*{dual}:443:[::1]:{},*{dual}:443:127.0.0.1:{}",
-            name(false),
-            self.shared.eice_port,
-            name(true),
-            self.shared.fips_port,
-            self.shared.dualstack_port,
-            self.shared.dualstack_port
-        )
+        self.shared.connect_to()
     }
 
     /// The `PublicDnsNames.Dualstack.DnsName` of the world's first endpoint
@@ -267,7 +239,7 @@ impl Simulator {
 
     /// The CA certificate (PEM) that signed every listener's certificate.
     pub fn ca_pem_path(&self) -> &Path {
-        &self.ca_pem_path
+        &self.shared.ca_pem_path
     }
 
     /// The simulator's state directory (CA bundle, `keys.db`, script, sshd files).
@@ -277,75 +249,18 @@ impl Simulator {
 
     /// Long-term credentials (no session token).
     pub fn credentials(&self) -> Credentials {
-        self.identity_credentials(LONG_TERM_KEY_ID)
+        self.shared.credentials(LONG_TERM_KEY_ID)
     }
 
     /// Temporary credentials: requests must carry their session token.
     pub fn session_credentials(&self) -> Credentials {
-        self.identity_credentials(SESSION_KEY_ID)
-    }
-
-    fn identity_credentials(&self, akid: &str) -> Credentials {
-        self.shared
-            .identities
-            .iter()
-            .find(|i| i.access_key_id == akid)
-            .map(|i| Credentials {
-                access_key_id: i.access_key_id.clone(),
-                secret_access_key: i.secret_access_key.clone(),
-                session_token: i.session_token.clone(),
-            })
-            .unwrap_or_else(|| Credentials {
-                access_key_id: akid.to_string(),
-                secret_access_key: String::new(),
-                session_token: None,
-            })
+        self.shared.credentials(SESSION_KEY_ID)
     }
 
     /// The environment a client process needs to use this simulator with
     /// the long-term credentials.
     pub fn env(&self) -> Vec<(String, String)> {
-        let creds = self.credentials();
-        let region = self.shared.state().world.region.clone();
-        [
-            ("AWS_ENDPOINT_URL_EC2", self.api_url()),
-            ("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", self.api_url()),
-            (
-                "AWS_CA_BUNDLE",
-                self.ca_pem_path.to_string_lossy().into_owned(),
-            ),
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-            ("AWS_REGION", region),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-            (CONNECT_TO_VAR, self.connect_to()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
-    /// The hermetic environment of a client process, shared by the tests,
-    /// the demo and the bench: nothing from the developer's own AWS or SSH
-    /// set-up leaks in (`HOME`, the AWS config and credentials files live
-    /// under `home`), and AWS is reached through standard settings only.
-    pub fn client_env(
-        &self,
-        home: &std::path::Path,
-        tmp: &std::path::Path,
-    ) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = vec![
-            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
-            ("HOME".into(), home.into()),
-            ("TMPDIR".into(), tmp.into()),
-            ("AWS_CONFIG_FILE".into(), home.join("aws-config").into()),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE".into(),
-                home.join("aws-credentials").into(),
-            ),
-        ];
-        env.extend(self.env().into_iter().map(|(k, v)| (k.into(), v.into())));
-        env
+        self.shared.aws_env()
     }
 
     /// Changes the world; takes effect for the next request.

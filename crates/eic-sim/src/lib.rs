@@ -27,13 +27,15 @@
 //! world and reads the logs; `state` what the listeners share; `api` the
 //! EC2 and Instance Connect APIs; `eice` the endpoint's websocket
 //! (admission, upgrade, relay); [`names`] the endpoint names and the
-//! variable the client shares with it.
+//! variable the client shares with it; [`ClientHome`] a client's hermetic
+//! HOME.
 
 mod api;
 pub mod builtin_sshd;
 mod eice;
 mod faults;
 mod handle;
+mod home;
 mod keys;
 pub mod names;
 mod security;
@@ -47,11 +49,12 @@ mod tls;
 mod world;
 
 pub use faults::{Cut, Direction, Stall};
-pub use handle::{Credentials, Simulator};
+pub use handle::Simulator;
+pub use home::ClientHome;
 pub use names::{CONNECT_TO_VAR, SIM_DNS_TAG, endpoint_dns_name, endpoint_dualstack_dns_name};
 pub use security::{Peer, SecurityGroup, SgRule};
+pub use state::{Credentials, LogEntry, TunnelEvent};
 pub(crate) use state::{Failure, Shared, lock, unix_now};
-pub use state::{LogEntry, TunnelEvent};
 pub(crate) use state_dir::check_safe_path;
 pub use world::{
     DEMO_EMPTY_VPC_SG, DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Endpoint, Instance, NetworkInterface,

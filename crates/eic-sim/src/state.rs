@@ -3,7 +3,8 @@
 //! store and the controls read on every frame.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +15,23 @@ use tokio::sync::{broadcast, watch};
 use crate::World;
 use crate::faults;
 use crate::keys::KeyStore;
+use crate::names::{CONNECT_TO_VAR, endpoint_dns_name, endpoint_dualstack_dns_name};
 use crate::sigv4::Identity;
+
+/// AWS credentials the simulator accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token, when the identity requires one.
+    pub session_token: Option<String>,
+}
+
+/// The access key IDs of the long-term and the temporary identity.
+pub(crate) const LONG_TERM_KEY_ID: &str = "AKIDSIMEXAMPLE1";
+pub(crate) const SESSION_KEY_ID: &str = "AKIDSIMSESSION1";
 
 /// One API request or tunnel handshake the simulator answered.
 #[derive(Clone, Debug)]
@@ -87,6 +104,10 @@ pub(crate) struct Shared {
     pub open_tunnels: AtomicUsize,
     /// Frame latency in nanoseconds; atomic because every frame reads it.
     pub frame_latency_ns: AtomicU64,
+    /// The EC2 and Instance Connect API listener.
+    pub api_addr: SocketAddr,
+    /// The CA certificate (PEM) that signed every listener's certificate.
+    pub ca_pem_path: PathBuf,
     pub eice_port: u16,
     pub fips_port: u16,
     /// The port of the dual-stack listener pair (`[::1]` and `127.0.0.1`).
@@ -152,5 +173,71 @@ impl Shared {
 
     pub(crate) fn frame_latency(&self) -> Duration {
         Duration::from_nanos(self.frame_latency_ns.load(Ordering::Relaxed))
+    }
+
+    /// `https://localhost:<port>`: the EC2 and the EC2 Instance Connect API.
+    pub(crate) fn api_url(&self) -> String {
+        format!("https://localhost:{}", self.api_addr.port())
+    }
+
+    /// `EIC_SSH_CONNECT_TO` for these listeners: the endpoints' names (any
+    /// endpoint ID) to the loopback listeners, the dual-stack one by a name
+    /// with both loopback addresses.
+    pub(crate) fn connect_to(&self) -> String {
+        let region = self.state().world.region.clone();
+        let name = |fips| endpoint_dns_name("", &region, fips);
+        // The dual-stack name has both families, `[::1]` first as a
+        // resolver orders them: the listener pair takes either, and the
+        // client races them (Happy Eyeballs).
+        let dual = endpoint_dualstack_dns_name("", &region);
+        format!(
+            "*{}:443:127.0.0.1:{},*{}:443:127.0.0.1:{},*{dual}:443:[::1]:{},*{dual}:443:127.0.0.1:{}",
+            name(false),
+            self.eice_port,
+            name(true),
+            self.fips_port,
+            self.dualstack_port,
+            self.dualstack_port
+        )
+    }
+
+    /// The credentials of the identity with access key ID `akid`.
+    pub(crate) fn credentials(&self, akid: &str) -> Credentials {
+        self.identities
+            .iter()
+            .find(|i| i.access_key_id == akid)
+            .map(|i| Credentials {
+                access_key_id: i.access_key_id.clone(),
+                secret_access_key: i.secret_access_key.clone(),
+                session_token: i.session_token.clone(),
+            })
+            .unwrap_or_else(|| Credentials {
+                access_key_id: akid.to_string(),
+                secret_access_key: String::new(),
+                session_token: None,
+            })
+    }
+
+    /// The AWS settings a client process needs to use these listeners with
+    /// the long-term credentials, read now (the region is the world's).
+    pub(crate) fn aws_env(&self) -> Vec<(String, String)> {
+        let creds = self.credentials(LONG_TERM_KEY_ID);
+        let region = self.state().world.region.clone();
+        [
+            ("AWS_ENDPOINT_URL_EC2", self.api_url()),
+            ("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", self.api_url()),
+            (
+                "AWS_CA_BUNDLE",
+                self.ca_pem_path.to_string_lossy().into_owned(),
+            ),
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+            ("AWS_REGION", region),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            (CONNECT_TO_VAR, self.connect_to()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 }
