@@ -496,3 +496,44 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(std::fs::read(back.join(&long)).unwrap(), b"long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_p_never_carries_setuid_setgid_or_sticky() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+    let tree_root = work.path().join("tree");
+    std::fs::create_dir(&tree_root).unwrap();
+    let suid = tree_root.join("suid.sh");
+    std::fs::write(&suid, b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    std::fs::set_permissions(&tree_root, std::fs::Permissions::from_mode(0o3775)).unwrap();
+
+    // Up (the instance is this machine): a file and a directory.
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+    let out = cp(
+        &f,
+        &[
+            "-r",
+            "-p",
+            tree_root.to_str().unwrap(),
+            &remote(&f, &instance),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(mode(&instance.join("tree")), 0o775);
+    assert_eq!(mode(&instance.join("tree/suid.sh")), 0o755);
+
+    // Down.
+    let back = work.path().join("back");
+    let out = cp(
+        &f,
+        &["-r", "-p", &remote(&f, &tree_root), back.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(mode(&back), 0o775);
+    assert_eq!(mode(&back.join("suid.sh")), 0o755);
+}
