@@ -59,7 +59,7 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
                 },
             )
             .await?;
-            let sftp = Sftp::start(&logged.session.handle())
+            let sftp = Sftp::start(logged.session.handle())
                 .await
                 .map_err(|e| logged.explain(e))?;
             sessions.insert(key, (logged, Arc::new(sftp)));

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
+use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Owners, Sftp};
 
 /// A failure on one side, as text (the caller names the file).
 pub type SideResult<T> = Result<T, String>;
@@ -114,8 +114,9 @@ impl Side {
     /// `follow` (a destination named on the command line), a symbolic
     /// link's target, so that the link stays and the file it points to is
     /// replaced, as scp writes through it; a dangling link is replaced
-    /// itself. Without `follow` (inside a recursive copy), `None` when
-    /// `path` is a symbolic link.
+    /// itself; another user's link in a sticky, world-writable directory is
+    /// refused (see [`sftp::protected_link`]). Without `follow` (inside a
+    /// recursive copy), `None` when `path` is a symbolic link.
     pub async fn landing(
         &self,
         path: &str,
@@ -129,9 +130,22 @@ impl Side {
         }
         let real = match self {
             Side::Local => match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
-                    .ok()
-                    .and_then(|p| p.into_os_string().into_string().ok()),
+                Ok(m) if m.file_type().is_symlink() => {
+                    let dir = super::location::dirname(path);
+                    let d = std::fs::metadata(dir).map_err(|e| format!("{dir}: {e}"))?;
+                    let owners = Owners {
+                        link: Some(m.uid()),
+                        dir: Some(d.uid()),
+                        dir_mode: d.mode(),
+                    };
+                    let me = rustix::process::geteuid().as_raw();
+                    if let Some(why) = sftp::protected_link(dir, owners, Some(me)) {
+                        return Err(why);
+                    }
+                    std::fs::canonicalize(path)
+                        .ok()
+                        .and_then(|p| p.into_os_string().into_string().ok())
+                }
                 _ => None,
             },
             Side::Remote(s) => s.link_target(path).await.map_err(|e| e.to_string())?,

@@ -104,6 +104,97 @@ impl Meta {
     }
 }
 
+/// The owners that decide whether a symbolic link may be followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// The link's owner, if the server says.
+    pub link: Option<u32>,
+    /// The owner of the directory the link is in, if the server says.
+    pub dir: Option<u32>,
+    /// That directory's mode.
+    pub dir_mode: u32,
+}
+
+impl Owners {
+    /// Whether the follower's uid is needed to decide: the link is in a
+    /// sticky, world-writable directory and not owned by its owner.
+    fn needs_follower(&self) -> bool {
+        self.dir_mode & 0o1002 == 0o1002 && (self.link.is_none() || self.link != self.dir)
+    }
+}
+
+/// Why a symbolic link in `dir` must not be followed by the user `me`, by
+/// the rule of Linux's `fs.protected_symlinks`: in a sticky, world-writable
+/// directory (like `/tmp`), a link is followed only by its owner, or when
+/// the directory's owner owns it too. Applied whatever the machine's own
+/// setting, since a link resolved by name and then renamed onto is never
+/// checked by the kernel.
+pub fn protected_link(dir: &str, owners: Owners, me: Option<u32>) -> Option<String> {
+    if !owners.needs_follower() {
+        return None;
+    }
+    let uid = |u: Option<u32>| {
+        u.map_or_else(
+            || "an owner the server does not tell".into(),
+            |u| format!("uid {u}"),
+        )
+    };
+    match (owners.link, me) {
+        (Some(link), Some(me)) if link == me => None,
+        (link, me) => Some(format!(
+            "a symbolic link owned by {}, in {dir}, a sticky world-writable directory owned by {}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks{}); remove the link or copy to the file it names",
+            uid(link),
+            uid(owners.dir),
+            match me {
+                Some(me) => format!(": you are uid {me}"),
+                None => ": and your own uid could not be told".into(),
+            }
+        )),
+    }
+}
+
+/// A symbolic link that could not be resolved, or must not be followed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    #[error("{0}")]
+    Protected(String),
+}
+
+/// How long asking the remote user's uid may take.
+const ASK_UID_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run `id -u` on a new channel of `session`: its number, or `None`.
+async fn ask_uid(session: &Handle<Client>) -> Option<u32> {
+    let mut channel = session.channel_open_session().await.ok()?;
+    channel.exec(true, "id -u").await.ok()?;
+    let mut out = Vec::new();
+    let mut status = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } if out.len() < 64 => out.extend_from_slice(&data),
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            russh::ChannelMsg::Close | russh::ChannelMsg::Failure => break,
+            _ => {}
+        }
+    }
+    if status != Some(0) {
+        return None;
+    }
+    std::str::from_utf8(&out).ok()?.trim().parse().ok()
+}
+
+/// The directory part of an SFTP path (`.` when there is none).
+fn parent(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &trimmed[..i],
+        None => ".",
+    }
+}
+
 /// Whether an SFTP failure says the path does not exist.
 pub fn is_not_found(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
@@ -112,6 +203,9 @@ pub fn is_not_found(e: &SftpError) -> bool {
 /// An SFTP client on one session.
 pub struct Sftp {
     raw: Arc<RawSftpSession>,
+    /// The session it runs on, to ask the remote user's uid.
+    session: Arc<Handle<Client>>,
+    uid: tokio::sync::OnceCell<Option<u32>>,
     posix_rename: bool,
     read_len: u32,
     write_len: u32,
@@ -129,7 +223,7 @@ const S_IFLNK: u32 = 0o120000;
 
 impl Sftp {
     /// Start the `sftp` subsystem on a new channel of `handle`.
-    pub async fn start(handle: &Handle<Client>) -> Result<Sftp, Error> {
+    pub async fn start(handle: Arc<Handle<Client>>) -> Result<Sftp, Error> {
         let channel = handle.channel_open_session().await?;
         channel.request_subsystem(true, "sftp").await?;
         let config = russh_sftp::client::Config {
@@ -161,6 +255,8 @@ impl Sftp {
         tracing::debug!(posix_rename, read_len, write_len, "sftp started");
         Ok(Sftp {
             raw: Arc::new(raw),
+            session: handle,
+            uid: tokio::sync::OnceCell::new(),
             posix_rename,
             read_len: u32::try_from(read_len).unwrap_or(32 * 1024),
             write_len: u32::try_from(write_len).unwrap_or(32 * 1024),
@@ -260,19 +356,48 @@ impl Sftp {
     }
 
     /// Where the symbolic link `path` leads (resolved by the server), or
-    /// `None` if `path` is not a link, is missing, or leads nowhere.
-    pub async fn link_target(&self, path: &str) -> Result<Option<String>, SftpError> {
-        match self.raw.lstat(path).await {
-            Ok(a) if a.attrs.permissions.unwrap_or(0) & S_IFMT == S_IFLNK => {}
+    /// `None` if `path` is not a link, is missing, or leads nowhere. A link
+    /// that `fs.protected_symlinks` would not let this user follow is
+    /// refused (see [`protected_link`]): resolving it here and renaming onto
+    /// its target would get past that protection.
+    pub async fn link_target(&self, path: &str) -> Result<Option<String>, LinkError> {
+        let link = match self.raw.lstat(path).await {
+            Ok(a) if a.attrs.permissions.unwrap_or(0) & S_IFMT == S_IFLNK => a.attrs,
             Ok(_) => return Ok(None),
             Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
+        };
+        let dir = parent(path);
+        let dir_attrs = self.raw.stat(dir).await?.attrs;
+        let owners = Owners {
+            link: link.uid,
+            dir: dir_attrs.uid,
+            dir_mode: dir_attrs.permissions.unwrap_or(0),
+        };
+        if owners.needs_follower() {
+            let me = self.own_uid().await;
+            if let Some(why) = protected_link(dir, owners, me) {
+                return Err(LinkError::Protected(why));
+            }
         }
         match self.raw.realpath(path).await {
             Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// The remote user's uid (`id -u` on the session), asked once and only
+    /// when a link needs it; `None` if it cannot be told (an account that
+    /// may only use SFTP, say).
+    async fn own_uid(&self) -> Option<u32> {
+        *self
+            .uid
+            .get_or_init(|| async {
+                let asked = tokio::time::timeout(ASK_UID_WITHIN, ask_uid(&self.session)).await;
+                asked.ok().flatten()
+            })
+            .await
     }
 
     /// Create directory `path` with `mode` (the server applies its umask).
@@ -460,6 +585,37 @@ mod tests {
             );
             assert_eq!(one, name_problem(name).is_none(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn a_link_in_a_sticky_world_writable_directory_follows_protected_symlinks() {
+        let owners = |link, dir, dir_mode| Owners {
+            link,
+            dir,
+            dir_mode,
+        };
+        for (o, me, followed) in [
+            // Another user's link in /tmp: not followed, even by root.
+            (owners(Some(65534), Some(0), 0o41777), Some(0), false),
+            (owners(Some(65534), Some(0), 0o41777), Some(1000), false),
+            // The follower's own link, or the directory owner's.
+            (owners(Some(1000), Some(0), 0o41777), Some(1000), true),
+            (owners(Some(65534), Some(65534), 0o41777), Some(0), true),
+            // Not sticky, or not world-writable: the rule does not apply.
+            (owners(Some(65534), Some(0), 0o40777), Some(0), true),
+            (owners(Some(65534), Some(0), 0o41775), Some(0), true),
+            // Owners the server does not tell, or a uid unknown: refused.
+            (owners(None, Some(0), 0o41777), Some(0), false),
+            (owners(Some(65534), Some(0), 0o41777), None, false),
+        ] {
+            assert_eq!(
+                protected_link("/tmp", o, me).is_none(),
+                followed,
+                "{o:?} me {me:?}"
+            );
+        }
+        let why = protected_link("/tmp", owners(Some(65534), Some(0), 0o41777), Some(0));
+        assert!(why.is_some_and(|w| w.contains("uid 65534") && w.contains("in /tmp")));
     }
 
     #[test]
