@@ -1,10 +1,12 @@
 //! `eic-ssh cp` against a hostile instance ([`HostileSftp`]): what its
 //! listings say must never put a file outside the destination, give one a
-//! setuid bit or hang the copy.
+//! setuid bit, hang the copy or reach the terminal; and an upload must not
+//! follow another user's link in a sticky directory.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use eic_ssh::sim::{Instance, World};
 
@@ -392,4 +394,41 @@ async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
         !log.iter().any(|l| l.starts_with("setstat")),
         "set by path: {log:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_name_cannot_drive_the_terminal_through_the_progress_bar() {
+    let name = "\x1b]0;PWNED\x07title\u{202E}txt.exe";
+    let mut tree = Tree {
+        gated: Some(format!("/slow/{name}")),
+        ..Tree::default()
+    };
+    tree.dir("/slow", DIR | 0o755, &[(name, REG | 0o644)]);
+    tree.file(&format!("/slow/{name}"), 0o644, &vec![7u8; 4 << 20]);
+    let (f, server) = hostile(tree).await;
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("dest");
+    let pane = crate::interactive::Pane::start(
+        &f,
+        &format!("cp -r {} {}", on_hostile(&f, "/slow"), dest.display()),
+    );
+    // The first read is answered, the rest wait: the bar is up, mid-copy.
+    pane.wait_for("ETA").await;
+    let screen = pane.screen();
+    assert!(
+        screen.contains("]0;PWNEDtitletxt.exe"),
+        "the name, cleaned, is not shown: {screen}"
+    );
+    assert!(
+        !pane.title().contains("PWNED"),
+        "the remote name set the terminal's title"
+    );
+    server.open_gate();
+    assert_eq!(
+        pane.status(Duration::from_secs(60)).await,
+        0,
+        "{}",
+        pane.screen()
+    );
+    assert_eq!(std::fs::metadata(dest.join(name)).unwrap().len(), 4 << 20);
 }

@@ -15,6 +15,7 @@ use russh_sftp::protocol::{
     Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode, Version,
 };
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub const DIR: u32 = 0o040000;
@@ -47,6 +48,8 @@ pub struct Tree {
     /// This path component is a link to the directory it is in: any path
     /// through it is the path without it (a loop, as `loop -> .`).
     pub loop_name: Option<String>,
+    /// Reads of this file past its first bytes wait until the gate opens.
+    pub gated: Option<String>,
 }
 
 impl Tree {
@@ -122,6 +125,7 @@ pub struct HostileSftp {
     pub log: Arc<Mutex<Vec<String>>>,
     /// Files written to it, by path.
     pub written: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    gate: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -147,10 +151,12 @@ impl HostileSftp {
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let written = Arc::new(Mutex::new(HashMap::new()));
+        let (gate, gate_rx) = watch::channel(false);
         let shared = Shared {
             tree: Arc::new(tree),
             log: log.clone(),
             written: written.clone(),
+            gate: gate_rx,
         };
         let task = tokio::spawn(async move {
             let mut sessions = JoinSet::new();
@@ -172,8 +178,14 @@ impl HostileSftp {
             host_key_pub,
             log,
             written,
+            gate,
             task,
         }
+    }
+
+    /// Let gated reads go on.
+    pub fn open_gate(&self) {
+        let _ = self.gate.send(true);
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -186,6 +198,7 @@ struct Shared {
     tree: Arc<Tree>,
     log: Arc<Mutex<Vec<String>>>,
     written: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    gate: watch::Receiver<bool>,
 }
 
 struct SshHandler {
@@ -422,6 +435,10 @@ impl russh_sftp::server::Handler for SftpHandler {
             return Err(StatusCode::Failure);
         };
         let path = path.clone();
+        if offset > 0 && self.shared.tree.gated.as_deref() == Some(path.as_str()) {
+            let mut gate = self.shared.gate.clone();
+            let _ = gate.wait_for(|open| *open).await;
+        }
         let data = match self.shared.tree.node(&path, true) {
             Some(Node::File { data, .. }) => data,
             Some(_) => READ_AS_A_FILE.to_vec(),

@@ -495,7 +495,10 @@ impl Copier<'_> {
                 return Err(copy_error(dst_path, e));
             }
         };
-        let bar = self.progress.file(location::basename(src_path), meta.size);
+        // The name is the server's: no escape sequence reaches the terminal.
+        let bar = self
+            .progress
+            .file(&remote_text(location::basename(src_path)), meta.size);
         let copied = async {
             loop {
                 match reader.next().await {
