@@ -6,6 +6,7 @@
 mod cache;
 mod concurrent;
 mod cp;
+mod docs;
 mod doctor;
 mod exec;
 mod faults;
