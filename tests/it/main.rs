@@ -7,6 +7,7 @@ mod cache;
 mod concurrent;
 mod cp;
 mod cp_hostile;
+mod docs;
 mod doctor;
 mod exec;
 mod faults;
