@@ -6,11 +6,14 @@
 mod cache;
 mod concurrent;
 mod cp;
+mod cp_hostile;
+mod docs;
 mod doctor;
 mod exec;
 mod faults;
 mod fleet;
 mod forward;
+mod hostile_sftp;
 mod hostkeys;
 mod interactive;
 mod ipv6;
