@@ -78,7 +78,7 @@ async fn every_command_honours_no_color_and_color_never_on_a_terminal() {
 /// never` (`NO_COLOR` decides `auto` as for everything else).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_picker_honours_color_never() {
-    let mut world = eic_ssh::sim::World::demo();
+    let mut world = eic_sim::World::demo();
     world.instances[1].state = "running".into();
     let f = Fixture::with_world(world).await;
     for (args, coloured) in [

@@ -427,7 +427,7 @@ async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
     let f = Fixture::new().await;
     let db = echo_server().await;
     let spec = format!("0:127.0.0.1:{db}");
-    let log = f.tmp.path().join("stderr");
+    let log = f.home.tmp().join("stderr");
     let out = tokio::time::timeout(
         WAIT,
         f.command()
