@@ -11,6 +11,7 @@ mod exec;
 mod faults;
 mod fleet;
 mod forward;
+mod hardening;
 mod hostkeys;
 mod interactive;
 mod ipv6;
