@@ -533,6 +533,8 @@ pub struct SshConfigArgs {
     /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
     /// printing it, and add one Include line for it at the top of
     /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    /// An existing FILE is replaced only if eic-ssh wrote it (its first
+    /// line says so); ~/.ssh/config itself is refused.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
     pub include: Option<PathBuf>,
 }

@@ -1,6 +1,8 @@
 //! The second security review (issue 23), its findings outside `cp`: each
 //! test here failed before its fix.
 
+use std::path::{Path, PathBuf};
+
 use eic_ssh::sim::{DEMO_INSTANCE_SG, LooseInterface, World};
 
 use crate::support::*;
@@ -53,4 +55,148 @@ async fn remote_text_in_ls_and_restricts_plan_is_cleaned() {
         "{:?}",
         out.stderr
     );
+}
+
+/// `eic-ssh args…` with only HOME and PATH set, in `dir`: no AWS at all.
+fn offline(home: &Path, dir: &Path, args: &[&str]) -> Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eic-ssh"))
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    Output {
+        status: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every file under `dir` with its bytes, links as their targets.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.push((p, target.into_os_string().into_encoded_bytes()));
+            } else if meta.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `ssh-config --include FILE` replaces only a file eic-ssh wrote, and
+/// never the ssh config file itself, however it is named: each refusal is
+/// exit 2, names the file and why, and writes nothing.
+#[test]
+fn ssh_config_include_replaces_only_its_own_file() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let config = ssh.join("config");
+    std::fs::write(&config, "Host build\n    HostName 192.0.2.10\n").unwrap();
+    let passwd = home.join("passwd");
+    std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::os::unix::fs::symlink(&config, home.join("config-link")).unwrap();
+    std::fs::hard_link(&config, home.join("config-hard")).unwrap();
+    std::fs::create_dir_all(ssh.join("config.d")).unwrap();
+    std::os::unix::fs::symlink(&passwd, ssh.join("config.d/eic-ssh")).unwrap();
+    let at = |p: &str| home.join(p).display().to_string();
+
+    let cases: Vec<(&Path, String, &str)> = vec![
+        (home, "~/.ssh/config".into(), "is the ssh config file"),
+        (home, at(".ssh/../.ssh/config"), "is the ssh config file"),
+        (home, at(".ssh/./config"), "is the ssh config file"),
+        (&ssh, "config".into(), "is the ssh config file"),
+        (home, at("config-link"), "is the ssh config file"),
+        (home, at("config-hard"), "is the ssh config file"),
+        (home, at("passwd"), "eic-ssh did not write it"),
+        // The default file, a link someone left to another file.
+        (home, String::new(), "eic-ssh did not write it"),
+        (home, at(".ssh"), "not a regular file"),
+    ];
+    let before = snapshot(home);
+    for (dir, file, why) in &cases {
+        let mut args = vec!["ssh-config", "--include"];
+        if !file.is_empty() {
+            args.push(file);
+        }
+        let out = offline(home, dir, &args);
+        assert_eq!(out.status, Some(2), "{file}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(why) && out.stderr.contains("nothing was written"),
+            "{file}: {}",
+            out.stderr
+        );
+        // Named as an absolute path (`~` and `.` resolved).
+        let named = match file.as_str() {
+            "" => "/.ssh/config.d/eic-ssh",
+            f => Path::new(f).file_name().and_then(|n| n.to_str()).unwrap(),
+        };
+        assert!(
+            out.stderr.contains("--include /") && out.stderr.contains(&format!("{named}: ")),
+            "{file}: {}",
+            out.stderr
+        );
+        assert_eq!(snapshot(home), before, "{file} changed something");
+    }
+
+    // With no ssh config yet, its own name is refused all the same.
+    std::fs::remove_file(&config).unwrap();
+    let out = offline(
+        home,
+        home,
+        &["ssh-config", "--include", &at(".ssh/x/../config")],
+    );
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(!config.exists());
+
+    // Its own file is replaced (atomically, 0600), the header first.
+    std::fs::remove_file(ssh.join("config.d/eic-ssh")).unwrap();
+    let out = offline(home, home, &["ssh-config", "--include"]);
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let ours = ssh.join("config.d/eic-ssh");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let header = eic_ssh::commands::ssh_config::INCLUDE_HEADER;
+    assert_eq!(text.lines().next(), Some(header), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&ours).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::write(&ours, format!("{header}\nHost stale\n")).unwrap();
+    let out = offline(home, home, &["ssh-config", "--include", "--host", "mi-*"]);
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = std::fs::read_to_string(&ours).unwrap();
+    assert!(
+        text.starts_with(header) && text.contains("Host mi-*"),
+        "{text}"
+    );
+    assert!(!text.contains("stale"), "{text}");
+    // A copy of the block the user edited, without the header, is theirs.
+    std::fs::write(&ours, text.replacen(header, "# mine", 1)).unwrap();
+    let out = offline(home, home, &["ssh-config", "--include"]);
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(
+        std::fs::read_to_string(&ours)
+            .unwrap()
+            .starts_with("# mine")
+    );
+    // No temporary file was left behind.
+    let names: Vec<String> = std::fs::read_dir(ssh.join("config.d"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["eic-ssh"]);
 }
