@@ -489,7 +489,8 @@ pub struct ExecArgs {
     pub per_endpoint: u32,
 
     /// Write each instance's output to DIR/<id>.out and DIR/<id>.err
-    /// instead of prefixed lines on stdout and stderr.
+    /// instead of prefixed lines on stdout and stderr (new files, 0600; a
+    /// symbolic link there is refused, not followed).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 

@@ -200,3 +200,89 @@ fn ssh_config_include_replaces_only_its_own_file() {
         .collect();
     assert_eq!(names, ["eic-ssh"]);
 }
+
+/// `exec --output DIR` writes only new files of its own, readable by the
+/// user alone: a symbolic link planted at `DIR/<id>.out` is refused, not
+/// followed; a hard link to another file leaves that file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_output_never_writes_through_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new().await;
+    let dir = f.tmp.path().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = f.home.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let out_file = dir.join(format!("{INSTANCE}.out"));
+    let err_file = dir.join(format!("{INSTANCE}.err"));
+    std::os::unix::fs::symlink(&victim, &out_file).unwrap();
+    let dir_arg = dir.display().to_string();
+    let target = f.target();
+    let args = [
+        "exec",
+        "--output",
+        &dir_arg,
+        &target,
+        "--",
+        "echo out; echo err >&2",
+    ];
+
+    let out = f.run(&args, b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot create {}: a symbolic link is there, and it is not followed",
+            out_file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(
+        !f.sim
+            .request_log()
+            .iter()
+            .any(|e| e.op == "SendSSHPublicKey"),
+        "something ran"
+    );
+
+    // A hard link (and an earlier run's file) is replaced by a new file.
+    std::fs::remove_file(&out_file).unwrap();
+    std::fs::hard_link(&victim, &out_file).unwrap();
+    std::fs::write(&err_file, "an earlier run\n").unwrap();
+    let out = f.run(&args, b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "out\n");
+    assert_eq!(std::fs::read_to_string(&err_file).unwrap(), "err\n");
+    for file in [&out_file, &err_file] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+/// An instance ID from the API becomes a file name only if it is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_output_checks_instance_ids_from_the_api() {
+    let mut w = World::demo();
+    let mut odd = w.instances[0].clone();
+    odd.id = "../../escaped".into();
+    odd.private_ip = Some("10.0.1.99".into());
+    odd.tags = vec![("Role".into(), "odd".into())];
+    w.instances.push(odd);
+    let f = Fixture::with_world(w).await;
+    let dir = f.tmp.path().join("a/b/out");
+    let dir_arg = dir.display().to_string();
+    let target = format!("{}@tag:Role=odd", f.user());
+    let out = f
+        .run(&["exec", "--output", &dir_arg, &target, "--", "true"], b"")
+        .await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("'../../escaped' is not an EC2 instance ID")
+            && out.stderr.contains("not used as a file name"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files_under(f.tmp.path()), Vec::<PathBuf>::new());
+}
