@@ -400,6 +400,73 @@ async fn dynamic_forward_serves_curl_by_name_resolved_on_the_instance() {
     assert_eq!(run.status().await, Some(0));
 }
 
+/// A raw SOCKS5 CONNECT for `name:port` on the proxy at `socks`: the
+/// stream and the reply code.
+async fn socks5_connect(socks: u16, name: &[u8], port: u16) -> (TcpStream, u8) {
+    let mut s = TcpStream::connect(("127.0.0.1", socks)).await.unwrap();
+    s.write_all(&[5, 1, 0]).await.unwrap();
+    let mut method = [0u8; 2];
+    s.read_exact(&mut method).await.unwrap();
+    assert_eq!(method, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, u8::try_from(name.len()).unwrap()];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 10];
+    tokio::time::timeout(WAIT, s.read_exact(&mut reply))
+        .await
+        .expect("a SOCKS reply")
+        .unwrap();
+    assert_eq!(reply[0], 5);
+    (s, reply[1])
+}
+
+/// Any local process can reach -D: a name holding NUL (which makes sshd
+/// end the whole session) or another control character is answered "host
+/// unreachable" here, and the session and its other forwards go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks_request_for_no_host_name_is_refused_and_the_session_goes_on() {
+    let f = Fixture::new().await;
+    let echo = echo_server().await;
+    let local = format!("0:127.0.0.1:{echo}");
+    let mut run = Running::start(&f, &["-N", "-D", "0", "-L", &local, &f.target()]);
+    let line = run.line("SOCKS proxy on 127.0.0.1:").await;
+    let socks = port_after(&line, "127.0.0.1:");
+    let line = run.line(&format!("to 127.0.0.1:{echo} ")).await;
+    let forwarded = port_after(&line, "127.0.0.1:");
+
+    for name in [&b"localhost\0evil"[..], b"localhost\nx", b"local host"] {
+        let (_, code) = socks5_connect(socks, name, echo).await;
+        assert_eq!(code, 4, "{name:?}");
+    }
+    // SOCKS4a, the same name: "rejected".
+    let mut s = TcpStream::connect(("127.0.0.1", socks)).await.unwrap();
+    let mut req = vec![4, 1];
+    req.extend_from_slice(&echo.to_be_bytes());
+    req.extend_from_slice(&[0, 0, 0, 1, 0]);
+    req.extend_from_slice(b"localhost\x01evil\0");
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply[..2], [0, 0x5b]);
+    run.line("-D: refused a request for \"localhost\\0evil\"")
+        .await;
+
+    // The same -D still serves a good name, and -L still forwards.
+    let (mut s, code) = socks5_connect(socks, b"localhost", echo).await;
+    assert_eq!(code, 0);
+    s.write_all(b"still here").await.unwrap();
+    let mut back = [0u8; 10];
+    tokio::time::timeout(WAIT, s.read_exact(&mut back))
+        .await
+        .expect("echoed")
+        .unwrap();
+    assert_eq!(&back, b"still here");
+    echo_round_trip(forwarded, 1000).await;
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_port_in_use_fails_before_the_session_naming_the_address() {
     let f = Fixture::new().await;
