@@ -199,7 +199,8 @@ pub struct SshArgs {
     pub no_command: bool,
 
     /// Go to the background once the forwards are up and the key is
-    /// accepted (needs -N or a command).
+    /// accepted (needs -N or a command); as with ssh -f, stdout (and
+    /// stderr, unless -v) then go to /dev/null.
     #[arg(short = 'f')]
     pub background: bool,
 

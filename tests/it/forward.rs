@@ -528,6 +528,101 @@ async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
     }
 }
 
+/// The processes whose command line holds `marker`.
+fn pids_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// The session ID of `pid` ("self" for this process), from /proc.
+fn session_of(pid: &str) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: state, ppid, pgrp, session.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(3).unwrap().parse().unwrap()
+}
+
+/// `eic-ssh -f -N -L … | cat` ends: once ready, the background process
+/// holds neither the caller's stdout nor its stderr (/dev/null instead,
+/// stderr kept with -v) and has a session of its own, as `ssh -f` does;
+/// the forward still works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_mode_lets_go_of_the_callers_pipes_and_session() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    // The echo port makes each command line unique to this test.
+    let quiet_spec = format!("0:127.0.0.1:{db}");
+    let verbose_spec = format!("0:localhost:{db}");
+    let pipeline = |flags: &str, spec: &str| {
+        let mut cmd = f.program("sh");
+        cmd.arg("-c")
+            .arg(format!("\"$0\" {flags} -f -N -L \"$1\" \"$2\" 2>&1 | cat"))
+            .args([env!("CARGO_BIN_EXE_eic-ssh"), spec, &f.target()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut sh = pipeline("", &quiet_spec).spawn().unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(WAIT, sh.stdout.take().unwrap().read_to_string(&mut text))
+        .await
+        .expect("the pipe reaches EOF: nothing in the background holds it")
+        .unwrap();
+    assert!(sh.wait().await.unwrap().success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("forwarding 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let port = port_after(line, "127.0.0.1:");
+    echo_round_trip(port, 10_000).await;
+
+    let pids = pids_with(&quiet_spec);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let pid = pids[0].to_string();
+    assert_ne!(session_of(&pid), session_of("self"));
+    assert_eq!(session_of(&pid), pids[0], "it leads its own session");
+    for fd in [1, 2] {
+        let to = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(to, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+
+    // With -v stderr stays where it was (here a file), stdout still goes.
+    let log = f.tmp.path().join("verbose.log");
+    let mut cmd = f.command();
+    cmd.args(["-v", "-f", "-N", "-L", &verbose_spec, &f.target()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut parent = cmd.spawn().unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, parent.stdout.take().unwrap().read_to_end(&mut out))
+        .await
+        .expect("stdout reaches EOF")
+        .unwrap();
+    assert!(parent.wait().await.unwrap().success());
+    let pids = pids_with(&verbose_spec);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let fd = |n: u32| std::fs::read_link(format!("/proc/{}/fd/{n}", pids[0])).unwrap();
+    assert_eq!(fd(1), std::path::Path::new("/dev/null"));
+    assert_eq!(fd(2), log);
+
+    // Both end with their sessions.
+    f.sim.close_tunnels(1000, "");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !pids_with(&quiet_spec).is_empty() || !pids_with(&verbose_spec).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_mode_reports_a_failure_and_needs_something_to_do() {
     let f = Fixture::new().await;
