@@ -416,7 +416,9 @@ pub struct RestrictArgs {
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
-    /// your office's or VPN's public range: 203.0.113.0/24.
+    /// your office's or VPN's public range: 203.0.113.0/24. Judged together:
+    /// networks that make up every address are refused, and a range wider
+    /// than /8 gets a warning.
     #[arg(long = "allow", value_name = "CIDR", value_delimiter = ',', required = true, value_parser = parse_allow_cidr)]
     pub allow: Vec<ipnet::Ipv4Net>,
 

@@ -286,3 +286,52 @@ async fn exec_output_checks_instance_ids_from_the_api() {
     );
     assert_eq!(files_under(f.tmp.path()), Vec::<PathBuf>::new());
 }
+
+/// `restrict --allow` judges the networks together: two halves of the
+/// address space are every address, refused before any call; a range
+/// wider than /8 gets a warning naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restrict_judges_the_union_of_the_allowed_networks() {
+    let f = Fixture::new().await;
+    for allow in [
+        vec!["--allow", "0.0.0.0/1,128.0.0.0/1"],
+        vec!["--allow", "0.0.0.0/2", "--allow", "64.0.0.0/2,128.0.0.0/1"],
+    ] {
+        let mut args = vec!["restrict", INSTANCE];
+        args.extend(&allow);
+        let out = f.run(&args, b"").await;
+        assert_eq!(out.status, Some(2), "{allow:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("allows every IPv4 address together: that is no restriction")
+                && out.stderr.contains("128.0.0.0/1"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(f.sim.request_log().len(), 0, "a call was made");
+    }
+    let out = f
+        .run(
+            &[
+                "restrict",
+                INSTANCE,
+                "--allow",
+                "0.0.0.0/2,64.0.0.0/2,203.0.113.0/24",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "eic-ssh: warning: --allow 0.0.0.0/1 (from 0.0.0.0/2, 64.0.0.0/2) is wider than /8"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout_str().contains("allowing only"),
+        "{}",
+        out.stdout_str()
+    );
+}
