@@ -335,3 +335,54 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
         out.stdout_str()
     );
 }
+
+/// `-L` and `-D` beyond loopback warn before listening, as `tunnel --bind`
+/// does; loopback binds do not. The port is taken on both loopbacks, so
+/// every bind here fails after the warning and nothing is ever exposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_and_dynamic_forwards_beyond_loopback_warn() {
+    let f = Fixture::new().await;
+    let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let _v6 = std::net::TcpListener::bind(("::1", port));
+    let target = f.target();
+    for (flag, spec, warned) in [
+        ("-L", format!("*:{port}:db.internal:5432"), Some("[::]")),
+        (
+            "-L",
+            format!("0.0.0.0:{port}:db.internal:5432"),
+            Some("0.0.0.0"),
+        ),
+        ("-L", format!("[::]:{port}:[fd00::5]:443"), Some("[::]")),
+        ("-D", format!("*:{port}"), Some("[::]")),
+        ("-D", format!("0.0.0.0:{port}"), Some("0.0.0.0")),
+        ("-L", format!("{port}:db.internal:5432"), None),
+        ("-L", format!("localhost:{port}:db.internal:5432"), None),
+        ("-D", format!("127.0.0.1:{port}"), None),
+    ] {
+        let out = f.run(&["-N", flag, &spec, &target], b"").await;
+        assert_eq!(out.status, Some(255), "{spec}: {}", out.stderr);
+        assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+        match warned {
+            Some(addr) => {
+                let line = format!("eic-ssh: WARNING: {flag} ");
+                assert!(
+                    out.stderr.contains(&line)
+                        && out.stderr.contains(&format!(
+                            " listens on {addr}:{port}, not a loopback address: anyone who can reach it gets "
+                        ))
+                        && out.stderr.contains("Bind to localhost (the default) unless you mean this."),
+                    "{spec}: {}",
+                    out.stderr
+                );
+                let gives = match flag {
+                    "-L" => "a connection to ",
+                    _ => "a SOCKS proxy into the instance's network",
+                };
+                assert!(out.stderr.contains(gives), "{}", out.stderr);
+            }
+            None => assert!(!out.stderr.contains("WARNING"), "{spec}: {}", out.stderr),
+        }
+    }
+    assert_eq!(f.sim.request_log().len(), 0, "a call was made");
+}
