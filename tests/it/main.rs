@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod channels;
 mod concurrent;
 mod cp;
 mod doctor;
