@@ -20,6 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::support::*;
 
+/// The address the server says a forwarded connection came in on: text
+/// that would retitle the terminal if printed raw.
+const HOSTILE_ADDRESS: &str = "\x1b]0;pwned\x07127.0.0.1\u{202E}";
+
 /// What became of each channel the server opened: its kind, and `Ok` if
 /// the client confirmed it, or the client's reason for refusing it.
 type Outcomes = Vec<(&'static str, Result<(), String>)>;
@@ -123,7 +127,7 @@ impl russh::server::Handler for Opener {
             );
             open!(
                 "forwarded-tcpip",
-                handle.channel_open_forwarded_tcpip("127.0.0.1", 8080, "127.0.0.1", 40001)
+                handle.channel_open_forwarded_tcpip(HOSTILE_ADDRESS, 8080, "127.0.0.1", 40001)
             );
             open!(
                 "direct-streamlocal",
@@ -189,12 +193,33 @@ async fn channels_the_instance_opens_unasked_are_refused_and_the_session_goes_on
         ChannelOpenFailure::AdministrativelyProhibited
     ));
     let target = f.target();
-    // The session command, and exec (which never takes -R connections).
-    for (args, said) in [
-        (vec![target.as_str(), "--", "true"], "went on\n".to_owned()),
+    // The session command, exec (which never takes -R connections), and a
+    // session with a -R the server refuses (so none is for 8080).
+    let unasked = "-R: the instance forwarded a connection for ]0;pwned127.0.0.1:8080, which was not asked for";
+    let refused =
+        "the instance tried to open a forwarded-tcpip channel (for ]0;pwned127.0.0.1:8080), which";
+    for (args, said, forwarded) in [
+        (
+            vec![target.as_str(), "--", "true"],
+            "went on\n".to_owned(),
+            refused,
+        ),
         (
             vec!["exec", target.as_str(), "--", "true"],
             format!("web-1 ({INSTANCE}): went on\n"),
+            refused,
+        ),
+        (
+            vec![
+                "--forward-best-effort",
+                "-R",
+                "0:127.0.0.1:9",
+                target.as_str(),
+                "--",
+                "true",
+            ],
+            "went on\n".to_owned(),
+            unasked,
         ),
     ] {
         let out = f.run(&args, b"").await;
@@ -210,9 +235,16 @@ async fn channels_the_instance_opens_unasked_are_refused_and_the_session_goes_on
             "the instance tried to open an X11 channel, which eic-ssh did not ask for: refused",
             "the instance tried to open an agent channel, which eic-ssh did not ask for",
             "the instance tried to open a direct-tcpip channel (to 10.0.0.9:22), which",
-            "the instance tried to open a forwarded-tcpip channel (for 127.0.0.1:8080), which",
+            forwarded,
         ] {
             assert!(out.stderr.contains(warned), "{args:?}: {}", out.stderr);
         }
+        assert!(
+            !out.stderr
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || eic_ssh::term::text::is_bidi_control(c)),
+            "{:?}",
+            out.stderr
+        );
     }
 }
