@@ -320,11 +320,13 @@ pub struct TunnelArgs {
 #[derive(Debug, Args)]
 #[command(mut_arg("port", |a| a.short('P')))]
 pub struct CpArgs {
-    /// Copy directories and everything in them.
+    /// Copy directories and everything in them (not through links to
+    /// directories; at most 128 levels deep).
     #[arg(short = 'r')]
     pub recursive: bool,
 
-    /// Keep modification and access times and modes.
+    /// Keep modification and access times and modes (the rwx bits: never
+    /// setuid, setgid or sticky).
     #[arg(short = 'p')]
     pub preserve: bool,
 

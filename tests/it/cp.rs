@@ -496,3 +496,106 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(std::fs::read(back.join(&long)).unwrap(), b"long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_p_never_carries_setuid_setgid_or_sticky() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+    let tree_root = work.path().join("tree");
+    std::fs::create_dir(&tree_root).unwrap();
+    let suid = tree_root.join("suid.sh");
+    std::fs::write(&suid, b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    std::fs::set_permissions(&tree_root, std::fs::Permissions::from_mode(0o3775)).unwrap();
+
+    // Up (the instance is this machine): a file and a directory.
+    let instance = work.path().join("instance");
+    std::fs::create_dir(&instance).unwrap();
+    let out = cp(
+        &f,
+        &[
+            "-r",
+            "-p",
+            tree_root.to_str().unwrap(),
+            &remote(&f, &instance),
+        ],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(mode(&instance.join("tree")), 0o775);
+    assert_eq!(mode(&instance.join("tree/suid.sh")), 0o755);
+
+    // Down.
+    let back = work.path().join("back");
+    let out = cp(
+        &f,
+        &["-r", "-p", &remote(&f, &tree_root), back.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(mode(&back), 0o775);
+    assert_eq!(mode(&back.join("suid.sh")), 0o755);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
+    const NOBODY: u32 = 65534;
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata(work.path()).unwrap().uid();
+    let probe = work.path().join("probe");
+    std::os::unix::fs::symlink("x", &probe).unwrap();
+    if std::os::unix::fs::lchown(&probe, Some(NOBODY), None).is_err() {
+        eprintln!("skipped: giving a link to another user needs root");
+        return;
+    }
+    let src = work.path().join("new.txt");
+    std::fs::write(&src, b"new bytes").unwrap();
+    // (link owner, directory owner, sticky, followed), as fs.protected_symlinks.
+    for (i, (link_owner, dir_owner, sticky, followed)) in [
+        (NOBODY, me, true, false),
+        (me, me, true, true),
+        (NOBODY, NOBODY, true, true),
+        (NOBODY, me, false, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for upload in [true, false] {
+            let case = format!("case {i}, upload {upload}");
+            let dir = work.path().join(format!("dir-{i}-{upload}"));
+            std::fs::create_dir(&dir).unwrap();
+            let dir_mode = if sticky { 0o1777 } else { 0o777 };
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+            std::os::unix::fs::lchown(&dir, Some(dir_owner), None).unwrap();
+            let target = work.path().join(format!("target-{i}-{upload}"));
+            std::fs::write(&target, b"old").unwrap();
+            let link = dir.join("link");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            std::os::unix::fs::lchown(&link, Some(link_owner), None).unwrap();
+
+            let (arg_src, arg_dst) = if upload {
+                (src.display().to_string(), remote(&f, &link))
+            } else {
+                (remote(&f, &src), link.display().to_string())
+            };
+            let out = cp(&f, &[&arg_src, &arg_dst]).await;
+            if followed {
+                assert_eq!(out.status, Some(0), "{case}: {}", out.stderr);
+                assert_eq!(std::fs::read(&target).unwrap(), b"new bytes", "{case}");
+            } else {
+                assert_eq!(out.status, Some(1), "{case}: {}", out.stderr);
+                let why = format!(
+                    "cannot copy {}: a symbolic link owned by uid {NOBODY}, in {}, a sticky world-writable directory owned by uid {me}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks: you are uid {me}); remove the link or copy to the file it names",
+                    link.display(),
+                    dir.display()
+                );
+                assert!(out.stderr.contains(&why), "{case}: {}", out.stderr);
+                assert_eq!(std::fs::read(&target).unwrap(), b"old", "{case}");
+            }
+            assert_eq!(std::fs::read_link(&link).unwrap(), target, "{case}");
+            assert!(temporaries(work.path()).is_empty(), "{case}");
+        }
+    }
+}

@@ -78,6 +78,11 @@ impl Pane {
         self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
     }
 
+    /// The pane's title, as escape sequences (OSC 0/2) may have set it.
+    pub(crate) fn title(&self) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", "#{pane_title}"])
+    }
+
     /// Wait (bounded) until the screen shows `text`.
     pub(crate) async fn wait_for(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);

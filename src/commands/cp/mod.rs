@@ -6,7 +6,7 @@
 mod location;
 mod side;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -16,7 +16,8 @@ use crate::cli;
 use crate::commands::login::{self, LoggedIn, LoginArgs};
 use crate::error::Error;
 use crate::ssh::session;
-use crate::ssh::sftp::{self, Kind, Meta, Sftp};
+use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
+use crate::term::text::remote_text;
 pub use location::Location;
 use side::{LocalTemp, Side};
 
@@ -58,7 +59,7 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
                 },
             )
             .await?;
-            let sftp = Sftp::start(&logged.session.handle())
+            let sftp = Sftp::start(logged.session.handle())
                 .await
                 .map_err(|e| logged.explain(e))?;
             sessions.insert(key, (logged, Arc::new(sftp)));
@@ -231,6 +232,59 @@ fn copy_error(path: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// How many levels of directories `-r` goes below a source directory: far
+/// more than real trees have, and an end for a server that invents
+/// directories for ever (or lists a loop of links as directories).
+pub const MAX_DEPTH: usize = 128;
+
+/// One source directory copied with `-r`: where it comes from and where
+/// it goes, the bounds of every path the copy touches.
+struct Tree<'a> {
+    src: &'a Side,
+    src_root: &'a str,
+    dst: &'a Side,
+    dst_root: &'a str,
+}
+
+/// Say that `src` is skipped because its destination `dst`, inside a
+/// recursive copy, is a symbolic link.
+fn not_through_a_link(src: &str, dst: &str) {
+    tracing::warn!(
+        "skipping {}: its destination {} is a symbolic link, which a recursive copy does not write through",
+        remote_text(src),
+        remote_text(dst)
+    );
+}
+
+/// A long path cut in the middle for a message: `/a/b/…/y/z`.
+fn abridged(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() <= 7 {
+        return path.to_owned();
+    }
+    let (head, tail) = (&parts[..3], &parts[parts.len() - 3..]);
+    format!("{}/…/{}", head.join("/"), tail.join("/"))
+}
+
+/// Whether `path` lies strictly under `root`, by its names alone (no
+/// empty, `.` or `..` component on the way): the last check before a
+/// listed name is used on the destination.
+fn under(root: &str, path: &str) -> bool {
+    let rest = if root.is_empty() || root == "." {
+        Some(path)
+    } else if root.ends_with('/') {
+        path.strip_prefix(root)
+    } else {
+        path.strip_prefix(root).and_then(|r| r.strip_prefix('/'))
+    };
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && r.split('/')
+                .all(|c| !matches!(c, "" | "." | "..") && !c.contains('\0'))
+    })
+}
+
 impl Copier<'_> {
     async fn run(
         &self,
@@ -262,8 +316,8 @@ impl Copier<'_> {
                 Kind::Dir if !self.recursive => {
                     return Err(copy_error(&loc.display(), "is a directory (use -r)"));
                 }
-                Kind::Other => return Err(copy_error(&loc.display(), "not a regular file")),
-                _ => {}
+                Kind::Dir | Kind::File => {}
+                _ => return Err(copy_error(&loc.display(), "not a regular file")),
             }
             checked.push((loc, side, meta));
         }
@@ -275,33 +329,49 @@ impl Copier<'_> {
                 dest_path.clone()
             };
             if meta.kind == Kind::Dir {
-                self.copy_dir(&side, loc.path(), &meta, &dest_side, &target)
-                    .await?;
+                let tree = Tree {
+                    src: &side,
+                    src_root: loc.path(),
+                    dst: &dest_side,
+                    dst_root: &target,
+                };
+                self.copy_dir(&tree, loc.path(), &meta, &target, 0).await?;
             } else {
-                self.copy_file(&side, loc.path(), &meta, &dest_side, &target)
+                self.copy_file(&side, loc.path(), &meta, &dest_side, &target, true)
                     .await?;
             }
         }
         Ok(())
     }
 
+    /// Copy directory `src_path` of `tree` to `dst_path`, `depth` levels
+    /// below the tree's root. Every name a listing gives is checked before
+    /// use: a suspect one (see [`sftp::name_problem`]) is skipped with a
+    /// warning, and so is an entry whose destination is a symbolic link
+    /// (below the root, a recursive copy writes only into what it finds or
+    /// makes as plain directories and files).
     async fn copy_dir(
         &self,
-        src: &Side,
+        tree: &Tree<'_>,
         src_path: &str,
         meta: &Meta,
-        dst: &Side,
         dst_path: &str,
+        depth: usize,
     ) -> Result<(), Error> {
-        match dst
-            .stat(dst_path)
-            .await
-            .map_err(|e| copy_error(dst_path, e))?
-        {
+        let (src, dst) = (tree.src, tree.dst);
+        let existing = match depth {
+            0 => dst.stat(dst_path).await,
+            _ => dst.lstat(dst_path).await,
+        };
+        match existing.map_err(|e| copy_error(dst_path, e))? {
             Some(m) if m.kind == Kind::Dir => {}
+            Some(m) if m.kind == Kind::Link => {
+                not_through_a_link(src_path, dst_path);
+                return Ok(());
+            }
             Some(_) => return Err(copy_error(dst_path, "exists and is not a directory")),
             None => dst
-                .mkdir(dst_path, meta.mode | 0o700)
+                .mkdir(dst_path, (meta.mode & MODE_BITS) | 0o700)
                 .await
                 .map_err(|e| copy_error(dst_path, e))?,
         }
@@ -309,22 +379,66 @@ impl Copier<'_> {
             .list(src_path)
             .await
             .map_err(|e| copy_error(src_path, e))?;
+        let mut seen = HashSet::new();
         for (name, m) in entries {
+            let shown = || {
+                format!(
+                    "\"{}\" listed in {}",
+                    remote_text(&name),
+                    remote_text(src_path)
+                )
+            };
+            if let Some(problem) = sftp::name_problem(&name) {
+                tracing::warn!(
+                    "skipping {}: {problem}, a suspect name that could write outside the destination",
+                    shown()
+                );
+                continue;
+            }
+            if !seen.insert(name.clone()) {
+                tracing::warn!("skipping {}: listed twice", shown());
+                continue;
+            }
             let (s, d) = (sftp::join(src_path, &name), sftp::join(dst_path, &name));
+            if !under(tree.src_root, &s) || !under(tree.dst_root, &d) {
+                // Unreachable with the names checked above; kept as the
+                // last word on where a write may go.
+                return Err(copy_error(
+                    &remote_text(&d),
+                    format!(
+                        "outside the destination {}; nothing written there",
+                        remote_text(tree.dst_root)
+                    ),
+                ));
+            }
             match m.kind {
-                Kind::Dir => Box::pin(self.copy_dir(src, &s, &m, dst, &d)).await?,
-                Kind::File => self.copy_file(src, &s, &m, dst, &d).await?,
-                Kind::Other => tracing::warn!("skipping {s}: not a regular file"),
+                Kind::Dir if depth + 1 > MAX_DEPTH => {
+                    return Err(copy_error(
+                        &remote_text(tree.src_root),
+                        format!(
+                            "more than {MAX_DEPTH} levels of directories below it (a loop, or a server that makes them up without end); the copy stopped at {}",
+                            remote_text(&abridged(&s))
+                        ),
+                    ));
+                }
+                Kind::Dir => Box::pin(self.copy_dir(tree, &s, &m, &d, depth + 1)).await?,
+                Kind::File => self.copy_file(src, &s, &m, dst, &d, false).await?,
+                Kind::LinkToDir => tracing::warn!(
+                    "skipping {}: a symbolic link to a directory, which -r does not follow",
+                    remote_text(&s)
+                ),
+                Kind::Link => tracing::warn!(
+                    "skipping {}: a symbolic link that leads nowhere (missing, or a loop)",
+                    remote_text(&s)
+                ),
+                Kind::Other => {
+                    tracing::warn!("skipping {}: not a regular file", remote_text(&s))
+                }
             }
         }
         // Times last: writing inside a directory changes its mtime.
-        let mode = if self.preserve {
-            meta.mode
-        } else {
-            meta.mode & 0o777
-        };
         if self.preserve {
-            dst.preserve(dst_path, &Meta { mode, ..*meta })
+            dst.preserve_dir(dst_path, meta, depth == 0)
                 .await
                 .map_err(|e| copy_error(dst_path, e))?;
         }
@@ -338,13 +452,19 @@ impl Copier<'_> {
         meta: &Meta,
         dst: &Side,
         dst_path: &str,
+        follow: bool,
     ) -> Result<(), Error> {
-        // Through a symbolic link to the file it names; an existing file
-        // keeps its mode unless -p gives it the source's, as with scp.
-        let (landing, existing) = dst
-            .landing(dst_path)
+        // Through a symbolic link to the file it names (only one named on
+        // the command line); an existing file keeps its mode unless -p
+        // gives it the source's, as with scp.
+        let Some((landing, existing)) = dst
+            .landing(dst_path, follow)
             .await
-            .map_err(|e| copy_error(dst_path, e))?;
+            .map_err(|e| copy_error(dst_path, e))?
+        else {
+            not_through_a_link(src_path, dst_path);
+            return Ok(());
+        };
         let keep_mode = existing
             .filter(|m| m.kind == Kind::File && !self.preserve)
             .map(|m| m.mode & 0o777);
@@ -375,7 +495,10 @@ impl Copier<'_> {
                 return Err(copy_error(dst_path, e));
             }
         };
-        let bar = self.progress.file(location::basename(src_path), meta.size);
+        // The name is the server's: no escape sequence reaches the terminal.
+        let bar = self
+            .progress
+            .file(&remote_text(location::basename(src_path)), meta.size);
         let copied = async {
             loop {
                 match reader.next().await {
@@ -400,8 +523,24 @@ impl Copier<'_> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
+        // -p: the source's mode and times; otherwise an existing file's own
+        // mode, exactly, whatever the umask took away. Set on the open file.
+        let finish = if self.preserve {
+            Finish {
+                mode: Some(meta.mode),
+                times: Some((meta.atime, meta.mtime)),
+            }
+        } else {
+            Finish {
+                mode: keep_mode,
+                times: None,
+            }
+        };
         let finished = match copied {
-            Ok(()) => writer.finish().await.map_err(|e| copy_error(dst_path, e)),
+            Ok(()) => writer
+                .finish(finish)
+                .await
+                .map_err(|e| copy_error(dst_path, e)),
             Err(e) => {
                 writer.abort().await;
                 Err(e)
@@ -409,16 +548,6 @@ impl Copier<'_> {
         };
         let renamed = async {
             finished?;
-            if self.preserve {
-                dst.preserve(&temp, meta)
-                    .await
-                    .map_err(|e| copy_error(dst_path, e))?;
-            } else if let Some(mode) = keep_mode {
-                // Exactly the old mode, whatever the umask took away.
-                dst.set_mode(&temp, mode)
-                    .await
-                    .map_err(|e| copy_error(dst_path, e))?;
-            }
             dst.rename_over(&temp, &landing)
                 .await
                 .map_err(|e| copy_error(dst_path, e))
@@ -427,7 +556,12 @@ impl Copier<'_> {
         let result = match renamed {
             Ok(()) => {
                 guard.disarm();
-                tracing::info!("copied {src_path} to {dst_path} ({} bytes)", meta.size);
+                tracing::info!(
+                    "copied {} to {} ({} bytes)",
+                    remote_text(src_path),
+                    remote_text(dst_path),
+                    meta.size
+                );
                 Ok(())
             }
             Err(e) => {
@@ -475,4 +609,41 @@ fn temp_name(path: &str) -> String {
             rand::random::<u32>()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_path_must_stay_under_its_root() {
+        for (root, path, inside) in [
+            ("/dest", "/dest/a", true),
+            ("/dest", "/dest/a/b", true),
+            ("/dest/", "/dest/a", true),
+            ("/", "/a", true),
+            (".", "a", true),
+            ("", "a", true),
+            ("dest", "dest/a", true),
+            ("/dest", "/dest", false),
+            ("/dest", "/dest/", false),
+            ("/dest", "/dest/../x", false),
+            ("/dest", "/dest/a/../../x", false),
+            ("/dest", "/dest/./a", false),
+            ("/dest", "/dest//a", false),
+            ("/dest", "/destx/a", false),
+            ("/dest", "/other/a", false),
+            (".", "../a", false),
+            (".", "/a", false),
+            ("/dest", "/dest/a\0b", false),
+        ] {
+            assert_eq!(under(root, path), inside, "{root} {path}");
+        }
+    }
+
+    #[test]
+    fn long_paths_are_abridged_in_the_middle() {
+        assert_eq!(abridged("/a/b/c"), "/a/b/c");
+        assert_eq!(abridged("/deep/d/d/d/d/d/d/d/d"), "/deep/d/…/d/d/d");
+    }
 }

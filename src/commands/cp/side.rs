@@ -1,5 +1,6 @@
 //! One side of a copy, local or remote, behind the same few operations:
 //! stat, list, mkdir, read, create, rename over, remove, set times and mode.
+//! Modes are masked to `rwx` bits everywhere ([`sftp::MODE_BITS`]).
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ssh::sftp::{self, Meta, Sftp};
+use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Owners, Sftp};
 
 /// A failure on one side, as text (the caller names the file).
 pub type SideResult<T> = Result<T, String>;
@@ -67,18 +68,26 @@ impl Side {
                     let name = e.file_name().into_string().map_err(|n| {
                         format!("the name {n:?} is not UTF-8, which SFTP cannot carry")
                     })?;
-                    // Links are followed, as scp does; a dangling one is
-                    // skipped (as something not a regular file), not fatal.
-                    let m = match tokio::fs::metadata(e.path()).await {
-                        Ok(m) => m,
-                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                            tokio::fs::symlink_metadata(e.path())
-                                .await
-                                .map_err(|err| format!("{}: {err}", e.path().display()))?
+                    // A link to a file is followed, as scp does; one to a
+                    // directory is not (a loop would never end), and a
+                    // dangling one stays a link, to be skipped.
+                    let path = e.path();
+                    let lstat = tokio::fs::symlink_metadata(&path)
+                        .await
+                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                    let meta = if lstat.file_type().is_symlink() {
+                        match tokio::fs::metadata(&path).await {
+                            Ok(m) if m.is_dir() => Meta {
+                                kind: Kind::LinkToDir,
+                                ..local_meta(&m)
+                            },
+                            Ok(m) => local_meta(&m),
+                            Err(_) => local_meta(&lstat),
                         }
-                        Err(err) => return Err(format!("{}: {err}", e.path().display())),
+                    } else {
+                        local_meta(&lstat)
                     };
-                    out.push((name, local_meta(&m)));
+                    out.push((name, meta));
                 }
                 out
             }
@@ -88,42 +97,69 @@ impl Side {
         Ok(out)
     }
 
-    /// Where a file written to `path` lands, and what is there now: a
-    /// symbolic link's target, so that the link stays and the file it
-    /// points to is replaced, as scp writes through it. A dangling link is
-    /// replaced itself.
-    pub async fn landing(&self, path: &str) -> SideResult<(String, Option<Meta>)> {
+    /// Metadata of `path` itself, a symbolic link not followed
+    /// ([`Kind::Link`]); `None` if nothing is there.
+    pub async fn lstat(&self, path: &str) -> SideResult<Option<Meta>> {
+        match self {
+            Side::Local => match tokio::fs::symlink_metadata(path).await {
+                Ok(m) => Ok(Some(local_meta(&m))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+            Side::Remote(s) => s.lstat(path).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Where a file written to `path` lands, and what is there now. With
+    /// `follow` (a destination named on the command line), a symbolic
+    /// link's target, so that the link stays and the file it points to is
+    /// replaced, as scp writes through it; a dangling link is replaced
+    /// itself; another user's link in a sticky, world-writable directory is
+    /// refused (see [`sftp::protected_link`]). Without `follow` (inside a
+    /// recursive copy), `None` when `path` is a symbolic link.
+    pub async fn landing(
+        &self,
+        path: &str,
+        follow: bool,
+    ) -> SideResult<Option<(String, Option<Meta>)>> {
+        if !follow {
+            return Ok(match self.lstat(path).await? {
+                Some(m) if m.kind == Kind::Link => None,
+                m => Some((path.to_owned(), m)),
+            });
+        }
         let real = match self {
             Side::Local => match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
-                    .ok()
-                    .and_then(|p| p.into_os_string().into_string().ok()),
+                Ok(m) if m.file_type().is_symlink() => {
+                    let dir = super::location::dirname(path);
+                    let d = std::fs::metadata(dir).map_err(|e| format!("{dir}: {e}"))?;
+                    let owners = Owners {
+                        link: Some(m.uid()),
+                        dir: Some(d.uid()),
+                        dir_mode: d.mode(),
+                    };
+                    let me = rustix::process::geteuid().as_raw();
+                    if let Some(why) = sftp::protected_link(dir, owners, Some(me)) {
+                        return Err(why);
+                    }
+                    std::fs::canonicalize(path)
+                        .ok()
+                        .and_then(|p| p.into_os_string().into_string().ok())
+                }
                 _ => None,
             },
             Side::Remote(s) => s.link_target(path).await.map_err(|e| e.to_string())?,
         }
         .unwrap_or_else(|| path.to_owned());
         let meta = self.stat(&real).await?;
-        Ok((real, meta))
-    }
-
-    /// Set the permission bits of `path` exactly (no umask).
-    pub async fn set_mode(&self, path: &str, mode: u32) -> SideResult<()> {
-        match self {
-            Side::Local => std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| e.to_string()),
-            Side::Remote(s) => s
-                .set_meta(path, Some(mode), None)
-                .await
-                .map_err(|e| e.to_string()),
-        }
+        Ok(Some((real, meta)))
     }
 
     pub async fn mkdir(&self, path: &str, mode: u32) -> SideResult<()> {
         match self {
             Side::Local => {
                 let mut b = std::fs::DirBuilder::new();
-                std::os::unix::fs::DirBuilderExt::mode(&mut b, mode);
+                std::os::unix::fs::DirBuilderExt::mode(&mut b, mode & MODE_BITS);
                 b.create(path).map_err(|e| e.to_string())
             }
             Side::Remote(s) => s.mkdir(path, mode).await.map_err(|e| e.to_string()),
@@ -148,10 +184,11 @@ impl Side {
     pub async fn create(&self, path: &str, mode: u32) -> SideResult<Writer> {
         match self {
             Side::Local => {
+                // O_EXCL: never through a link, never an existing file.
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .mode(mode)
+                    .mode(mode & MODE_BITS)
                     .open(path)
                     .map_err(|e| e.to_string())?;
                 Ok(Writer::Local(tokio::fs::File::from_std(file)))
@@ -181,19 +218,28 @@ impl Side {
         }
     }
 
-    /// Give `path` the mode and times of `meta` (-p).
-    pub async fn preserve(&self, path: &str, meta: &Meta) -> SideResult<()> {
+    /// Give directory `path` the mode (masked) and times of `meta` (-p).
+    /// Locally on the opened directory, and not through a symbolic link
+    /// unless `follow` (the destination named on the command line); SFTP
+    /// servers set a directory's attributes only by path.
+    pub async fn preserve_dir(&self, path: &str, meta: &Meta, follow: bool) -> SideResult<()> {
         match self {
             Side::Local => {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.mode))
-                    .map_err(|e| e.to_string())?;
-                let at = |s: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(s));
-                let times = std::fs::FileTimes::new()
-                    .set_accessed(at(meta.atime))
-                    .set_modified(at(meta.mtime));
-                std::fs::File::open(path)
-                    .and_then(|f| f.set_times(times))
-                    .map_err(|e| e.to_string())
+                use rustix::fs::{Mode, OFlags};
+                let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                if !follow {
+                    flags |= OFlags::NOFOLLOW;
+                }
+                let dir = std::fs::File::from(
+                    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| e.to_string())?,
+                );
+                set_local(
+                    &dir,
+                    Finish {
+                        mode: Some(meta.mode),
+                        times: Some((meta.atime, meta.mtime)),
+                    },
+                )
             }
             Side::Remote(s) => s
                 .set_meta(path, Some(meta.mode), Some((meta.atime, meta.mtime)))
@@ -201,6 +247,23 @@ impl Side {
                 .map_err(|e| e.to_string()),
         }
     }
+}
+
+/// Set a local file's mode (exactly, masked) and times on its descriptor:
+/// `fchmod` and `futimens`.
+fn set_local(file: &std::fs::File, finish: Finish) -> SideResult<()> {
+    if let Some(mode) = finish.mode {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & MODE_BITS))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some((atime, mtime)) = finish.times {
+        let at = |s: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(s));
+        let times = std::fs::FileTimes::new()
+            .set_accessed(at(atime))
+            .set_modified(at(mtime));
+        file.set_times(times).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 impl Reader {
@@ -230,11 +293,15 @@ impl Writer {
         }
     }
 
-    /// Everything written and acknowledged, and the file closed.
-    pub async fn finish(self) -> SideResult<()> {
+    /// Everything written and acknowledged, `finish`'s mode and times set
+    /// on the open file, and the file closed.
+    pub async fn finish(self, finish: Finish) -> SideResult<()> {
         match self {
-            Writer::Local(mut f) => f.flush().await.map_err(|e| e.to_string()),
-            Writer::Remote(w) => w.finish().await.map_err(|e| e.to_string()),
+            Writer::Local(mut f) => {
+                f.flush().await.map_err(|e| e.to_string())?;
+                set_local(&f.into_std().await, finish)
+            }
+            Writer::Remote(w) => w.finish(finish).await.map_err(|e| e.to_string()),
         }
     }
 

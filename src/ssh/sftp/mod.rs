@@ -20,6 +20,12 @@ pub use transfer::{Reader, Writer};
 pub enum Kind {
     File,
     Dir,
+    /// A symbolic link, not followed: as `lstat` sees one, or a listed link
+    /// that leads nowhere (missing, or a loop).
+    Link,
+    /// A symbolic link to a directory, met in a listing: a recursive copy
+    /// does not descend into it (a loop would never end).
+    LinkToDir,
     Other,
 }
 
@@ -28,24 +34,61 @@ pub enum Kind {
 pub struct Meta {
     pub kind: Kind,
     pub size: u64,
-    /// Permission bits (`0o7777`).
+    /// Permission bits (`0o777`): setuid, setgid and sticky are never kept,
+    /// as ownership is not.
     pub mode: u32,
     pub atime: u32,
     pub mtime: u32,
 }
 
+/// What a finished file gets, set on its open handle before it is closed
+/// (`fchmod`/`futimens`, SFTP `fsetstat`), not by path (only a server
+/// without `fsetstat` gets `setstat` on the temporary's name).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Finish {
+    /// Permission bits, exactly (no umask).
+    pub mode: Option<u32>,
+    /// Access and modification times.
+    pub times: Option<(u32, u32)>,
+}
+
+/// The permission bits a copy may give a file or directory: `rwx` for
+/// owner, group and others, never setuid, setgid or sticky (OpenSSH masks
+/// the same way, since the owner is not kept).
+pub const MODE_BITS: u32 = 0o777;
+
+/// Why `name`, from a directory listing, cannot be one path component
+/// under the destination (`None` when it can): OpenSSH's sftp refuses the
+/// same ("Server sent suspect path"). A hostile server could otherwise
+/// write `../../x` or `a/b` wherever it points. On Unix these are all the
+/// names that are not exactly one path component.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("an empty name")
+    } else if name == "." || name == ".." {
+        Some("not a name of its own")
+    } else if name.contains('/') {
+        Some("a name with '/' in it")
+    } else if name.contains('\0') {
+        Some("a name with a NUL byte in it")
+    } else {
+        None
+    }
+}
+
 impl Meta {
     /// From the file's `st_mode` and the rest.
     pub fn from_mode(st_mode: u32, size: u64, atime: u32, mtime: u32) -> Meta {
-        let kind = match st_mode & 0o170000 {
+        let kind = match st_mode & S_IFMT {
             0o100000 => Kind::File,
             0o040000 => Kind::Dir,
+            S_IFLNK => Kind::Link,
             _ => Kind::Other,
         };
         Meta {
             kind,
             size,
-            mode: st_mode & 0o7777,
+            mode: st_mode & MODE_BITS,
             atime,
             mtime,
         }
@@ -61,6 +104,97 @@ impl Meta {
     }
 }
 
+/// The owners that decide whether a symbolic link may be followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// The link's owner, if the server says.
+    pub link: Option<u32>,
+    /// The owner of the directory the link is in, if the server says.
+    pub dir: Option<u32>,
+    /// That directory's mode.
+    pub dir_mode: u32,
+}
+
+impl Owners {
+    /// Whether the follower's uid is needed to decide: the link is in a
+    /// sticky, world-writable directory and not owned by its owner.
+    fn needs_follower(&self) -> bool {
+        self.dir_mode & 0o1002 == 0o1002 && (self.link.is_none() || self.link != self.dir)
+    }
+}
+
+/// Why a symbolic link in `dir` must not be followed by the user `me`, by
+/// the rule of Linux's `fs.protected_symlinks`: in a sticky, world-writable
+/// directory (like `/tmp`), a link is followed only by its owner, or when
+/// the directory's owner owns it too. Applied whatever the machine's own
+/// setting, since a link resolved by name and then renamed onto is never
+/// checked by the kernel.
+pub fn protected_link(dir: &str, owners: Owners, me: Option<u32>) -> Option<String> {
+    if !owners.needs_follower() {
+        return None;
+    }
+    let uid = |u: Option<u32>| {
+        u.map_or_else(
+            || "an owner the server does not tell".into(),
+            |u| format!("uid {u}"),
+        )
+    };
+    match (owners.link, me) {
+        (Some(link), Some(me)) if link == me => None,
+        (link, me) => Some(format!(
+            "a symbolic link owned by {}, in {dir}, a sticky world-writable directory owned by {}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks{}); remove the link or copy to the file it names",
+            uid(link),
+            uid(owners.dir),
+            match me {
+                Some(me) => format!(": you are uid {me}"),
+                None => ": and your own uid could not be told".into(),
+            }
+        )),
+    }
+}
+
+/// A symbolic link that could not be resolved, or must not be followed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    #[error("{0}")]
+    Protected(String),
+}
+
+/// How long asking the remote user's uid may take.
+const ASK_UID_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run `id -u` on a new channel of `session`: its number, or `None`.
+async fn ask_uid(session: &Handle<Client>) -> Option<u32> {
+    let mut channel = session.channel_open_session().await.ok()?;
+    channel.exec(true, "id -u").await.ok()?;
+    let mut out = Vec::new();
+    let mut status = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } if out.len() < 64 => out.extend_from_slice(&data),
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            russh::ChannelMsg::Close | russh::ChannelMsg::Failure => break,
+            _ => {}
+        }
+    }
+    if status != Some(0) {
+        return None;
+    }
+    std::str::from_utf8(&out).ok()?.trim().parse().ok()
+}
+
+/// The directory part of an SFTP path (`.` when there is none).
+fn parent(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &trimmed[..i],
+        None => ".",
+    }
+}
+
 /// Whether an SFTP failure says the path does not exist.
 pub fn is_not_found(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
@@ -69,6 +203,9 @@ pub fn is_not_found(e: &SftpError) -> bool {
 /// An SFTP client on one session.
 pub struct Sftp {
     raw: Arc<RawSftpSession>,
+    /// The session it runs on, to ask the remote user's uid.
+    session: Arc<Handle<Client>>,
+    uid: tokio::sync::OnceCell<Option<u32>>,
     posix_rename: bool,
     read_len: u32,
     write_len: u32,
@@ -77,9 +214,16 @@ pub struct Sftp {
 /// OpenSSH's sftp-server serves reads and writes of up to 255 KiB.
 const MAX_IO: u64 = 255 * 1024;
 
+/// The most entries one directory listing may have: a server that never
+/// ends a listing must not exhaust memory.
+pub const MAX_LISTING: usize = 1 << 20;
+
+const S_IFMT: u32 = 0o170000;
+const S_IFLNK: u32 = 0o120000;
+
 impl Sftp {
     /// Start the `sftp` subsystem on a new channel of `handle`.
-    pub async fn start(handle: &Handle<Client>) -> Result<Sftp, Error> {
+    pub async fn start(handle: Arc<Handle<Client>>) -> Result<Sftp, Error> {
         let channel = handle.channel_open_session().await?;
         channel.request_subsystem(true, "sftp").await?;
         let config = russh_sftp::client::Config {
@@ -111,6 +255,8 @@ impl Sftp {
         tracing::debug!(posix_rename, read_len, write_len, "sftp started");
         Ok(Sftp {
             raw: Arc::new(raw),
+            session: handle,
+            uid: tokio::sync::OnceCell::new(),
             posix_rename,
             read_len: u32::try_from(read_len).unwrap_or(32 * 1024),
             write_len: u32::try_from(write_len).unwrap_or(32 * 1024),
@@ -128,7 +274,11 @@ impl Sftp {
     }
 
     /// The entries of directory `path` (without `.` and `..`), with their
-    /// metadata; symbolic links are followed, as scp does.
+    /// metadata as the server tells it. A symbolic link is followed to a
+    /// file (as scp does) but not to a directory ([`Kind::LinkToDir`]); one
+    /// that leads nowhere stays [`Kind::Link`]. Names are the server's: see
+    /// [`name_problem`] before using one, which is also done here before
+    /// following a link.
     pub async fn list(&self, path: &str) -> Result<Vec<(String, Meta)>, SftpError> {
         let handle = self.raw.opendir(path).await?.handle;
         let mut out = Vec::new();
@@ -136,10 +286,19 @@ impl Sftp {
             match self.raw.readdir(handle.as_str()).await {
                 Ok(name) => {
                     for f in name.files {
+                        // Every server lists these two; never copied.
                         if f.filename == "." || f.filename == ".." {
                             continue;
                         }
-                        out.push((f.filename, Meta::from_attrs(&f.attrs)));
+                        if out.len() >= MAX_LISTING {
+                            break;
+                        }
+                        out.push((f.filename, f.attrs));
+                    }
+                    if out.len() >= MAX_LISTING {
+                        break Err(SftpError::UnexpectedBehavior(format!(
+                            "the server listed more than {MAX_LISTING} entries in {path}"
+                        )));
                     }
                 }
                 Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
@@ -148,36 +307,103 @@ impl Sftp {
         };
         let _ = self.raw.close(handle).await;
         listed?;
-        for (name, meta) in &mut out {
-            if meta.kind == Kind::Other
-                && let Some(m) = self.stat(&join(path, name)).await?
-            {
-                *meta = m;
-            }
+        let mut entries = Vec::with_capacity(out.len());
+        for (name, attrs) in out {
+            let meta = Meta::from_attrs(&attrs);
+            let untyped = attrs.permissions.is_none_or(|p| p & S_IFMT == 0);
+            let meta = if name_problem(&name).is_none() && (meta.kind == Kind::Link || untyped) {
+                self.resolve(&join(path, &name), meta, untyped).await
+            } else {
+                meta
+            };
+            entries.push((name, meta));
         }
-        Ok(out)
+        Ok(entries)
     }
 
-    /// Where the symbolic link `path` leads (resolved by the server), or
-    /// `None` if `path` is not a link, is missing, or leads nowhere.
-    pub async fn link_target(&self, path: &str) -> Result<Option<String>, SftpError> {
-        match self.raw.lstat(path).await {
-            Ok(a) if a.attrs.permissions.unwrap_or(0) & 0o170000 == 0o120000 => {}
-            Ok(_) => return Ok(None),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(e),
+    /// What a listed link leads to: a file (followed, as scp does),
+    /// [`Kind::LinkToDir`], or nowhere (the link as listed). An entry the
+    /// listing gave no type is asked with `lstat` first.
+    async fn resolve(&self, path: &str, listed: Meta, untyped: bool) -> Meta {
+        let meta = match untyped {
+            true => match self.lstat(path).await {
+                Ok(Some(m)) => m,
+                _ => return listed,
+            },
+            false => listed,
+        };
+        if meta.kind != Kind::Link {
+            return meta;
         }
-        match self.raw.realpath(path).await {
-            Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
+        match self.stat(path).await {
+            Ok(Some(target)) if target.kind == Kind::Dir => Meta {
+                kind: Kind::LinkToDir,
+                ..target
+            },
+            Ok(Some(target)) => target,
+            _ => meta,
+        }
+    }
+
+    /// The metadata of `path` itself (a symbolic link is [`Kind::Link`]),
+    /// or `None` if it does not exist.
+    pub async fn lstat(&self, path: &str) -> Result<Option<Meta>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) => Ok(Some(Meta::from_attrs(&a.attrs))),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// Where the symbolic link `path` leads (resolved by the server), or
+    /// `None` if `path` is not a link, is missing, or leads nowhere. A link
+    /// that `fs.protected_symlinks` would not let this user follow is
+    /// refused (see [`protected_link`]): resolving it here and renaming onto
+    /// its target would get past that protection.
+    pub async fn link_target(&self, path: &str) -> Result<Option<String>, LinkError> {
+        let link = match self.raw.lstat(path).await {
+            Ok(a) if a.attrs.permissions.unwrap_or(0) & S_IFMT == S_IFLNK => a.attrs,
+            Ok(_) => return Ok(None),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let dir = parent(path);
+        let dir_attrs = self.raw.stat(dir).await?.attrs;
+        let owners = Owners {
+            link: link.uid,
+            dir: dir_attrs.uid,
+            dir_mode: dir_attrs.permissions.unwrap_or(0),
+        };
+        if owners.needs_follower() {
+            let me = self.own_uid().await;
+            if let Some(why) = protected_link(dir, owners, me) {
+                return Err(LinkError::Protected(why));
+            }
+        }
+        match self.raw.realpath(path).await {
+            Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The remote user's uid (`id -u` on the session), asked once and only
+    /// when a link needs it; `None` if it cannot be told (an account that
+    /// may only use SFTP, say).
+    async fn own_uid(&self) -> Option<u32> {
+        *self
+            .uid
+            .get_or_init(|| async {
+                let asked = tokio::time::timeout(ASK_UID_WITHIN, ask_uid(&self.session)).await;
+                asked.ok().flatten()
+            })
+            .await
+    }
+
     /// Create directory `path` with `mode` (the server applies its umask).
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<(), SftpError> {
         let attrs = FileAttributes {
-            permissions: Some(mode),
+            permissions: Some(mode & MODE_BITS),
             ..Default::default()
         };
         self.raw.mkdir(path, attrs).await.map(drop)
@@ -222,7 +448,8 @@ impl Sftp {
         self.raw.remove(path).await.map(drop)
     }
 
-    /// Set the permission bits and/or the access and modification times.
+    /// Set the permission bits and/or the access and modification times of
+    /// `path` (a directory: OpenSSH's server sets them only by path there).
     pub async fn set_meta(
         &self,
         path: &str,
@@ -230,7 +457,7 @@ impl Sftp {
         times: Option<(u32, u32)>,
     ) -> Result<(), SftpError> {
         let attrs = FileAttributes {
-            permissions: mode,
+            permissions: mode.map(|m| m & MODE_BITS),
             atime: times.map(|t| t.0),
             mtime: times.map(|t| t.1),
             ..Default::default()
@@ -251,12 +478,17 @@ impl Sftp {
     /// Create `path` (it must not exist) with `mode`, for a pipelined write.
     pub async fn create(&self, path: &str, mode: u32) -> Result<Writer, SftpError> {
         let attrs = FileAttributes {
-            permissions: Some(mode),
+            permissions: Some(mode & MODE_BITS),
             ..Default::default()
         };
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle = self.raw.open(path, flags, attrs).await?.handle;
-        Ok(Writer::new(self.raw.clone(), handle, self.write_len))
+        Ok(Writer::new(
+            self.raw.clone(),
+            handle,
+            path.to_owned(),
+            self.write_len,
+        ))
     }
 
     /// End the subsystem's channel.
@@ -314,7 +546,7 @@ mod tests {
         assert_eq!(Meta::from_mode(0o040755, 0, 0, 0).kind, Kind::Dir);
         // A socket's type bits include the directory bit.
         assert_eq!(Meta::from_mode(0o140755, 0, 0, 0).kind, Kind::Other);
-        assert_eq!(Meta::from_mode(0o104755, 0, 0, 0).mode, 0o4755);
+        assert_eq!(Meta::from_mode(0o120777, 0, 0, 0).kind, Kind::Link);
     }
 
     #[test]
@@ -325,6 +557,71 @@ mod tests {
         assert!(aside.rsplit('/').next().unwrap().len() < 240, "{aside}");
         assert!(aside_name("f").starts_with(".f.eic-ssh-old-"));
         assert!(aside_name("/f").starts_with("/.f.eic-ssh-old-"));
+    }
+
+    #[test]
+    fn a_listed_name_must_be_one_path_component() {
+        for name in ["", ".", "..", "a/b", "../x", "/abs", "x/", "a\0b"] {
+            assert!(name_problem(name).is_some(), "{name:?}");
+        }
+        for name in [
+            "a",
+            "...",
+            ".hidden",
+            "a b",
+            "-rf",
+            "ünï",
+            "\\",
+            "a\nb",
+            "\u{202e}x",
+        ] {
+            assert!(name_problem(name).is_none(), "{name:?}");
+        }
+        // On Unix these are exactly the names that are one component.
+        for name in ["", ".", "..", "a/b", "a", "...", "x/", "a\nb"] {
+            let one = matches!(
+                std::path::Path::new(name).components().collect::<Vec<_>>()[..],
+                [std::path::Component::Normal(n)] if n == name
+            );
+            assert_eq!(one, name_problem(name).is_none(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_link_in_a_sticky_world_writable_directory_follows_protected_symlinks() {
+        let owners = |link, dir, dir_mode| Owners {
+            link,
+            dir,
+            dir_mode,
+        };
+        for (o, me, followed) in [
+            // Another user's link in /tmp: not followed, even by root.
+            (owners(Some(65534), Some(0), 0o41777), Some(0), false),
+            (owners(Some(65534), Some(0), 0o41777), Some(1000), false),
+            // The follower's own link, or the directory owner's.
+            (owners(Some(1000), Some(0), 0o41777), Some(1000), true),
+            (owners(Some(65534), Some(65534), 0o41777), Some(0), true),
+            // Not sticky, or not world-writable: the rule does not apply.
+            (owners(Some(65534), Some(0), 0o40777), Some(0), true),
+            (owners(Some(65534), Some(0), 0o41775), Some(0), true),
+            // Owners the server does not tell, or a uid unknown: refused.
+            (owners(None, Some(0), 0o41777), Some(0), false),
+            (owners(Some(65534), Some(0), 0o41777), None, false),
+        ] {
+            assert_eq!(
+                protected_link("/tmp", o, me).is_none(),
+                followed,
+                "{o:?} me {me:?}"
+            );
+        }
+        let why = protected_link("/tmp", owners(Some(65534), Some(0), 0o41777), Some(0));
+        assert!(why.is_some_and(|w| w.contains("uid 65534") && w.contains("in /tmp")));
+    }
+
+    #[test]
+    fn modes_never_keep_setuid_setgid_or_sticky() {
+        assert_eq!(Meta::from_mode(0o104755, 0, 0, 0).mode, 0o755);
+        assert_eq!(Meta::from_mode(0o043777, 0, 0, 0).mode, 0o777);
     }
 
     #[test]

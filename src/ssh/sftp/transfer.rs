@@ -8,7 +8,9 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, FuturesUnordered};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
-use russh_sftp::protocol::StatusCode;
+use russh_sftp::protocol::{FileAttributes, StatusCode};
+
+use super::Finish;
 
 /// Requests in flight per file: with 255 KiB chunks, about 8 MiB, within
 /// the 16 MiB window.
@@ -111,16 +113,24 @@ impl Reader {
 pub struct Writer {
     raw: Arc<RawSftpSession>,
     handle: String,
+    /// The file's path, for a server that cannot set attributes by handle.
+    path: String,
     chunk: usize,
     offset: u64,
     inflight: FuturesUnordered<BoxFuture<'static, Result<(), SftpError>>>,
 }
 
 impl Writer {
-    pub(super) fn new(raw: Arc<RawSftpSession>, handle: String, chunk: u32) -> Writer {
+    pub(super) fn new(
+        raw: Arc<RawSftpSession>,
+        handle: String,
+        path: String,
+        chunk: u32,
+    ) -> Writer {
         Writer {
             raw,
             handle,
+            path,
             chunk: usize::try_from(chunk).unwrap_or(32 * 1024),
             offset: 0,
             inflight: FuturesUnordered::new(),
@@ -145,8 +155,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Wait for every write to be acknowledged, then close the handle.
-    pub async fn finish(mut self) -> Result<(), SftpError> {
+    /// Wait for every write to be acknowledged, give the file `finish`'s
+    /// mode and times on its handle (`fsetstat`; after the writes, so the
+    /// times stay), then close the handle.
+    pub async fn finish(mut self, finish: Finish) -> Result<(), SftpError> {
         let mut result = Ok(());
         while let Some(r) = self.inflight.next().await {
             if let Err(e) = r
@@ -154,6 +166,23 @@ impl Writer {
             {
                 result = Err(e);
             }
+        }
+        if result.is_ok() && finish != Finish::default() {
+            let attrs = FileAttributes {
+                permissions: finish.mode.map(|m| m & super::MODE_BITS),
+                atime: finish.times.map(|t| t.0),
+                mtime: finish.times.map(|t| t.1),
+                ..Default::default()
+            };
+            result = match self.raw.fsetstat(self.handle.as_str(), attrs.clone()).await {
+                Ok(_) => Ok(()),
+                // A server without fsetstat: by path, the temporary that
+                // only this copy knows.
+                Err(SftpError::Status(s)) if s.status_code == StatusCode::OpUnsupported => {
+                    self.raw.setstat(self.path.as_str(), attrs).await.map(drop)
+                }
+                Err(e) => Err(e),
+            };
         }
         let closed = self.raw.close(self.handle.clone()).await.map(drop);
         result.and(closed)
