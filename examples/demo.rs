@@ -10,8 +10,8 @@
 
 use std::process::{ExitCode, Stdio};
 
-use eic_ssh::sim::builtin_sshd::start_builtin_sshd;
-use eic_ssh::sim::{Simulator, World};
+use eic_sim::builtin_sshd::start_builtin_sshd;
+use eic_sim::{Simulator, World};
 
 const CHILD: &str = "EIC_SSH_DEMO_CHILD";
 
@@ -42,10 +42,9 @@ async fn demo() -> anyhow::Result<ExitCode> {
             i.console_output = Some(console.clone());
         }
     });
-    let home = tempfile::tempdir()?;
-    // A clean AWS configuration: only what the simulator gives.
-    std::fs::write(home.path().join("aws-config"), "")?;
-    std::fs::write(home.path().join("aws-credentials"), "")?;
+    // A private HOME with a clean AWS configuration: only what the
+    // simulator gives.
+    let home = sim.client_home()?;
 
     println!(
         "simulated AWS at {} (region us-east-1), endpoint DnsName {}",
@@ -55,10 +54,14 @@ async fn demo() -> anyhow::Result<ExitCode> {
     let command = "echo \"hello from $(whoami) on the simulated instance\"; uname -sr";
     println!("$ eic-ssh {instance} -- '{command}'\n");
 
+    // Only the hermetic environment (a developer's AWS_PROFILE or
+    // AWS_SESSION_TOKEN must not reach the simulator), and NO_COLOR if set.
     let mut child = tokio::process::Command::new(std::env::current_exe()?);
     child
+        .env_clear()
+        .envs(home.env())
+        .envs(std::env::var_os("NO_COLOR").map(|v| ("NO_COLOR", v)))
         .env(CHILD, "1")
-        .envs(sim.client_env(home.path(), &std::env::temp_dir()))
         .args(["-v", "-l", "ec2-user", instance, "--", command])
         .stdin(Stdio::null());
     let status = child.status().await?;

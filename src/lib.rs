@@ -25,8 +25,6 @@ pub mod connect;
 pub mod error;
 pub mod net;
 pub mod route;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod ssh;
 pub mod term;
 pub mod tunnel;

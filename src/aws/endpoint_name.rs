@@ -98,6 +98,34 @@ mod tests {
         );
     }
 
+    /// The simulator's endpoints have names of the service's shape: these
+    /// vectors (pinned on the simulator's side too) are what it reports,
+    /// and they pass the check.
+    #[test]
+    fn the_simulators_names_pass() {
+        for (region, dns, fips, dualstack) in [
+            (
+                "us-east-1",
+                "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.dualstack.ec2-instance-connect-endpoint.us-east-1.api.aws",
+            ),
+            (
+                "eu-west-3",
+                "eice-0123456789abcdef0.51mu1a7e.ec2-instance-connect-endpoint.eu-west-3.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.fips.ec2-instance-connect-endpoint.eu-west-3.amazonaws.com",
+                "eice-0123456789abcdef0.51mu1a7e.dualstack.ec2-instance-connect-endpoint.eu-west-3.api.aws",
+            ),
+        ] {
+            assert_eq!(eic_sim::endpoint_dns_name(ID, region, false), dns);
+            assert_eq!(eic_sim::endpoint_dns_name(ID, region, true), fips);
+            assert_eq!(eic_sim::endpoint_dualstack_dns_name(ID, region), dualstack);
+            for name in [dns, fips, dualstack] {
+                assert_eq!(check(name, ID, region), Ok(()), "{name}");
+            }
+        }
+    }
+
     #[test]
     fn foreign_names_are_refused_saying_why() {
         let good =

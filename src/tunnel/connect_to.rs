@@ -74,6 +74,14 @@ pub fn from_env(host: &str, port: u16) -> Result<Vec<(String, u16)>, Error> {
 mod tests {
     use super::*;
 
+    /// The simulator sets the variable for the client (it has its own copy
+    /// of the name, pinned on its side too).
+    #[test]
+    fn the_simulator_sets_this_variable() {
+        assert_eq!(VAR, "EIC_SSH_CONNECT_TO");
+        assert_eq!(eic_sim::CONNECT_TO_VAR, VAR);
+    }
+
     #[test]
     fn entries_match_by_name_suffix_and_port() {
         let v = "*.a.example:443:127.0.0.1:4443, exact.example::127.0.0.2:5,::fallback:1";

@@ -241,10 +241,9 @@ mod tests {
     /// Any parameters, credentials (session tokens with `/`, `+`, `=`),
     /// region and time: the URL verifies with the simulator's independent
     /// SigV4 verifier, and its parameters decode to what was asked.
-    #[cfg(feature = "sim")]
     mod against_an_independent_verifier {
         use super::*;
-        use crate::sim::sigv4::{Expected, Identity, verify_presigned};
+        use eic_sim::sigv4::{Expected, Identity, verify_presigned};
         use proptest::prelude::*;
         use std::net::Ipv4Addr;
 

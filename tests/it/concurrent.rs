@@ -1,7 +1,7 @@
 //! The files eic-ssh writes, written by many eic-ssh processes at once: no
 //! entry lost, nothing torn, and a hand-edited known_hosts keeps its lines.
 
-use eic_ssh::sim::World;
+use eic_sim::World;
 
 use crate::support::*;
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use eic_ssh::sim::{Instance, World};
+use eic_sim::{Instance, World};
 
 use crate::hostile_sftp::{DIR, HostileSftp, LNK, Node, READ_AS_A_FILE, REG, Tree};
 use crate::support::*;

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use eic_ssh::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, NetworkInterface, Peer, SgRule, World};
+use eic_sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, NetworkInterface, Peer, SgRule, World};
 use serde_json::Value;
 
 use crate::support::*;

@@ -552,7 +552,7 @@ async fn no_private_key_is_left_on_disk_and_no_secret_is_logged() {
         "a request signature leaked"
     );
     assert!(!out.stderr.contains("PRIVATE KEY"));
-    for dir in [f.home.path(), f.tmp.path()] {
+    for dir in [f.home.path(), f.home.tmp()] {
         for file in files_under(dir) {
             let bytes = std::fs::read(&file).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
@@ -574,7 +574,7 @@ fn has_hex_signature(s: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_paged_and_the_instance_subnet_preferred() {
-    use eic_ssh::sim::{Endpoint, World};
+    use eic_sim::{Endpoint, World};
     let mut world = World::demo();
     let template = world.endpoints[0].clone();
     // The region's endpoints are read 50 to a page: 52 of them (other
@@ -646,7 +646,7 @@ async fn an_iam_cap_on_the_duration_is_explained_with_the_flag() {
 /// OpenSSH does: the refusal is said, not fatal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_pty_is_said_and_the_command_still_runs() {
-    let f = Fixture::with_sshd_config(eic_ssh::sim::World::demo(), "PermitTTY no\n").await;
+    let f = Fixture::with_sshd_config(eic_sim::World::demo(), "PermitTTY no\n").await;
     let out = f
         .run(&["-t", &f.target(), "--", "echo", "no-tty"], b"")
         .await;

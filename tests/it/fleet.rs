@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use eic_ssh::sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
-use eic_ssh::sim::sshd::Sshd;
-use eic_ssh::sim::{Instance, World};
+use eic_sim::builtin_sshd::{BuiltinSshd, start_builtin_sshd};
+use eic_sim::sshd::Sshd;
+use eic_sim::{Instance, World};
 
 use crate::support::*;
 
@@ -214,7 +214,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     assert!(row(INSTANCE)["stderr"].is_string());
 
     // --output DIR: files instead of prefixed lines.
-    let dir = f.tmp.path().join("out");
+    let dir = f.home.tmp().join("out");
     let dir_arg = dir.display().to_string();
     let mut file_args = args.clone();
     file_args.splice(1..1, ["--output", dir_arg.as_str()]);

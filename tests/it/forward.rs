@@ -494,7 +494,7 @@ async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
     let f = Fixture::new().await;
     let db = echo_server().await;
     let spec = format!("0:127.0.0.1:{db}");
-    let log = f.tmp.path().join("stderr");
+    let log = f.home.tmp().join("stderr");
     let out = tokio::time::timeout(
         WAIT,
         f.command()
@@ -595,7 +595,7 @@ async fn background_mode_lets_go_of_the_callers_pipes_and_session() {
     }
 
     // With -v stderr stays where it was (here a file), stdout still goes.
-    let log = f.tmp.path().join("verbose.log");
+    let log = f.home.tmp().join("verbose.log");
     let mut cmd = f.command();
     cmd.args(["-v", "-f", "-N", "-L", &verbose_spec, &f.target()])
         .stdin(Stdio::null())

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eic_ssh::sim::{DEMO_INSTANCE_SG, LooseInterface, World};
+use eic_sim::{DEMO_INSTANCE_SG, LooseInterface, World};
 
 use crate::support::*;
 
@@ -208,7 +208,7 @@ fn ssh_config_include_replaces_only_its_own_file() {
 async fn exec_output_never_writes_through_a_planted_link() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new().await;
-    let dir = f.tmp.path().join("out");
+    let dir = f.home.tmp().join("out");
     std::fs::create_dir_all(&dir).unwrap();
     let victim = f.home.path().join("victim");
     std::fs::write(&victim, "precious\n").unwrap();
@@ -270,7 +270,7 @@ async fn exec_output_checks_instance_ids_from_the_api() {
     odd.tags = vec![("Role".into(), "odd".into())];
     w.instances.push(odd);
     let f = Fixture::with_world(w).await;
-    let dir = f.tmp.path().join("a/b/out");
+    let dir = f.home.tmp().join("a/b/out");
     let dir_arg = dir.display().to_string();
     let target = format!("{}@tag:Role=odd", f.user());
     let out = f
@@ -284,7 +284,7 @@ async fn exec_output_checks_instance_ids_from_the_api() {
         "{}",
         out.stderr
     );
-    assert_eq!(files_under(f.tmp.path()), Vec::<PathBuf>::new());
+    assert_eq!(files_under(f.home.tmp()), Vec::<PathBuf>::new());
 }
 
 /// `restrict --allow` judges the networks together: two halves of the

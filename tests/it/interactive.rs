@@ -198,7 +198,7 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
     assert!(status == 137 || status == 255, "{status}");
     pane.assert_terminal_restored().await;
 
-    let marker = f.tmp.path().join("kh-sigterm");
+    let marker = f.home.tmp().join("kh-sigterm");
     let pane = Pane::start(
         &f,
         &format!("--known-hosts {} {}", marker.display(), f.target()),
@@ -220,7 +220,7 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
 async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
     let f = Fixture::new().await;
     for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
-        let marker = f.tmp.path().join(format!("kh{signal}"));
+        let marker = f.home.tmp().join(format!("kh{signal}"));
         let pane = Pane::start(
             &f,
             &format!("--known-hosts {} {}", marker.display(), f.target()),
@@ -284,8 +284,8 @@ async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
 
 /// The demo world with the stopped `web-1` running too: `web-1` matches
 /// two instances.
-fn twins() -> eic_ssh::sim::World {
-    let mut w = eic_ssh::sim::World::demo();
+fn twins() -> eic_sim::World {
+    let mut w = eic_sim::World::demo();
     w.instances[1].state = "running".into();
     w
 }
@@ -450,7 +450,7 @@ async fn the_progress_line_is_cleared_before_the_host_key_notice() {
     );
 
     // -q: neither progress nor status lines.
-    let marker = f.tmp.path().join("kh-quiet");
+    let marker = f.home.tmp().join("kh-quiet");
     let pane = Pane::start(
         &f,
         &format!(

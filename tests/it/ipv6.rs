@@ -2,8 +2,8 @@
 //! behind a dual-stack endpoint, an IPv4 instance through the dual-stack
 //! name, and an endpoint that cannot reach the target's family.
 
-use eic_ssh::sim::World;
-use eic_ssh::sim::sshd::Sshd;
+use eic_sim::World;
+use eic_sim::sshd::Sshd;
 
 use crate::support::*;
 

@@ -2,7 +2,7 @@
 //! P-256 for an image whose sshd refuses ed25519 (FIPS mode), remembered in
 //! the route cache.
 
-use eic_ssh::sim::World;
+use eic_sim::World;
 
 use crate::support::*;
 

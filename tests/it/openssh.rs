@@ -103,7 +103,7 @@ async fn ssh_through_the_proxy_with_the_agents_key() {
     // Only the agent holds the key: no .pub file for the fallback to find.
     let key = f.home.path().join(".ssh/id_ed25519");
     std::fs::remove_file(f.home.path().join(".ssh/id_ed25519.pub")).unwrap();
-    let sock = f.tmp.path().join("agent.sock");
+    let sock = f.home.tmp().join("agent.sock");
     let mut agent = tokio::process::Command::new("ssh-agent")
         .arg("-D")
         .arg("-a")
@@ -165,7 +165,7 @@ async fn scp_and_sftp_move_twenty_megabytes_intact() {
     let data: Vec<u8> = (0..20 * 1024 * 1024)
         .map(|_| rand::random::<u8>())
         .collect();
-    let local = f.tmp.path().join("up.bin");
+    let local = f.home.tmp().join("up.bin");
     std::fs::write(&local, &data).unwrap();
     let remote_dir = tempfile::tempdir().unwrap();
     let remote = remote_dir.path().join("remote.bin");
@@ -186,7 +186,7 @@ async fn scp_and_sftp_move_twenty_megabytes_intact() {
         Sha256::digest(&data)
     );
 
-    let down = f.tmp.path().join("down.bin");
+    let down = f.home.tmp().join("down.bin");
     let mut scp = openssh(&f, "scp");
     scp.arg("-F")
         .arg(&config)
@@ -203,8 +203,8 @@ async fn scp_and_sftp_move_twenty_megabytes_intact() {
         Sha256::digest(&data)
     );
 
-    let via_sftp = f.tmp.path().join("sftp.bin");
-    let batch = f.tmp.path().join("batch");
+    let via_sftp = f.home.tmp().join("sftp.bin");
+    let batch = f.home.tmp().join("batch");
     std::fs::write(
         &batch,
         format!(

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use eic_ssh::sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
+use eic_sim::{DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Peer, World};
 use serde_json::Value;
 
 use std::time::Duration;
@@ -535,7 +535,7 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
     // client, on every port.
     let mut w = open_world();
     let group = w.security_group_mut(DEMO_INSTANCE_SG).unwrap();
-    group.rules = vec![eic_ssh::sim::SgRule {
+    group.rules = vec![eic_sim::SgRule {
         id: "sgr-0a0000000000000ff".into(),
         egress: false,
         protocol: "tcp".into(),

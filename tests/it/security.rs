@@ -399,7 +399,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
         assert!(f.sim.request_log().is_empty(), "{:?}", f.sim.request_log());
     }
     // The service's name for another endpoint, or another region, is no better.
-    let other = eic_ssh::sim::endpoint_dns_name("eice-0aaaaaaaaaaaaaaa1", "us-east-1", false);
+    let other = eic_sim::endpoint_dns_name("eice-0aaaaaaaaaaaaaaa1", "us-east-1", false);
     let out = f
         .run(
             &[

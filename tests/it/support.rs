@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use eic_ssh::sim::sshd::Sshd;
-use eic_ssh::sim::{Simulator, World};
+use eic_sim::sshd::Sshd;
+use eic_sim::{ClientHome, Simulator, World};
 use tokio::io::AsyncWriteExt;
 
 pub const INSTANCE: &str = "i-0123456789abcdef0";
@@ -14,12 +14,11 @@ pub const STOPPED: &str = "i-0000000000000dead";
 pub const NO_ENDPOINT: &str = "i-0fedcba9876543210";
 
 /// One test's world: the simulator, a real sshd as the instance, and a
-/// private HOME/TMPDIR.
+/// private HOME (with its own TMPDIR, `home.tmp()`).
 pub struct Fixture {
     pub sim: Simulator,
     pub sshd: Sshd,
-    pub home: tempfile::TempDir,
-    pub tmp: tempfile::TempDir,
+    pub home: ClientHome,
 }
 
 /// What a run of the binary produced.
@@ -51,16 +50,8 @@ impl Fixture {
         let sshd = Sshd::start_with_config(&sim, INSTANCE, extra_config)
             .await
             .expect("sshd starts");
-        let home = tempfile::tempdir().unwrap();
-        // Empty AWS files, so nothing from the developer's own leaks in.
-        std::fs::write(home.path().join("aws-config"), "").unwrap();
-        std::fs::write(home.path().join("aws-credentials"), "").unwrap();
-        Fixture {
-            sim,
-            sshd,
-            home,
-            tmp: tempfile::tempdir().unwrap(),
-        }
+        let home = sim.client_home().expect("a client HOME");
+        Fixture { sim, sshd, home }
     }
 
     /// The local user: the tests log in as whoever runs them.
@@ -78,13 +69,13 @@ impl Fixture {
     }
 
     pub fn known_hosts(&self) -> PathBuf {
-        self.home.path().join(".ssh").join("known_hosts")
+        self.home.known_hosts()
     }
 
     /// A hermetic environment: nothing from the developer's own AWS or SSH
     /// setup leaks in; AWS is reached through standard settings only.
     pub fn env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-        self.sim.client_env(self.home.path(), self.tmp.path())
+        self.home.env()
     }
 
     /// `program` with the hermetic environment.

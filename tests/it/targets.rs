@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use eic_ssh::sim::World;
-use eic_ssh::sim::sshd::Sshd;
+use eic_sim::World;
+use eic_sim::sshd::Sshd;
 
 use crate::support::*;
 
@@ -272,7 +272,7 @@ async fn a_warm_connection_by_name_is_one_round_trip() {
 async fn a_name_that_moved_reaches_the_instance_that_has_it_now() {
     let mut world = World::demo();
     let second = "i-0123456789abcdef1";
-    world.instances.push(eic_ssh::sim::Instance {
+    world.instances.push(eic_sim::Instance {
         id: second.into(),
         private_ip: Some("10.0.1.12".into()),
         tags: vec![("Name".into(), "web-new".into())],
