@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod channels;
 mod concurrent;
 mod cp;
 mod cp_hostile;
@@ -13,6 +14,7 @@ mod exec;
 mod faults;
 mod fleet;
 mod forward;
+mod hardening;
 mod hostile_sftp;
 mod hostkeys;
 mod interactive;
