@@ -200,7 +200,8 @@ pub struct SshArgs {
     pub no_command: bool,
 
     /// Go to the background once the forwards are up and the key is
-    /// accepted (needs -N or a command).
+    /// accepted (needs -N or a command); as with ssh -f, stdout (and
+    /// stderr, unless -v) then go to /dev/null.
     #[arg(short = 'f')]
     pub background: bool,
 
@@ -418,7 +419,9 @@ pub struct RestrictArgs {
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
-    /// your office's or VPN's public range: 203.0.113.0/24.
+    /// your office's or VPN's public range: 203.0.113.0/24. Judged together:
+    /// networks that make up every address are refused, and a range wider
+    /// than /8 gets a warning.
     #[arg(long = "allow", value_name = "CIDR", value_delimiter = ',', required = true, value_parser = parse_allow_cidr)]
     pub allow: Vec<ipnet::Ipv4Net>,
 
@@ -507,7 +510,8 @@ pub struct ExecArgs {
     pub per_endpoint: u32,
 
     /// Write each instance's output to DIR/<id>.out and DIR/<id>.err
-    /// instead of prefixed lines on stdout and stderr.
+    /// instead of prefixed lines on stdout and stderr (new files, 0600; a
+    /// symbolic link there is refused, not followed).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
@@ -551,6 +555,8 @@ pub struct SshConfigArgs {
     /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
     /// printing it, and add one Include line for it at the top of
     /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    /// An existing FILE is replaced only if eic-ssh wrote it (its first
+    /// line says so); ~/.ssh/config itself is refused.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
     pub include: Option<PathBuf>,
 }

@@ -63,7 +63,7 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
             .start(session.handle(), session.take_forwarded(), !verbosity.quiet)
             .await?;
         if cli.background {
-            background::notify_ready().await;
+            background::detach_and_notify(verbosity.verbose > 0).await;
         }
         if cli.no_command {
             session.wait().await?;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
 use crate::ssh::host_keys::Incoming;
-use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
+use crate::ssh::host_keys::{Client, Disconnect, Forwarded, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 use crate::tunnel::within;
 
@@ -47,7 +47,9 @@ pub struct Session {
     keepalive: Keepalive,
     disconnect: Arc<Mutex<Option<Disconnect>>>,
     alive: tokio::sync::watch::Receiver<()>,
-    forwarded: Mutex<Option<UnboundedReceiver<Incoming>>>,
+    forwarded: Forwarded,
+    /// Whether the `-R` connections were taken already.
+    forwarded_taken: std::sync::atomic::AtomicBool,
 }
 
 /// Offer `key` for `user`; RSA signs with the best hash the server takes.
@@ -142,12 +144,13 @@ impl Session {
         let host = policy.host.clone();
         let disconnect = Arc::new(Mutex::new(None));
         let (alive_tx, alive) = tokio::sync::watch::channel(());
-        let (forwarded_tx, forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let forwarded = Forwarded::default();
         let client = Client {
             policy,
             disconnect: disconnect.clone(),
             _alive: alive_tx,
-            forwarded: forwarded_tx,
+            forwarded: forwarded.clone(),
+            refused: Default::default(),
         };
         let handshake = client::connect_stream(Arc::new(config), stream, client);
         let mut handle = within(limit, "the SSH handshake with", &host, handshake).await?;
@@ -185,7 +188,8 @@ impl Session {
             keepalive,
             disconnect,
             alive,
-            forwarded: Mutex::new(Some(forwarded)),
+            forwarded,
+            forwarded_taken: Default::default(),
         })
     }
 
@@ -194,9 +198,17 @@ impl Session {
         self.handle.clone()
     }
 
-    /// The `-R` connections the server opens (once; later calls get `None`).
+    /// The `-R` connections the server opens (once; later calls get
+    /// `None`). Until this is called, and once the receiver is dropped, the
+    /// client refuses them.
     pub fn take_forwarded(&self) -> Option<UnboundedReceiver<Incoming>> {
-        self.forwarded.lock().ok().and_then(|mut g| g.take())
+        use std::sync::atomic::Ordering;
+        if self.forwarded_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.forwarded.lock().ok()? = Some(tx);
+        Some(rx)
     }
 
     /// Resolves when the connection has ended, for whatever reason.

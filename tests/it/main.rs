@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod channels;
 mod cli;
 mod colour;
 mod concurrent;
@@ -15,6 +16,7 @@ mod exec;
 mod faults;
 mod fleet;
 mod forward;
+mod hardening;
 mod hostile_sftp;
 mod hostkeys;
 mod interactive;

@@ -99,8 +99,25 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     });
     let printer = (args.output.is_none() && !args.json).then(Printer::start);
 
+    // Every instance's output first: a file that cannot be made (or an ID
+    // that cannot name one) stops the run before anything runs.
+    let mut sinks = Vec::with_capacity(jobs.len());
+    for (index, (info, _)) in jobs.iter().enumerate() {
+        let lines = printer.as_ref().map(|p| {
+            (
+                p.sender(),
+                output::prefixes(&info.id, info.name.as_deref(), index),
+            )
+        });
+        let mut sink = InstanceSink::new(lines, args.json);
+        if let Some(dir) = &args.output {
+            sink = sink.with_files(dir, &info.id).await?;
+        }
+        sinks.push(sink);
+    }
+
     let mut set = JoinSet::new();
-    for (index, (info, user)) in jobs.iter().enumerate() {
+    for ((index, (info, user)), sink) in jobs.iter().enumerate().zip(sinks) {
         let endpoint = match find::endpoint_for(&endpoints, info) {
             Ok(ep) => {
                 let s = slots
@@ -117,16 +134,6 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
                 instance: info.id.clone(),
             }),
         };
-        let lines = printer.as_ref().map(|p| {
-            (
-                p.sender(),
-                output::prefixes(&info.id, info.name.as_deref(), index),
-            )
-        });
-        let mut sink = InstanceSink::new(lines, args.json);
-        if let Some(dir) = &args.output {
-            sink = sink.with_files(dir, &info.id).await?;
-        }
         let job = Job {
             instance: info.clone(),
             user: user.clone(),

@@ -34,6 +34,12 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
             "--apply asks for confirmation, and stdin is not a terminal: add --yes to apply without asking".into(),
         ));
     }
+    // The networks together, not one by one: /1 and /1 make every address.
+    let allow: Vec<ipnet::IpNet> = args.allow.iter().copied().map(Into::into).collect();
+    for warning in crate::aws::cidr::judge_allowed(&allow).map_err(Error::Usage)? {
+        // Always shown: a range this wide is rarely meant.
+        eprintln!("eic-ssh: warning: {warning}");
+    }
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
     let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
     let instance_id = chosen.instance_id;

@@ -156,7 +156,24 @@ fn ip_permissions(r: &Rule, with_description: bool) -> String {
         "ToPort": r.to_port,
         key: [peer],
     }]);
-    shell_quote(&perm.to_string())
+    shell_quote(&escape_unprintable(&perm.to_string()))
+}
+
+/// JSON text with the characters serde_json leaves as they are but a
+/// terminal acts on (DEL, C1 controls, bidirectional controls) written as
+/// `\uXXXX` escapes: the same JSON, so the command stays exact (a rule's
+/// description is anyone's text), and safe to print. Such characters can
+/// only be inside strings, where the escape is valid.
+fn escape_unprintable(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() || crate::term::text::is_bidi_control(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn direction(egress: bool) -> &'static str {
