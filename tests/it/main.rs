@@ -5,6 +5,8 @@
 
 mod cache;
 mod channels;
+mod cli;
+mod colour;
 mod concurrent;
 mod cp;
 mod cp_hostile;
@@ -21,10 +23,12 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
+mod profiles;
 mod properties;
 mod proxy;
 mod restrict;
 mod security;
 mod shell;
+mod stdout;
 mod support;
 mod targets;
