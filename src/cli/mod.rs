@@ -58,6 +58,12 @@ pub enum Subcommand {
     /// Print the instance's host keys as its console output shows them, in
     /// known_hosts format (--add writes them), to pre-seed OpenSSH.
     HostKeys(HostKeysArgs),
+    /// OpenSSH's KnownHostsCommand, as `ssh-config` writes it: print the host
+    /// keys ssh may accept for TARGET under NAME (ssh's %H): those recorded
+    /// under the instance ID, or the offered key (%K) once the instance's
+    /// console lists it.
+    #[command(hide = true)]
+    KnownHosts(KnownHostsArgs),
     /// Explain why a connection fails, and check that an IP restriction
     /// through Preserve Client IP really holds: a checklist of the instance,
     /// the endpoint and their security groups.
@@ -359,6 +365,31 @@ pub struct HostKeysArgs {
     pub add: bool,
 
     /// known_hosts file for --add (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `eic-ssh known-hosts`.
+#[derive(Debug, Args)]
+pub struct KnownHostsArgs {
+    /// The host ssh connects to (its %h): an ID, private IP, private DNS
+    /// name, tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
+
+    /// The name ssh looks host keys up under (its %H; default: TARGET).
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The host key the server offered, in base64 (ssh's %K); NONE (or
+    /// none given) before the key exchange: only the recorded keys.
+    #[arg(long, value_name = "BASE64")]
+    pub key: Option<String>,
+
+    /// known_hosts file eic-ssh records in (default: ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 

@@ -8,6 +8,7 @@ pub mod cp;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
+pub mod known_hosts;
 pub mod listen;
 pub mod login;
 pub mod ls;
@@ -34,6 +35,9 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
         Some(cli::Subcommand::HostKeys(args)) => {
             host_keys::run(args, no_pick, cli.verbosity.quiet).await
+        }
+        Some(cli::Subcommand::KnownHosts(args)) => {
+            known_hosts::run(args, cli.verbosity.quiet).await
         }
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,

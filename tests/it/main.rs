@@ -23,6 +23,7 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
+mod openssh_host_keys;
 mod profiles;
 mod properties;
 mod proxy;
