@@ -5,7 +5,7 @@
 //! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
 //! shell metacharacter or a `%` could add a directive or run a command.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -98,17 +98,58 @@ fn refuse_unless_ours(file: &Path, config: &Path) -> Result<(), Error> {
     if !existing.metadata()?.is_file() {
         return refuse("it exists and is not a regular file".into());
     }
-    let mut first = Vec::new();
+    // An earlier eic-ssh's block is a few hundred bytes.
+    let mut head = Vec::new();
     std::io::BufReader::new(existing)
-        .take(INCLUDE_HEADER.len() as u64 + 2)
-        .read_until(b'\n', &mut first)?;
-    let first = first.strip_suffix(b"\n").unwrap_or(&first);
-    if first != INCLUDE_HEADER.as_bytes() {
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first != INCLUDE_HEADER.as_bytes() && !written_before_the_header(&head) {
         return refuse(format!(
             "it exists and eic-ssh did not write it (its first line is not \"{INCLUDE_HEADER}\"), so it is not replaced"
         ));
     }
     Ok(())
+}
+
+/// The block an eic-ssh from before [`INCLUDE_HEADER`] wrote, exactly as
+/// it wrote it, whatever the host patterns, user and ProxyCommand it was
+/// given: a file that is that and nothing else is eic-ssh's own, so an
+/// upgrade rewrites it instead of refusing it.
+fn written_before_the_header(file: &[u8]) -> bool {
+    const OLD: [&str; 11] = [
+        "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.",
+        "# eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,",
+        "# then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).",
+        "Host ",
+        "    User ",
+        "    ProxyCommand ",
+        "    # OpenSSH records host keys under the instance ID, as eic-ssh itself does.",
+        "    # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.",
+        "    ConnectTimeout 30",
+        "    ServerAliveInterval 30",
+        "    ServerAliveCountMax 4",
+    ];
+    let Some(text) = std::str::from_utf8(file)
+        .ok()
+        .and_then(|t| t.strip_suffix('\n'))
+    else {
+        return false;
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    lines.len() == OLD.len()
+        && lines.iter().zip(OLD).all(|(line, old)| match old {
+            "Host " => line
+                .strip_prefix(old)
+                .is_some_and(|h| crate::cli::parse_host_patterns(h).as_deref() == Ok(h)),
+            "    User " => line
+                .strip_prefix(old)
+                .is_some_and(|u| !u.is_empty() && !u.contains(char::is_whitespace)),
+            "    ProxyCommand " => line.strip_prefix(old).is_some_and(|c| {
+                c.contains(" proxy ") && c.ends_with(" --user '%r' '%h' '%p'")
+            }),
+            _ => *line == old,
+        })
 }
 
 /// Where `path` (absolute) leads: one component at a time, a symbolic

@@ -30,6 +30,7 @@ mod proxy;
 mod restrict;
 mod security;
 mod shell;
+mod ssh_config_upgrade;
 mod stdout;
 mod support;
 mod targets;
