@@ -13,6 +13,7 @@ mod cp_hostile;
 mod docs;
 mod doctor;
 mod exec;
+mod exec_closed_stdout;
 mod faults;
 mod fleet;
 mod forward;
