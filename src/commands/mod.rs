@@ -32,7 +32,9 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
         Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
         Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
-        Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
+        Some(cli::Subcommand::Man { subcommand, dir }) => {
+            man::run(subcommand.as_deref(), dir.as_deref(), cli.verbosity.quiet)
+        }
         Some(cli::Subcommand::HostKeys(args)) => {
             host_keys::run(args, no_pick, cli.verbosity.quiet).await
         }
@@ -41,7 +43,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
         }
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
-        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity).await,
+        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity, no_pick).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
         None => ssh::run(cli.ssh, cli.verbosity, no_pick).await,
     }

@@ -18,6 +18,7 @@ mod faults;
 mod fleet;
 mod forward;
 mod hardening;
+mod help;
 mod hostile_sftp;
 mod hostkeys;
 mod interactive;

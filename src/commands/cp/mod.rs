@@ -22,10 +22,11 @@ pub use location::Location;
 use side::{LocalTemp, Side};
 
 /// Copy as the arguments say; the exit status is 0, or an error.
-pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Error> {
+pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity, no_pick: bool) -> Result<u8, Error> {
     let mut locations = args
-        .paths
+        .sources
         .iter()
+        .chain(std::iter::once(&args.dest))
         .map(|a| Location::parse(a).map_err(Error::Usage))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(dest) = locations.pop() else {
@@ -55,7 +56,7 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
                     quiet: verbosity.quiet,
                     serial_push: false,
                     key_type: None,
-                    no_pick: false,
+                    no_pick,
                 },
             )
             .await?;
