@@ -145,9 +145,9 @@ fn written_before_the_header(file: &[u8]) -> bool {
             "    User " => line
                 .strip_prefix(old)
                 .is_some_and(|u| !u.is_empty() && !u.contains(char::is_whitespace)),
-            "    ProxyCommand " => line.strip_prefix(old).is_some_and(|c| {
-                c.contains(" proxy ") && c.ends_with(" --user '%r' '%h' '%p'")
-            }),
+            "    ProxyCommand " => line
+                .strip_prefix(old)
+                .is_some_and(|c| c.contains(" proxy ") && c.ends_with(" --user '%r' '%h' '%p'")),
             _ => *line == old,
         })
 }
@@ -364,7 +364,10 @@ pub fn render_for(
         ))
     })?;
     let mut command = vec![proxy_word("the path of eic-ssh", exe)?, "proxy".to_owned()];
-    let mut known = vec![argv_word("the path of eic-ssh", exe)?, "known-hosts".to_owned()];
+    let mut known = vec![
+        argv_word("the path of eic-ssh", exe)?,
+        "known-hosts".to_owned(),
+    ];
     if let Some(p) = &args.aws.profile {
         command.push("--profile".into());
         command.push(proxy_word("--profile", p)?);
@@ -541,7 +544,12 @@ mod tests {
 
     #[test]
     fn hostile_tokens_stay_one_word() {
-        let block = render_for(&args("i-*", None, None), Path::new("/usr/bin/eic-ssh"), None).unwrap();
+        let block = render_for(
+            &args("i-*", None, None),
+            Path::new("/usr/bin/eic-ssh"),
+            None,
+        )
+        .unwrap();
         let words = proxy_words(&block, "u$(touch /tmp/x)", "i-0abc;reboot");
         assert_eq!(
             words,
@@ -590,8 +598,12 @@ mod tests {
             matches!(err, Error::Usage(ref m) if m.contains("ProxyCommand x")),
             "{err}"
         );
-        let err =
-            render_for(&args("i-*", None, Some("us-east-1; id")), Path::new("/e"), None).unwrap_err();
+        let err = render_for(
+            &args("i-*", None, Some("us-east-1; id")),
+            Path::new("/e"),
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, Error::Usage(ref m) if m.contains("us-east-1; id")),
             "{err}"
@@ -619,8 +631,9 @@ mod tests {
             let mut quote = None;
             while let Some(c) = chars.next() {
                 match (c, quote) {
-                    ('\\', _) if matches!(chars.peek(), Some('\'' | '"' | '\\'))
-                        || (quote.is_none() && chars.peek() == Some(&' ')) =>
+                    ('\\', _)
+                        if matches!(chars.peek(), Some('\'' | '"' | '\\'))
+                            || (quote.is_none() && chars.peek() == Some(&' ')) =>
                     {
                         word.extend(chars.next());
                     }
@@ -669,13 +682,12 @@ mod tests {
             ]
         );
         // ssh would expand ${VAR} in an argument, and nothing escapes it.
-        let err = render_for(
-            &args("i-*", Some("${HOME}"), None),
-            Path::new("/e"),
-            None,
-        )
-        .unwrap_err();
-        assert!(matches!(err, Error::Usage(ref m) if m.contains("${HOME}")), "{err}");
+        let err =
+            render_for(&args("i-*", Some("${HOME}"), None), Path::new("/e"), None).unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("${HOME}")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -690,7 +702,10 @@ mod tests {
             parse_openssh_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.11 19 Sep 2023\n"),
             Some((9, 2))
         );
-        assert_eq!(parse_openssh_version("OpenSSH_8.4p1, LibreSSL"), Some((8, 4)));
+        assert_eq!(
+            parse_openssh_version("OpenSSH_8.4p1, LibreSSL"),
+            Some((8, 4))
+        );
         assert_eq!(parse_openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
         assert_eq!(parse_openssh_version("ssh: not found"), None);
     }

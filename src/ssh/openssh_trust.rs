@@ -263,7 +263,10 @@ mod tests {
         let out = ask(&file, Some(&ed), Ok(console_with(&[&ed])))
             .await
             .unwrap();
-        assert_eq!(out, format!("{}{}", line("web-1", &ecdsa), line("web-1", &ed)));
+        assert_eq!(
+            out,
+            format!("{}{}", line("web-1", &ecdsa), line("web-1", &ed))
+        );
     }
 
     #[tokio::test]
@@ -272,9 +275,7 @@ mod tests {
         let file = dir.path().join("known_hosts");
         let k = ed25519();
         std::fs::write(&file, format!("@revoked * {}", line("", &k).trim())).unwrap();
-        let out = ask(&file, Some(&k), Ok(console_with(&[&k])))
-            .await
-            .unwrap();
+        let out = ask(&file, Some(&k), Ok(console_with(&[&k]))).await.unwrap();
         assert_eq!(out, format!("@revoked {}", line("web-1", &k)));
     }
 

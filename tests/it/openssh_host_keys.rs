@@ -127,7 +127,10 @@ async fn plain_ssh_verifies_a_first_contact_by_name_and_by_id() {
     let out = ssh(&f, &config, INSTANCE).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.stdout, b"verified\n", "{stderr}");
-    assert!(stderr.contains("verified against the instance's console"), "{stderr}");
+    assert!(
+        stderr.contains("verified against the instance's console"),
+        "{stderr}"
+    );
     assert!(recorded(&f).starts_with(INSTANCE));
 }
 
@@ -173,8 +176,14 @@ async fn plain_ssh_never_accepts_a_key_nothing_vouches_for() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{host}: {stderr}");
         assert!(out.stdout.is_empty(), "{host}: {stderr}");
-        assert!(stderr.contains("IDENTIFICATION HAS CHANGED"), "{host}: {stderr}");
-        assert!(stderr.contains(&format!("ssh-keygen -R {INSTANCE}")), "{host}: {stderr}");
+        assert!(
+            stderr.contains("IDENTIFICATION HAS CHANGED"),
+            "{host}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("ssh-keygen -R {INSTANCE}")),
+            "{host}: {stderr}"
+        );
         assert_eq!(recorded(&f), format!("{INSTANCE} {old}\n"));
     }
 }

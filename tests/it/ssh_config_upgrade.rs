@@ -41,7 +41,11 @@ fn include(home: &Path) -> (Option<i32>, String) {
 fn the_block_an_earlier_eic_ssh_wrote_is_rewritten() {
     let header = eic_ssh::commands::ssh_config::INCLUDE_HEADER;
     let old = [
-        old_block("i-*", "ec2-user", "/usr/local/bin/eic-ssh proxy --user '%r' '%h' '%p'"),
+        old_block(
+            "i-*",
+            "ec2-user",
+            "/usr/local/bin/eic-ssh proxy --user '%r' '%h' '%p'",
+        ),
         old_block(
             "i-* web-*",
             "ubuntu",
@@ -62,7 +66,11 @@ fn the_block_an_earlier_eic_ssh_wrote_is_rewritten() {
 
     // Anything else is the user's: an edited line, a line added or taken
     // away, the ProxyCommand of another program.
-    let base = old_block("i-*", "ec2-user", "/usr/bin/eic-ssh proxy --user '%r' '%h' '%p'");
+    let base = old_block(
+        "i-*",
+        "ec2-user",
+        "/usr/bin/eic-ssh proxy --user '%r' '%h' '%p'",
+    );
     let edited = [
         base.replace("ConnectTimeout 30", "ConnectTimeout 60"),
         format!("{base}    ForwardAgent yes\n"),

@@ -36,9 +36,7 @@ impl Printer {
         let task = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
             let mut stderr = tokio::io::stderr();
-            let gone = |r: &std::io::Result<()>| {
-                matches!(r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
-            };
+            let gone = |r: &std::io::Result<()>| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
             while let Some((stream, line)) = rx.recv().await {
                 match stream {
                     Stream::Stdout => {
