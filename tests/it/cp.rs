@@ -599,3 +599,82 @@ async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
         }
     }
 }
+
+/// A directory nobody may write into, for as long as it lives: mode 0500,
+/// or for root (whom modes do not stop) the immutable attribute; `None`
+/// where neither can be had.
+struct Locked(PathBuf);
+
+impl Locked {
+    fn new(dir: &Path) -> Option<Locked> {
+        std::fs::create_dir(dir).unwrap();
+        if std::fs::metadata(dir).unwrap().uid() != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+            return Some(Locked(dir.to_owned()));
+        }
+        let locked = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        locked.then(|| Locked(dir.to_owned()))
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_says_what_went_wrong_once() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.txt");
+    std::fs::write(&src, b"a").unwrap();
+
+    // OpenSSH's sftp-server words each status as its own name.
+    let nowhere = work.path().join("no/such/dir/a.txt");
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &nowhere)]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh: cannot copy {}: No such file\n",
+            nowhere.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let Some(_locked) = Locked::new(&work.path().join("locked")) else {
+        eprintln!("skipped the rest: no way to lock a directory here (chattr)");
+        return;
+    };
+    let into = work.path().join("locked/a.txt");
+    // Up, refused by the instance; down, refused here.
+    for (from, to) in [
+        (src.display().to_string(), remote(&f, &into)),
+        (remote(&f, &src), into.display().to_string()),
+    ] {
+        let named = into.display();
+        let out = cp(&f, &[&from, &to]).await;
+        assert_eq!(out.status, Some(1), "{}", out.stderr);
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("eic-ssh: cannot copy"))
+            .unwrap_or_else(|| panic!("{}", out.stderr));
+        assert!(
+            line.ends_with(&format!("{named}: Permission denied"))
+                || line.ends_with(&format!("{named}: Operation not permitted")),
+            "{line}"
+        );
+        assert!(!out.stderr.contains("os error"), "{}", out.stderr);
+    }
+    assert!(!into.exists());
+}
