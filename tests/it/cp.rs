@@ -113,8 +113,9 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(sha256_file(&back), sha256_file(&src));
-    // Not a terminal: no progress bars.
+    // Not a terminal: no progress bars, no line per file.
     assert!(!out.stderr.contains("ETA"), "{}", out.stderr);
+    assert!(!out.stderr.contains("100%"), "{}", out.stderr);
     assert!(
         temporaries(work.path()).is_empty(),
         "{:?}",
