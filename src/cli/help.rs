@@ -44,6 +44,10 @@ pub const EXAMPLES: &[Example] = &[
         what: "Copy a file to the instance (scp's syntax; -r for directories).",
     },
     Example {
+        command: "eic-ssh cp 'web-1:logs/*.gz' ./logs/",
+        what: "Copy the files a remote glob matches.",
+    },
+    Example {
         command: "eic-ssh -N -L 5432:db.abc123.us-east-1.rds.amazonaws.com:5432 web-1",
         what: "Reach an RDS database behind the instance on localhost:5432.",
     },

@@ -104,7 +104,8 @@ pub enum Subcommand {
     /// Copy files to, from or between instances (scp's syntax)
     ///
     /// Over SFTP, with the instance's own sftp-server.
-    /// A remote side is [USER@]TARGET:PATH.
+    /// A remote side is [USER@]TARGET:PATH, and a remote glob
+    /// (TARGET:'logs/*.gz') is matched against the instance's listing.
     Cp(CpArgs),
     /// Manage the lookup cache (instance to endpoint and private IP)
     Cache {
@@ -378,7 +379,8 @@ pub struct CpArgs {
     pub preserve: bool,
 
     /// What to copy: local paths or [USER@]TARGET:PATH (a relative remote
-    /// path starts in the user's home).
+    /// path starts in the user's home; a remote glob, quoted from the local
+    /// shell, is matched against the instance's listing).
     #[arg(value_name = "SRC", num_args = 1.., required = true, add = copy_completer())]
     pub sources: Vec<String>,
 

@@ -679,3 +679,102 @@ async fn an_error_says_what_went_wrong_once() {
     }
     assert!(!into.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_glob_is_matched_on_the_instances_listing() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let logs = work.path().join("logs");
+    for (name, data) in [
+        ("a.gz", &b"a"[..]),
+        ("b.gz", b"b"),
+        ("c.txt", b"c"),
+        (".hidden.gz", b"h"),
+        ("star*.gz", b"star"),
+        ("old/x.gz", b"x"),
+        ("new/x.gz", b"newer x"),
+        ("new/y.txt", b"y"),
+    ] {
+        let path = logs.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    let glob = |pattern: &str| format!("{}:{}/{pattern}", f.target(), logs.display());
+    let dest = |name: &str| {
+        let d = work.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        d
+    };
+    let names = |d: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+
+    // `*` as the shell has it: not a leading dot, not a directory without -r
+    // (skipped, said), and a wildcard escaped is itself.
+    let d = dest("star");
+    let out = cp(&f, &[&glob("*.gz"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "star*.gz"]);
+    assert_eq!(std::fs::read(d.join("b.gz")).unwrap(), b"b");
+    let d = dest("escaped");
+    let out = cp(&f, &[&glob("star\\*.gz"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["star*.gz"]);
+    let d = dest("all");
+    let out = cp(&f, &[&glob("*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "c.txt", "star*.gz"]);
+    assert!(
+        out.stderr.contains(&format!(
+            "skipping {}/new: a directory (use -r)",
+            logs.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // Classes, several components, -r.
+    let d = dest("class");
+    let out = cp(&f, &[&glob("[ab].gz"), &glob("n?w/*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "x.gz", "y.txt"]);
+    let d = dest("deep");
+    let out = cp(&f, &[&glob("*/y.txt"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["y.txt"]);
+    let d = dest("tree");
+    let out = cp(&f, &["-r", &glob("[no]*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["new", "old"]);
+    assert_eq!(std::fs::read(d.join("new/x.gz")).unwrap(), b"newer x");
+
+    // Nothing matches: named, as scp does, and nothing copied.
+    let d = dest("none");
+    let out = cp(&f, &[&glob("*.zip"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot copy {}: no such file or directory",
+            glob("*.zip")
+        )),
+        "{}",
+        out.stderr
+    );
+    // Several matches need a directory to go to.
+    let file = work.path().join("file");
+    std::fs::write(&file, b"keep").unwrap();
+    let out = cp(&f, &[&glob("*.gz"), file.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    // One match is a source like any other: to a new name.
+    let one = work.path().join("renamed.txt");
+    let out = cp(&f, &[&glob("c.*"), one.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(&one).unwrap(), b"c");
+}

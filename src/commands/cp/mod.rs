@@ -3,6 +3,7 @@
 //! destination and renamed only once complete, so a failure leaves the
 //! destination as it was. Copies between two instances go through here.
 
+mod glob;
 mod location;
 mod side;
 
@@ -301,6 +302,35 @@ impl Copier<'_> {
         dest: (Location, Side),
     ) -> Result<(), Error> {
         let (dest_loc, dest_side) = dest;
+        // A remote source's wildcards, matched on its side, as scp does
+        // (a local one's are the shell's); one that matches nothing stays
+        // as it is, to be reported missing.
+        let mut expanded = Vec::new();
+        for (loc, side) in sources {
+            let Location::Remote { target, path } = &loc else {
+                expanded.push((loc, side));
+                continue;
+            };
+            if side.is_local() || !glob::is_pattern(path) {
+                expanded.push((loc, side));
+                continue;
+            }
+            let found = glob::expand(&side, path, self.recursive)
+                .await
+                .map_err(|e| copy_error(&loc.display(), e))?;
+            if found.is_empty() {
+                expanded.push((loc, side));
+                continue;
+            }
+            for path in found {
+                let one = Location::Remote {
+                    target: target.clone(),
+                    path,
+                };
+                expanded.push((one, side.clone()));
+            }
+        }
+        let sources = expanded;
         let dest_path = dest_loc.path().to_owned();
         let dest_meta = dest_side
             .stat(&dest_path)
