@@ -23,10 +23,12 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
+pub mod fs;
 pub mod net;
-pub mod route;
 pub mod ssh;
+pub mod target;
 pub mod term;
+pub mod text;
 pub mod tunnel;
 
 use std::process::ExitCode;
@@ -108,7 +110,7 @@ pub fn report(e: &Error) {
     }
     // Errors carry values from the network and the environment: printed
     // without control characters, and redacted as logs are.
-    let shown = |s: &str| term::text::printable(&term::redact::redact_message(s));
+    let shown = |s: &str| text::printable(&text::redact::redact_message(s));
     eprintln!("eic-ssh: {}", shown(&e.to_string()));
     if let Some(hint) = e.hint() {
         eprintln!("eic-ssh: hint: {}", shown(&hint));

@@ -19,6 +19,7 @@
 mod address;
 mod gather;
 mod model;
+pub mod plan;
 mod render;
 mod rules;
 #[cfg(test)]

@@ -127,8 +127,8 @@ pub async fn send_public_key(
         .map_err(|e| match e.as_service_error() {
             Some(se) => Error::KeyPush {
                 instance: instance_id.to_owned(),
-                code: crate::term::text::remote_text(se.code().unwrap_or("Unknown")),
-                message: crate::term::text::remote_text(
+                code: crate::text::remote_text(se.code().unwrap_or("Unknown")),
+                message: crate::text::remote_text(
                     &se.message()
                         .map(str::to_owned)
                         .unwrap_or_else(|| se.to_string()),

@@ -20,7 +20,6 @@ pub mod credentials;
 pub mod ec2;
 pub mod endpoint_name;
 pub mod errors;
-pub mod find;
 mod http;
 pub mod keypush;
 pub mod retry;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::route::target::Target;
+use crate::target::syntax::Target;
 
 /// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
 /// no bastion, no public IP, no long-lived keys.
@@ -634,13 +634,13 @@ impl ConnectArgs {
     }
 
     /// The lookup cache, unless `--no-cache`.
-    pub fn cache(&self) -> Option<crate::route::cache::RouteCache> {
-        (!self.no_cache).then(crate::route::cache::RouteCache::default_location)
+    pub fn cache(&self) -> Option<crate::target::cache::RouteCache> {
+        (!self.no_cache).then(crate::target::cache::RouteCache::default_location)
     }
 
     /// Where to connect, for `instance_id`.
-    pub fn destination(&self, instance_id: &str) -> crate::route::Destination {
-        crate::route::Destination {
+    pub fn destination(&self, instance_id: &str) -> crate::target::Destination {
+        crate::target::Destination {
             instance_id: instance_id.to_owned(),
             port: self.port,
             eice_id: self.eice_id.clone(),

@@ -10,7 +10,7 @@ use crate::ssh::known_hosts;
 pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool, quiet: bool) -> Result<u8, Error> {
     let aws =
         crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let host = &chosen.instance_id;
     let found = crate::ssh::console_keys::fetch(aws.ec2(), host).await?;
     if found.keys.is_empty() {

@@ -1,22 +1,19 @@
 //! One file per subcommand. Commands depend on the domain modules (aws,
 //! route, tunnel, ssh, term) and on `cli`; never the reverse.
 
-pub mod background;
 pub mod cache;
 pub mod completions;
 pub mod cp;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
-pub mod listen;
-pub mod login;
 pub mod ls;
 pub mod man;
 pub mod proxy;
 pub mod restrict;
 pub mod ssh;
 pub mod ssh_config;
-pub mod target;
+pub mod tunnel;
 
 use crate::cli;
 use crate::error::Error;
@@ -26,7 +23,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
     let no_pick = cli.no_pick;
     match cli.subcommand {
         Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick).await,
-        Some(cli::Subcommand::Tunnel(args)) => listen::run(args, no_pick).await,
+        Some(cli::Subcommand::Tunnel(args)) => tunnel::run(args, no_pick).await,
         Some(cli::Subcommand::Ls(args)) => ls::run(args, cli.verbosity.quiet).await,
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
         Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),

@@ -5,7 +5,7 @@ use crate::aws::keypush;
 use crate::cli::ProxyArgs;
 use crate::connect;
 use crate::error::Error;
-use crate::route::KeyPush;
+use crate::target::KeyPush;
 use crate::tunnel::relay::CLOSE_GRACE;
 
 /// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
@@ -26,7 +26,7 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
     )
     .await?;
     aws.set_connect_timeout(args.connect.connect_timeout());
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
     if let Some(port) = args.port_arg {

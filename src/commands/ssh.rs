@@ -2,8 +2,8 @@
 //! -L/-R/-D forwards; -N forwards only, -f goes to the background.
 
 use crate::cli;
-use crate::commands::background;
-use crate::commands::login::{self, LoginArgs};
+use crate::connect::background;
+use crate::connect::login::{self, LoginArgs};
 use crate::error::Error;
 use crate::ssh::forward::Bound;
 use crate::ssh::session;

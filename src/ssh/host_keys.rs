@@ -99,7 +99,7 @@ impl Client {
         detail: String,
         reply: client::ChannelOpenHandle,
     ) {
-        let detail = crate::term::text::remote_text(&detail);
+        let detail = crate::text::remote_text(&detail);
         if self.refused.insert(kind) {
             tracing::warn!(
                 "the instance tried to open {kind} channel{detail}, which eic-ssh did not ask for: refused"

@@ -181,7 +181,7 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
     // Other eic-ssh processes may be adding hosts at the same moment: append
     // under the lock, after re-reading, so no line is torn or duplicated.
     // Existing lines, comments and their order are never rewritten.
-    let mut locked = crate::route::locked_file::lock(f).map_err(err)?;
+    let mut locked = crate::fs::lock::lock(f).map_err(err)?;
     let existing = std::fs::read(path).unwrap_or_default();
     if String::from_utf8_lossy(&existing)
         .lines()

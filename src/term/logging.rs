@@ -1,6 +1,6 @@
 //! Logs go to stderr (stdout may carry tunnel bytes), at a level set by
 //! `-v`/`-q` or `RUST_LOG`. Every event is redacted at the writer
-//! ([`crate::term::redact`]), so no filter shows a secret; components that
+//! ([`crate::text::redact`]), so no filter shows a secret; components that
 //! print whole requests are also capped below trace for `-v`, to keep the
 //! output readable.
 
@@ -41,7 +41,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::term::redact::RedactingStderr)
+        .with_writer(crate::text::redact::RedactingStderr)
         .with_ansi(crate::term::color::stderr());
     let _ = match house_style {
         true => builder.event_format(HouseStyle).try_init(),
@@ -77,7 +77,7 @@ fn house_line(level: tracing::Level, text: &str) -> String {
         tracing::Level::WARN => "warning: ",
         _ => "",
     };
-    format!("eic-ssh: {label}{}", crate::term::text::printable(text))
+    format!("eic-ssh: {label}{}", crate::text::printable(text))
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@ pub mod color;
 pub mod deadline;
 pub mod logging;
 pub mod picker;
-pub mod redact;
 pub mod signals;
 pub mod stdio;
 pub mod table;
-pub mod text;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +85,10 @@ pub fn out(text: &str) -> Result<(), crate::error::Error> {
 /// reach the terminal, and no secret.
 pub fn notice(msg: &str) {
     clear_progress();
-    eprintln!("eic-ssh: {}", text::printable(&redact::redact_message(msg)));
+    eprintln!(
+        "eic-ssh: {}",
+        crate::text::printable(&crate::text::redact::redact_message(msg))
+    );
 }
 
 /// A one-line status on stderr while connecting, only when stderr is a

@@ -310,7 +310,7 @@ fn on_close(
     frame: Option<tungstenite::protocol::CloseFrame>,
 ) -> io::Result<()> {
     let (code, reason) = frame
-        .map(|f| (u16::from(f.code), crate::term::text::remote_text(&f.reason)))
+        .map(|f| (u16::from(f.code), crate::text::remote_text(&f.reason)))
         .unwrap_or((u16::from(CloseCode::Status), String::new()));
     tracing::debug!(code, reason, "the endpoint closed the tunnel");
     closed.record(code, reason.clone());
@@ -375,8 +375,8 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
                 .and_then(|v| httpdate::parse_http_date(v).ok());
             Error::TunnelRejected {
                 status,
-                code: field("ErrorCode").map(|c| crate::term::text::remote_text(&c)),
-                message: crate::term::text::remote_text(&message),
+                code: field("ErrorCode").map(|c| crate::text::remote_text(&c)),
+                message: crate::text::remote_text(&message),
                 date,
             }
         }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli;
-use crate::commands::login::{self, LoggedIn, LoginArgs};
+use crate::connect::login::{self, LoggedIn, LoginArgs};
 use crate::error::Error;
 use crate::ssh::session;
 use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 pub use location::Location;
 use side::{LocalTemp, Side};
 

@@ -17,7 +17,7 @@ use probe::connect_check;
 /// `eic-ssh doctor`: gather, check, print; 0 when nothing failed, else 1.
 pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let query = Query {
         instance_id: chosen.instance_id,
         port: args.port,

@@ -13,11 +13,11 @@ use crate::aws::keypush::{self, EphemeralKey};
 use crate::cli::VerifyHostKey;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{Destination, Route};
 use crate::ssh::host_keys::{self, HostKeyPolicy, StrictHostKeyChecking};
 use crate::ssh::known_hosts;
 use crate::ssh::recorder::KnownHostsRecorder;
 use crate::ssh::session::{Keepalive, Repush, Session};
+use crate::target::{Destination, Route};
 
 /// Tries for a tunnel that the endpoint refuses as over its quota.
 const TUNNEL_TRIES: u32 = 12;

@@ -19,10 +19,10 @@ use tokio::task::JoinSet;
 
 use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
-use crate::aws::find;
 use crate::cli::{ExecArgs, Verbosity};
 use crate::error::Error;
 use crate::ssh::recorder::KnownHostsRecorder;
+use crate::target::find;
 use job::{Job, Shared};
 use output::{InstanceSink, Printer};
 pub use report::Report;
@@ -74,7 +74,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &[&t.expr]).await);
+        return Err(crate::target::choose::no_match(&aws, &[&t.expr]).await);
     }
     let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {

@@ -13,7 +13,7 @@ use crate::ssh::forward::pump;
 use crate::ssh::forward::spec::{Bind, PortForward};
 use crate::ssh::host_keys::Client;
 pub use crate::ssh::host_keys::Incoming;
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// A remote forward the server accepted, with the port it listens on.
 #[derive(Debug, Clone)]

@@ -8,10 +8,10 @@ use futures_util::future::try_join_all;
 
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
-use crate::aws::find;
 use crate::error::Error;
-use crate::route::Prefetched;
-use crate::route::target::{Target, TargetExpr};
+use crate::target::Prefetched;
+use crate::target::find;
+use crate::target::syntax::{Target, TargetExpr};
 use crate::term::{picker, table};
 
 /// The instance a target names, and what was looked up to find it.

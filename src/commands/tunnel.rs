@@ -14,7 +14,7 @@ use crate::aws::keypush;
 use crate::cli::TunnelArgs;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{self, KeyPush};
+use crate::target::{self, KeyPush};
 use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
 
 /// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
@@ -40,7 +40,7 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
     .await?;
     aws.set_connect_timeout(args.connect.connect_timeout());
     let aws = Arc::new(aws);
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
     // The route does not change between connections; the URL must.
@@ -178,8 +178,8 @@ struct Open<'a> {
     id: u64,
     peer: SocketAddr,
     aws: &'a Aws,
-    dest: &'a route::Destination,
-    route: &'a route::Route,
+    dest: &'a target::Destination,
+    route: &'a target::Route,
     push: Option<&'a KeyPush>,
 }
 

@@ -10,8 +10,8 @@ use crate::aws::{self, keypush};
 use crate::cli;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{self, target::Target};
 use crate::ssh::{host_keys, known_hosts, session};
+use crate::target::{self, Target};
 use crate::term;
 use crate::tunnel::CloseStatus;
 
@@ -89,7 +89,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
                 t.expr
             );
             progress.say(&format!("looking up {} and pushing a key to {id}", t.expr));
-            let choose = super::target::choose(&aws, t, args.no_pick, false);
+            let choose = crate::target::choose::choose(&aws, t, args.no_pick, false);
             let early = start(
                 &aws,
                 &args,
@@ -101,10 +101,10 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             (chosen, Some(early))
         }
         (Some(t), None) => (
-            super::target::choose(&aws, t, args.no_pick, true).await,
+            crate::target::choose::choose(&aws, t, args.no_pick, true).await,
             None,
         ),
-        (None, _) => (super::target::pick_running(&aws).await, None),
+        (None, _) => (crate::target::choose::pick_running(&aws).await, None),
     };
     let chosen = chosen.inspect_err(|_| progress.clear())?;
     let started = match early {
@@ -235,9 +235,9 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
 
 /// A login under way: the instance, its key pushed and its tunnel open.
 struct Started {
-    dest: route::Destination,
+    dest: target::Destination,
     key: keypush::EphemeralKey,
-    push: route::KeyPush,
+    push: target::KeyPush,
     console: Option<host_keys::ConsoleFetch>,
     known_algorithms: Vec<russh::keys::Algorithm>,
     /// Only the default key type may fall back; a type asked for is final.
@@ -252,8 +252,8 @@ async fn start(
     aws: &aws::Aws,
     args: &LoginArgs<'_>,
     user: &str,
-    cache: Option<&route::cache::RouteCache>,
-    dest: route::Destination,
+    cache: Option<&target::cache::RouteCache>,
+    dest: target::Destination,
 ) -> Result<Started, Error> {
     dest.check_eice_dns(&aws.region)?;
     let instance_id = dest.instance_id.clone();
@@ -281,7 +281,7 @@ async fn start(
         .unwrap_or(keypush::KeyType::Ed25519);
     let key = keypush::EphemeralKey::generate_type(key_type)?;
     let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
-    let push = route::KeyPush {
+    let push = target::KeyPush {
         os_user: user.to_owned(),
         public_key: key.public_openssh.clone(),
     };

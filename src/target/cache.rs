@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::route::Route;
-use crate::route::target::TargetExpr;
+use crate::target::Route;
+use crate::target::syntax::TargetExpr;
 
 /// How long a route is trusted without a fresh lookup.
 pub const TTL: Duration = Duration::from_secs(3600);
@@ -227,13 +227,13 @@ impl RouteCache {
     }
 
     /// Hold the cache's lock while reading, changing and writing it.
-    fn lock(&self) -> std::io::Result<super::locked_file::Locked> {
+    fn lock(&self) -> std::io::Result<crate::fs::lock::Locked> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        super::locked_file::lock_beside(&self.path)
+        crate::fs::lock::lock_beside(&self.path)
     }
 
     fn load(&self) -> BTreeMap<String, Entry> {

@@ -1,11 +1,6 @@
 //! The route to an instance: where to connect (the destination), what was
 //! resolved (the route), how it is found and how it is cached.
 
-pub mod cache;
-pub mod locked_file;
-pub mod resolve;
-pub mod target;
-
 use std::sync::Arc;
 
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};

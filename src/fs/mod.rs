@@ -1,0 +1,4 @@
+//! Local files that eic-ssh changes: advisory locks for the files several
+//! processes write at once.
+
+pub mod lock;
