@@ -9,7 +9,7 @@ use russh::client::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
-use crate::ssh::forward::pump;
+use crate::ssh::forward::pump::pump;
 use crate::ssh::forward::spec::{Bind, PortForward};
 use crate::ssh::host_keys::Client;
 pub use crate::ssh::host_keys::Incoming;
