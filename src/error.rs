@@ -88,10 +88,8 @@ pub enum Error {
         region: String,
         /// Whose credentials searched: `profile prod`, `environment credentials`.
         identity: String,
-        /// The subcommand a Name that matched nothing is close to (`exce`).
-        subcommand: Option<String>,
-        /// The region's Names it is close to.
-        names: Vec<String>,
+        /// What the words searched for are close to.
+        close: Box<DidYouMean>,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -336,6 +334,18 @@ pub enum Error {
     StdoutClosed,
 }
 
+/// What the Names that matched nothing are close to, for "did you mean".
+#[derive(Debug, Default)]
+pub struct DidYouMean {
+    /// The Names that matched nothing, as typed.
+    pub typed: Vec<String>,
+    /// The subcommand one of them is close to (`exce`), filled in by the
+    /// command layer, which knows the subcommands.
+    pub subcommand: Option<String>,
+    /// The region's Names they are close to.
+    pub names: Vec<String>,
+}
+
 impl Error {
     /// The process exit status for this failure. Every failure to connect
     /// exits 255, as `ssh` does, so scripts can tell it from a remote status.
@@ -364,7 +374,8 @@ impl Error {
             Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { subcommand, names, .. } => {
+            Error::NoMatch { close, .. } => {
+                let DidYouMean { subcommand, names, .. } = close.as_ref();
                 let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
                 match (subcommand, names.as_slice()) {
                     (None, []) => "list what there is with: eic-ssh ls; check --region and --profile".into(),

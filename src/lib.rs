@@ -87,7 +87,7 @@ where
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            report(&e);
+            term::report(&e);
             if let Some(cmd) = doctor.filter(|_| e.doctor_explains()) {
                 eprintln!(
                     "eic-ssh: hint: `{cmd}` checks the endpoint, the security groups and Preserve Client IP, and says what blocks the connection"
@@ -99,20 +99,4 @@ where
     // A blocked stdin reader must not hold the process open.
     runtime.shutdown_background();
     ExitCode::from(code)
-}
-
-/// Print an error once, with its hint.
-pub fn report(e: &Error) {
-    term::clear_progress();
-    // Whoever read stdout left on purpose: nothing to say.
-    if matches!(e, Error::StdoutClosed) {
-        return;
-    }
-    // Errors carry values from the network and the environment: printed
-    // without control characters, and redacted as logs are.
-    let shown = |s: &str| text::printable(&text::redact::redact_message(s));
-    eprintln!("eic-ssh: {}", shown(&e.to_string()));
-    if let Some(hint) = e.hint() {
-        eprintln!("eic-ssh: hint: {}", shown(&hint));
-    }
 }

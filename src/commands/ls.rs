@@ -61,7 +61,7 @@ pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
             if let Some(e) =
                 crate::target::choose::not_running(&aws, &target.expr.describe(), matched)
             {
-                crate::report(&e);
+                crate::term::report(&e);
             }
         }
     }

@@ -20,6 +20,12 @@ use crate::error::Error;
 
 /// Run the chosen mode; the result is the exit status.
 pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
+    run_subcommand(cli)
+        .await
+        .map_err(|e| crate::target::choose::suggest_subcommand(e, &cli::subcommand_names()))
+}
+
+async fn run_subcommand(cli: cli::Cli) -> Result<u8, Error> {
     let no_pick = cli.no_pick;
     match cli.subcommand {
         Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick).await,

@@ -91,6 +91,22 @@ pub fn notice(msg: &str) {
     );
 }
 
+/// Print an error once, with its hint.
+pub fn report(e: &crate::error::Error) {
+    clear_progress();
+    // Whoever read stdout left on purpose: nothing to say.
+    if matches!(e, crate::error::Error::StdoutClosed) {
+        return;
+    }
+    // Errors carry values from the network and the environment: printed
+    // without control characters, and redacted as logs are.
+    let shown = |s: &str| crate::text::printable(&crate::text::redact::redact_message(s));
+    eprintln!("eic-ssh: {}", shown(&e.to_string()));
+    if let Some(hint) = e.hint() {
+        eprintln!("eic-ssh: hint: {}", shown(&hint));
+    }
+}
+
 /// A one-line status on stderr while connecting, only when stderr is a
 /// terminal and not `-q`. Cleared before the session starts, and before any
 /// other message (see [`notice`] and [`clear_progress`]).

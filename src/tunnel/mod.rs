@@ -176,10 +176,6 @@ pub struct Tunnel {
     eof: bool,
 }
 
-/// How long each step of opening a tunnel may take by default, as
-/// OpenSSH's `ConnectTimeout` in eic-ssh's `ssh-config` output.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Run one step of a connection within `limit`; a stall becomes an error
 /// naming the step and the host.
 pub async fn within<T>(
@@ -200,7 +196,7 @@ pub async fn within<T>(
 impl Tunnel {
     /// [`Tunnel::open_within`] with the default limit per step.
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
-        Tunnel::open_within(url, tls, DEFAULT_CONNECT_TIMEOUT).await
+        Tunnel::open_within(url, tls, crate::net::DEFAULT_CONNECT_TIMEOUT).await
     }
 
     /// Open the presigned URL: TCP with `TCP_NODELAY` (through a proxy where
