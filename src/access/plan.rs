@@ -1,4 +1,4 @@
-//! The plan: a pure function of doctor's facts and the allowed networks.
+//! restrict's plan: a pure function of doctor's facts and the allowed networks.
 //!
 //! The order never opens a wider path, even for a moment:
 //! 1. add the rules that only add (the allowed networks, and the other ports
