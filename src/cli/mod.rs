@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
 
+use crate::connect::context::Settings;
+use crate::ssh::host_keys::HostKeyChecking;
 use crate::target::syntax::Target;
 
 /// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
@@ -573,6 +575,19 @@ pub struct AwsArgs {
     pub profile: Option<String>,
 }
 
+impl AwsArgs {
+    /// What to load: this region and profile, the default timeouts, and no
+    /// route cache.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            connect_timeout: None,
+            cache: false,
+        }
+    }
+}
+
 /// `-l/--user`, shared by every command that logs in or pushes a key.
 #[derive(Debug, Clone, Default, Args)]
 pub struct UserArg {
@@ -628,14 +643,16 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// `--connect-timeout`.
-    pub fn connect_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.connect_timeout))
-    }
-
-    /// The lookup cache, unless `--no-cache`.
-    pub fn cache(&self) -> Option<crate::target::cache::RouteCache> {
-        (!self.no_cache).then(crate::target::cache::RouteCache::default_location)
+    /// What to load: the region and profile, `--connect-timeout`, and the
+    /// lookup cache unless `--no-cache`.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            connect_timeout: Some(std::time::Duration::from_secs(u64::from(
+                self.connect_timeout,
+            ))),
+            cache: !self.no_cache,
+            ..self.aws.settings()
+        }
     }
 
     /// Where to connect, for `instance_id`.
@@ -685,6 +702,15 @@ impl HostKeyArgs {
         self.known_hosts
             .clone()
             .unwrap_or_else(crate::ssh::known_hosts::default_path)
+    }
+
+    /// How host keys are checked.
+    pub fn checking(&self) -> HostKeyChecking {
+        HostKeyChecking {
+            known_hosts: self.file(),
+            strict: self.strict_host_key_checking,
+            console: self.verify_host_key == VerifyHostKey::Console,
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
 use crate::cli::LsArgs;
+use crate::connect::context::{Context, Settings};
 use crate::error::Error;
-use crate::target::cache::RouteCache;
 use crate::target::find;
 use crate::target::resolve::route_from_listing;
 use crate::target::syntax::TargetExpr;
@@ -33,7 +33,11 @@ struct Row<'a> {
 /// at once. A target finds instances in any state but terminated, as with
 /// no target; one that finds none running says how to start them.
 pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
-    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let settings = Settings {
+        cache: !args.no_cache,
+        ..args.aws.settings()
+    };
+    let Context { aws, cache } = Context::load(&settings).await?;
     let (per_target, endpoints) =
         tokio::try_join!(instances(&aws, &args), find::endpoints_in_region(aws.ec2()))?;
     let mut found: Vec<InstanceInfo> = Vec::new();
@@ -44,12 +48,12 @@ pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
     }
     // What was listed serves the next connection and shell completion, as
     // a connection's own lookup does.
-    if !args.no_cache {
+    if let Some(cache) = cache {
         let routes: Vec<_> = found
             .iter()
             .filter_map(|i| route_from_listing(i, &endpoints, aws.use_fips))
             .collect();
-        RouteCache::default_location().put_all(Some(&aws.cache_scope()), &aws.region, &routes);
+        cache.put_all(Some(&aws.cache_scope()), &aws.region, &routes);
     }
     if found.is_empty() && !args.targets.is_empty() {
         let exprs: Vec<&TargetExpr> = args.targets.iter().map(|t| &t.expr).collect();

@@ -13,6 +13,7 @@ use crate::aws::Aws;
 use crate::aws::keypush;
 use crate::cli::TunnelArgs;
 use crate::connect;
+use crate::connect::context::{Context, Settings};
 use crate::error::Error;
 use crate::target::{self, KeyPush};
 use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
@@ -33,13 +34,12 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         eprintln!("eic-ssh: warning: {warning}");
     }
     let listeners = bind(args.bind, args.local_port).await?;
-    let mut aws = Aws::load(
-        args.connect.aws.region.as_deref(),
-        args.connect.aws.profile.as_deref(),
-    )
-    .await?;
-    aws.set_connect_timeout(args.connect.connect_timeout());
-    let aws = Arc::new(aws);
+    // Each connection's route is the one looked up here: no cache.
+    let settings = Settings {
+        cache: false,
+        ..args.connect.settings()
+    };
+    let aws = Arc::new(Context::load(&settings).await?.aws);
     let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;

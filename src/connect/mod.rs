@@ -9,6 +9,7 @@
 //! ```
 
 pub mod background;
+pub mod context;
 pub mod login;
 
 use std::time::SystemTime;

@@ -60,6 +60,17 @@ pub struct HostKeyPolicy {
     pub recorder: Option<crate::ssh::recorder::KnownHostsRecorder>,
 }
 
+/// How host keys are checked, as the user asked: the same for every
+/// instance of a command.
+#[derive(Debug, Clone)]
+pub struct HostKeyChecking {
+    /// The known_hosts file to check and record keys in.
+    pub known_hosts: PathBuf,
+    pub strict: StrictHostKeyChecking,
+    /// Verify a first contact's key against the instance's console output.
+    pub console: bool,
+}
+
 /// A `forwarded-tcpip` channel the server opened (an `-R` connection),
 /// waiting for the forwarding code to answer it.
 pub struct Incoming {

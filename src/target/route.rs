@@ -33,6 +33,14 @@ pub struct Prefetched {
 }
 
 impl Destination {
+    /// The same port and route flags, for `instance_id`.
+    pub fn with_instance(&self, instance_id: &str) -> Destination {
+        Destination {
+            instance_id: instance_id.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Whether the command line gave any part of the route (`--private-ip`,
     /// `--eice-id`, `--eice-dns`).
     pub fn has_route_flags(&self) -> bool {

@@ -22,8 +22,8 @@ use std::io::IsTerminal;
 
 use crate::access::plan::{self, Action, Plan, PlanStatus};
 use crate::access::{self, Query, writes};
-use crate::aws::Aws;
 use crate::cli::RestrictArgs;
+use crate::connect::context::Context;
 use crate::error::{EXIT_CONNECT_FAILED, Error};
 
 /// `eic-ssh restrict`.
@@ -39,7 +39,7 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         // Always shown: a range this wide is rarely meant.
         eprintln!("eic-ssh: warning: {warning}");
     }
-    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let Context { aws, .. } = Context::load(&args.aws.settings()).await?;
     let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let instance_id = chosen.instance_id;
     let query = Query {
