@@ -60,8 +60,13 @@ pub enum Error {
     #[error("cannot read the AWS config files: {0}")]
     AwsConfig(String),
 
-    #[error("cannot use the CA bundle {path}: {reason}")]
-    CaBundle { path: PathBuf, reason: String },
+    /// The bundle cannot be read, is no PEM, or holds no certificate.
+    #[error("cannot use the CA bundle {path}: {source}")]
+    CaBundle {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     /// A bad value or a missing argument: exit 2, before any network call.
     #[error("{0}")]
@@ -189,16 +194,24 @@ pub enum Error {
         date: Option<std::time::SystemTime>,
     },
 
-    #[error("cannot reach the endpoint {host}: {reason}")]
-    TunnelConnect { host: String, reason: String },
+    #[error("cannot reach the endpoint {host}: {source}")]
+    TunnelConnect {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A proxy that refused or could not carry a connection (its password
     /// masked).
     #[error(transparent)]
     Proxy(#[from] crate::net::proxy::ProxyError),
 
-    #[error("the TLS handshake with the endpoint {host} failed: {reason}")]
-    TunnelTls { host: String, reason: String },
+    #[error("the TLS handshake with the endpoint {host} failed: {source}")]
+    TunnelTls {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A step of connecting stalled past `--connect-timeout`.
     #[error("timed out after {secs} s waiting for {step} {host}")]
@@ -279,8 +292,12 @@ pub enum Error {
     #[error("cannot use the public key {path}: {reason}")]
     BadPublicKey { path: PathBuf, reason: String },
 
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("the instance refused to listen on {listen} for -R: {reason}")]
     RemoteForwardRefused { listen: String, reason: String },
@@ -559,6 +576,39 @@ mod tests {
             assert_eq!(e.exit_code(), 255, "{e}");
         }
         assert_eq!(Error::Usage("no instance given".into()).exit_code(), 2);
+    }
+
+    /// A wrapped library error stays reachable as the source, the message
+    /// reads as before, and printing the chain does not repeat it.
+    #[test]
+    fn a_wrapped_error_is_the_source_and_printed_once() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let text = refused.to_string();
+        let e = Error::TunnelConnect {
+            host: "eice.example:443".into(),
+            source: refused,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot reach the endpoint eice.example:443: {text}")
+        );
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+        assert_eq!(chain(&e), e.to_string());
+        assert!(e.doctor_explains());
+
+        let e = Error::CaBundle {
+            path: "/etc/ca.pem".into(),
+            source: "it contains no PEM certificate".into(),
+        };
+        assert_eq!(
+            chain(&e),
+            "cannot use the CA bundle /etc/ca.pem: it contains no PEM certificate"
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("AWS_CA_BUNDLE")));
     }
 
     #[test]

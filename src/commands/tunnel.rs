@@ -256,9 +256,9 @@ pub fn exposure_warning(addr: IpAddr) -> Option<String> {
 /// by both.
 async fn bind(addr: Option<IpAddr>, port: u16) -> Result<Vec<TcpListener>, Error> {
     let listen = |a: SocketAddr| async move {
-        TcpListener::bind(a).await.map_err(|e| Error::Listen {
+        TcpListener::bind(a).await.map_err(|source| Error::Listen {
             addr: a.to_string(),
-            reason: e.to_string(),
+            source,
         })
     };
     if let Some(ip) = addr {

@@ -252,10 +252,12 @@ impl Tunnel {
                     .map_err(|e| Error::Tunnel(format!("bad endpoint name {host}: {e}")))?;
                 let tls = tokio_rustls::TlsConnector::from(tls);
                 let handshake = async {
-                    tls.connect(name, tcp).await.map_err(|e| Error::TunnelTls {
-                        host: authority.clone(),
-                        reason: e.to_string(),
-                    })
+                    tls.connect(name, tcp)
+                        .await
+                        .map_err(|source| Error::TunnelTls {
+                            host: authority.clone(),
+                            source,
+                        })
                 };
                 MaybeTlsStream::Rustls(
                     within(limit, "the TLS handshake with", &authority, handshake).await?,
@@ -378,11 +380,11 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
         }
         tungstenite::Error::Tls(e) => Error::TunnelTls {
             host: authority.to_owned(),
-            reason: e.to_string(),
+            source: io::Error::other(e),
         },
-        tungstenite::Error::Io(e) => Error::TunnelConnect {
+        tungstenite::Error::Io(source) => Error::TunnelConnect {
             host: authority.to_owned(),
-            reason: e.to_string(),
+            source,
         },
         other => Error::Websocket(other),
     }
