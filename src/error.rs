@@ -280,8 +280,13 @@ pub enum Error {
         console: String,
     },
 
-    #[error("cannot use the known hosts file {file}: {reason}")]
-    KnownHosts { file: PathBuf, reason: String },
+    /// The file cannot be read or written, or it revokes the key offered.
+    #[error("cannot use the known hosts file {file}: {source}")]
+    KnownHosts {
+        file: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     #[error("the instance refused SSH authentication for user {user}")]
     AuthRefused { user: String },
@@ -289,8 +294,12 @@ pub enum Error {
     #[error("no public key to push: looked at {looked}")]
     NoPublicKey { looked: String },
 
-    #[error("cannot use the public key {path}: {reason}")]
-    BadPublicKey { path: PathBuf, reason: String },
+    #[error("cannot use the public key {path}: {source}")]
+    BadPublicKey {
+        path: PathBuf,
+        #[source]
+        source: PublicKeyProblem,
+    },
 
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -299,8 +308,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("the instance refused to listen on {listen} for -R: {reason}")]
-    RemoteForwardRefused { listen: String, reason: String },
+    #[error("the instance refused to listen on {listen} for -R: {source}")]
+    RemoteForwardRefused {
+        listen: String,
+        #[source]
+        source: russh::Error,
+    },
 
     #[error("cannot copy {path}: {reason}")]
     Copy { path: String, reason: String },
@@ -349,6 +362,18 @@ pub enum Error {
     /// say, and exit 141, as a program that SIGPIPE ends.
     #[error("stdout was closed")]
     StdoutClosed,
+}
+
+/// Why a `--public-key` file cannot be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicKeyProblem {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Not an OpenSSH public key: often the private key's file instead.
+    #[error("not an OpenSSH public key ({0}); pass the .pub file, not the private key")]
+    NotOpenSsh(#[source] russh::keys::ssh_key::Error),
+    #[error(transparent)]
+    Encode(russh::keys::ssh_key::Error),
 }
 
 /// What the Names that matched nothing are close to, for "did you mean".
@@ -609,6 +634,23 @@ mod tests {
             "cannot use the CA bundle /etc/ca.pem: it contains no PEM certificate"
         );
         assert!(e.hint().is_some_and(|h| h.contains("AWS_CA_BUNDLE")));
+
+        let parse =
+            russh::keys::ssh_key::PublicKey::from_openssh("-----BEGIN OPENSSH PRIVATE KEY-----")
+                .expect_err("a private key's first line is no public key");
+        let parsed = parse.to_string();
+        let e = Error::BadPublicKey {
+            path: "/k/id".into(),
+            source: PublicKeyProblem::NotOpenSsh(parse),
+        };
+        assert_eq!(
+            chain(&e),
+            format!(
+                "cannot use the public key /k/id: not an OpenSSH public key ({parsed}); pass the .pub file, not the private key"
+            )
+        );
+        let source = std::error::Error::source(&e).and_then(std::error::Error::source);
+        assert!(source.is_some_and(|s| s.is::<russh::keys::ssh_key::Error>()));
     }
 
     #[test]

@@ -286,11 +286,12 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
         }
         HostKeyStatus::Revoked { line } => Err(Error::KnownHosts {
             file: p.known_hosts.clone(),
-            reason: format!(
+            source: format!(
                 "line {line} marks the host key of {} ({}) as revoked",
                 p.host,
                 describe(key)
-            ),
+            )
+            .into(),
         }),
         HostKeyStatus::Changed { line, known } => {
             let changed = Error::HostKeyChanged {

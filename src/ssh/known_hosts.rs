@@ -103,7 +103,7 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::KnownHosts {
             file: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         }),
     }
 }
@@ -149,7 +149,7 @@ pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, 
 pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
     let err = |e: std::io::Error| Error::KnownHosts {
         file: path.to_owned(),
-        reason: e.to_string(),
+        source: e.into(),
     };
     if let Some(dir) = path
         .parent()
@@ -167,7 +167,7 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
         "{host} {}\n",
         key.to_openssh().map_err(|e| Error::KnownHosts {
             file: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         })?
     );
     // Keep the line free of the key's comment, as OpenSSH writes it.

@@ -263,13 +263,13 @@ fn graph(src: &Path, depth: Option<usize>) -> BTreeMap<Module, BTreeSet<Module>>
                     let Some(from) = reexports.get(target).and_then(|r| r.get(name)) else {
                         break;
                     };
-                    let segs = [from.as_slice(), &[name.clone()]].concat();
+                    let segs = [from.as_slice(), std::slice::from_ref(name)].concat();
                     reached = resolve(&files, &segs);
                 }
-                if let Some((target, _)) = reached {
-                    if &target != module {
-                        edges.get_mut(module).unwrap().insert(target);
-                    }
+                if let Some((target, _)) = reached
+                    && &target != module
+                {
+                    edges.get_mut(module).unwrap().insert(target);
                 }
             }
         }

@@ -69,7 +69,7 @@ pub async fn request(
             Err(e) => {
                 let err = Error::RemoteForwardRefused {
                     listen: format!("{}:{}", f.bind, f.port),
-                    reason: e.to_string(),
+                    source: e,
                 };
                 if best_effort {
                     tracing::warn!("{err}");
