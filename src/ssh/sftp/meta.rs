@@ -45,16 +45,18 @@ pub struct Finish {
 /// the same way, since the owner is not kept).
 pub const MODE_BITS: u32 = 0o777;
 
-/// The file type bits of `st_mode`, and a symbolic link's.
+/// The file type bits of `st_mode`, and a symbolic link's and a
+/// directory's.
 pub(super) const S_IFMT: u32 = 0o170000;
 pub(super) const S_IFLNK: u32 = 0o120000;
+pub(super) const S_IFDIR: u32 = 0o040000;
 
 impl Meta {
     /// From the file's `st_mode` and the rest.
     pub fn from_mode(st_mode: u32, size: u64, atime: u32, mtime: u32) -> Meta {
         let kind = match st_mode & S_IFMT {
             0o100000 => Kind::File,
-            0o040000 => Kind::Dir,
+            S_IFDIR => Kind::Dir,
             S_IFLNK => Kind::Link,
             _ => Kind::Other,
         };
