@@ -1,8 +1,5 @@
 //! What `--help` and the man pages teach beyond the flags: examples, the
-//! environment, the files and the exit status, written once for both; and
-//! the command definition as both show it.
-
-use clap::CommandFactory;
+//! environment, the files and the exit status, written once for both.
 
 /// The last lines of `eic-ssh -h`, which shows the common options only.
 pub const SHORT_FOOTER: &str = "\
@@ -166,49 +163,4 @@ pub fn examples_text() -> String {
     }
     out.push_str("\nMore: man eic-ssh (install it with eic-ssh man --dir ~/.local/share/man/man1)");
     out
-}
-
-/// The subcommands where a global option means nothing, and so is not
-/// shown: `--no-pick` where no instance is ever picked from several,
-/// `--color` where nothing is ever coloured.
-const MEANINGLESS: &[(&str, &[&str])] = &[
-    (
-        "no_pick",
-        &[
-            "ls",
-            "exec",
-            "ssh-config",
-            "known-hosts",
-            "cache",
-            "completions",
-            "man",
-        ],
-    ),
-    ("color", &["known-hosts", "cache", "completions", "man"]),
-];
-
-/// The command-line definition as `--help`, the man pages and completion
-/// show it, built, with `color` for help and clap's own errors.
-pub fn command_with(color: clap::ColorChoice) -> clap::Command {
-    let mut command = super::Cli::command().color(color);
-    // A subcommand that has an argument of its own is not given the global
-    // one of that name: give these a hidden copy before the build
-    // propagates the rest (changing an argument after the build would leave
-    // clap's index of the flags stale).
-    for (id, subcommands) in MEANINGLESS {
-        let Some(global) = command.get_arguments().find(|a| a.get_id() == *id).cloned() else {
-            continue;
-        };
-        for name in *subcommands {
-            let hidden = global.clone().hide(true);
-            command = command.mut_subcommand(*name, |s| s.arg(hidden));
-        }
-    }
-    command.build();
-    command
-}
-
-/// [`command_with`] as `--color auto` has it.
-pub fn command() -> clap::Command {
-    command_with(clap::ColorChoice::Auto)
 }

@@ -31,7 +31,7 @@ pub async fn run(args: KnownHostsArgs, quiet: bool) -> Result<u8, Error> {
         (None, None) => return Ok(0),
         (None, Some(_)) => {
             let aws = load().await?;
-            let chosen = crate::commands::target::choose(&aws, &args.target, true, false).await?;
+            let chosen = crate::target::choose::choose(&aws, &args.target, true, false).await?;
             (chosen.instance_id, Some(aws))
         }
     };
@@ -61,7 +61,7 @@ fn parse_key(text: &str) -> Result<PublicKey, Error> {
     let bad = |why: String| {
         Error::Usage(format!(
             "--key {:?} is not a public key in base64: {why}",
-            crate::term::text::printable(text)
+            crate::text::printable(text)
         ))
     };
     let bytes = base64::engine::general_purpose::STANDARD

@@ -42,7 +42,7 @@ pub fn install(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     };
     std::fs::create_dir_all(dir).map_err(|e| cannot(dir, e))?;
     let mut names = vec![None];
-    names.extend(subcommands(&help::command()).map(|s| Some(s.get_name().to_owned())));
+    names.extend(subcommands(&crate::cli::command()).map(|s| Some(s.get_name().to_owned())));
     let mut written = Vec::new();
     for name in names {
         let file = dir.join(match &name {
@@ -65,7 +65,7 @@ fn subcommands(top: &Command) -> impl Iterator<Item = &Command> {
 
 /// Render the page into `out`.
 pub fn page(subcommand: Option<&str>, out: &mut dyn Write) -> Result<(), Error> {
-    let top = help::command();
+    let top = crate::cli::command();
     let text = match subcommand {
         None => main_page(&top),
         Some(name) => {

@@ -42,7 +42,7 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     match bad {
         true => Err(Error::Usage(format!(
             "{:?} cannot name a host in known_hosts",
-            crate::term::text::printable(name)
+            crate::text::printable(name)
         ))),
         false => Ok(()),
     }

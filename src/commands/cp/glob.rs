@@ -10,7 +10,7 @@ use glob::{MatchOptions, Pattern};
 
 use super::side::Side;
 use crate::ssh::sftp::{self, Kind};
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// The most paths one pattern may match, and the most directories it may
 /// list on the way (those of glob(3) in OpenSSH's sftp client): a server
