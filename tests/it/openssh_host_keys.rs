@@ -187,3 +187,48 @@ async fn plain_ssh_never_accepts_a_key_nothing_vouches_for() {
         assert_eq!(recorded(&f), format!("{INSTANCE} {old}\n"));
     }
 }
+
+/// scp and rsync go through the same block, so they verify a first contact
+/// by Name the same way, on a fresh known_hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_and_rsync_verify_a_first_contact_by_name() {
+    let f = Fixture::new().await;
+    let config = written_config(&f).await;
+    set_console(&f, Some(console_listing(&f.sshd.host_key_pubs)));
+    let work = f.home.tmp().join("copies");
+    std::fs::create_dir_all(&work).unwrap();
+    let src = work.join("source.txt");
+    std::fs::write(&src, b"through plain scp\n").unwrap();
+    let ssh = format!("ssh -F {} -o BatchMode=yes", config.display());
+    for (tool, dest) in [("scp", "by-scp.txt"), ("rsync", "by-rsync.txt")] {
+        let _ = std::fs::remove_file(f.known_hosts());
+        let remote = format!("web-1:{}", src.display());
+        let dest = work.join(dest);
+        let mut cmd = f.program(tool);
+        match tool {
+            "scp" => cmd.arg("-F").arg(&config).args(["-o", "BatchMode=yes"]),
+            _ => cmd.args(["-e", &ssh]),
+        };
+        cmd.arg(&remote)
+            .arg(&dest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .expect("finished within 60 s")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{tool}: {stderr}");
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            b"through plain scp\n",
+            "{tool}"
+        );
+        assert!(
+            stderr.contains("verified against the instance's console output"),
+            "{tool}: {stderr}"
+        );
+        assert!(recorded(&f).starts_with(INSTANCE), "{tool}");
+    }
+}
