@@ -194,6 +194,15 @@ async fn api_answers_sdk_signed_requests() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"Success\":true"));
     assert_eq!(sim.keys(INSTANCE, "ec2-user"), vec![ED25519.to_string()]);
+    // The RequestId answered is the one logged, as CloudTrail would.
+    let answered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let logged = sim.request_log().last().cloned().unwrap();
+    assert_eq!(logged.op, "SendSSHPublicKey");
+    assert_eq!(
+        logged.request_id.as_deref(),
+        answered["RequestId"].as_str(),
+        "{body}"
+    );
 
     let mut no_token = session.clone();
     no_token.session_token = None;
@@ -343,7 +352,9 @@ async fn tunnel_relays_and_closes() {
             assert_eq!(resp.status(), 400);
             let body = String::from_utf8(resp.body().clone().unwrap()).unwrap();
             assert!(body.contains("Specify either 22 or 3389"), "{body}");
-            assert!(resp.headers().contains_key("x-amzn-requestid"));
+            let answered = resp.headers().get("x-amzn-requestid").unwrap();
+            let logged = sim.request_log().last().cloned().unwrap();
+            assert_eq!(logged.request_id.as_deref(), answered.to_str().ok());
         }
         other => panic!("{other:?}"),
     }

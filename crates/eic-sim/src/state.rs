@@ -47,6 +47,10 @@ pub struct LogEntry {
     pub status: u16,
     /// The error code for failures; for successes a short description.
     pub detail: String,
+    /// The request ID the answer carried (`RequestId` in an API answer's
+    /// body and `x-amz-request-id`, or the handshake's `x-amzn-requestid`);
+    /// `None` for a request that was never answered.
+    pub request_id: Option<String>,
 }
 
 /// A tunnel opened or closed at an endpoint, with the count after it: the
@@ -161,13 +165,21 @@ impl Shared {
             .and_then(VecDeque::pop_front)
     }
 
-    pub(crate) fn record(&self, op: &str, started: Instant, status: u16, detail: &str) {
+    pub(crate) fn record(
+        &self,
+        op: &str,
+        started: Instant,
+        status: u16,
+        detail: &str,
+        request_id: Option<&str>,
+    ) {
         self.state().log.push(LogEntry {
             op: op.to_string(),
             started,
             finished: Instant::now(),
             status,
             detail: detail.to_string(),
+            request_id: request_id.map(str::to_owned),
         });
     }
 

@@ -116,7 +116,13 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     if shared.take_stall(&op) {
         shared.stall(&op, started).await;
     }
-    shared.record(&op, started, answer.status, &answer.detail);
+    shared.record(
+        &op,
+        started,
+        answer.status,
+        &answer.detail,
+        Some(&request_id),
+    );
     let mut resp = respond(
         answer.status,
         answer.content_type,
