@@ -13,17 +13,21 @@
 //! - [`term`]: the terminal, stdio and logging.
 //! - [`net`]: HTTP proxies and dialing over both address families, below
 //!   the AWS calls and the tunnel.
+//! - [`audit`]: the connection log, linked to CloudTrail.
+//! - [`record`]: session recordings (asciicast), written and played.
 //!
 //! Commands depend on the domain, never the reverse, and no domain module
 //! imports [`cli`].
 
 pub mod access;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod net;
+pub mod record;
 pub mod route;
 pub mod ssh;
 pub mod term;

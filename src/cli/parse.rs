@@ -17,10 +17,12 @@ pub(super) fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
     Ok(net)
 }
 
-/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`: the flags every subcommand takes.
+/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`, `--no-log` and
+/// `--log-file=FILE`: the flags every subcommand takes, in one word.
 pub(super) fn is_global_flag(arg: &OsString) -> bool {
     match arg.to_str() {
-        Some("--verbose" | "--quiet") => true,
+        Some("--verbose" | "--quiet" | "--no-log") => true,
+        Some(s) if s.starts_with("--log-file=") => true,
         Some(s) => s
             .strip_prefix('-')
             .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),

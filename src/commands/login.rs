@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
+use crate::audit::{self, Audit};
 use crate::aws::{self, keypush};
 use crate::cli;
 use crate::connect;
@@ -28,14 +29,20 @@ pub struct LoginArgs<'a> {
     pub key_type: Option<keypush::KeyType>,
     /// Never open the picker: several matches are a usage error.
     pub no_pick: bool,
+    /// The connection log, and what the connection is logged as.
+    pub audit: &'a Audit,
+    pub purpose: audit::Purpose<'a>,
 }
 
 /// An authenticated session, how its tunnel closed (for explaining a later
-/// failure) and when it opened.
+/// failure), when it opened, and its record in the connection log (for the
+/// command to end with its outcome).
 pub struct LoggedIn {
     pub session: session::Session,
     pub closed: CloseStatus,
     pub opened: Instant,
+    pub log: audit::Connection,
+    pub instance_id: String,
 }
 
 impl LoggedIn {
@@ -50,6 +57,8 @@ impl LoggedIn {
 /// one the user picks among the running instances that have an endpoint.
 pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
     let user = args.user.clone();
+    // The target as typed, for the connection log.
+    let typed = target.map(Target::to_string);
     let progress = term::Progress::new(args.quiet);
     if let Some(target) = target {
         progress.say(&format!("resolving {} and pushing a key", target.expr));
@@ -86,7 +95,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             let early = start(
                 &aws,
                 &args,
-                &user,
+                typed.as_deref(),
                 cache.as_ref(),
                 args.connect.destination(&id),
             );
@@ -104,11 +113,14 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         Some(Ok(s)) if s.dest.instance_id == chosen.instance_id => s,
         early => {
             match early {
-                Some(Ok(s)) => tracing::info!(
-                    "the target is now {}, not {}: starting again on it",
-                    chosen.instance_id,
-                    s.dest.instance_id
-                ),
+                Some(Ok(s)) => {
+                    let moved = format!(
+                        "the target is now {}, not {}: starting again on it",
+                        chosen.instance_id, s.dest.instance_id
+                    );
+                    tracing::info!("{moved}");
+                    s.log.end(None, Some(moved));
+                }
                 Some(Err(e)) => tracing::info!(
                     "the remembered instance did not answer ({e}); going on with the lookup"
                 ),
@@ -116,7 +128,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             }
             let mut dest = args.connect.destination(&chosen.instance_id);
             dest.prefetched = chosen.prefetched;
-            start(&aws, &args, &user, cache.as_ref(), dest)
+            start(&aws, &args, typed.as_deref(), cache.as_ref(), dest)
                 .await
                 .inspect_err(|_| progress.clear())?
         }
@@ -130,19 +142,15 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         may_fall_back,
         tunnel,
         from_cache,
+        mut log,
     } = started;
     let fell_back = AtomicBool::new(false);
-    let fallback = || {
-        may_fall_back.then_some(async {
-            tracing::info!(
-                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
-            );
-            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
-            keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
-                .await?;
-            fell_back.store(true, Ordering::Relaxed);
-            Ok(k.private)
-        })
+    let fallback = Fallback {
+        may: may_fall_back,
+        aws: &aws,
+        instance_id: &dest.instance_id,
+        user: &user,
+        fell_back: &fell_back,
     };
     let mut opened = Instant::now();
     let mut closed = tunnel.close_status();
@@ -159,14 +167,6 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     let limit = aws.connect_timeout;
     // A key refused because it expired before it was used is pushed again:
     // the same key, once per connection.
-    let repush = || -> session::Repush<'_> {
-        Box::pin(keypush::send_public_key(
-            aws.eic(),
-            &dest.instance_id,
-            &push.os_user,
-            &push.public_key,
-        ))
-    };
     // The tunnel's TLS and framing run in a task of their own, beside the
     // session's SSH work: bulk transfers use both cores.
     let mut session = session::Session::connect_with_fallback(
@@ -176,19 +176,31 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         key.private.clone(),
         args.keepalive,
         limit,
-        Some(repush()),
-        fallback(),
+        Some(repush(&aws, &dest.instance_id, &push, &log)),
+        fallback.push(&log),
     )
     .await;
     // A cached route whose tunnel closed before SSH could start (the IP now
     // belongs to nothing, say): look up afresh and retry, once.
     if from_cache && session.is_err() && closed.abnormal().is_some() {
         tracing::info!("the cached route failed before SSH started; looking it up afresh");
+        if let Err(e) = &session {
+            log.fail(e);
+        }
         connect::forget(cache.as_ref(), &aws, &dest.instance_id);
         let connected =
             connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), args.serial_push)
-                .await;
-        let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
+                .await
+                .inspect_err(|_| progress.clear())?;
+        log = args.audit.start(start_line(
+            &aws,
+            &args,
+            typed.as_deref(),
+            &dest,
+            &push,
+            &connected,
+        ));
+        let tunnel = connected.tunnel;
         opened = Instant::now();
         closed = tunnel.close_status();
         session = session::Session::connect_with_fallback(
@@ -198,8 +210,8 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             key.private.clone(),
             args.keepalive,
             limit,
-            Some(repush()),
-            fallback(),
+            Some(repush(&aws, &dest.instance_id, &push, &log)),
+            fallback.push(&log),
         )
         .await;
     }
@@ -218,8 +230,87 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             session,
             closed,
             opened,
+            log,
+            instance_id: dest.instance_id,
         }),
-        Err(e) => Err(closed.explain(e)),
+        Err(e) => {
+            let e = closed.explain(e);
+            log.fail(&e);
+            Err(e)
+        }
+    }
+}
+
+/// An ECDSA P-256 key, made and pushed when the server refuses the default
+/// ed25519 one (and the user did not choose the type).
+struct Fallback<'a> {
+    may: bool,
+    aws: &'a aws::Aws,
+    instance_id: &'a str,
+    user: &'a str,
+    fell_back: &'a AtomicBool,
+}
+
+impl Fallback<'_> {
+    /// The fallback for one attempt, noting its push in `log`.
+    fn push<'b>(
+        &'b self,
+        log: &'b audit::Connection,
+    ) -> Option<impl Future<Output = Result<russh::keys::PrivateKey, Error>> + 'b> {
+        self.may.then_some(async move {
+            tracing::info!(
+                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+            );
+            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
+            let pushed = keypush::send_public_key(
+                self.aws.eic(),
+                self.instance_id,
+                self.user,
+                &k.public_openssh,
+            )
+            .await?;
+            log.pushed_again(&k.public_openssh, &pushed);
+            self.fell_back.store(true, Ordering::Relaxed);
+            Ok(k.private)
+        })
+    }
+}
+
+/// Push the same key again, noting the push in the connection log.
+fn repush<'a>(
+    aws: &'a aws::Aws,
+    instance_id: &'a str,
+    push: &'a route::KeyPush,
+    log: &'a audit::Connection,
+) -> session::Repush<'a> {
+    Box::pin(async move {
+        let pushed =
+            keypush::send_public_key(aws.eic(), instance_id, &push.os_user, &push.public_key)
+                .await?;
+        log.pushed_again(&push.public_key, &pushed);
+        Ok(())
+    })
+}
+
+/// The connection log's `start` line for a login's tunnel.
+fn start_line<'a>(
+    aws: &'a aws::Aws,
+    args: &'a LoginArgs<'_>,
+    target: Option<&'a str>,
+    dest: &route::Destination,
+    push: &'a route::KeyPush,
+    connected: &'a connect::Connected,
+) -> audit::Start<'a> {
+    audit::Start {
+        purpose: args.purpose.clone(),
+        aws,
+        target,
+        route: &connected.route,
+        port: dest.port,
+        os_user: Some(&push.os_user),
+        public_key: Some(&push.public_key),
+        pushed: connected.pushed.as_ref(),
+        tunnel: &connected.tunnel,
     }
 }
 
@@ -234,17 +325,19 @@ struct Started {
     may_fall_back: bool,
     tunnel: crate::tunnel::Tunnel,
     from_cache: bool,
+    log: audit::Connection,
 }
 
 /// Push a fresh key for `dest`'s instance and open its tunnel (the console
-/// fetched alongside for a first contact).
+/// fetched alongside for a first contact); log the connection's start.
 async fn start(
     aws: &aws::Aws,
     args: &LoginArgs<'_>,
-    user: &str,
+    target: Option<&str>,
     cache: Option<&route::cache::RouteCache>,
     dest: route::Destination,
 ) -> Result<Started, Error> {
+    let user = &args.user;
     dest.check_eice_dns(&aws.region)?;
     let instance_id = dest.instance_id.clone();
     // A first contact is verified against the console, fetched alongside.
@@ -275,8 +368,14 @@ async fn start(
         os_user: user.to_owned(),
         public_key: key.public_openssh.clone(),
     };
-    let (tunnel, _route, from_cache) =
+    let connected =
         connect::connect_cached(aws, &dest, Some(&push), cache, args.serial_push).await?;
+    let log = args
+        .audit
+        .start(start_line(aws, args, target, &dest, &push, &connected));
+    let connect::Connected {
+        tunnel, from_cache, ..
+    } = connected;
     Ok(Started {
         dest,
         key,
@@ -286,5 +385,6 @@ async fn start(
         may_fall_back,
         tunnel,
         from_cache,
+        log,
     })
 }

@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
+use crate::record::Recorder;
 use crate::ssh::host_keys::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
@@ -28,12 +29,15 @@ pub struct Keepalive {
 }
 
 /// How to run the remote side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Request a PTY (and put the local terminal in raw mode).
     pub pty: bool,
     /// The escape character, or `None` for `-e none`.
     pub escape: Option<u8>,
+    /// Where the session is recorded (`--record`): its output, its resizes
+    /// and (if the recorder keeps them) its keystrokes.
+    pub record: Option<Arc<Recorder>>,
 }
 
 /// Pushes the key again, for an authentication refused because the pushed
@@ -253,7 +257,13 @@ impl Session {
             .escape
             .filter(|_| opts.pty && std::io::stdin().is_terminal());
         let (commands, mut command_rx) = tokio::sync::mpsc::channel(4);
-        let stdin_pump = tokio::spawn(pump_stdin(writer.clone(), Escapes::new(escape), commands));
+        let stdin_pump = tokio::spawn(pump_stdin(
+            writer.clone(),
+            Escapes::new(escape),
+            commands,
+            opts.record.clone(),
+        ));
+        let record = opts.record.as_deref();
         // The handlers first: a signal that arrived after raw mode but before
         // its handler would kill the process with the terminal still raw.
         // In raw mode Ctrl-C and Ctrl-\ are bytes for the remote side, so
@@ -277,10 +287,16 @@ impl Session {
                     Some(ChannelMsg::Data { data }) => {
                         stdout.write_all(&data).await?;
                         stdout.flush().await?;
+                        if let Some(r) = record {
+                            r.output(&data);
+                        }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                         stderr.write_all(&data).await?;
                         stderr.flush().await?;
+                        if let Some(r) = record {
+                            r.output(&data);
+                        }
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
                     Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
@@ -319,6 +335,9 @@ impl Session {
                 _ = winch.recv() => {
                     let (cols, rows) = term::size();
                     let _ = writer.window_change(cols, rows, 0, 0).await;
+                    if let Some(r) = record {
+                        r.resize(cols, rows);
+                    }
                 }
                 _ = term.recv() => {
                     status = status.or(Some(128 + 15));
@@ -400,6 +419,7 @@ async fn pump_stdin(
     writer: Arc<russh::ChannelWriteHalf<client::Msg>>,
     mut escapes: Escapes,
     commands: tokio::sync::mpsc::Sender<EscapeCommand>,
+    record: Option<Arc<Recorder>>,
 ) {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; 32 * 1024];
@@ -413,6 +433,9 @@ async fn pump_stdin(
         let cmd = escapes.feed(&buf[..n], &mut out);
         if !out.is_empty() && writer.data(&out[..]).await.is_err() {
             return;
+        }
+        if let Some(r) = &record {
+            r.input(&out);
         }
         if let Some(cmd) = cmd
             && (commands.send(cmd).await.is_err() || cmd == EscapeCommand::Disconnect)

@@ -17,6 +17,7 @@ use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::audit::Audit;
 use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
 use crate::aws::find;
@@ -31,7 +32,7 @@ pub use report::Report;
 pub const ENDPOINT_QUOTA: u32 = 20;
 
 /// Run the command everywhere; 0 when every instance exited 0, else 1.
-pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
+pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<u8, Error> {
     let started = Instant::now();
     // Without `--` a command's words read as targets: say so, naming them.
     if args.command.is_empty() {
@@ -76,11 +77,12 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     {
         return Err(super::target::no_match(&aws, &t.expr.describe()));
     }
-    let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
+    // Each instance with its OS user and the target that matched it.
+    let mut jobs: Vec<(InstanceInfo, String, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {
         for info in found {
-            if !jobs.iter().any(|(j, _)| j.id == info.id) {
-                jobs.push((info, args.user.resolve(Some(target))));
+            if !jobs.iter().any(|(j, _, _)| j.id == info.id) {
+                jobs.push((info, args.user.resolve(Some(target)), target.to_string()));
             }
         }
     }
@@ -96,11 +98,12 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         verify: args.host_keys.verify_host_key,
         notify: !verbosity.quiet,
         recorder: KnownHostsRecorder::start(args.host_keys.file()),
+        audit: audit.clone(),
     });
     let printer = (args.output.is_none() && !args.json).then(Printer::start);
 
     let mut set = JoinSet::new();
-    for (index, (info, user)) in jobs.iter().enumerate() {
+    for (index, (info, user, target)) in jobs.iter().enumerate() {
         let endpoint = match find::endpoint_for(&endpoints, info) {
             Ok(ep) => {
                 let s = slots
@@ -129,6 +132,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         }
         let job = Job {
             instance: info.clone(),
+            target: target.clone(),
             user: user.clone(),
             endpoint,
         };
@@ -154,7 +158,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     }
     let report = Report::new(
         jobs.iter()
-            .map(|(i, _)| i)
+            .map(|(i, _, _)| i)
             .zip(results)
             .filter_map(|(i, r)| r.map(|(o, s)| (i, o, s))),
         started.elapsed(),
