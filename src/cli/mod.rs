@@ -3,6 +3,7 @@
 mod audit;
 mod complete;
 mod parse;
+pub mod usage;
 
 pub use audit::{AuditArgs, LogArgs, PlayArgs, RecordArgs};
 
@@ -213,7 +214,8 @@ pub struct SshArgs {
     pub no_command: bool,
 
     /// Go to the background once the forwards are up and the key is
-    /// accepted (needs -N or a command).
+    /// accepted (needs -N or a command); as with ssh -f, stdout (and
+    /// stderr, unless -v) then go to /dev/null.
     #[arg(short = 'f')]
     pub background: bool,
 
@@ -431,7 +433,9 @@ pub struct RestrictArgs {
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
-    /// your office's or VPN's public range: 203.0.113.0/24.
+    /// your office's or VPN's public range: 203.0.113.0/24. Judged together:
+    /// networks that make up every address are refused, and a range wider
+    /// than /8 gets a warning.
     #[arg(long = "allow", value_name = "CIDR", value_delimiter = ',', required = true, value_parser = parse_allow_cidr)]
     pub allow: Vec<ipnet::Ipv4Net>,
 
@@ -462,6 +466,16 @@ pub struct RestrictArgs {
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
+    /// This machine's public IPv4 address as AWS sees it, to say whether it
+    /// is inside --allow (default: asked of https://checkip.amazonaws.com,
+    /// unless --offline).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<Ipv4Addr>,
+
+    /// Do not discover this machine's public address over the internet.
+    #[arg(long)]
+    pub offline: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -478,6 +492,11 @@ pub struct LsArgs {
     /// Print a JSON array of objects instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Do not record the instances listed in the lookup cache (which
+    /// serves the next connection and shell completion).
+    #[arg(long)]
+    pub no_cache: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -505,7 +524,8 @@ pub struct ExecArgs {
     pub per_endpoint: u32,
 
     /// Write each instance's output to DIR/<id>.out and DIR/<id>.err
-    /// instead of prefixed lines on stdout and stderr.
+    /// instead of prefixed lines on stdout and stderr (new files, 0600; a
+    /// symbolic link there is refused, not followed).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
@@ -549,6 +569,8 @@ pub struct SshConfigArgs {
     /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
     /// printing it, and add one Include line for it at the top of
     /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    /// An existing FILE is replaced only if eic-ssh wrote it (its first
+    /// line says so); ~/.ssh/config itself is refused.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
     pub include: Option<PathBuf>,
 }
@@ -703,34 +725,41 @@ pub struct Verbosity {
 }
 
 impl Cli {
-    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
-    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
-    /// argument before a subcommand makes it the session's target, so they
-    /// are moved after the subcommand's name, where clap takes them.
+    /// Parse the command line. Options may come before a subcommand, as
+    /// with `aws --profile prod ec2 …` (`eic-ssh --region eu-west-1 ls`,
+    /// `eic-ssh -v cache path`): clap refuses that, because any argument
+    /// before a subcommand makes it the session's target, so options that
+    /// the subcommand takes too are moved after its name, where clap takes
+    /// them. Options it does not take stay the session's, and the word
+    /// stays a target.
     pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let globals = args
-            .iter()
-            .skip(1)
-            .take_while(|a| is_global_flag(a))
-            .count();
-        if globals > 0
-            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        // Help and clap's own errors are written before the value of
+        // --color exists: they follow it as given.
+        let mut command = <Cli as clap::CommandFactory>::command().color(color_choice(&args));
+        command.build();
+        if let Some(options) = args
+            .get(1..)
+            .and_then(|rest| options_before_subcommand(&command, rest))
         {
-            let command = <Cli as clap::CommandFactory>::command();
-            let is_subcommand = command
-                .get_subcommands()
-                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
-            if is_subcommand {
-                args[1..=1 + globals].rotate_right(1);
-            }
+            args[1..=1 + options].rotate_right(1);
         }
-        <Cli as Parser>::try_parse_from(args)
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+            .map_err(|e| e.format(&mut command))
     }
+}
+
+/// The subcommands' names, for "did you mean …?".
+pub fn subcommand_names() -> Vec<String> {
+    <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect()
 }
 
 impl Cli {

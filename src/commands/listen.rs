@@ -31,7 +31,7 @@ pub async fn run(args: TunnelArgs, no_pick: bool, audit: &Audit) -> Result<u8, E
     };
     if let Some(warning) = args.bind.and_then(exposure_warning) {
         // Shown even with -q: the user may not know what they are exposing.
-        eprintln!("eic-ssh: WARNING: {warning}");
+        eprintln!("eic-ssh: warning: {warning}");
     }
     let listeners = bind(args.bind, args.local_port).await?;
     let mut aws = Aws::load(
@@ -273,11 +273,7 @@ async fn serve(
 /// authentication of its own, so anyone who can reach it gets a tunnel
 /// opened with the user's AWS identity.
 pub fn exposure_warning(addr: IpAddr) -> Option<String> {
-    let loopback = match addr {
-        IpAddr::V4(a) => a.is_loopback(),
-        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-    };
-    (!loopback).then(|| {
+    (!crate::ssh::forward::listen::is_loopback(addr)).then(|| {
         format!(
             "--bind {addr} is not a loopback address: anyone who can reach it gets an unauthenticated tunnel to the instance, opened with your AWS identity (and with --push-key, a key push for each connection). Bind to 127.0.0.1 or ::1 unless you mean this."
         )

@@ -67,10 +67,9 @@ pub fn run(args: &LogArgs, path: &Path) -> Result<u8, Error> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).map_err(|e| Error::Internal(e.to_string()))?
-        );
+        let text =
+            serde_json::to_string_pretty(&all).map_err(|e| Error::Internal(e.to_string()))?;
+        term::out(&format!("{text}\n"))?;
         return Ok(0);
     }
     if shown.is_empty() {
@@ -93,9 +92,12 @@ pub fn run(args: &LogArgs, path: &Path) -> Result<u8, Error> {
         .to_vec(),
     ];
     rows.extend(shown.iter().map(|c| row(c, is_open(c), &Local)));
+    let mut text = String::new();
     for line in table::render(&rows) {
-        println!("{line}");
+        text.push_str(&line);
+        text.push('\n');
     }
+    term::out(&text)?;
     Ok(0)
 }
 
@@ -236,15 +238,15 @@ fn cloudtrail(all: &[Logged], id: &str, path: &Path) -> Result<u8, Error> {
         .time()
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
-    println!(
-        "# connection {} to {} at {when}: in CloudTrail within about 15 minutes, for 90 days",
+    let mut text = format!(
+        "# connection {} to {} at {when}: in CloudTrail within about 15 minutes, for 90 days\n",
         c.id,
         c.field("instance_id").map(printable).unwrap_or_default()
     );
     for l in lookups {
-        println!("# {}", l.finds);
-        println!("{}", l.command);
+        text.push_str(&format!("# {}\n{}\n", l.finds, l.command));
     }
+    term::out(&text)?;
     Ok(0)
 }
 

@@ -85,7 +85,7 @@ pub async fn run(
             .start(session.handle(), session.take_forwarded(), !verbosity.quiet)
             .await?;
         if cli.background {
-            background::notify_ready().await;
+            background::detach_and_notify(verbosity.verbose > 0).await;
         }
         if cli.no_command {
             session.wait().await?;

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::error::Error;
 use crate::record::Recorder;
 use crate::ssh::host_keys::Incoming;
-use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
+use crate::ssh::host_keys::{Client, Disconnect, Forwarded, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 use crate::tunnel::within;
 
@@ -51,7 +51,9 @@ pub struct Session {
     keepalive: Keepalive,
     disconnect: Arc<Mutex<Option<Disconnect>>>,
     alive: tokio::sync::watch::Receiver<()>,
-    forwarded: Mutex<Option<UnboundedReceiver<Incoming>>>,
+    forwarded: Forwarded,
+    /// Whether the `-R` connections were taken already.
+    forwarded_taken: std::sync::atomic::AtomicBool,
 }
 
 /// Offer `key` for `user`; RSA signs with the best hash the server takes.
@@ -146,12 +148,13 @@ impl Session {
         let host = policy.host.clone();
         let disconnect = Arc::new(Mutex::new(None));
         let (alive_tx, alive) = tokio::sync::watch::channel(());
-        let (forwarded_tx, forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let forwarded = Forwarded::default();
         let client = Client {
             policy,
             disconnect: disconnect.clone(),
             _alive: alive_tx,
-            forwarded: forwarded_tx,
+            forwarded: forwarded.clone(),
+            refused: Default::default(),
         };
         let handshake = client::connect_stream(Arc::new(config), stream, client);
         let mut handle = within(limit, "the SSH handshake with", &host, handshake).await?;
@@ -189,7 +192,8 @@ impl Session {
             keepalive,
             disconnect,
             alive,
-            forwarded: Mutex::new(Some(forwarded)),
+            forwarded,
+            forwarded_taken: Default::default(),
         })
     }
 
@@ -198,9 +202,17 @@ impl Session {
         self.handle.clone()
     }
 
-    /// The `-R` connections the server opens (once; later calls get `None`).
+    /// The `-R` connections the server opens (once; later calls get
+    /// `None`). Until this is called, and once the receiver is dropped, the
+    /// client refuses them.
     pub fn take_forwarded(&self) -> Option<UnboundedReceiver<Incoming>> {
-        self.forwarded.lock().ok().and_then(|mut g| g.take())
+        use std::sync::atomic::Ordering;
+        if self.forwarded_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.forwarded.lock().ok()? = Some(tx);
+        Some(rx)
     }
 
     /// Resolves when the connection has ended, for whatever reason.
@@ -278,25 +290,42 @@ impl Session {
         // The first reply answers the PTY request (when there is one), the
         // next the command or shell: a refused PTY is not a refused command.
         let mut pty_reply = opts.pty;
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = Some(tokio::io::stdout());
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
         let ended = loop {
             tokio::select! {
                 msg = reader.wait() => match msg {
                     Some(ChannelMsg::Data { data }) => {
-                        stdout.write_all(&data).await?;
-                        stdout.flush().await?;
                         if let Some(r) = record {
                             r.output(&data);
+                        }
+                        let Some(out) = stdout.as_mut() else { continue };
+                        match write_all_flushed(out, &data).await {
+                            Ok(()) => {}
+                            // Nobody reads stdout any more (`… | head`): end
+                            // quietly, closing the channel so that the remote
+                            // command's next write fails (SIGPIPE), and exit
+                            // 255 as ssh does then. (ssh learns the status of
+                            // a command that ignores SIGPIPE through its
+                            // eow@openssh.com; russh has no such request, and
+                            // takes in nothing after its own close.)
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                tracing::info!("stdout was closed: closing the channel");
+                                stdout = None;
+                                let _ = writer.close().await;
+                                status = status.or(Some(crate::error::EXIT_CONNECT_FAILED));
+                                break Ok(());
+                            }
+                            Err(e) => break Err(e.into()),
                         }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        stderr.write_all(&data).await?;
-                        stderr.flush().await?;
                         if let Some(r) = record {
                             r.output(&data);
                         }
+                        // A closed stderr silences the remote's, and no more.
+                        let _ = write_all_flushed(&mut stderr, &data).await;
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
                     Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
@@ -359,7 +388,12 @@ impl Session {
         };
         stdin_pump.abort();
         drop(raw);
-        stdout.flush().await?;
+        if let Some(mut out) = stdout {
+            match out.flush().await {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
         ended?;
         match status {
             Some(s) => Ok(s),
@@ -411,6 +445,15 @@ impl Session {
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
     }
+}
+
+/// Write `data` and flush it, so the remote side's output shows at once.
+async fn write_all_flushed(
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    data: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(data).await?;
+    out.flush().await
 }
 
 /// Local stdin to the channel, as soon as it is read: no polling interval,

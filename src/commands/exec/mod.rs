@@ -75,7 +75,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &t.expr.describe()));
+        return Err(super::target::no_match(&aws, &[&t.expr]).await);
     }
     // Each instance with its OS user and the target that matched it.
     let mut jobs: Vec<(InstanceInfo, String, String)> = Vec::new();
@@ -102,8 +102,25 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
     });
     let printer = (args.output.is_none() && !args.json).then(Printer::start);
 
+    // Every instance's output first: a file that cannot be made (or an ID
+    // that cannot name one) stops the run before anything runs.
+    let mut sinks = Vec::with_capacity(jobs.len());
+    for (index, (info, _, _)) in jobs.iter().enumerate() {
+        let lines = printer.as_ref().map(|p| {
+            (
+                p.sender(),
+                output::prefixes(&info.id, info.name.as_deref(), index),
+            )
+        });
+        let mut sink = InstanceSink::new(lines, args.json);
+        if let Some(dir) = &args.output {
+            sink = sink.with_files(dir, &info.id).await?;
+        }
+        sinks.push(sink);
+    }
+
     let mut set = JoinSet::new();
-    for (index, (info, user, target)) in jobs.iter().enumerate() {
+    for ((index, (info, user, target)), sink) in jobs.iter().enumerate().zip(sinks) {
         let endpoint = match find::endpoint_for(&endpoints, info) {
             Ok(ep) => {
                 let s = slots
@@ -120,16 +137,6 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
                 instance: info.id.clone(),
             }),
         };
-        let lines = printer.as_ref().map(|p| {
-            (
-                p.sender(),
-                output::prefixes(&info.id, info.name.as_deref(), index),
-            )
-        });
-        let mut sink = InstanceSink::new(lines, args.json);
-        if let Some(dir) = &args.output {
-            sink = sink.with_files(dir, &info.id).await?;
-        }
         let job = Job {
             instance: info.clone(),
             target: target.clone(),
@@ -164,7 +171,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
         started.elapsed(),
     );
     if args.json {
-        println!("{}", report.json()?);
+        crate::term::out(&format!("{}\n", report.json()?))?;
     }
     eprint!("{}", report.summary());
     Ok(report.exit_status())

@@ -64,15 +64,37 @@ pub struct Bound {
 
 impl Bound {
     /// Bind every local listener now, before the session: the first one that
-    /// cannot bind is an error naming its address.
+    /// cannot bind is an error naming its address. A listener beyond
+    /// loopback is warned about first.
     pub async fn bind(specs: &ForwardSpecs) -> Result<Bound, Error> {
         let mut local = Vec::new();
         for f in &specs.local {
-            local.push((f.clone(), Listeners::bind(&f.bind, f.port).await?));
+            let addrs = listen::resolve(&f.bind, f.port).await?;
+            warn_if_exposed(
+                &addrs,
+                &format!("-L {f}"),
+                &format!(
+                    "a connection to {} from the instance",
+                    listen::show(&Bind::Addr(f.host.clone()), f.host_port)
+                ),
+            );
+            local.push((
+                f.clone(),
+                Listeners::bind_addrs(&f.bind, f.port, addrs).await?,
+            ));
         }
         let mut dynamic = Vec::new();
         for d in &specs.dynamic {
-            dynamic.push((d.clone(), Listeners::bind(&d.bind, d.port).await?));
+            let addrs = listen::resolve(&d.bind, d.port).await?;
+            warn_if_exposed(
+                &addrs,
+                &format!("-D {}", listen::show(&d.bind, d.port)),
+                "a SOCKS proxy into the instance's network (the VPC and beyond)",
+            );
+            dynamic.push((
+                d.clone(),
+                Listeners::bind_addrs(&d.bind, d.port, addrs).await?,
+            ));
         }
         Ok(Bound {
             local,
@@ -144,6 +166,19 @@ impl Bound {
             .flat_map(|l| l.addrs())
             .collect()
     }
+}
+
+/// Warn, on stderr and even with -q (the user may not know what they are
+/// exposing), when a forward listens beyond loopback: the listener has no
+/// authentication of its own, and what it gives is opened through the
+/// user's session. The wording follows `tunnel --bind`'s.
+fn warn_if_exposed(addrs: &[SocketAddr], forward: &str, gives: &str) {
+    let Some(addr) = addrs.iter().find(|a| !listen::is_loopback(a.ip())) else {
+        return;
+    };
+    eprintln!(
+        "eic-ssh: warning: {forward} listens on {addr}, not a loopback address: anyone who can reach it gets {gives}, unauthenticated, through your session. Bind to localhost (the default) unless you mean this."
+    );
 }
 
 /// Open a `direct-tcpip` channel to `host:port` as the instance resolves it.
