@@ -135,9 +135,19 @@ async fn twenty_concurrent_connections_log_forty_whole_lines_that_match_the_serv
     assert_eq!(logged("tunnel_request_id"), answered("OpenTunnel", 101));
     assert_eq!(logged("tunnel_request_id").len(), 20);
 
-    // No secret anywhere in the file.
+    // No secret anywhere in the file: not the credentials, not one of the
+    // signatures the service was sent (the key pushes' and the presigned
+    // tunnel URLs').
     for secret in [creds.secret_access_key.as_str(), token.as_str()] {
         assert!(!text.contains(secret), "a secret is in the log:\n{text}");
+    }
+    let signatures = f.sim.signatures_seen();
+    assert!(signatures.len() >= 40, "{signatures:?}");
+    for sig in &signatures {
+        assert!(
+            !text.contains(sig.as_str()),
+            "signature {sig} in the log:\n{text}"
+        );
     }
     for never in [
         "X-Amz-Signature",
@@ -431,6 +441,28 @@ async fn a_recorded_session_plays_in_asciinema_and_in_eic_ssh_play() {
         last = t;
         // Keystrokes are kept only with --record-input.
         assert_ne!(e[1], "i", "{l}");
+    }
+
+    // Neither the recording nor the log holds a secret: the credentials
+    // or a signature of the presigned URL or of the key push.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let creds = f.sim.credentials();
+    let signatures = f.sim.signatures_seen();
+    assert!(
+        signatures.len() >= 2,
+        "no push and tunnel signed: {signatures:?}"
+    );
+    for secret in signatures
+        .iter()
+        .map(String::as_str)
+        .chain([creds.secret_access_key.as_str()])
+    {
+        for (name, written) in [("recording", &text), ("log", &logged)] {
+            assert!(
+                !written.contains(secret),
+                "{secret} in the {name}:\n{written}"
+            );
+        }
     }
 
     // A real asciinema reads it and shows the remote output.

@@ -223,6 +223,15 @@ async fn api_answers_sdk_signed_requests() {
     assert_eq!(ops[0], "DescribeInstances");
     assert_eq!(ops[1], "DescribeInstanceConnectEndpoints");
     assert_eq!(ops.len(), 7);
+    // Each request's signature is kept, for tests that look for it where
+    // it must not be.
+    let sigs = sim.signatures_seen();
+    assert_eq!(sigs.len(), 7, "{sigs:?}");
+    assert!(
+        sigs.iter()
+            .all(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{sigs:?}"
+    );
 }
 
 fn presigned_url(creds: &Credentials, dns: &str, query: &str) -> String {
@@ -259,14 +268,25 @@ async fn open(sim: &Simulator, query: &str) -> Result<Client, tungstenite::Error
     let tcp = TcpStream::connect(("127.0.0.1", sim.shared().eice_port))
         .await
         .map_err(tungstenite::Error::Io)?;
-    tokio_tungstenite::client_async_tls_with_config(
+    let signature = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Signature")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let opened = tokio_tungstenite::client_async_tls_with_config(
         url,
         tcp,
         None,
         Some(Connector::Rustls(client_tls(sim))),
     )
     .await
-    .map(|(ws, _)| ws)
+    .map(|(ws, _)| ws);
+    // The simulator keeps the presigned URL's signature.
+    if opened.is_ok() {
+        assert!(sim.signatures_seen().contains(&signature));
+    }
+    opened
 }
 
 const GOOD: &str =

@@ -85,6 +85,10 @@ pub(crate) struct State {
     pub handshake_latency: Duration,
     pub failures: HashMap<String, VecDeque<Failure>>,
     pub log: Vec<LogEntry>,
+    /// Every SigV4 signature a request carried (an `Authorization`
+    /// header's `Signature=`, a presigned URL's `X-Amz-Signature`), so
+    /// tests can check that no client wrote one down.
+    pub signatures: Vec<String>,
     /// Open tunnels per endpoint id, for the 20-connection quota.
     pub tunnels_per_endpoint: HashMap<String, usize>,
     /// Every change of those counts, in order.
@@ -163,6 +167,13 @@ impl Shared {
             .failures
             .get_mut(op)
             .and_then(VecDeque::pop_front)
+    }
+
+    /// Note the SigV4 signature a request carried.
+    pub(crate) fn saw_signature(&self, signature: &str) {
+        if !signature.is_empty() {
+            self.state().signatures.push(signature.to_owned());
+        }
     }
 
     pub(crate) fn record(

@@ -92,6 +92,14 @@ const TARGET_PREFIX: &str = "AWSEC2InstanceConnectService.";
 async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
+        let auth = String::from_utf8_lossy(auth.as_bytes());
+        for part in auth.split([',', ' ']) {
+            if let Some(sig) = part.trim().strip_prefix("Signature=") {
+                shared.saw_signature(sig);
+            }
+        }
+    }
     let body = match Limited::new(body, 1 << 20).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return respond(413, "text/plain", "request body too large".into(), "", None),

@@ -146,6 +146,11 @@ async fn handle(
         resp
     };
 
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        if let Some(sig) = pair.strip_prefix("X-Amz-Signature=") {
+            shared.saw_signature(sig);
+        }
+    }
     let headers = req.headers();
     let key = headers
         .get("sec-websocket-key")
