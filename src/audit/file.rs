@@ -124,11 +124,25 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 pub struct LogFile {
     path: PathBuf,
     rotation: Rotation,
+    /// eic-ssh's own file (the default log): kept user-only, as is its
+    /// directory, even when something else made them with a looser mode.
+    /// A file the user chose keeps the mode it has.
+    own: bool,
 }
 
 impl LogFile {
     pub fn new(path: PathBuf, rotation: Rotation) -> LogFile {
-        LogFile { path, rotation }
+        LogFile {
+            path,
+            rotation,
+            own: false,
+        }
+    }
+
+    /// Make this eic-ssh's own file: user-only, whoever made it.
+    pub fn own(mut self, own: bool) -> LogFile {
+        self.own = own;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -144,6 +158,11 @@ impl LogFile {
         bytes.push(b'\n');
         if let Some(dir) = self.path.parent() {
             create_private_dir(dir)?;
+            if self.own {
+                user_only(&std::fs::metadata(dir)?, 0o700, |m| {
+                    std::fs::set_permissions(dir, m)
+                })?;
+            }
         }
         let _lock = locked_file::lock_beside(&self.path)?;
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
@@ -151,6 +170,9 @@ impl LogFile {
             self.rotate()?;
         }
         let mut file = open_append(&self.path)?;
+        if self.own {
+            user_only(&file.metadata()?, 0o600, |m| file.set_permissions(m))?;
+        }
         // One write: with O_APPEND and the lock, the line lands whole at
         // the end. A short write (a full disk) is finished under the lock.
         let n = file.write(&bytes)?;
@@ -173,6 +195,19 @@ impl LogFile {
         }
         rename_if_there(&self.path, &rotated(&self.path, 1))
     }
+}
+
+/// Set `mode` when `meta` gives the group or others any access.
+fn user_only(
+    meta: &std::fs::Metadata,
+    mode: u32,
+    set: impl FnOnce(std::fs::Permissions) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    set(std::fs::Permissions::from_mode(mode))
 }
 
 /// `log.N`.
@@ -238,6 +273,42 @@ mod tests {
     }
 
     #[test]
+    fn the_default_log_is_made_user_only_and_a_chosen_one_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        // Made by something else, readable by all.
+        let own_dir = dir.path().join("eic-ssh");
+        std::fs::create_dir(&own_dir).unwrap();
+        set(&own_dir, 0o755);
+        let own = own_dir.join("connections.jsonl");
+        std::fs::write(&own, "{\"a\":0}\n").unwrap();
+        set(&own, 0o644);
+        LogFile::new(own.clone(), Rotation::default())
+            .own(true)
+            .append("{\"a\":1}")
+            .unwrap();
+        assert_eq!((mode(&own), mode(&own_dir)), (0o600, 0o700));
+        assert_eq!(
+            std::fs::read_to_string(&own).unwrap(),
+            "{\"a\":0}\n{\"a\":1}\n"
+        );
+
+        let shared_dir = dir.path().join("team");
+        std::fs::create_dir(&shared_dir).unwrap();
+        set(&shared_dir, 0o770);
+        let shared = shared_dir.join("audit.jsonl");
+        std::fs::write(&shared, "").unwrap();
+        set(&shared, 0o660);
+        LogFile::new(shared.clone(), Rotation::default())
+            .append("{\"a\":1}")
+            .unwrap();
+        assert_eq!((mode(&shared), mode(&shared_dir)), (0o660, 0o770));
+    }
+
+    #[test]
     fn rotation_keeps_a_bounded_number_of_whole_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.jsonl");
@@ -262,5 +333,63 @@ mod tests {
         assert_eq!(read(&rotated(&path, 1)), expect(15..18));
         assert_eq!(read(&rotated(&path, 2)), expect(12..15));
         assert!(!rotated(&path, 3).exists());
+    }
+
+    #[test]
+    fn writers_at_once_lose_no_line_and_tear_none_across_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        // Enough old files that nothing is dropped: every line is findable.
+        let rotation = Rotation {
+            max_size: 2048,
+            keep: 1000,
+        };
+        // Each writer opens the lock file itself, as a process does (flock
+        // locks belong to the open file, so threads contend as processes).
+        let (writers, lines) = (8, 60);
+        let threads: Vec<_> = (0..writers)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let log = LogFile::new(path, rotation);
+                    for n in 0..lines {
+                        // 200 to 250 bytes, so lines straddle the limit.
+                        let pad = "x".repeat(200 + (w * 7 + n) % 50);
+                        log.append(&format!("{{\"w\":{w},\"n\":{n},\"pad\":\"{pad}\"}}"))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut files = vec![path.clone()];
+        files.extend(
+            (1..=rotation.keep)
+                .map(|n| rotated(&path, n))
+                .take_while(|p| p.exists()),
+        );
+        assert!(files.len() > 5, "it never rotated: {files:?}");
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                text.len() <= 2048,
+                "{} is {} bytes",
+                f.display(),
+                text.len()
+            );
+            assert!(text.ends_with('\n'), "{}: {text}", f.display());
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("a torn line ({e}) in {}: {line}", f.display()));
+                let key = (v["w"].as_u64().unwrap(), v["n"].as_u64().unwrap());
+                assert!(seen.insert(key), "{key:?} twice");
+            }
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+        assert_eq!(seen.len(), writers * lines, "lines were lost");
     }
 }

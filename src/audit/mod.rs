@@ -47,8 +47,10 @@ struct Log {
 }
 
 impl Audit {
-    /// Log to `path`, rotated as `rotation` says.
+    /// Log to `path`, rotated as `rotation` says. The default log is kept
+    /// user-only even when it or its directory was made with a looser mode.
     pub fn to_file(path: PathBuf, rotation: file::Rotation) -> Audit {
+        let own = path == file::default_path();
         let uid = nix::unistd::Uid::current();
         // Through NSS, as `id -un` finds it; the uid when it has no name.
         let local_user = nix::unistd::User::from_uid(uid)
@@ -58,7 +60,7 @@ impl Audit {
             .unwrap_or_else(|| uid.to_string());
         Audit {
             log: Some(Arc::new(Log {
-                file: LogFile::new(path, rotation),
+                file: LogFile::new(path, rotation).own(own),
                 local_user,
                 uid: uid.as_raw(),
                 warned: AtomicBool::new(false),
