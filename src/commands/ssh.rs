@@ -81,14 +81,20 @@ pub async fn run(
         .unwrap_or(deadline::DEFAULT_MAX_DURATION);
     let session = &logged.session;
     let outcome = async {
+        // With -N, a ^C right after the forwards are said to be up ends
+        // cleanly (and logs the end): listen before saying so.
+        let mut stop = match cli.no_command {
+            true => Some(crate::term::signals::StopSignals::new()?),
+            false => None,
+        };
         bound
             .start(session.handle(), session.take_forwarded(), !verbosity.quiet)
             .await?;
         if cli.background {
             background::detach_and_notify(verbosity.verbose > 0).await;
         }
-        if cli.no_command {
-            session.wait().await?;
+        if let Some(stop) = &mut stop {
+            session.wait(stop).await?;
             return Ok(0);
         }
         let record = match &record_dir {

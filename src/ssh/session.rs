@@ -223,18 +223,15 @@ impl Session {
 
     /// Wait with no command (`-N`) until the connection ends (an error
     /// saying why) or SIGINT/SIGTERM/SIGHUP asks to stop (a clean end).
-    pub async fn wait(&self) -> Result<(), Error> {
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
+    /// The caller listens for them from before it says the forwards are
+    /// up, so a signal sent as soon as they are is a clean end too.
+    pub async fn wait(&self, stop: &mut crate::term::signals::StopSignals) -> Result<(), Error> {
         tokio::select! {
             _ = self.closed() => Err(match self.lost() {
                 Error::SshProtocol(_) => Error::SshProtocol("the connection closed, and the forwards with it"),
                 e => e,
             }),
-            _ = int.recv() => Ok(()),
-            _ = term.recv() => Ok(()),
-            _ = hup.recv() => Ok(()),
+            _ = stop.recv() => Ok(()),
         }
     }
 
