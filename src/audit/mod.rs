@@ -146,7 +146,7 @@ pub struct Purpose<'a> {
     pub kind: Kind,
     /// The remote command; `None` for a shell or no command.
     pub command: Option<&'a [u8]>,
-    /// `-L`, `-R`, `-D` as given.
+    /// `-L`, `-R`, `-D`, their bind addresses spelled out.
     pub forwards: Vec<String>,
 }
 

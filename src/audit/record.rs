@@ -77,7 +77,8 @@ pub struct StartRecord {
     pub tunnel_request_id: Option<String>,
     /// The remote command, for `exec` and `-- COMMAND`; `None` for a shell.
     pub command: Option<String>,
-    /// `-L`, `-R` and `-D` forwards, as given.
+    /// `-L`, `-R` and `-D` forwards, their bind addresses spelled out
+    /// (`-L localhost:8080:db:5432` for `-L 8080:db:5432`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<String>,
 }

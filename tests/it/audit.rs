@@ -490,3 +490,158 @@ async fn a_recorded_session_plays_in_asciinema_and_in_eic_ssh_play() {
         assert!(screen.contains(text), "play lacks {text}:\n{screen}");
     }
 }
+
+/// Send `sig` (e.g. `-INT`) to `child`.
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().unwrap().to_string();
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+async fn ends_with(child: &mut tokio::process::Child) -> Option<i32> {
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("eic-ssh ends")
+        .unwrap()
+        .code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_forwards_and_tunnel_log_their_connections_too() {
+    let f = Fixture::new().await;
+    let path = default_log(&f);
+
+    // `cp`: one connection, its key pushed, its bytes counted.
+    let local = f.home.path().join("up.bin");
+    std::fs::write(&local, vec![7u8; 100_000]).unwrap();
+    let copied = f.home.path().join("copied.bin");
+    let out = f
+        .run(
+            &[
+                "cp",
+                local.to_str().unwrap(),
+                &format!("{}:{}", f.target(), copied.display()),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(&copied).unwrap().len(), 100_000);
+    let cp = wait_for_record(&path, |v| v["kind"] == "cp").await;
+    assert_eq!(cp["target"], f.target().as_str());
+    assert_eq!(cp["os_user"], f.user().as_str());
+    assert_eq!(cp["command"], Value::Null);
+    assert!(cp["push_request_id"].is_string(), "{cp}");
+    assert!(cp["tunnel_request_id"].is_string(), "{cp}");
+    let end = wait_for_record(&path, |v| v["event"] == "end" && v["id"] == cp["id"]).await;
+    assert_eq!(end["exit_status"], 0, "{end}");
+    assert!(end["bytes_sent"].as_u64().unwrap() > 100_000, "{end}");
+
+    // `-N -L`: a `forward` connection with its forwards, ended by ^C once
+    // it forwards.
+    let mut forward = f
+        .command()
+        .args(["-v", "-N", "-L", "0:127.0.0.1:9", &f.target()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        forward.stderr.take().unwrap(),
+    ));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("forwarding ") {
+                return;
+            }
+        }
+        panic!("it ended before forwarding");
+    })
+    .await
+    .expect("-L forwards");
+    // Keep reading, so that its stderr never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let fwd = wait_for_record(&path, |v| v["kind"] == "forward").await;
+    assert_eq!(
+        fwd["forwards"],
+        serde_json::json!(["-L localhost:0:127.0.0.1:9"])
+    );
+    assert_eq!(fwd["command"], Value::Null);
+    signal(&forward, "-INT");
+    assert_eq!(ends_with(&mut forward).await, Some(0));
+    let end = wait_for_record(&path, |v| v["event"] == "end" && v["id"] == fwd["id"]).await;
+    assert_eq!(end["exit_status"], 0, "{end}");
+
+    // `tunnel`: each connection it accepts is one, with no key pushed.
+    let mut tunnel = f
+        .command()
+        .args(["tunnel", INSTANCE, "--local-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tunnel.stdout.take().unwrap()));
+    let port: u16 = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .expect("the listener printed its port")
+        .unwrap()
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .expect("a port number");
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut banner = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !banner.ends_with(b"\n") {
+            let mut buf = [0u8; 256];
+            let n = tokio::io::AsyncReadExt::read(&mut client, &mut buf)
+                .await
+                .unwrap();
+            assert!(n > 0, "closed before the banner");
+            banner.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("sshd's banner through the tunnel");
+    assert!(banner.starts_with(b"SSH-2.0-"));
+    drop(client);
+    let tun = wait_for_record(&path, |v| v["kind"] == "tunnel").await;
+    assert_eq!(tun["target"], INSTANCE);
+    assert_eq!(tun["os_user"], Value::Null);
+    assert_eq!(tun["key_sha256"], Value::Null);
+    assert!(tun["tunnel_request_id"].is_string(), "{tun}");
+    let end = wait_for_record(&path, |v| v["event"] == "end" && v["id"] == tun["id"]).await;
+    assert!(
+        end["bytes_received"].as_u64().unwrap() >= banner.len() as u64,
+        "{end}"
+    );
+    signal(&tunnel, "-INT");
+    ends_with(&mut tunnel).await;
+
+    // Six whole lines, paired; `log --since` the tunnel's start shows it
+    // alone, and the last hour all three.
+    let all = records(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(all.len(), 6, "{all:?}");
+    let kinds: Vec<&str> = by_event(&all, "start")
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["cp", "forward", "tunnel"]);
+    let since = tun["time"].as_str().unwrap();
+    let out = f.run(&["log", "--since", since], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let rows: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[1].contains(" tunnel "), "{rows:?}");
+    let out = f.run(&["log", "--since", "1h", "--json"], b"").await;
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 3, "{}", out.stdout_str());
+}
