@@ -230,8 +230,11 @@ async fn wait_for_record(path: &Path, want: impl Fn(&Value) -> bool) -> Value {
 async fn a_session_killed_with_sigkill_leaves_its_start_line() {
     let f = Fixture::new().await;
     let path = default_log(&f);
+    // EIC_SSH_RECORD_DIR records every session, a command's too.
+    let casts = f.home.path().join("env-casts");
     let mut child = f
         .command()
+        .env("EIC_SSH_RECORD_DIR", &casts)
         .args([&f.target(), "--", "echo started; sleep 60"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -285,6 +288,32 @@ async fn a_session_killed_with_sigkill_leaves_its_start_line() {
     assert_eq!(json[0]["start"], start);
     assert_eq!(json[0]["end"], Value::Null);
     assert_eq!(json[0]["open"], false);
+
+    // The recording, cut by the kill, keeps what came before it: each event
+    // is written as it happens.
+    let found = files_under(&casts);
+    let [cast] = found.as_slice() else {
+        panic!("one recording in {}: {found:?}", casts.display());
+    };
+    let id = start["id"].as_str().unwrap();
+    assert!(
+        cast.to_string_lossy()
+            .ends_with(&format!("-{INSTANCE}-{id}.cast")),
+        "{}",
+        cast.display()
+    );
+    assert_eq!(mode(cast), 0o600);
+    let text = std::fs::read_to_string(cast).unwrap();
+    assert!(text.ends_with('\n'), "{text}");
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "{text}");
+    let output: String = lines
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e[1] == "o")
+        .map(|e| e[2].as_str().unwrap().to_owned())
+        .collect();
+    assert!(output.contains("started"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
