@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::route::locked_file;
+use crate::fs::lock;
 
 /// Rotate once the file would grow past this many bytes (about 14,000
 /// connections).
@@ -164,7 +164,7 @@ impl LogFile {
                 })?;
             }
         }
-        let _lock = locked_file::lock_beside(&self.path)?;
+        let _lock = lock::lock_beside(&self.path)?;
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if size > 0 && size + bytes.len() as u64 > self.rotation.max_size {
             self.rotate()?;

@@ -24,7 +24,7 @@ use std::time::{Instant, SystemTime};
 use crate::aws::Aws;
 use crate::aws::keypush::Pushed;
 use crate::error::Error;
-use crate::route::Route;
+use crate::target::Route;
 use crate::tunnel::{CloseStatus, Tunnel};
 use file::LogFile;
 pub use record::Kind;
@@ -180,7 +180,7 @@ pub struct Start<'a> {
 /// The command as the log keeps it: text, with secrets in it (a key, a
 /// `password=…`) redacted as in every log eic-ssh writes.
 fn command_text(command: &[u8]) -> String {
-    crate::term::redact::redact(&String::from_utf8_lossy(command)).into_owned()
+    crate::text::redact::redact(&String::from_utf8_lossy(command)).into_owned()
 }
 
 /// One logged connection. Its `end` line is written once: by [`end`] or
@@ -294,5 +294,5 @@ impl Drop for Connection {
 
 /// An error as the log keeps it: as the user saw it (one line, redacted).
 pub fn error_text(message: &str) -> String {
-    crate::term::text::printable(&crate::term::redact::redact_message(message))
+    crate::text::printable(&crate::text::redact::redact_message(message))
 }

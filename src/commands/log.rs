@@ -11,7 +11,8 @@ use crate::audit::cloudtrail;
 use crate::audit::read::{self, Logged};
 use crate::cli::LogArgs;
 use crate::error::Error;
-use crate::term::{self, table, text::printable};
+use crate::term::{self, table};
+use crate::text::printable;
 
 /// How many connections the table shows when neither `-n` nor `--since`
 /// says.

@@ -3,8 +3,8 @@
 
 use crate::audit::{self, Audit};
 use crate::cli;
-use crate::commands::background;
-use crate::commands::login::{self, LoginArgs};
+use crate::connect::background;
+use crate::connect::login::{self, LoginOptions};
 use crate::error::Error;
 use crate::record;
 use crate::ssh::forward::Bound;
@@ -53,10 +53,11 @@ pub async fn run(
     };
     let logged = login::login(
         cli.target.as_ref(),
-        LoginArgs {
+        LoginOptions {
             user: cli.user(),
-            connect: &cli.connect,
-            host_keys: &cli.host_keys,
+            settings: cli.connect.settings(),
+            dest: cli.connect.destination(""),
+            host_keys: cli.host_keys.checking(),
             keepalive,
             quiet: verbosity.quiet,
             serial_push: cli.serial_push,

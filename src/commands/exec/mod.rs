@@ -18,12 +18,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::audit::Audit;
-use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
-use crate::aws::find;
 use crate::cli::{ExecArgs, Verbosity};
+use crate::connect::context::Context;
 use crate::error::Error;
 use crate::ssh::recorder::KnownHostsRecorder;
+use crate::target::find;
 use job::{Job, Shared};
 use output::{InstanceSink, Printer};
 pub use report::Report;
@@ -57,7 +57,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
             ))
         })?;
     }
-    let aws = Arc::new(Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?);
+    let aws = Arc::new(Context::load(&args.aws.settings()).await?.aws);
 
     let (per_target, endpoints) = tokio::try_join!(
         try_join_all(args.targets.iter().map(|t| find::find_instances(
@@ -75,7 +75,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &[&t.expr]).await);
+        return Err(crate::target::choose::no_match(&aws, &[&t.expr]).await);
     }
     // Each instance with its OS user and the target that matched it.
     let mut jobs: Vec<(InstanceInfo, String, String)> = Vec::new();
@@ -93,9 +93,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
         aws: aws.clone(),
         command: args.remote_command(),
         parallel: Arc::new(Semaphore::new(args.parallel as usize)),
-        known_hosts: args.host_keys.file(),
-        strict: args.host_keys.strict_host_key_checking,
-        verify: args.host_keys.verify_host_key,
+        host_keys: args.host_keys.checking(),
         notify: !verbosity.quiet,
         recorder: KnownHostsRecorder::start(args.host_keys.file()),
         audit: audit.clone(),

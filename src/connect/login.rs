@@ -6,21 +6,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
+use super::context::{Context, Settings};
 use crate::audit::{self, Audit};
 use crate::aws::{self, keypush};
-use crate::cli;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{self, target::Target};
-use crate::ssh::{host_keys, known_hosts, session};
+use crate::ssh::host_keys::{self, HostKeyChecking};
+use crate::ssh::{known_hosts, session};
+use crate::target::{self, Target};
 use crate::term;
 use crate::tunnel::CloseStatus;
 
 /// What a login needs besides the target.
-pub struct LoginArgs<'a> {
+pub struct LoginOptions<'a> {
     pub user: String,
-    pub connect: &'a cli::ConnectArgs,
-    pub host_keys: &'a cli::HostKeyArgs,
+    /// The AWS configuration, timeouts and cache to load.
+    pub settings: Settings,
+    /// The port and the route given on the command line (`--eice-id`,
+    /// `--private-ip`…); its instance ID is replaced by the chosen one's.
+    pub dest: target::Destination,
+    pub host_keys: HostKeyChecking,
     pub keepalive: session::Keepalive,
     pub quiet: bool,
     pub serial_push: bool,
@@ -55,7 +60,7 @@ impl LoggedIn {
 
 /// Log in to the instance `target` names, or (no target, on a terminal) the
 /// one the user picks among the running instances that have an endpoint.
-pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
+pub async fn login(target: Option<&Target>, args: LoginOptions<'_>) -> Result<LoggedIn, Error> {
     let user = args.user.clone();
     // The target as typed, for the connection log.
     let typed = target.map(Target::to_string);
@@ -69,13 +74,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             None => format!("looking up {}", target.expr),
         });
     }
-    let mut aws = aws::Aws::load(
-        args.connect.aws.region.as_deref(),
-        args.connect.aws.profile.as_deref(),
-    )
-    .await?;
-    aws.set_connect_timeout(args.connect.connect_timeout());
-    let cache = args.connect.cache();
+    let Context { aws, cache } = Context::load(&args.settings).await?;
     let scope = aws.cache_scope();
     let profile = Some(scope.as_str());
     // A target that names an instance reached before (by its Name tag or
@@ -84,9 +83,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     // only if it finds that same instance: a warm connection by name is
     // then one round trip, as by ID.
     let remembered = match (target, &cache) {
-        (Some(t), Some(c))
-            if t.instance_id().is_none() && !args.connect.destination("").has_route_flags() =>
-        {
+        (Some(t), Some(c)) if t.instance_id().is_none() && !args.dest.has_route_flags() => {
             c.instance_for(profile, &aws.region, &t.expr)
         }
         _ => None,
@@ -98,22 +95,22 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
                 t.expr
             );
             progress.say(&format!("looking up {} and pushing a key to {id}", t.expr));
-            let choose = super::target::choose(&aws, t, args.no_pick, false);
+            let choose = crate::target::choose::choose(&aws, t, args.no_pick, false);
             let early = start(
                 &aws,
                 &args,
                 typed.as_deref(),
                 cache.as_ref(),
-                args.connect.destination(&id),
+                args.dest.with_instance(&id),
             );
             let (chosen, early) = tokio::join!(choose, early);
             (chosen, Some(early))
         }
         (Some(t), None) => (
-            super::target::choose(&aws, t, args.no_pick, true).await,
+            crate::target::choose::choose(&aws, t, args.no_pick, true).await,
             None,
         ),
-        (None, _) => (super::target::pick_running(&aws).await, None),
+        (None, _) => (crate::target::choose::pick_running(&aws).await, None),
     };
     let chosen = chosen.inspect_err(|_| progress.clear())?;
     let started = match early {
@@ -136,7 +133,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             if target.is_none_or(|t| t.instance_id().is_none()) {
                 progress.say(&format!("pushing a key to {}", chosen.instance_id));
             }
-            let mut dest = args.connect.destination(&chosen.instance_id);
+            let mut dest = args.dest.with_instance(&chosen.instance_id);
             dest.prefetched = chosen.prefetched;
             start(&aws, &args, typed.as_deref(), cache.as_ref(), dest)
                 .await
@@ -166,9 +163,9 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     let mut closed = tunnel.close_status();
     let policy = host_keys::HostKeyPolicy {
         host: dest.instance_id.clone(),
-        known_hosts: args.host_keys.file(),
+        known_hosts: args.host_keys.known_hosts.clone(),
         notify: !args.quiet,
-        strict: args.host_keys.strict_host_key_checking,
+        strict: args.host_keys.strict,
         console,
         known_algorithms,
         recorder: None,
@@ -176,20 +173,19 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     progress.say(&format!("authenticating as {user}"));
     let limit = aws.connect_timeout;
     // A key refused because it expired before it was used is pushed again:
-    // the same key, once per connection.
+    // the same key, once per connection; each push is noted in the log.
     // The tunnel's TLS and framing run in a task of their own, beside the
     // session's SSH work: bulk transfers use both cores.
-    let mut session = session::Session::connect_with_fallback(
-        tunnel.into_pipe(),
-        policy.clone(),
-        &user,
-        key.private.clone(),
-        args.keepalive,
+    let login = session::Login {
+        policy: policy.clone(),
+        user: &user,
+        key: key.private.clone(),
+        keepalive: args.keepalive,
         limit,
-        Some(repush(&aws, &dest.instance_id, &push, &log)),
-        fallback.push(&log),
-    )
-    .await;
+        repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
+        fallback: fallback.push(&log),
+    };
+    let mut session = session::Session::connect(tunnel.into_pipe(), login).await;
     // A cached route whose tunnel closed before SSH could start (the IP now
     // belongs to nothing, say): look up afresh and retry, once.
     if from_cache && session.is_err() && closed.abnormal().is_some() {
@@ -213,17 +209,16 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         let tunnel = connected.tunnel;
         opened = Instant::now();
         closed = tunnel.close_status();
-        session = session::Session::connect_with_fallback(
-            tunnel.into_pipe(),
+        let login = session::Login {
             policy,
-            &user,
-            key.private.clone(),
-            args.keepalive,
+            user: &user,
+            key: key.private.clone(),
+            keepalive: args.keepalive,
             limit,
-            Some(repush(&aws, &dest.instance_id, &push, &log)),
-            fallback.push(&log),
-        )
-        .await;
+            repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
+            fallback: fallback.push(&log),
+        };
+        session = session::Session::connect(tunnel.into_pipe(), login).await;
     }
     if session.is_ok() && fell_back.load(Ordering::Relaxed) {
         tracing::info!(
@@ -263,11 +258,9 @@ struct Fallback<'a> {
 
 impl Fallback<'_> {
     /// The fallback for one attempt, noting its push in `log`.
-    fn push<'b>(
-        &'b self,
-        log: &'b audit::Connection,
-    ) -> Option<impl Future<Output = Result<russh::keys::PrivateKey, Error>> + 'b> {
-        self.may.then_some(async move {
+    fn push<'b>(&'b self, log: &'b audit::Connection) -> Option<session::Fallback<'b>> {
+        self.may.then(|| -> session::Fallback<'b> {
+            Box::pin(async move {
             tracing::info!(
                 "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
             );
@@ -282,6 +275,7 @@ impl Fallback<'_> {
             log.pushed_again(&k.public_openssh, &pushed);
             self.fell_back.store(true, Ordering::Relaxed);
             Ok(k.private)
+            })
         })
     }
 }
@@ -290,7 +284,7 @@ impl Fallback<'_> {
 fn repush<'a>(
     aws: &'a aws::Aws,
     instance_id: &'a str,
-    push: &'a route::KeyPush,
+    push: &'a target::KeyPush,
     log: &'a audit::Connection,
 ) -> session::Repush<'a> {
     Box::pin(async move {
@@ -305,10 +299,10 @@ fn repush<'a>(
 /// The connection log's `start` line for a login's tunnel.
 fn start_line<'a>(
     aws: &'a aws::Aws,
-    args: &'a LoginArgs<'_>,
+    args: &'a LoginOptions<'_>,
     target: Option<&'a str>,
-    dest: &route::Destination,
-    push: &'a route::KeyPush,
+    dest: &target::Destination,
+    push: &'a target::KeyPush,
     connected: &'a connect::Connected,
 ) -> audit::Start<'a> {
     audit::Start {
@@ -326,9 +320,9 @@ fn start_line<'a>(
 
 /// A login under way: the instance, its key pushed and its tunnel open.
 struct Started {
-    dest: route::Destination,
+    dest: target::Destination,
     key: keypush::EphemeralKey,
-    push: route::KeyPush,
+    push: target::KeyPush,
     console: Option<host_keys::ConsoleFetch>,
     known_algorithms: Vec<russh::keys::Algorithm>,
     /// Only the default key type may fall back; a type asked for is final.
@@ -342,18 +336,17 @@ struct Started {
 /// fetched alongside for a first contact); log the connection's start.
 async fn start(
     aws: &aws::Aws,
-    args: &LoginArgs<'_>,
+    args: &LoginOptions<'_>,
     target: Option<&str>,
-    cache: Option<&route::cache::RouteCache>,
-    dest: route::Destination,
+    cache: Option<&target::cache::RouteCache>,
+    dest: target::Destination,
 ) -> Result<Started, Error> {
     let user = &args.user;
     dest.check_eice_dns(&aws.region)?;
     let instance_id = dest.instance_id.clone();
     // A first contact is verified against the console, fetched alongside.
-    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
-    let console = (known_algorithms.is_empty()
-        && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.known_hosts, &instance_id);
+    let console = (known_algorithms.is_empty() && args.host_keys.console)
         .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
     let scope = aws.cache_scope();
     let profile = Some(scope.as_str());
@@ -374,7 +367,7 @@ async fn start(
         .unwrap_or(keypush::KeyType::Ed25519);
     let key = keypush::EphemeralKey::generate_type(key_type)?;
     let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
-    let push = route::KeyPush {
+    let push = target::KeyPush {
         os_user: user.to_owned(),
         public_key: key.public_openssh.clone(),
     };
