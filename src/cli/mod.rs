@@ -1,10 +1,13 @@
 //! The command line: clap definitions, validated into settings.
 
+mod audit;
 mod complete;
 pub mod help;
 mod meaning;
 mod parse;
 pub mod usage;
+
+pub use audit::{AuditArgs, LogArgs, PlayArgs, RecordArgs};
 
 use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;
@@ -43,6 +46,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
 
     /// When a target matches several instances, never open the picker:
     /// list them on stderr and exit 2.
@@ -108,6 +114,13 @@ pub enum Subcommand {
     /// A remote side is [USER@]TARGET:PATH, and a remote glob
     /// (TARGET:'logs/*.gz') is matched against the instance's listing.
     Cp(CpArgs),
+    /// Show the connection log, or the CloudTrail lookup for one
+    ///
+    /// Recent connections, or the CloudTrail lookup that finds one's key
+    /// push and tunnel.
+    Log(LogArgs),
+    /// Play a session recording (--record) in this terminal
+    Play(PlayArgs),
     /// Manage the lookup cache (instance to endpoint and private IP)
     Cache {
         #[command(subcommand)]
@@ -213,6 +226,9 @@ pub struct SshArgs {
     #[command(flatten)]
     pub host_keys: HostKeyArgs,
 
+    #[command(flatten)]
+    pub record: RecordArgs,
+
     /// Local PORT to HOST:HOSTPORT, via the instance
     ///
     /// PORT listens on BIND (loopback by default); HOST is resolved and
@@ -248,13 +264,13 @@ pub struct SshArgs {
     /// Once the forwards are up and the key is accepted (needs -N or a
     /// command); as with ssh -f, stdout (and stderr, unless -v) then go to
     /// /dev/null.
-    #[arg(short = 'f')]
+    #[arg(short = 'f', hide_short_help = true)]
     pub background: bool,
 
     /// Force a PTY, even with a command
     ///
     /// E.g. eic-ssh -t web-1 -- top.
-    #[arg(short = 't', conflicts_with = "no_tty")]
+    #[arg(short = 't', hide_short_help = true, conflicts_with = "no_tty")]
     pub force_tty: bool,
 
     /// Never request a PTY.
@@ -814,6 +830,8 @@ const MEANINGLESS: &[(&str, &[&str])] = &[
             "exec",
             "ssh-config",
             "known-hosts",
+            "log",
+            "play",
             "cache",
             "completions",
             "man",
