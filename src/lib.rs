@@ -57,9 +57,8 @@ where
     // A shell asking for completions (`COMPLETE=bash eic-ssh -- words…`, set
     // up by `eic-ssh completions`): answer from the definitions and the
     // lookup cache, and nothing else.
-    let completing =
-        clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
-            .try_complete(args.clone(), std::env::current_dir().ok().as_deref());
+    let completing = clap_complete::CompleteEnv::with_factory(cli::command)
+        .try_complete(args.clone(), std::env::current_dir().ok().as_deref());
     match completing {
         Ok(true) => return ExitCode::SUCCESS,
         Ok(false) => {}

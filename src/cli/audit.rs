@@ -20,12 +20,13 @@ pub struct AuditArgs {
         value_name = "FILE",
         env = "EIC_SSH_LOG_FILE",
         global = true,
+        hide_short_help = true,
         value_hint = clap::ValueHint::FilePath
     )]
     pub log_file: Option<PathBuf>,
 
     /// Keep no connection log for this run.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide_short_help = true)]
     pub no_log: bool,
 }
 
@@ -52,26 +53,29 @@ impl AuditArgs {
 /// `--record`, `--record-input`, `--no-record`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RecordArgs {
-    /// Record the session as an asciicast v2 file (.cast, user-only) in
-    /// DIR, or with no DIR in $EIC_SSH_RECORD_DIR or
-    /// ~/.local/state/eic-ssh/recordings. Give DIR as --record=DIR.
+    /// Record the session (asciicast) in DIR
+    ///
+    /// An asciicast v2 file (.cast, user-only) in DIR, or with no DIR in
+    /// $EIC_SSH_RECORD_DIR or ~/.local/state/eic-ssh/recordings. Give DIR
+    /// as --record=DIR.
     #[arg(
         long,
         value_name = "DIR",
         num_args = 0..=1,
         require_equals = true,
         env = "EIC_SSH_RECORD_DIR",
+        hide_env = true,
         value_hint = clap::ValueHint::DirPath
     )]
     pub record: Option<Option<PathBuf>>,
 
     /// Record keystrokes too (off by default: they include passwords typed
     /// at prompts).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub record_input: bool,
 
     /// Record nothing, even with EIC_SSH_RECORD_DIR set.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub no_record: bool,
 }
 

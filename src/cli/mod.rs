@@ -2,6 +2,7 @@
 
 mod audit;
 mod complete;
+pub mod help;
 mod meaning;
 mod parse;
 pub mod usage;
@@ -19,15 +20,20 @@ use clap::{ArgAction, Args, Parser};
 
 use crate::target::syntax::Target;
 
-/// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
-/// no bastion, no public IP, no long-lived keys.
+/// SSH into private EC2 instances through an EC2 Instance Connect Endpoint.
+///
+/// No bastion, no public IP, no long-lived keys: eic-ssh looks the instance
+/// up, pushes a fresh key valid for 60 seconds, opens the endpoint's tunnel
+/// and speaks SSH over it, checking the host key against the instance's
+/// console output on a first contact. With no subcommand it logs in to
+/// TARGET, or runs COMMAND there.
 #[derive(Debug, Parser)]
 #[command(
     name = "eic-ssh",
     version,
     long_version = long_version(),
-    about,
-    long_about = None,
+    after_help = help::SHORT_FOOTER,
+    after_long_help = help::examples_text(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -46,71 +52,100 @@ pub struct Cli {
 
     /// When a target matches several instances, never open the picker:
     /// list them on stderr and exit 2.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide_short_help = true)]
     pub no_pick: bool,
 }
 
-/// The modes besides the default SSH session.
+/// The modes besides the default SSH session. The first line of each is
+/// its line in `eic-ssh -h`: short enough for 80 columns.
 #[derive(Debug, clap::Subcommand)]
 pub enum Subcommand {
-    /// ProxyCommand mode: join stdin/stdout to a tunnel, for OpenSSH and all
-    /// that builds on it (scp, sftp, rsync, git, Ansible, VS Code).
+    /// OpenSSH's ProxyCommand: stdin and stdout joined to a tunnel
+    ///
+    /// For ssh, scp, sftp, rsync, git, Ansible and VS Code: it pushes your
+    /// public key for OpenSSH to authenticate with, then carries the bytes.
+    /// `eic-ssh ssh-config` writes the ~/.ssh/config block that uses it.
     Proxy(ProxyArgs),
-    /// Listen on a local port and open a fresh tunnel per connection (the
-    /// drop-in for `aws ec2-instance-connect open-tunnel --local-port`).
+    /// A local port that opens a fresh tunnel per connection (RDP too)
+    ///
+    /// The drop-in for `aws ec2-instance-connect open-tunnel --local-port`.
     Tunnel(TunnelArgs),
-    /// Print a ready-to-paste ~/.ssh/config block that routes `ssh i-*`
-    /// through eic-ssh.
+    /// Print or install the ~/.ssh/config block for ssh, scp and rsync
+    ///
+    /// The block routes the --host patterns (default `i-*`) through `eic-ssh
+    /// proxy`, and has OpenSSH (8.5 and later) verify host keys as eic-ssh
+    /// does. --include writes it to a file of its own and includes that from
+    /// ~/.ssh/config.
     SshConfig(SshConfigArgs),
-    /// Print the instance's host keys as its console output shows them, in
-    /// known_hosts format (--add writes them), to pre-seed OpenSSH.
+    /// Print the instance's host keys from its console output
+    ///
+    /// In known_hosts format, keyed by instance ID, with their fingerprints;
+    /// --add writes those not already there, to pre-seed OpenSSH.
     HostKeys(HostKeysArgs),
-    /// Explain why a connection fails, and check that an IP restriction
-    /// through Preserve Client IP really holds: a checklist of the instance,
-    /// the endpoint and their security groups.
+    /// OpenSSH's KnownHostsCommand, as `ssh-config` writes it: print the host
+    /// keys ssh may accept for TARGET under NAME (ssh's %H): those recorded
+    /// under the instance ID, or the offered key (%K) once the instance's
+    /// console lists it.
+    #[command(hide = true)]
+    KnownHosts(KnownHostsArgs),
+    /// Explain why a connection fails; check an IP restriction
+    ///
+    /// A checklist of the instance, the endpoint and their security groups,
+    /// and whether an IP restriction through Preserve Client IP really holds.
     Doctor(DoctorArgs),
-    /// Restrict who reaches an instance through the endpoint to the given
-    /// client networks (Preserve Client IP and the instance's security
-    /// group): prints a plan to review; --apply makes it so and checks it.
+    /// Let only some client networks reach an instance (a plan; --apply)
+    ///
+    /// Through Preserve Client IP and the instance's security group. Prints
+    /// a plan to review; --apply makes it so, and checks it.
     Restrict(RestrictArgs),
-    /// List instances: ID, Name, state, private IP, availability zone and
-    /// the endpoint that would serve each.
+    /// List instances and the endpoint that serves each
+    ///
+    /// ID, Name, state, private IP, availability zone and the endpoint that
+    /// would serve each.
     Ls(LsArgs),
-    /// Run one command on every instance the targets match, in parallel,
-    /// within the endpoints' limit of 20 connections each.
+    /// Run a command on every instance the targets match
+    ///
+    /// In parallel, within the endpoints' limit of 20 connections each; each
+    /// instance's lines come prefixed with its Name and ID.
     Exec(ExecArgs),
-    /// Copy files to, from or between instances over SFTP, with scp's
-    /// syntax: a remote side is [USER@]INSTANCE:PATH.
+    /// Copy files to, from or between instances (scp's syntax)
+    ///
+    /// Over SFTP, with the instance's own sftp-server.
+    /// A remote side is [USER@]TARGET:PATH, and a remote glob
+    /// (TARGET:'logs/*.gz') is matched against the instance's listing.
     Cp(CpArgs),
-    /// Show the connection log: recent connections, or the CloudTrail
-    /// lookup that finds one's key push and tunnel.
+    /// Show the connection log, or the CloudTrail lookup for one
+    ///
+    /// Recent connections, or the CloudTrail lookup that finds one's key
+    /// push and tunnel.
     Log(LogArgs),
-    /// Play a session recording (--record) in this terminal.
+    /// Play a session recording (--record) in this terminal
     Play(PlayArgs),
-    /// Manage the lookup cache (instance → endpoint and private IP).
+    /// Manage the lookup cache (instance to endpoint and private IP)
     Cache {
         #[command(subcommand)]
         action: CacheAction,
     },
-    /// Print a shell completion script. Install it with:
-    ///   bash:  eic-ssh completions bash > ~/.local/share/bash-completion/completions/eic-ssh
-    ///   zsh:   eic-ssh completions zsh > "${fpath[1]}/_eic-ssh"  (or: source <(eic-ssh completions zsh) in ~/.zshrc)
-    ///   fish:  eic-ssh completions fish > ~/.config/fish/completions/eic-ssh.fish
-    ///   elvish: eic-ssh completions elvish >> ~/.config/elvish/rc.elv
-    ///   powershell: eic-ssh completions powershell >> $PROFILE
-    /// Instance IDs complete from the lookup cache, without calling AWS.
-    #[command(verbatim_doc_comment)]
+    /// Print a shell completion script
+    #[command(long_about = help::COMPLETIONS)]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Print the man page (roff), generated from the same definitions as
-    /// --help. Install: eic-ssh man > ~/.local/share/man/man1/eic-ssh.1
+    /// Print the man page, or install every page with --dir
+    ///
+    /// Generated from the same definitions as --help. Install:
+    /// eic-ssh man --dir ~/.local/share/man/man1 (then: man eic-ssh).
     Man {
         /// A subcommand's own page (e.g. doctor), instead of eic-ssh's.
-        #[arg(value_name = "SUBCOMMAND")]
+        #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
         subcommand: Option<String>,
+
+        /// Write eic-ssh.1 and a page per subcommand (eic-ssh-cp.1, ...)
+        /// into DIR, creating it if need be, instead of printing.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -163,14 +198,18 @@ pub enum CacheAction {
 /// The default mode: an SSH session with the embedded client.
 #[derive(Debug, Args)]
 pub struct SshArgs {
-    /// The instance, as [USER@]TARGET: an instance ID, a private IPv4
-    /// address, a private DNS name, tag:KEY=VALUE, or else a Name tag (e.g.
-    /// ec2-user@web-1). Omitted on a terminal: choose from a list.
+    /// ID, private IP or DNS name, tag:KEY=VALUE or Name tag
+    ///
+    /// As [USER@]TARGET, e.g. ec2-user@web-1: an instance ID, a private IPv4
+    /// address, a private DNS name, tag:KEY=VALUE, or else a Name tag.
+    /// Omitted on a terminal: choose from a list.
     #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Option<Target>,
 
-    /// A command to run instead of a shell. Its words are joined with spaces
-    /// and run by the remote user's shell, as ssh does.
+    /// Run this instead of a shell
+    ///
+    /// Its words are joined with spaces and run by the remote user's shell,
+    /// as ssh does.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
@@ -190,54 +229,64 @@ pub struct SshArgs {
     #[command(flatten)]
     pub record: RecordArgs,
 
-    /// Forward local port PORT (on BIND, loopback by default) to HOST:HOSTPORT
-    /// as the instance resolves and reaches it, e.g. a database (repeatable).
+    /// Local PORT to HOST:HOSTPORT, via the instance
+    ///
+    /// PORT listens on BIND (loopback by default); HOST is resolved and
+    /// reached by the instance, e.g. a database. Repeatable.
     #[arg(short = 'L', value_name = "[BIND:]PORT:HOST:HOSTPORT", value_parser = parse_port_forward)]
     pub local_forward: Vec<crate::ssh::forward::PortForward>,
 
     /// Have the instance listen on PORT (on BIND, its loopback by default)
     /// and carry each connection back to HOST:HOSTPORT as reached from here
     /// (repeatable; port 0 lets the instance pick one).
-    #[arg(short = 'R', value_name = "[BIND:]PORT:HOST:HOSTPORT", value_parser = parse_port_forward)]
+    #[arg(short = 'R', hide_short_help = true, value_name = "[BIND:]PORT:HOST:HOSTPORT", value_parser = parse_port_forward)]
     pub remote_forward: Vec<crate::ssh::forward::PortForward>,
 
-    /// Run a local SOCKS5/SOCKS4a proxy on PORT whose connections leave from
-    /// the instance; names resolve there (repeatable).
+    /// A SOCKS proxy into the instance's network
+    ///
+    /// SOCKS5/SOCKS4a on PORT (on BIND, loopback by default), whose
+    /// connections leave from the instance; names resolve there. Repeatable.
     #[arg(short = 'D', value_name = "[BIND:]PORT", value_parser = parse_dynamic_forward)]
     pub dynamic_forward: Vec<crate::ssh::forward::DynamicForward>,
 
     /// Carry on when the instance refuses a -R forward (a warning, not an error).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub forward_best_effort: bool,
 
-    /// Run no remote command: only forward ports, until Ctrl-C.
+    /// Only forward ports, no remote command
+    ///
+    /// Until Ctrl-C (exit 0).
     #[arg(short = 'N', conflicts_with = "command")]
     pub no_command: bool,
 
-    /// Go to the background once the forwards are up and the key is
-    /// accepted (needs -N or a command); as with ssh -f, stdout (and
-    /// stderr, unless -v) then go to /dev/null.
-    #[arg(short = 'f')]
+    /// Go to the background once connected
+    ///
+    /// Once the forwards are up and the key is accepted (needs -N or a
+    /// command); as with ssh -f, stdout (and stderr, unless -v) then go to
+    /// /dev/null.
+    #[arg(short = 'f', hide_short_help = true)]
     pub background: bool,
 
-    /// Force a PTY, even with a command (e.g. for top).
-    #[arg(short = 't', conflicts_with = "no_tty")]
+    /// Force a PTY, even with a command
+    ///
+    /// E.g. eic-ssh -t web-1 -- top.
+    #[arg(short = 't', hide_short_help = true, conflicts_with = "no_tty")]
     pub force_tty: bool,
 
     /// Never request a PTY.
-    #[arg(short = 'T')]
+    #[arg(short = 'T', hide_short_help = true)]
     pub no_tty: bool,
 
     /// Escape character for ~. ~? ~~ (a character, ^X, or none).
-    #[arg(short = 'e', value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
+    #[arg(short = 'e', hide_short_help = true, value_name = "CHAR", default_value = "~", value_parser = crate::term::parse_escape_char)]
     pub escape_char: crate::term::EscapeChar,
 
     /// Seconds of silence before a keepalive is sent (0 disables, at most 86400).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    #[arg(long, hide_short_help = true, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keepalive_interval: u64,
 
     /// Unanswered keepalives after which the connection is declared dead.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, hide_short_help = true, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub keepalive_count: u32,
 
     /// Push the key only after the endpoint is found, instead of concurrently
@@ -247,13 +296,13 @@ pub struct SshArgs {
 
     /// Seconds before the tunnel's maximum duration at which an interactive
     /// session warns, comma-separated; empty for never.
-    #[arg(long, value_name = "SECONDS,...", env = "EIC_SSH_WARN_BEFORE", default_value = "300,60", value_parser = crate::term::deadline::parse_warn_before)]
+    #[arg(long, hide_short_help = true, value_name = "SECONDS,...", env = "EIC_SSH_WARN_BEFORE", default_value = "300,60", value_parser = crate::term::deadline::parse_warn_before)]
     pub warn_before: crate::term::deadline::WarnBefore,
 
     /// The ephemeral key's type (default ed25519; if the server refuses
     /// ed25519, eic-ssh pushes an ECDSA P-256 key and retries, once, and
     /// remembers that for the instance).
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, hide_short_help = true, value_name = "TYPE")]
     pub key_type: Option<crate::aws::keypush::KeyType>,
 }
 
@@ -346,10 +395,16 @@ pub struct CpArgs {
     #[arg(short = 'p')]
     pub preserve: bool,
 
-    /// SRC... DST, each a local path or [USER@]INSTANCE:PATH (a relative
-    /// remote path starts in the user's home).
-    #[arg(value_name = "SRC... DST", num_args = 2.., required = true, add = copy_completer())]
-    pub paths: Vec<String>,
+    /// What to copy: local paths or [USER@]TARGET:PATH (a relative remote
+    /// path starts in the user's home; a remote glob, quoted from the local
+    /// shell, is matched against the instance's listing).
+    #[arg(value_name = "SRC", num_args = 1.., required = true, add = copy_completer())]
+    pub sources: Vec<String>,
+
+    /// Where to: a local path or [USER@]TARGET:PATH (a directory, or a new
+    /// name for a single source).
+    #[arg(value_name = "DST", required = true, add = copy_completer())]
+    pub dest: String,
 
     #[command(flatten)]
     pub user: UserArg,
@@ -374,6 +429,31 @@ pub struct HostKeysArgs {
     pub add: bool,
 
     /// known_hosts file for --add (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `eic-ssh known-hosts`.
+#[derive(Debug, Args)]
+pub struct KnownHostsArgs {
+    /// The host ssh connects to (its %h): an ID, private IP, private DNS
+    /// name, tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
+
+    /// The name ssh looks host keys up under (its %H; default: TARGET).
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The host key the server offered, in base64 (ssh's %K); NONE (or
+    /// none given) before the key exchange: only the recorded keys.
+    #[arg(long, value_name = "BASE64")]
+    pub key: Option<String>,
+
+    /// known_hosts file eic-ssh records in (default: ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
@@ -429,8 +509,9 @@ pub struct DoctorArgs {
 /// `eic-ssh restrict`.
 #[derive(Debug, Args)]
 pub struct RestrictArgs {
-    /// The instance, as [USER@]INSTANCE-ID.
-    #[arg(value_name = "[USER@]INSTANCE", value_parser = parse_target, add = target_completer())]
+    /// The instance, as [USER@]TARGET: an ID, private IP, private DNS name,
+    /// tag:KEY=VALUE or Name tag.
+    #[arg(value_name = "[USER@]TARGET", value_parser = parse_target, add = target_completer())]
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
@@ -572,11 +653,16 @@ pub struct SshConfigArgs {
 /// `--region` and `--profile`, shared by every command that calls AWS.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
-    /// AWS region (default: the AWS configuration's).
+    /// AWS region
+    ///
+    /// Default: the AWS configuration's.
     #[arg(long, value_name = "REGION", value_parser = parse::parse_region)]
     pub region: Option<String>,
 
-    /// AWS profile from the shared config and credentials files.
+    /// AWS profile
+    ///
+    /// From the shared config and credentials files; its credentials sign,
+    /// even with AWS_ACCESS_KEY_ID set.
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
 }
@@ -584,8 +670,10 @@ pub struct AwsArgs {
 /// `-l/--user`, shared by every command that logs in or pushes a key.
 #[derive(Debug, Clone, Default, Args)]
 pub struct UserArg {
-    /// OS user to log in as, and whose key is pushed (default: ec2-user, or
-    /// the USER@ of the target).
+    /// OS user (default: ec2-user)
+    ///
+    /// The user to log in as, and whose key is pushed; the target's USER@
+    /// sets it too (-l wins).
     #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
     pub user: Option<String>,
 }
@@ -597,34 +685,34 @@ pub struct ConnectArgs {
     pub aws: AwsArgs,
 
     /// Use this EC2 Instance Connect Endpoint instead of looking one up.
-    #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
+    #[arg(hide_short_help = true, long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
     /// The endpoint's DNS name, to skip looking it up (needs --eice-id).
-    #[arg(long, value_name = "DNS", requires = "eice_id")]
+    #[arg(hide_short_help = true, long, value_name = "DNS", requires = "eice_id")]
     pub eice_dns: Option<String>,
 
     /// The instance's private IP address (IPv4, or IPv6 for an IPv6-only
     /// instance), to skip looking it up.
-    #[arg(long, value_name = "IP")]
+    #[arg(hide_short_help = true, long, value_name = "IP")]
     pub private_ip: Option<std::net::IpAddr>,
 
     /// Remote port: 22 (SSH) or 3389 (RDP), the only ports the service allows.
-    #[arg(short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
+    #[arg(hide_short_help = true, short = 'p', long, visible_alias = "remote-port", value_name = "PORT", default_value_t = 22, value_parser = parse_port, add = port_candidates())]
     pub port: u16,
 
     /// Ask the endpoint to close the tunnel after this many seconds (1-3600).
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    #[arg(hide_short_help = true, long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
 
     /// Neither read nor write the lookup cache.
-    #[arg(long)]
+    #[arg(hide_short_help = true, long)]
     pub no_cache: bool,
 
     /// Seconds each step of connecting may take: the TCP connect, TLS, the
     /// websocket upgrade, the SSH handshake and authentication, and each API
     /// call attempt (as OpenSSH's ConnectTimeout).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    #[arg(hide_short_help = true, long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub connect_timeout: u32,
 }
 
@@ -632,17 +720,29 @@ pub struct ConnectArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HostKeyArgs {
     /// known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts).
-    #[arg(long, value_name = "FILE")]
+    #[arg(hide_short_help = true, long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
     /// yes: only known (or console-verified) keys; accept-new: record new
     /// keys, refuse changed ones; no: accept anything (insecure).
-    #[arg(long, value_name = "MODE", value_enum, default_value = "accept-new")]
+    #[arg(
+        hide_short_help = true,
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "accept-new"
+    )]
     pub strict_host_key_checking: crate::ssh::host_keys::StrictHostKeyChecking,
 
     /// Verify a first contact's host key against the instance's console
     /// output (ec2:GetConsoleOutput), or not.
-    #[arg(long, value_name = "HOW", value_enum, default_value = "console")]
+    #[arg(
+        hide_short_help = true,
+        long,
+        value_name = "HOW",
+        value_enum,
+        default_value = "console"
+    )]
     pub verify_host_key: VerifyHostKey,
 }
 
@@ -658,11 +758,15 @@ pub enum VerifyHostKey {
 /// -v / -q.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Verbosity {
-    /// More detail on stderr (-v info, -vv debug, -vvv trace). Secrets are always redacted.
+    /// More detail on stderr (-v, -vv, -vvv)
+    ///
+    /// -v info, -vv debug, -vvv trace. Secrets are always redacted.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no notices, no progress or status lines.
+    /// Only errors on stderr
+    ///
+    /// No notices, no progress or status lines.
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -672,7 +776,8 @@ pub struct Verbosity {
         value_name = "WHEN",
         value_enum,
         default_value = "auto",
-        global = true
+        global = true,
+        hide_short_help = true
     )]
     pub color: crate::term::color::ColorWhen,
 }
@@ -693,8 +798,7 @@ impl Cli {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         // Help and clap's own errors are written before the value of
         // --color exists: they follow it as given.
-        let mut command = <Cli as clap::CommandFactory>::command().color(color_choice(&args));
-        command.build();
+        let mut command = command_with(color_choice(&args));
         if let Some(options) = args
             .get(1..)
             .and_then(|rest| options_before_subcommand(&command, rest))
@@ -713,6 +817,53 @@ pub fn subcommand_names() -> Vec<String> {
         .get_subcommands()
         .map(|s| s.get_name().to_owned())
         .collect()
+}
+
+/// The subcommands where a global option means nothing, and so is not
+/// shown: `--no-pick` where no instance is ever picked from several,
+/// `--color` where nothing is ever coloured.
+const MEANINGLESS: &[(&str, &[&str])] = &[
+    (
+        "no_pick",
+        &[
+            "ls",
+            "exec",
+            "ssh-config",
+            "known-hosts",
+            "log",
+            "play",
+            "cache",
+            "completions",
+            "man",
+        ],
+    ),
+    ("color", &["known-hosts", "cache", "completions", "man"]),
+];
+
+/// The command-line definition as `--help`, the man pages and completion
+/// show it, built, with `color` for help and clap's own errors.
+pub fn command_with(color: clap::ColorChoice) -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command().color(color);
+    // A subcommand that has an argument of its own is not given the global
+    // one of that name: give these a hidden copy before the build
+    // propagates the rest (changing an argument after the build would leave
+    // clap's index of the flags stale).
+    for (id, subcommands) in MEANINGLESS {
+        let Some(global) = command.get_arguments().find(|a| a.get_id() == *id).cloned() else {
+            continue;
+        };
+        for name in *subcommands {
+            let hidden = global.clone().hide(true);
+            command = command.mut_subcommand(*name, |s| s.arg(hidden));
+        }
+    }
+    command.build();
+    command
+}
+
+/// [`command_with`] as `--color auto` has it.
+pub fn command() -> clap::Command {
+    command_with(clap::ColorChoice::Auto)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod cp;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
+pub mod known_hosts;
 pub mod log;
 pub mod ls;
 pub mod man;
@@ -38,13 +39,18 @@ async fn run_subcommand(cli: cli::Cli) -> Result<u8, Error> {
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity, &audit()?).await,
         Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
         Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
-        Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
+        Some(cli::Subcommand::Man { subcommand, dir }) => {
+            man::run(subcommand.as_deref(), dir.as_deref(), cli.verbosity.quiet)
+        }
         Some(cli::Subcommand::HostKeys(args)) => {
             host_keys::run(args, no_pick, cli.verbosity.quiet).await
         }
+        Some(cli::Subcommand::KnownHosts(args)) => {
+            known_hosts::run(args, cli.verbosity.quiet).await
+        }
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
-        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity, &audit()?).await,
+        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity, no_pick, &audit()?).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
         Some(cli::Subcommand::Log(args)) => log::run(&args, &cli.audit.path()),
         Some(cli::Subcommand::Play(args)) => play::run(&args).await,

@@ -5,7 +5,7 @@
 //! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
 //! shell metacharacter or a `%` could add a directive or run a command.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -99,17 +99,58 @@ fn refuse_unless_ours(file: &Path, config: &Path) -> Result<(), Error> {
     if !existing.metadata()?.is_file() {
         return refuse("it exists and is not a regular file".into());
     }
-    let mut first = Vec::new();
+    // An earlier eic-ssh's block is a few hundred bytes.
+    let mut head = Vec::new();
     std::io::BufReader::new(existing)
-        .take(INCLUDE_HEADER.len() as u64 + 2)
-        .read_until(b'\n', &mut first)?;
-    let first = first.strip_suffix(b"\n").unwrap_or(&first);
-    if first != INCLUDE_HEADER.as_bytes() {
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first != INCLUDE_HEADER.as_bytes() && !written_before_the_header(&head) {
         return refuse(format!(
             "it exists and eic-ssh did not write it (its first line is not \"{INCLUDE_HEADER}\"), so it is not replaced"
         ));
     }
     Ok(())
+}
+
+/// The block an eic-ssh from before [`INCLUDE_HEADER`] wrote, exactly as
+/// it wrote it, whatever the host patterns, user and ProxyCommand it was
+/// given: a file that is that and nothing else is eic-ssh's own, so an
+/// upgrade rewrites it instead of refusing it.
+fn written_before_the_header(file: &[u8]) -> bool {
+    const OLD: [&str; 11] = [
+        "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.",
+        "# eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,",
+        "# then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).",
+        "Host ",
+        "    User ",
+        "    ProxyCommand ",
+        "    # OpenSSH records host keys under the instance ID, as eic-ssh itself does.",
+        "    # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.",
+        "    ConnectTimeout 30",
+        "    ServerAliveInterval 30",
+        "    ServerAliveCountMax 4",
+    ];
+    let Some(text) = std::str::from_utf8(file)
+        .ok()
+        .and_then(|t| t.strip_suffix('\n'))
+    else {
+        return false;
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    lines.len() == OLD.len()
+        && lines.iter().zip(OLD).all(|(line, old)| match old {
+            "Host " => line
+                .strip_prefix(old)
+                .is_some_and(|h| crate::cli::parse_host_patterns(h).as_deref() == Ok(h)),
+            "    User " => line
+                .strip_prefix(old)
+                .is_some_and(|u| !u.is_empty() && !u.contains(char::is_whitespace)),
+            "    ProxyCommand " => line
+                .strip_prefix(old)
+                .is_some_and(|c| c.contains(" proxy ") && c.ends_with(" --user '%r' '%h' '%p'")),
+            _ => *line == old,
+        })
 }
 
 /// Where `path` (absolute) leads: one component at a time, a symbolic
@@ -247,17 +288,46 @@ fn shell_free_words(line: &str) -> Vec<String> {
 }
 
 /// `eic-ssh ssh-config`: the block that makes `ssh ec2-user@i-0abc` work,
-/// for the running executable.
+/// for the running executable and the OpenSSH on the PATH.
 pub fn render(args: &SshConfigArgs) -> Result<String, Error> {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.canonicalize().ok())
         .unwrap_or_else(|| "eic-ssh".into());
-    render_for(args, &exe)
+    render_for(args, &exe, openssh_version())
 }
 
-/// The block, with `exe` as the ProxyCommand's program.
-pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
+/// The first OpenSSH with `KnownHostsCommand`.
+const KNOWN_HOSTS_COMMAND_SINCE: (u32, u32) = (8, 5);
+
+/// The version of the `ssh` on the PATH (`ssh -V`), if it says.
+fn openssh_version() -> Option<(u32, u32)> {
+    let out = std::process::Command::new("ssh")
+        .arg("-V")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    // OpenSSH prints it on stderr; some builds on stdout.
+    let text = [out.stderr, out.stdout].concat();
+    parse_openssh_version(&String::from_utf8_lossy(&text))
+}
+
+/// `OpenSSH_9.2p1 Debian-2, OpenSSL …` → (9, 2).
+fn parse_openssh_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.trim_start().strip_prefix("OpenSSH_")?;
+    let (major, rest) = rest.split_once('.')?;
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The block, with `exe` as the program of its commands, for `openssh` (the
+/// version of the ssh that reads it, when known: before 8.5 it has no
+/// `KnownHostsCommand`, and refuses the whole file over it).
+pub fn render_for(
+    args: &SshConfigArgs,
+    exe: &Path,
+    openssh: Option<(u32, u32)>,
+) -> Result<String, Error> {
     let exe = exe.to_str().ok_or_else(|| {
         Error::Usage(format!(
             "the path of eic-ssh ({}) is not valid UTF-8, which ssh_config cannot hold",
@@ -265,9 +335,15 @@ pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
         ))
     })?;
     let mut command = vec![proxy_word("the path of eic-ssh", exe)?, "proxy".to_owned()];
+    let mut known = vec![
+        argv_word("the path of eic-ssh", exe)?,
+        "known-hosts".to_owned(),
+    ];
     if let Some(p) = &args.aws.profile {
         command.push("--profile".into());
         command.push(proxy_word("--profile", p)?);
+        known.push("--profile".into());
+        known.push(token_word("--profile", p)?);
     }
     if let Some(r) = &args.aws.region {
         // Checked as the flag is parsed; checked again for callers that
@@ -275,20 +351,40 @@ pub fn render_for(args: &SshConfigArgs, exe: &Path) -> Result<String, Error> {
         crate::aws::region_name(r).map_err(Error::Usage)?;
         command.push("--region".into());
         command.push(r.clone());
+        known.push("--region".into());
+        known.push(r.clone());
     }
     // Quoted so that a hostile %r or %h stays one word for the shell even on
     // OpenSSH before 9.6, which does not refuse metacharacters in them
     // (CVE-2023-51385).
     command.extend(["--user", "'%r'", "'%h'", "'%p'"].map(str::to_owned));
+    // No shell runs this one, and ssh splits it into words before it
+    // expands the tokens: a token's value stays one word as it is.
+    known.extend(["--as", "%H", "--key", "%K", "%h"].map(str::to_owned));
+    let host_keys = match openssh {
+        Some(v) if v < KNOWN_HOSTS_COMMAND_SINCE => format!(
+            "    # OpenSSH {}.{} has no KnownHostsCommand (8.5 and later): ssh records host
+    # keys under the name you type. Pre-seed an instance's, verified against its
+    # console, with: eic-ssh host-keys i-… --add (then connect by ID).
+",
+            v.0, v.1
+        ),
+        _ => format!(
+            "    # Host keys as eic-ssh verifies them: recorded under the instance ID, or
+    # checked against the instance's console output on a first contact.
+    KnownHostsCommand {}
+",
+            known.join(" ")
+        ),
+    };
     Ok(format!(
-        "# Reach EC2 instances by ID through EC2 Instance Connect Endpoints.
+        "# Reach EC2 instances through EC2 Instance Connect Endpoints (eic-ssh ssh-config).
 # eic-ssh pushes your public key (ssh-agent's first, or ~/.ssh/id_*.pub) for %r,
 # then carries the SSH bytes; OpenSSH does the rest (scp, sftp, rsync, git too).
 Host {host}
     User {user}
     ProxyCommand {command}
-    # OpenSSH records host keys under the instance ID, as eic-ssh itself does.
-    # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
+{host_keys}    # The pushed key is valid for 60 s: authenticate promptly, and detect dead tunnels.
     ConnectTimeout 30
     ServerAliveInterval 30
     ServerAliveCountMax 4
@@ -297,6 +393,34 @@ Host {host}
         user = args.user,
         command = command.join(" "),
     ))
+}
+
+/// A word of a command ssh splits itself (`KnownHostsCommand`): no control
+/// characters, quoted when it has a blank, a quote, a backslash or `#`.
+fn argv_word(what: &str, value: &str) -> Result<String, Error> {
+    if value.is_empty() || value.chars().any(char::is_control) {
+        return Err(Error::Usage(format!(
+            "{what} {value:?} is empty or contains a control character, which cannot go into ssh_config"
+        )));
+    }
+    if !value.contains([' ', '\t', '\'', '"', '\\', '#']) {
+        return Ok(value.to_owned());
+    }
+    Ok(format!(
+        "'{}'",
+        value.replace('\\', "\\\\").replace('\'', "\\'")
+    ))
+}
+
+/// An argument of that command: ssh expands `%` tokens and `${VAR}` in
+/// it, so `%` is doubled, and `${`, which has no escape, is refused.
+fn token_word(what: &str, value: &str) -> Result<String, Error> {
+    if value.contains("${") {
+        return Err(Error::Usage(format!(
+            "{what} {value:?} contains \"${{\", which ssh would expand as an environment variable"
+        )));
+    }
+    Ok(argv_word(what, value)?.replace('%', "%%"))
 }
 
 /// A value for the ProxyCommand: no control characters (a newline would end
@@ -350,6 +474,7 @@ mod tests {
         let block = render_for(
             &args("i-*", Some("p; touch /tmp/pwn #"), Some("eu-west-1")),
             Path::new("/opt/my tools/eic-ssh"),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -380,6 +505,7 @@ mod tests {
                 "Host",
                 "User",
                 "ProxyCommand",
+                "KnownHostsCommand",
                 "ConnectTimeout",
                 "ServerAliveInterval",
                 "ServerAliveCountMax"
@@ -389,7 +515,12 @@ mod tests {
 
     #[test]
     fn hostile_tokens_stay_one_word() {
-        let block = render_for(&args("i-*", None, None), Path::new("/usr/bin/eic-ssh")).unwrap();
+        let block = render_for(
+            &args("i-*", None, None),
+            Path::new("/usr/bin/eic-ssh"),
+            None,
+        )
+        .unwrap();
         let words = proxy_words(&block, "u$(touch /tmp/x)", "i-0abc;reboot");
         assert_eq!(
             words,
@@ -409,6 +540,7 @@ mod tests {
         let block = render_for(
             &args("i-*", Some("100%h"), None),
             Path::new("/x/50%r/eic-ssh"),
+            None,
         )
         .unwrap();
         assert!(block.contains("/x/50%%r/eic-ssh"), "{block}");
@@ -430,19 +562,122 @@ mod tests {
         let err = render_for(
             &args("i-*", Some("a\nProxyCommand x"), None),
             Path::new("/e"),
+            None,
         )
         .unwrap_err();
         assert!(
             matches!(err, Error::Usage(ref m) if m.contains("ProxyCommand x")),
             "{err}"
         );
-        let err =
-            render_for(&args("i-*", None, Some("us-east-1; id")), Path::new("/e")).unwrap_err();
+        let err = render_for(
+            &args("i-*", None, Some("us-east-1; id")),
+            Path::new("/e"),
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, Error::Usage(ref m) if m.contains("us-east-1; id")),
             "{err}"
         );
-        let err = render_for(&args("i-*", None, None), Path::new("/e\n/x")).unwrap_err();
+        let err = render_for(&args("i-*", None, None), Path::new("/e\n/x"), None).unwrap_err();
         assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
+
+    /// The words of the KnownHostsCommand as ssh splits them (its
+    /// argv_split: blanks separate, '…' and "…" group, a backslash escapes
+    /// a quote, a backslash or a blank) and then expands the tokens.
+    fn known_hosts_words(block: &str, h: &str, key: &str) -> Vec<String> {
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("KnownHostsCommand "))
+            .unwrap();
+        let mut words = Vec::new();
+        let mut chars = line.chars().peekable();
+        while let Some(&c) = chars.peek() {
+            if c == ' ' {
+                chars.next();
+                continue;
+            }
+            let mut word = String::new();
+            let mut quote = None;
+            while let Some(c) = chars.next() {
+                match (c, quote) {
+                    ('\\', _)
+                        if matches!(chars.peek(), Some('\'' | '"' | '\\'))
+                            || (quote.is_none() && chars.peek() == Some(&' ')) =>
+                    {
+                        word.extend(chars.next());
+                    }
+                    (' ', None) => break,
+                    ('\'' | '"', None) => quote = Some(c),
+                    (q, Some(open)) if q == open => quote = None,
+                    _ => word.push(c),
+                }
+            }
+            words.push(word);
+        }
+        let expand = |w: &String| {
+            w.replace("%%", "\0")
+                .replace("%H", h)
+                .replace("%h", h)
+                .replace("%K", key)
+                .replace('\0', "%")
+        };
+        let mut out = vec![words[0].clone()];
+        out.extend(words[1..].iter().map(expand));
+        out
+    }
+
+    #[test]
+    fn the_known_hosts_command_keeps_each_value_one_word() {
+        let block = render_for(
+            &args("i-* web-*", Some("it's 100% \\ #1"), Some("eu-west-1")),
+            Path::new("/opt/my tools/eic-ssh"),
+            Some((9, 2)),
+        )
+        .unwrap();
+        assert_eq!(
+            known_hosts_words(&block, "web-1 x", "AAAA"),
+            [
+                "/opt/my tools/eic-ssh",
+                "known-hosts",
+                "--profile",
+                "it's 100% \\ #1",
+                "--region",
+                "eu-west-1",
+                "--as",
+                "web-1 x",
+                "--key",
+                "AAAA",
+                "web-1 x"
+            ]
+        );
+        // ssh would expand ${VAR} in an argument, and nothing escapes it.
+        let err =
+            render_for(&args("i-*", Some("${HOME}"), None), Path::new("/e"), None).unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(ref m) if m.contains("${HOME}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_openssh_before_8_5_gets_no_known_hosts_command() {
+        let block = |v| render_for(&args("i-*", None, None), Path::new("/e"), v).unwrap();
+        assert!(!block(Some((8, 4))).contains("KnownHostsCommand /e"));
+        assert!(block(Some((8, 4))).contains("OpenSSH 8.4 has no KnownHostsCommand"));
+        for v in [Some((8, 5)), Some((10, 0)), None] {
+            assert!(block(v).contains("KnownHostsCommand /e known-hosts --as %H --key %K %h"));
+        }
+        assert_eq!(
+            parse_openssh_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.11 19 Sep 2023\n"),
+            Some((9, 2))
+        );
+        assert_eq!(
+            parse_openssh_version("OpenSSH_8.4p1, LibreSSL"),
+            Some((8, 4))
+        );
+        assert_eq!(parse_openssh_version("OpenSSH_10.0p2"), Some((10, 0)));
+        assert_eq!(parse_openssh_version("ssh: not found"), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod console_keys;
 pub mod forward;
 pub mod host_keys;
 pub mod known_hosts;
+pub mod openssh_trust;
 pub mod recorder;
 pub mod session;
 pub mod sftp;

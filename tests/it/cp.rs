@@ -113,8 +113,9 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     assert_eq!(sha256_file(&back), sha256_file(&src));
-    // Not a terminal: no progress bars.
+    // Not a terminal: no progress bars, no line per file.
     assert!(!out.stderr.contains("ETA"), "{}", out.stderr);
+    assert!(!out.stderr.contains("100%"), "{}", out.stderr);
     assert!(
         temporaries(work.path()).is_empty(),
         "{:?}",
@@ -631,4 +632,182 @@ async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
         assert_eq!(std::fs::read(&target).unwrap(), b"old", "{case}");
         assert!(temporaries(work.path()).is_empty(), "{case}");
     }
+}
+
+/// A directory nobody may write into, for as long as it lives: mode 0500,
+/// or for root (whom modes do not stop) the immutable attribute; `None`
+/// where neither can be had.
+struct Locked(PathBuf);
+
+impl Locked {
+    fn new(dir: &Path) -> Option<Locked> {
+        std::fs::create_dir(dir).unwrap();
+        if std::fs::metadata(dir).unwrap().uid() != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+            return Some(Locked(dir.to_owned()));
+        }
+        let locked = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        locked.then(|| Locked(dir.to_owned()))
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_says_what_went_wrong_once() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.txt");
+    std::fs::write(&src, b"a").unwrap();
+
+    // OpenSSH's sftp-server words each status as its own name.
+    let nowhere = work.path().join("no/such/dir/a.txt");
+    let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &nowhere)]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh: cannot copy {}: No such file\n",
+            nowhere.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let Some(_locked) = Locked::new(&work.path().join("locked")) else {
+        eprintln!("skipped the rest: no way to lock a directory here (chattr)");
+        return;
+    };
+    let into = work.path().join("locked/a.txt");
+    // Up, refused by the instance; down, refused here.
+    for (from, to) in [
+        (src.display().to_string(), remote(&f, &into)),
+        (remote(&f, &src), into.display().to_string()),
+    ] {
+        let named = into.display();
+        let out = cp(&f, &[&from, &to]).await;
+        assert_eq!(out.status, Some(1), "{}", out.stderr);
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("eic-ssh: cannot copy"))
+            .unwrap_or_else(|| panic!("{}", out.stderr));
+        assert!(
+            line.ends_with(&format!("{named}: Permission denied"))
+                || line.ends_with(&format!("{named}: Operation not permitted")),
+            "{line}"
+        );
+        assert!(!out.stderr.contains("os error"), "{}", out.stderr);
+    }
+    assert!(!into.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_glob_is_matched_on_the_instances_listing() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let logs = work.path().join("logs");
+    for (name, data) in [
+        ("a.gz", &b"a"[..]),
+        ("b.gz", b"b"),
+        ("c.txt", b"c"),
+        (".hidden.gz", b"h"),
+        ("star*.gz", b"star"),
+        ("old/x.gz", b"x"),
+        ("new/x.gz", b"newer x"),
+        ("new/y.txt", b"y"),
+    ] {
+        let path = logs.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    let glob = |pattern: &str| format!("{}:{}/{pattern}", f.target(), logs.display());
+    let dest = |name: &str| {
+        let d = work.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        d
+    };
+    let names = |d: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+
+    // `*` as the shell has it: not a leading dot, not a directory without -r
+    // (skipped, said), and a wildcard escaped is itself.
+    let d = dest("star");
+    let out = cp(&f, &[&glob("*.gz"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "star*.gz"]);
+    assert_eq!(std::fs::read(d.join("b.gz")).unwrap(), b"b");
+    let d = dest("escaped");
+    let out = cp(&f, &[&glob("star\\*.gz"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["star*.gz"]);
+    let d = dest("all");
+    let out = cp(&f, &[&glob("*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "c.txt", "star*.gz"]);
+    assert!(
+        out.stderr.contains(&format!(
+            "skipping {}/new: a directory (use -r)",
+            logs.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // Classes, several components, -r.
+    let d = dest("class");
+    let out = cp(&f, &[&glob("[ab].gz"), &glob("n?w/*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["a.gz", "b.gz", "x.gz", "y.txt"]);
+    let d = dest("deep");
+    let out = cp(&f, &[&glob("*/y.txt"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["y.txt"]);
+    let d = dest("tree");
+    let out = cp(&f, &["-r", &glob("[no]*"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(names(&d), ["new", "old"]);
+    assert_eq!(std::fs::read(d.join("new/x.gz")).unwrap(), b"newer x");
+
+    // Nothing matches: named, as scp does, and nothing copied.
+    let d = dest("none");
+    let out = cp(&f, &[&glob("*.zip"), d.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot copy {}: no such file or directory",
+            glob("*.zip")
+        )),
+        "{}",
+        out.stderr
+    );
+    // Several matches need a directory to go to.
+    let file = work.path().join("file");
+    std::fs::write(&file, b"keep").unwrap();
+    let out = cp(&f, &[&glob("*.gz"), file.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    // One match is a source like any other: to a new name.
+    let one = work.path().join("renamed.txt");
+    let out = cp(&f, &[&glob("c.*"), one.to_str().unwrap()]).await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(&one).unwrap(), b"c");
 }

@@ -433,3 +433,84 @@ async fn a_remote_name_cannot_drive_the_terminal_through_the_progress_bar() {
     );
     assert_eq!(std::fs::metadata(dest.join(name)).unwrap().len(), 4 << 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_glob_takes_only_sound_names_from_a_hostile_listing() {
+    let mut tree = Tree::default();
+    tree.dir(
+        "/g",
+        DIR | 0o755,
+        &[
+            ("../../outside/victim.gz", REG | 0o644),
+            ("sub/inner.gz", REG | 0o644),
+            ("nul\0byte.gz", REG | 0o644),
+            ("ok.gz", REG | 0o644),
+            ("twice.gz", REG | 0o644),
+            ("twice.gz", REG | 0o644),
+            ("loop.gz", LNK | 0o777),
+            ("dir.gz", DIR | 0o755),
+            ("..", DIR | 0o755),
+        ],
+    );
+    for name in [
+        "/g/../../outside/victim.gz",
+        "/g/sub/inner.gz",
+        "/g/nul\0byte.gz",
+    ] {
+        tree.file(name, 0o644, b"PWNED");
+    }
+    tree.file("/g/ok.gz", 0o644, b"ok");
+    tree.file("/g/twice.gz", 0o644, b"first");
+    tree.nodes.insert(
+        "/g/loop.gz".into(),
+        Node::Link(Some(Box::new(Node::Dir {
+            mode: DIR | 0o755,
+            list: vec![],
+        }))),
+    );
+    tree.dir("/g/dir.gz", DIR | 0o755, &[]);
+    let (f, server) = hostile(tree).await;
+    let (work, dest) = work_dir();
+    let before = snapshot(work.path());
+    let out = f
+        .run(
+            &["cp", &on_hostile(&f, "/g/*.gz"), dest.to_str().unwrap()],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    // A name with '/' in it is no name `*` matches; the rest are said.
+    for w in [
+        "skipping \"nulbyte.gz\" listed in /g: a name with a NUL byte in it, a suspect name that could write outside the destination",
+        "skipping \"twice.gz\" listed in /g: listed twice",
+        "skipping /g/loop.gz: a symbolic link to a directory, which a pattern does not follow",
+        "skipping /g/dir.gz: a directory (use -r)",
+    ] {
+        assert_eq!(
+            out.stderr.lines().filter(|l| l.ends_with(w)).count(),
+            1,
+            "{w:?} not said once:\n{}",
+            out.stderr
+        );
+    }
+    let after = snapshot(work.path());
+    assert_eq!(outside(&after, &dest), outside(&before, &dest));
+    let mut copied = after;
+    copied.retain(|p, _| p.starts_with(&dest) && p != &dest);
+    assert_eq!(
+        copied,
+        BTreeMap::from([
+            (dest.join("ok.gz"), ('f', 0o644, b"ok".to_vec())),
+            (dest.join("twice.gz"), ('f', 0o644, b"first".to_vec())),
+        ])
+    );
+    // The client never asked for a refused name.
+    for line in server.log() {
+        assert!(
+            !["outside", "sub/inner", "\0"]
+                .iter()
+                .any(|n| line.contains(n)),
+            "asked for a refused name: {line:?}"
+        );
+    }
+}

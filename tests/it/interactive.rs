@@ -78,6 +78,11 @@ impl Pane {
         self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
     }
 
+    /// The screen with wrapped lines joined, as they were printed.
+    pub(crate) fn lines(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-t", "0", "-S", "-200"])
+    }
+
     /// The screen with its colours and styles, as escape sequences.
     pub(crate) fn screen_with_styles(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-e", "-t", "0", "-S", "-200"])
@@ -429,6 +434,63 @@ async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     }
     assert_eq!(pane.status(Duration::from_secs(1)).await, 0);
     assert_eq!(std::fs::metadata(&quiet).unwrap().len(), 40 * 1024 * 1024);
+}
+
+/// Whether `line` is scp's for a file copied: NAME, 100%, its size, a
+/// rate and mm:ss.
+fn copied_line<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen.lines().find(|l| {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        words.len() == 5
+            && words[0] == name
+            && words[1] == "100%"
+            && words[3].ends_with("B/s")
+            && words[4].len() == 5
+            && words[4].as_bytes()[2] == b':'
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_leaves_a_line_per_file_on_a_terminal() {
+    let f = Fixture::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a.bin"), vec![1u8; 3 << 20]).unwrap();
+    std::fs::write(tree.join("b.txt"), b"twelve bytes").unwrap();
+    let remote = format!("{}:{}", f.target(), tree.display());
+
+    let dest = work.path().join("copy");
+    let pane = Pane::start(&f, &format!("cp -r {remote} {}", dest.display()));
+    assert_eq!(
+        pane.status(Duration::from_secs(120)).await,
+        0,
+        "{}",
+        pane.lines()
+    );
+    let screen = pane.lines();
+    let a = copied_line(&screen, "a.bin").unwrap_or_else(|| panic!("{screen}"));
+    assert!(a.contains(" 3.0MB "), "{a}");
+    let b = copied_line(&screen, "b.txt").unwrap_or_else(|| panic!("{screen}"));
+    assert!(b.contains(" 12B "), "{b}");
+    // In the order copied, and nothing of the bars left.
+    assert!(screen.find(a) < screen.find(b), "{screen}");
+    assert!(
+        !screen.contains("ETA") && !screen.contains("total"),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read(dest.join("b.txt")).unwrap(), b"twelve bytes");
+
+    // -q: none.
+    let quiet = work.path().join("quiet");
+    let pane = Pane::start(&f, &format!("cp -q -r {remote} {}", quiet.display()));
+    assert_eq!(
+        pane.status(Duration::from_secs(120)).await,
+        0,
+        "{}",
+        pane.lines()
+    );
+    assert!(!pane.lines().contains("100%"), "{}", pane.lines());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 //! destination and renamed only once complete, so a failure leaves the
 //! destination as it was. Copies between two instances go through here.
 
+mod glob;
 mod location;
 mod side;
 
@@ -23,10 +24,16 @@ pub use location::Location;
 use side::{LocalTemp, Side};
 
 /// Copy as the arguments say; the exit status is 0, or an error.
-pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity, audit: &Audit) -> Result<u8, Error> {
+pub async fn run(
+    args: cli::CpArgs,
+    verbosity: cli::Verbosity,
+    no_pick: bool,
+    audit: &Audit,
+) -> Result<u8, Error> {
     let mut locations = args
-        .paths
+        .sources
         .iter()
+        .chain(std::iter::once(&args.dest))
         .map(|a| Location::parse(a).map_err(Error::Usage))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(dest) = locations.pop() else {
@@ -57,7 +64,7 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity, audit: &Audit) ->
                     quiet: verbosity.quiet,
                     serial_push: false,
                     key_type: None,
-                    no_pick: false,
+                    no_pick,
                     audit,
                     purpose: audit::Purpose::plain(audit::Kind::Cp),
                 },
@@ -206,6 +213,14 @@ impl Progress {
         Some(bar)
     }
 
+    /// Leave scp's line for a file copied, above the bars.
+    fn done(&self, name: &str, size: u64, took: std::time::Duration) {
+        if let Some(m) = &self.multi {
+            let (columns, _) = crate::term::size();
+            let _ = m.println(done_line(name, size, took, columns as usize));
+        }
+    }
+
     fn add_total(&self, n: u64) {
         if let Some(t) = &self.total {
             t.inc(n);
@@ -298,6 +313,35 @@ impl Copier<'_> {
         dest: (Location, Side),
     ) -> Result<(), Error> {
         let (dest_loc, dest_side) = dest;
+        // A remote source's wildcards, matched on its side, as scp does
+        // (a local one's are the shell's); one that matches nothing stays
+        // as it is, to be reported missing.
+        let mut expanded = Vec::new();
+        for (loc, side) in sources {
+            let Location::Remote { target, path } = &loc else {
+                expanded.push((loc, side));
+                continue;
+            };
+            if side.is_local() || !glob::is_pattern(path) {
+                expanded.push((loc, side));
+                continue;
+            }
+            let found = glob::expand(&side, path, self.recursive)
+                .await
+                .map_err(|e| copy_error(&loc.display(), e))?;
+            if found.is_empty() {
+                expanded.push((loc, side));
+                continue;
+            }
+            for path in found {
+                let one = Location::Remote {
+                    target: target.clone(),
+                    path,
+                };
+                expanded.push((one, side.clone()));
+            }
+        }
+        let sources = expanded;
         let dest_path = dest_loc.path().to_owned();
         let dest_meta = dest_side
             .stat(&dest_path)
@@ -502,9 +546,9 @@ impl Copier<'_> {
             }
         };
         // The name is the server's: no escape sequence reaches the terminal.
-        let bar = self
-            .progress
-            .file(&remote_text(location::basename(src_path)), meta.size);
+        let shown_name = remote_text(location::basename(src_path));
+        let bar = self.progress.file(&shown_name, meta.size);
+        let started = std::time::Instant::now();
         let copied = async {
             loop {
                 match reader.next().await {
@@ -562,6 +606,8 @@ impl Copier<'_> {
         let result = match renamed {
             Ok(()) => {
                 guard.disarm();
+                self.progress
+                    .done(&shown_name, meta.size, started.elapsed());
                 tracing::info!(
                     "copied {} to {} ({} bytes)",
                     remote_text(src_path),
@@ -593,6 +639,61 @@ impl Copier<'_> {
                 tracing::warn!("could not remove the unfinished {temp}");
             }
         }
+    }
+}
+
+/// scp's line for a file copied (`app.tar.gz  100%  300MB 245.0MB/s
+/// 00:01`): the name cut or padded so that the line fills `columns` less
+/// one, and never wraps.
+fn done_line(name: &str, size: u64, took: std::time::Duration, columns: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let secs = took.as_secs();
+    let time = match secs {
+        0..3600 => format!("{:02}:{:02}", secs / 60, secs % 60),
+        _ => format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+    };
+    // A copy too quick to time ran at least a byte a millisecond.
+    let rate = size as f64 / took.as_secs_f64().max(0.001);
+    let stats = format!(
+        " 100% {:>6} {:>10} {:>5}",
+        human_bytes(size as f64, false),
+        format!("{}/s", human_bytes(rate, true)),
+        time
+    );
+    let room = columns.saturating_sub(1 + stats.len()).max(8);
+    let mut shown = String::new();
+    if name.width() <= room {
+        shown.push_str(name);
+    } else {
+        // Cut on a character, its end marked.
+        let mut used = 1;
+        for c in name.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > room {
+                break;
+            }
+            used += w;
+            shown.push(c);
+        }
+        shown.push('…');
+    }
+    let pad = room.saturating_sub(shown.width());
+    format!("{shown}{}{stats}", " ".repeat(pad))
+}
+
+/// A size as scp shows it: `999B`, `1.5KB`, `300MB` (units of 1024); a
+/// rate with one decimal (but whole bytes).
+fn human_bytes(n: f64, decimal: bool) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut value = n;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match (unit, decimal || value < 10.0) {
+        (0, _) | (_, false) => format!("{value:.0}{}", UNITS[unit]),
+        (_, true) => format!("{value:.1}{}", UNITS[unit]),
     }
 }
 
@@ -645,6 +746,36 @@ mod tests {
         ] {
             assert_eq!(under(root, path), inside, "{root} {path}");
         }
+    }
+
+    #[test]
+    fn a_file_copied_leaves_scps_line() {
+        use std::time::Duration;
+        let line = done_line("app.tar.gz", 300 << 20, Duration::from_millis(1225), 60);
+        assert_eq!(
+            line,
+            format!("app.tar.gz{} 100%  300MB  244.9MB/s 00:01", " ".repeat(20))
+        );
+        assert_eq!(line.chars().count(), 59);
+        // Small and instant, long and slow.
+        assert_eq!(
+            done_line("a", 999, Duration::ZERO, 40),
+            format!("a{} 100%   999B  975.6KB/s 00:00", " ".repeat(9))
+        );
+        assert!(
+            done_line("b", 5 << 30, Duration::from_secs(3725), 40)
+                .ends_with(" 5.0GB    1.4MB/s 1:02:05")
+        );
+        // A long name is cut, by its width on the terminal, and marked.
+        let line = done_line(&"日本".repeat(30), 1, Duration::from_secs(1), 50);
+        assert!(line.starts_with("日本日本") && line.contains("…"), "{line}");
+        assert!(line.ends_with(" 100%     1B       1B/s 00:01"), "{line}");
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line.as_str()) <= 49,
+            "{line}"
+        );
+        // However narrow the terminal, the name keeps a few columns.
+        assert!(done_line("name", 1, Duration::from_secs(1), 10).starts_with("name "));
     }
 
     #[test]

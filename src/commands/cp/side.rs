@@ -14,6 +14,34 @@ use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
 /// A failure on one side, as text (the caller names the file).
 pub type SideResult<T> = Result<T, String>;
 
+/// A failure's text, said once: an SFTP status as [`sftp::describe`] says
+/// it, a local one without the ` (os error 13)` that scp leaves out too.
+trait Said {
+    fn said(&self) -> String;
+}
+
+impl Said for russh_sftp::client::error::Error {
+    fn said(&self) -> String {
+        sftp::describe(self)
+    }
+}
+
+impl Said for std::io::Error {
+    fn said(&self) -> String {
+        let text = self.to_string();
+        match (text.rfind(" (os error "), self.raw_os_error()) {
+            (Some(i), Some(_)) => text[..i].to_owned(),
+            _ => text,
+        }
+    }
+}
+
+impl Said for rustix::io::Errno {
+    fn said(&self) -> String {
+        std::io::Error::from(*self).said()
+    }
+}
+
 /// Local reads: one 256 KiB buffer at a time.
 const LOCAL_CHUNK: usize = 256 * 1024;
 
@@ -54,7 +82,7 @@ impl Side {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.to_string()),
             },
-            Side::Remote(s) => s.stat(path).await.map_err(|e| e.to_string()),
+            Side::Remote(s) => s.stat(path).await.map_err(|e| e.said()),
         }
     }
 
@@ -63,8 +91,8 @@ impl Side {
         let mut out = match self {
             Side::Local => {
                 let mut out = Vec::new();
-                let mut rd = tokio::fs::read_dir(path).await.map_err(|e| e.to_string())?;
-                while let Some(e) = rd.next_entry().await.map_err(|e| e.to_string())? {
+                let mut rd = tokio::fs::read_dir(path).await.map_err(|e| e.said())?;
+                while let Some(e) = rd.next_entry().await.map_err(|e| e.said())? {
                     let name = e.file_name().into_string().map_err(|n| {
                         format!("the name {n:?} is not UTF-8, which SFTP cannot carry")
                     })?;
@@ -74,7 +102,7 @@ impl Side {
                     let path = e.path();
                     let lstat = tokio::fs::symlink_metadata(&path)
                         .await
-                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                        .map_err(|err| format!("{}: {}", path.display(), err.said()))?;
                     let meta = if lstat.file_type().is_symlink() {
                         match tokio::fs::metadata(&path).await {
                             Ok(m) if m.is_dir() => Meta {
@@ -91,7 +119,7 @@ impl Side {
                 }
                 out
             }
-            Side::Remote(s) => s.list(path).await.map_err(|e| e.to_string())?,
+            Side::Remote(s) => s.list(path).await.map_err(|e| e.said())?,
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
@@ -106,7 +134,7 @@ impl Side {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.to_string()),
             },
-            Side::Remote(s) => s.lstat(path).await.map_err(|e| e.to_string()),
+            Side::Remote(s) => s.lstat(path).await.map_err(|e| e.said()),
         }
     }
 
@@ -137,7 +165,7 @@ impl Side {
                         format!("too many levels of symbolic links in {path}")
                     }
                 })?,
-            Side::Remote(s) => s.link_target(path).await.map_err(|e| e.to_string())?,
+            Side::Remote(s) => s.link_target(path).await.map_err(|e| e.describe())?,
         }
         .unwrap_or_else(|| path.to_owned());
         let meta = self.stat(&real).await?;
@@ -149,9 +177,9 @@ impl Side {
             Side::Local => {
                 let mut b = std::fs::DirBuilder::new();
                 std::os::unix::fs::DirBuilderExt::mode(&mut b, mode & MODE_BITS);
-                b.create(path).map_err(|e| e.to_string())
+                b.create(path).map_err(|e| e.said())
             }
-            Side::Remote(s) => s.mkdir(path, mode).await.map_err(|e| e.to_string()),
+            Side::Remote(s) => s.mkdir(path, mode).await.map_err(|e| e.said()),
         }
     }
 
@@ -160,12 +188,12 @@ impl Side {
             Side::Local => tokio::fs::File::open(path)
                 .await
                 .map(|f| Reader::Local(f, vec![0u8; LOCAL_CHUNK]))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.said()),
             Side::Remote(s) => s
                 .reader(path, size)
                 .await
                 .map(Reader::Remote)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.said()),
         }
     }
 
@@ -179,31 +207,29 @@ impl Side {
                     .create_new(true)
                     .mode(mode & MODE_BITS)
                     .open(path)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.said())?;
                 Ok(Writer::Local(tokio::fs::File::from_std(file)))
             }
             Side::Remote(s) => s
                 .create(path, mode)
                 .await
                 .map(Writer::Remote)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.said()),
         }
     }
 
     /// Rename `from` to `to`, replacing whatever file `to` was.
     pub async fn rename_over(&self, from: &str, to: &str) -> SideResult<()> {
         match self {
-            Side::Local => tokio::fs::rename(from, to).await.map_err(|e| e.to_string()),
-            Side::Remote(s) => s.rename_over(from, to).await.map_err(|e| e.to_string()),
+            Side::Local => tokio::fs::rename(from, to).await.map_err(|e| e.said()),
+            Side::Remote(s) => s.rename_over(from, to).await.map_err(|e| e.said()),
         }
     }
 
     pub async fn remove(&self, path: &str) -> SideResult<()> {
         match self {
-            Side::Local => tokio::fs::remove_file(path)
-                .await
-                .map_err(|e| e.to_string()),
-            Side::Remote(s) => s.remove(path).await.map_err(|e| e.to_string()),
+            Side::Local => tokio::fs::remove_file(path).await.map_err(|e| e.said()),
+            Side::Remote(s) => s.remove(path).await.map_err(|e| e.said()),
         }
     }
 
@@ -220,7 +246,7 @@ impl Side {
                     flags |= OFlags::NOFOLLOW;
                 }
                 let dir = std::fs::File::from(
-                    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| e.to_string())?,
+                    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| e.said())?,
                 );
                 set_local(
                     &dir,
@@ -233,7 +259,7 @@ impl Side {
             Side::Remote(s) => s
                 .set_meta(path, Some(meta.mode), Some((meta.atime, meta.mtime)))
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.said()),
         }
     }
 }
@@ -243,14 +269,14 @@ impl Side {
 fn set_local(file: &std::fs::File, finish: Finish) -> SideResult<()> {
     if let Some(mode) = finish.mode {
         file.set_permissions(std::fs::Permissions::from_mode(mode & MODE_BITS))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.said())?;
     }
     if let Some((atime, mtime)) = finish.times {
         let at = |s: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(s));
         let times = std::fs::FileTimes::new()
             .set_accessed(at(atime))
             .set_modified(at(mtime));
-        file.set_times(times).map_err(|e| e.to_string())?;
+        file.set_times(times).map_err(|e| e.said())?;
     }
     Ok(())
 }
@@ -260,10 +286,10 @@ impl Reader {
     pub async fn next(&mut self) -> SideResult<Option<Vec<u8>>> {
         match self {
             Reader::Local(f, buf) => {
-                let n = f.read(buf).await.map_err(|e| e.to_string())?;
+                let n = f.read(buf).await.map_err(|e| e.said())?;
                 Ok((n > 0).then(|| buf[..n].to_vec()))
             }
-            Reader::Remote(r) => r.next().await.map_err(|e| e.to_string()),
+            Reader::Remote(r) => r.next().await.map_err(|e| e.said()),
         }
     }
 
@@ -277,8 +303,8 @@ impl Reader {
 impl Writer {
     pub async fn write(&mut self, data: &[u8]) -> SideResult<()> {
         match self {
-            Writer::Local(f) => f.write_all(data).await.map_err(|e| e.to_string()),
-            Writer::Remote(w) => w.write(data).await.map_err(|e| e.to_string()),
+            Writer::Local(f) => f.write_all(data).await.map_err(|e| e.said()),
+            Writer::Remote(w) => w.write(data).await.map_err(|e| e.said()),
         }
     }
 
@@ -287,10 +313,10 @@ impl Writer {
     pub async fn finish(self, finish: Finish) -> SideResult<()> {
         match self {
             Writer::Local(mut f) => {
-                f.flush().await.map_err(|e| e.to_string())?;
+                f.flush().await.map_err(|e| e.said())?;
                 set_local(&f.into_std().await, finish)
             }
-            Writer::Remote(w) => w.finish(finish).await.map_err(|e| e.to_string()),
+            Writer::Remote(w) => w.finish(finish).await.map_err(|e| e.said()),
         }
     }
 

@@ -148,7 +148,27 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<
 
     let mut results: Vec<Option<(job::Outcome, InstanceSink)>> =
         (0..jobs.len()).map(|_| None).collect();
-    while let Some(done) = set.join_next().await {
+    let stdout_closed = match &printer {
+        Some(p) => futures_util::future::Either::Left(p.stdout_closed()),
+        None => futures_util::future::Either::Right(std::future::pending()),
+    };
+    tokio::pin!(stdout_closed);
+    loop {
+        let done = tokio::select! {
+            done = set.join_next() => match done {
+                Some(done) => done,
+                None => break,
+            },
+            // Nobody reads the output any more (`… | head`): end quietly,
+            // as a single session does, and exit 255 as it does. Every
+            // job's session goes with its task, which closes its channel
+            // and tunnel, so the remote commands end too.
+            () = &mut stdout_closed => {
+                set.shutdown().await;
+                tracing::info!("stdout was closed: stopped every instance's command");
+                return Ok(crate::error::EXIT_CONNECT_FAILED);
+            }
+        };
         match done {
             Ok((index, result)) => {
                 if let Some(slot) = results.get_mut(index) {

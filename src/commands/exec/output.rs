@@ -25,29 +25,58 @@ pub type Prefixes = (Vec<u8>, Vec<u8>);
 pub struct Printer {
     tx: mpsc::Sender<(Stream, Vec<u8>)>,
     task: tokio::task::JoinHandle<()>,
+    /// Becomes true when nobody reads stdout any more (`… | head`).
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Printer {
     pub fn start() -> Printer {
         let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(1024);
+        let (closed_tx, closed) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
             let mut stderr = tokio::io::stderr();
+            let gone = |r: &std::io::Result<()>| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
             while let Some((stream, line)) = rx.recv().await {
-                // A write error (a closed pipe) drops the output, not the run.
-                let _ = match stream {
-                    Stream::Stdout => stdout.write_all(&line).await,
-                    Stream::Stderr => stderr.write_all(&line).await,
-                };
+                match stream {
+                    Stream::Stdout => {
+                        let mut written = stdout.write_all(&line).await;
+                        if written.is_ok() && rx.is_empty() {
+                            written = stdout.flush().await;
+                        }
+                        // Nobody reads stdout: the run ends (see `closed`).
+                        if gone(&written) {
+                            let _ = closed_tx.send(true);
+                            break;
+                        }
+                    }
+                    // A closed stderr silences the remote's, and no more.
+                    Stream::Stderr => {
+                        let _ = stderr.write_all(&line).await;
+                    }
+                }
                 if rx.is_empty() {
-                    let _ = stdout.flush().await;
                     let _ = stderr.flush().await;
                 }
             }
-            let _ = stdout.flush().await;
+            let flushed = stdout.flush().await;
+            if gone(&flushed) {
+                let _ = closed_tx.send(true);
+            }
             let _ = stderr.flush().await;
         });
-        Printer { tx, task }
+        Printer { tx, task, closed }
+    }
+
+    /// Resolves once a write to stdout found nobody reading it; never
+    /// otherwise.
+    pub fn stdout_closed(&self) -> impl Future<Output = ()> + use<> {
+        let mut closed = self.closed.clone();
+        async move {
+            if closed.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// A sender for one instance's lines.

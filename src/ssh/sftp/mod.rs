@@ -71,6 +71,37 @@ async fn ask_uid(session: &Handle<Client>) -> Option<u32> {
     std::str::from_utf8(&out).ok()?.trim().parse().ok()
 }
 
+/// An SFTP failure as a person reads it. OpenSSH's sftp-server words each
+/// status's message as the status's own name, which russh-sftp's text then
+/// says twice ("Permission denied: Permission denied"): the status is said
+/// once, and the server's message beside it only when it says more. The
+/// message is the server's text, made safe to print.
+pub fn describe(e: &SftpError) -> String {
+    let SftpError::Status(status) = e else {
+        return e.to_string();
+    };
+    let code = status.status_code.to_string();
+    let message = crate::text::remote_text(status.error_message.trim());
+    let plain = |t: &str| t.trim_end_matches('.').to_lowercase();
+    if message.is_empty() || plain(&message) == plain(&code) {
+        code
+    } else if plain(&message).contains(&plain(&code)) {
+        message
+    } else {
+        format!("{code}: {message}")
+    }
+}
+
+impl LinkError {
+    /// As [`describe`] says an SFTP failure.
+    pub fn describe(&self) -> String {
+        match self {
+            LinkError::Sftp(e) => describe(e),
+            LinkError::Protected(why) => why.clone(),
+        }
+    }
+}
+
 /// Whether an SFTP failure says the path does not exist.
 pub fn is_not_found(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
@@ -362,7 +393,7 @@ impl Sftp {
 fn sftp_start(e: SftpError) -> Error {
     Error::Copy {
         path: "sftp".into(),
-        reason: format!("the instance's SFTP server did not start: {e}"),
+        reason: format!("the instance's SFTP server did not start: {}", describe(&e)),
     }
 }
 
@@ -434,6 +465,50 @@ impl walk::Walk for Sftp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_is_said_once() {
+        let status = |code, message: &str| {
+            SftpError::Status(russh_sftp::protocol::Status {
+                id: 1,
+                status_code: code,
+                error_message: message.into(),
+                language_tag: "en".into(),
+            })
+        };
+        for (code, message, said) in [
+            // OpenSSH's sftp-server: the message is the status's name.
+            (
+                StatusCode::PermissionDenied,
+                "Permission denied",
+                "Permission denied",
+            ),
+            (StatusCode::NoSuchFile, "No such file", "No such file"),
+            (StatusCode::Failure, "failure.", "Failure"),
+            (StatusCode::Failure, "", "Failure"),
+            // A message that says more keeps it; one that names the status
+            // is enough alone.
+            (
+                StatusCode::Failure,
+                "disk quota exceeded",
+                "Failure: disk quota exceeded",
+            ),
+            (
+                StatusCode::PermissionDenied,
+                "Permission denied by policy",
+                "Permission denied by policy",
+            ),
+            // The server's text is made safe to print.
+            (
+                StatusCode::Failure,
+                "\x1b]0;pwned\x07no",
+                "Failure: ]0;pwnedno",
+            ),
+        ] {
+            assert_eq!(describe(&status(code, message)), said, "{message:?}");
+        }
+        assert_eq!(describe(&SftpError::Timeout), "Timeout");
+    }
 
     #[test]
     fn modes_classify_and_keep_permission_bits() {
