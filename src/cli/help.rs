@@ -100,12 +100,28 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "EIC_SSH_CHECKIP_URL",
         "Where doctor and restrict ask for this machine's public address.",
     ),
+    (
+        "EIC_SSH_LOG_FILE",
+        "The connection log to write and read (as --log-file).",
+    ),
+    (
+        "EIC_SSH_LOG_MAX_SIZE, EIC_SSH_LOG_KEEP",
+        "When the connection log rotates (10M by default, e.g. 64K, 50M) and how many old ones are kept (5).",
+    ),
+    (
+        "EIC_SSH_RECORD_DIR",
+        "Record every interactive session into this directory (--no-record for one that should not be).",
+    ),
     ("NO_COLOR", "No colour, as --color never."),
     (
         "RUST_LOG",
         "Log filter, as -v (secrets are redacted at every level).",
     ),
     ("XDG_CACHE_HOME", "Where the lookup cache lives."),
+    (
+        "XDG_STATE_HOME",
+        "Where the connection log and the recordings live.",
+    ),
 ];
 
 /// The files eic-ssh reads and writes.
@@ -121,6 +137,14 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "~/.cache/eic-ssh/routes.json",
         "The lookup cache: instance to endpoint and private IP, for an hour (eic-ssh cache).",
+    ),
+    (
+        "~/.local/state/eic-ssh/connections.jsonl",
+        "The connection log: a line when each connection starts and ends, with the request IDs CloudTrail shows (eic-ssh log).",
+    ),
+    (
+        "~/.local/state/eic-ssh/recordings/",
+        "Sessions recorded with --record, as asciinema files (eic-ssh play).",
     ),
     (
         "~/.ssh/config, ~/.ssh/config.d/eic-ssh",

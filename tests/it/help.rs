@@ -167,6 +167,20 @@ fn long_help_and_the_man_page_have_examples() {
         section(name);
     }
     assert!(section("ENVIRONMENT").contains("AWS_PROFILE"));
+    // Every EIC_SSH_ variable the client reads is described.
+    let environment = section("ENVIRONMENT");
+    let read = eic_ssh_variables(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(read.len() >= 5, "{read:?}");
+    // Not the user's: -f's parent and child talk through the first, and
+    // the build stamps the second.
+    let internal = ["EIC_SSH_BACKGROUND_READY", "EIC_SSH_GIT_COMMIT"];
+    for var in read.iter().filter(|v| !internal.contains(&v.as_str())) {
+        assert!(
+            environment.contains(var.as_str()),
+            "man lacks {var}:\n{environment}"
+        );
+    }
+    assert!(section("FILES").contains("connections.jsonl"));
     assert!(section("FILES").contains("~/.ssh/known_hosts"));
     assert!(section("EXIT STATUS").contains("255"));
     // Every option is described, those that -h leaves out too.
@@ -305,4 +319,28 @@ fn usage_lines_read_as_they_mean() {
         home.path(),
         &["--color", "never", "--no-pick", "cache", "path"],
     );
+}
+
+/// The `EIC_SSH_` variable names written in the client's sources under
+/// `dir`: the ones it reads.
+fn eic_ssh_variables(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(eic_ssh_variables(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("EIC_SSH_") {
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if name.len() > "EIC_SSH_".len() {
+                    found.insert(name);
+                }
+            }
+        }
+    }
+    found
 }
