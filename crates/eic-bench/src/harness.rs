@@ -50,6 +50,10 @@ pub(crate) struct Bench {
     pub(crate) targets: Vec<Target>,
     /// Peak RSS of `eic-ssh proxy` during the bulk transfers, kB.
     pub(crate) proxy_rss: Vec<f64>,
+    /// Peak RSS of the embedded client during the bulk transfers, kB.
+    pub(crate) embedded_rss: Vec<f64>,
+    /// `socat`, the do-nothing ProxyCommand of the bulk row's floor.
+    pub(crate) socat: Option<PathBuf>,
 }
 
 impl Bench {
@@ -139,11 +143,18 @@ impl Bench {
         self.ssh_via(&command, extra, remote, time_file)
     }
 
-    /// `ssh` through the do-nothing relay straight to the sshd (see
-    /// [`crate::relay::relay`]).
-    pub(crate) fn ssh_relay(&self, remote: &str, time_file: Option<&Path>) -> anyhow::Result<Cmd> {
-        let bench = std::env::current_exe().context("locating this binary")?;
-        let command = format!("{} {RELAY} {}", bench.display(), self.sshd.addr);
+    /// `ssh` through a do-nothing ProxyCommand straight to the sshd: `socat`
+    /// as it comes, or, where it is not installed, the bench's own relay
+    /// (see [`crate::relay::relay`]).
+    pub(crate) fn ssh_floor(&self, remote: &str, time_file: Option<&Path>) -> anyhow::Result<Cmd> {
+        let addr = self.sshd.addr;
+        let command = match &self.socat {
+            Some(socat) => format!("{} - TCP:{}:{}", socat.display(), addr.ip(), addr.port()),
+            None => {
+                let bench = std::env::current_exe().context("locating this binary")?;
+                format!("{} {RELAY} {addr}", bench.display())
+            }
+        };
         Ok(self.ssh_via(&command, &[], remote, time_file))
     }
 
@@ -226,7 +237,7 @@ impl Bench {
     }
 
     /// Records a target for the summary and writes its line to `out`:
-    /// `   target LINE: MEASURED → PASS` (or `MISS`).
+    /// `   target LINE: MEASURED → PASS` (or `FAIL`).
     pub(crate) fn check_target(
         &mut self,
         out: &mut String,
@@ -330,6 +341,8 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         files: AtomicU64::new(0),
         targets: Vec::new(),
         proxy_rss: Vec::new(),
+        embedded_rss: Vec::new(),
+        socat: on_path("socat"),
     };
 
     // Authorize the OpenSSH key for the whole run through the real
@@ -365,6 +378,14 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
     )
     .await?;
     Ok(b)
+}
+
+/// `name` in one of `$PATH`'s directories, if it is there.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// `$USER`, else what `id -un` says, else `root`.
