@@ -52,6 +52,9 @@ pub(crate) struct Bench {
     pub(crate) proxy_rss: Vec<f64>,
     /// Peak RSS of the embedded client during the bulk transfers, kB.
     pub(crate) embedded_rss: Vec<f64>,
+    /// Other eic-ssh binaries measured beside the one under test
+    /// (`--versus`), e.g. a build of main.
+    pub(crate) versus: Vec<PathBuf>,
     /// `socat`, the do-nothing ProxyCommand of the bulk row's floor.
     pub(crate) socat: Option<PathBuf>,
 }
@@ -139,7 +142,20 @@ impl Bench {
     /// `ssh` through `eic-ssh proxy --no-push`, the proxy under GNU time
     /// when `time_file` is given.
     pub(crate) fn ssh_proxy(&self, extra: &[&str], remote: &str, time_file: Option<&Path>) -> Cmd {
-        let command = format!("{} proxy --no-push %h %p", self.exe.display());
+        self.ssh_proxy_of(None, extra, remote, time_file)
+    }
+
+    /// [`Bench::ssh_proxy`], with `exe` (a `--versus` binary) as the proxy
+    /// when given.
+    pub(crate) fn ssh_proxy_of(
+        &self,
+        exe: Option<&Path>,
+        extra: &[&str],
+        remote: &str,
+        time_file: Option<&Path>,
+    ) -> Cmd {
+        let exe = exe.unwrap_or(&self.exe);
+        let command = format!("{} proxy --no-push %h %p", exe.display());
         self.ssh_via(&command, extra, remote, time_file)
     }
 
@@ -295,14 +311,20 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         Some(p) => std::path::absolute(p).with_context(|| format!("locating {}", p.display()))?,
         None => std::env::current_exe().context("locating this binary")?,
     };
-    if exe
-        .to_string_lossy()
-        .contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
-    {
-        bail!(
-            "{} has characters a ProxyCommand cannot carry unquoted",
-            exe.display()
-        );
+    let mut versus = Vec::new();
+    for p in &cfg.versus {
+        versus.push(std::path::absolute(p).with_context(|| format!("locating {}", p.display()))?);
+    }
+    for exe in std::iter::once(&exe).chain(&versus) {
+        if exe
+            .to_string_lossy()
+            .contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+        {
+            bail!(
+                "{} has characters a ProxyCommand cannot carry unquoted",
+                exe.display()
+            );
+        }
     }
     let work = tempfile::Builder::new()
         .prefix("eic-ssh-bench-")
@@ -342,6 +364,7 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         targets: Vec::new(),
         proxy_rss: Vec::new(),
         embedded_rss: Vec::new(),
+        versus,
         socat: on_path("socat"),
     };
 

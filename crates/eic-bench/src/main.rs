@@ -107,6 +107,11 @@ struct Opts {
     /// command under test, instead of this bench re-executed as eic-ssh.
     #[arg(long, value_name = "PATH", env = "EIC_SSH_BENCH_EIC_SSH")]
     eic_ssh: Option<PathBuf>,
+    /// Row 2: also measure this eic-ssh binary's embedded client and proxy,
+    /// interleaved with the rest (e.g. a build of main, for a before/after
+    /// in one run). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    versus: Vec<PathBuf>,
 }
 
 /// The options with every default filled in.
@@ -126,6 +131,7 @@ pub(crate) struct Config {
     pub(crate) soak_execs: usize,
     pub(crate) soak_conns: usize,
     pub(crate) eic_ssh: Option<PathBuf>,
+    pub(crate) versus: Vec<PathBuf>,
     pub(crate) build_src: PathBuf,
     pub(crate) build_root: Option<PathBuf>,
 }
@@ -157,6 +163,7 @@ impl Config {
             soak_execs: pick(o.soak_execs, 500, 30),
             soak_conns: pick(o.soak_conns, 2000, 200),
             eic_ssh: o.eic_ssh,
+            versus: o.versus,
             build_src: o.build_src.unwrap_or_else(build::default_src),
             build_root: o.build_root,
         }
