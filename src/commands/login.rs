@@ -167,10 +167,10 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             &push.public_key,
         ))
     };
-    // The tunnel's TLS and framing run in a task of their own, beside the
-    // session's SSH work: bulk transfers use both cores.
+    // The tunnel is read ahead by a task of its own (TLS and framing), so
+    // that it is still read while the session waits.
     let mut session = session::Session::connect_with_fallback(
-        tunnel.into_pipe(),
+        tunnel.into_stream(),
         policy.clone(),
         &user,
         key.private.clone(),
@@ -192,7 +192,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         opened = Instant::now();
         closed = tunnel.close_status();
         session = session::Session::connect_with_fallback(
-            tunnel.into_pipe(),
+            tunnel.into_stream(),
             policy,
             &user,
             key.private.clone(),

@@ -394,24 +394,40 @@ impl Session {
     }
 }
 
+/// Bytes read from stdin at a time: several packets' worth, so that a file
+/// fed to a command goes in full-size packets, with few reads.
+const STDIN_CHUNK: usize = 256 << 10;
+
 /// Local stdin to the channel, as soon as it is read: no polling interval,
-/// no batching timer. Escape sequences are taken out on the way.
+/// no batching timer. Escape sequences are taken out on the way. What is
+/// read is handed to the channel as it is, which cuts it into packets as
+/// large as the server takes (russh's `AsyncWrite` path would copy it in
+/// 8 KiB pieces, one packet each).
 async fn pump_stdin(
     writer: Arc<russh::ChannelWriteHalf<client::Msg>>,
     mut escapes: Escapes,
     commands: tokio::sync::mpsc::Sender<EscapeCommand>,
 ) {
+    use bytes::{BufMut, BytesMut};
     let mut stdin = tokio::io::stdin();
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut out = Vec::with_capacity(buf.len() + 1);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
     loop {
-        let n = match stdin.read(&mut buf).await {
+        buf.reserve(STDIN_CHUNK);
+        match stdin.read_buf(&mut (&mut buf).limit(STDIN_CHUNK)).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => n,
+            Ok(_) => {}
+        }
+        let read = buf.split().freeze();
+        let (data, cmd) = match escapes.active() {
+            false => (read, None),
+            true => {
+                out.clear();
+                let cmd = escapes.feed(&read, &mut out);
+                (bytes::Bytes::copy_from_slice(&out), cmd)
+            }
         };
-        out.clear();
-        let cmd = escapes.feed(&buf[..n], &mut out);
-        if !out.is_empty() && writer.data(&out[..]).await.is_err() {
+        if !data.is_empty() && writer.data_bytes(data).await.is_err() {
             return;
         }
         if let Some(cmd) = cmd
