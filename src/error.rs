@@ -9,6 +9,10 @@ pub const EXIT_CONNECT_FAILED: u8 = 255;
 /// Exit status for a usage error: a bad value, a missing argument.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit status when stdout was closed under a local command: 128 + SIGPIPE,
+/// as the shell reports a program that SIGPIPE ended.
+pub const EXIT_STDOUT_CLOSED: u8 = 141;
+
 /// Exit status when the user cancels the instance picker (as for Ctrl-C).
 pub const EXIT_CANCELLED: u8 = 130;
 
@@ -21,11 +25,48 @@ pub enum Error {
     #[error("no AWS region is configured")]
     NoRegion,
 
-    #[error("no usable AWS credentials: {0}")]
-    NoCredentials(String),
+    /// No source of credentials had any.
+    #[error("unable to locate credentials{}", match profile {
+        Some(p) => format!(": profile {p} has none, and no other source gave any"),
+        None => String::new(),
+    })]
+    NoCredentials {
+        /// The profile asked for, if one was.
+        profile: Option<String>,
+    },
 
-    #[error("cannot use the CA bundle {path}: {reason}")]
-    CaBundle { path: PathBuf, reason: String },
+    /// A source is configured but could not give credentials: an expired
+    /// SSO session, a failing `credential_process`, a refused role.
+    #[error("cannot get AWS credentials from {from}: {reason}")]
+    CredentialsFailed {
+        from: String,
+        reason: String,
+        /// What to do, which depends on what the profile configures.
+        fix: String,
+    },
+
+    /// `--profile` or `AWS_PROFILE` names a profile the files do not have.
+    #[error("the config profile ({profile}) could not be found (it comes from {how})")]
+    ProfileNotFound {
+        profile: String,
+        /// `--profile`, `AWS_PROFILE`, or the profile whose
+        /// `source_profile` names it.
+        how: String,
+        /// The profiles the files do have.
+        known: Vec<String>,
+    },
+
+    /// The shared config or credentials file cannot be read or parsed.
+    #[error("cannot read the AWS config files: {0}")]
+    AwsConfig(String),
+
+    /// The bundle cannot be read, is no PEM, or holds no certificate.
+    #[error("cannot use the CA bundle {path}: {source}")]
+    CaBundle {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     /// A bad value or a missing argument: exit 2, before any network call.
     #[error("{0}")]
@@ -46,11 +87,14 @@ pub enum Error {
     #[error("instance {instance} was not found in region {region}")]
     InstanceNotFound { instance: String, region: String },
 
-    #[error("no running instance matches {searched} in region {region} (profile {profile})")]
+    #[error("no running instance matches {searched} in region {region} ({identity})")]
     NoMatch {
         searched: String,
         region: String,
-        profile: String,
+        /// Whose credentials searched: `profile prod`, `environment credentials`.
+        identity: String,
+        /// What the words searched for are close to.
+        close: Box<DidYouMean>,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -65,8 +109,30 @@ pub enum Error {
     #[error("no instance chosen")]
     Cancelled,
 
-    #[error("instance {instance} is {state}, not running")]
-    InstanceNotRunning { instance: String, state: String },
+    #[error("{} is {state}, not running", match name {
+        Some(n) => format!("{n} ({instance})"),
+        None => format!("instance {instance}"),
+    })]
+    InstanceNotRunning {
+        instance: String,
+        /// Its Name tag, when it was asked for by that name.
+        name: Option<String>,
+        state: String,
+        /// Where it is, and the profile asked for: for the `aws` command
+        /// that starts it.
+        region: String,
+        profile: Option<String>,
+    },
+
+    /// A target that matches only instances that are not running.
+    #[error("{searched} matches no running instance, only {}", instances.iter().map(|(id, state)| format!("{id} ({state})")).collect::<Vec<_>>().join(", "))]
+    NoneRunning {
+        searched: String,
+        /// (ID, state) of each.
+        instances: Vec<(String, String)>,
+        region: String,
+        profile: Option<String>,
+    },
 
     #[error("instance {instance} has no private IP address (IPv4 or IPv6)")]
     NoPrivateIp { instance: String },
@@ -128,16 +194,24 @@ pub enum Error {
         date: Option<std::time::SystemTime>,
     },
 
-    #[error("cannot reach the endpoint {host}: {reason}")]
-    TunnelConnect { host: String, reason: String },
+    #[error("cannot reach the endpoint {host}: {source}")]
+    TunnelConnect {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A proxy that refused or could not carry a connection (its password
     /// masked).
     #[error(transparent)]
     Proxy(#[from] crate::net::proxy::ProxyError),
 
-    #[error("the TLS handshake with the endpoint {host} failed: {reason}")]
-    TunnelTls { host: String, reason: String },
+    #[error("the TLS handshake with the endpoint {host} failed: {source}")]
+    TunnelTls {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A step of connecting stalled past `--connect-timeout`.
     #[error("timed out after {secs} s waiting for {step} {host}")]
@@ -206,8 +280,13 @@ pub enum Error {
         console: String,
     },
 
-    #[error("cannot use the known hosts file {file}: {reason}")]
-    KnownHosts { file: PathBuf, reason: String },
+    /// The file cannot be read or written, or it revokes the key offered.
+    #[error("cannot use the known hosts file {file}: {source}")]
+    KnownHosts {
+        file: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     #[error("the instance refused SSH authentication for user {user}")]
     AuthRefused { user: String },
@@ -215,14 +294,26 @@ pub enum Error {
     #[error("no public key to push: looked at {looked}")]
     NoPublicKey { looked: String },
 
-    #[error("cannot use the public key {path}: {reason}")]
-    BadPublicKey { path: PathBuf, reason: String },
+    #[error("cannot use the public key {path}: {source}")]
+    BadPublicKey {
+        path: PathBuf,
+        #[source]
+        source: PublicKeyProblem,
+    },
 
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 
-    #[error("the instance refused to listen on {listen} for -R: {reason}")]
-    RemoteForwardRefused { listen: String, reason: String },
+    #[error("the instance refused to listen on {listen} for -R: {source}")]
+    RemoteForwardRefused {
+        listen: String,
+        #[source]
+        source: russh::Error,
+    },
 
     #[error("cannot copy {path}: {reason}")]
     Copy { path: String, reason: String },
@@ -266,6 +357,35 @@ pub enum Error {
 
     #[error("{0}")]
     Io(#[from] std::io::Error),
+
+    /// Nobody reads stdout any more (`eic-ssh ls | head -1`): nothing to
+    /// say, and exit 141, as a program that SIGPIPE ends.
+    #[error("stdout was closed")]
+    StdoutClosed,
+}
+
+/// Why a `--public-key` file cannot be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicKeyProblem {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Not an OpenSSH public key: often the private key's file instead.
+    #[error("not an OpenSSH public key ({0}); pass the .pub file, not the private key")]
+    NotOpenSsh(#[source] russh::keys::ssh_key::Error),
+    #[error(transparent)]
+    Encode(russh::keys::ssh_key::Error),
+}
+
+/// What the Names that matched nothing are close to, for "did you mean".
+#[derive(Debug, Default)]
+pub struct DidYouMean {
+    /// The Names that matched nothing, as typed.
+    pub typed: Vec<String>,
+    /// The subcommand one of them is close to (`exce`), filled in by the
+    /// command layer, which knows the subcommands.
+    pub subcommand: Option<String>,
+    /// The region's Names they are close to.
+    pub names: Vec<String>,
 }
 
 impl Error {
@@ -277,6 +397,7 @@ impl Error {
             Error::Cancelled | Error::Interrupted(_) => EXIT_CANCELLED,
             // As scp: a file that could not be copied is 1, a connection 255.
             Error::Copy { .. } => 1,
+            Error::StdoutClosed => EXIT_STDOUT_CLOSED,
             _ => EXIT_CONNECT_FAILED,
         }
     }
@@ -287,12 +408,38 @@ impl Error {
             Error::NoRegion => "set --region, AWS_REGION, or `region` in your AWS profile".into(),
             Error::Listen { .. } => "choose another local port (0 picks a free one), or stop what listens there".into(),
             Error::BadPublicKey { .. } => "give --public-key an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), or load a key into ssh-agent".into(),
-            Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
+            Error::NoCredentials { profile: Some(p) } => format!(
+                "give profile {p} credentials: aws configure --profile {p} (access keys), or aws configure sso --profile {p} (IAM Identity Center)"
+            ),
+            Error::NoCredentials { profile: None } => "configure credentials: aws configure (access keys) or aws configure sso (IAM Identity Center); or choose a profile with --profile or AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            Error::CredentialsFailed { fix, .. } => fix.clone(),
+            Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
+            Error::NoMatch { close, .. } => {
+                let DidYouMean { subcommand, names, .. } = close.as_ref();
+                let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+                match (subcommand, names.as_slice()) {
+                    (None, []) => "list what there is with: eic-ssh ls; check --region and --profile".into(),
+                    (Some(s), []) => format!("did you mean `eic-ssh {s}`? A word that is no subcommand is taken for a target"),
+                    (None, names) => format!("did you mean {}? (close Names in this region)", names.join(" or ")),
+                    (Some(s), names) => format!("did you mean `eic-ssh {s}`, or the Name {}?", names.join(" or ")),
+                }
+            }
             Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
-            Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
+            Error::InstanceNotRunning { instance, state, region, profile, .. } => {
+                let start = start_command(&[instance.as_str()], region, profile.as_deref());
+                match state.as_str() {
+                    "stopped" => format!("start it with: {start}"),
+                    "stopping" => format!("once it has stopped, start it with: {start}"),
+                    "shutting-down" | "terminated" => "a terminated instance cannot be started again: connect to another one".into(),
+                    _ => format!("wait until it is running, or start it with: {start}"),
+                }
+            }
+            Error::NoneRunning { instances, region, profile, .. } => {
+                let ids: Vec<&str> = instances.iter().map(|(id, _)| id.as_str()).collect();
+                format!("start one with: {}", start_command(&ids, region, profile.as_deref()))
+            }
             Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address, or IPv6 for IPv6-only instances; pass --private-ip if you know it".into(),
             Error::EndpointFamily { endpoint, .. } => format!(
                 "make the endpoint dual-stack: aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {endpoint} --ip-address-type dualstack (Preserve Client IP must be off), or create one that is"
@@ -349,6 +496,33 @@ impl Error {
                 | Error::ConnectionLost { .. }
                 | Error::ConnectTimeout { .. }
         )
+    }
+}
+
+/// `aws ec2 start-instances` for `ids`, in `region` and as `profile`.
+fn start_command(ids: &[&str], region: &str, profile: Option<&str>) -> String {
+    let profile = profile
+        .map(|p| format!(" --profile {}", shlex::try_quote(p).unwrap_or(p.into())))
+        .unwrap_or_default();
+    format!(
+        "aws ec2 start-instances --instance-ids {} --region {region}{profile}",
+        ids.join(" ")
+    )
+}
+
+fn profile_hint(profile: &str, known: &[String]) -> String {
+    let create = format!("create it with: aws configure --profile {profile}");
+    match known.len() {
+        0 => format!("the AWS config files have no profiles; {create}"),
+        n if n <= 10 => format!(
+            "the profiles in the AWS config files: {}. Or {create}",
+            known.join(", ")
+        ),
+        n => format!(
+            "the profiles in the AWS config files: {}, and {} more (aws configure list-profiles). Or {create}",
+            known[..10].join(", "),
+            n - 10
+        ),
     }
 }
 
@@ -429,11 +603,64 @@ mod tests {
         assert_eq!(Error::Usage("no instance given".into()).exit_code(), 2);
     }
 
+    /// A wrapped library error stays reachable as the source, the message
+    /// reads as before, and printing the chain does not repeat it.
+    #[test]
+    fn a_wrapped_error_is_the_source_and_printed_once() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let text = refused.to_string();
+        let e = Error::TunnelConnect {
+            host: "eice.example:443".into(),
+            source: refused,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot reach the endpoint eice.example:443: {text}")
+        );
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+        assert_eq!(chain(&e), e.to_string());
+        assert!(e.doctor_explains());
+
+        let e = Error::CaBundle {
+            path: "/etc/ca.pem".into(),
+            source: "it contains no PEM certificate".into(),
+        };
+        assert_eq!(
+            chain(&e),
+            "cannot use the CA bundle /etc/ca.pem: it contains no PEM certificate"
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("AWS_CA_BUNDLE")));
+
+        let parse =
+            russh::keys::ssh_key::PublicKey::from_openssh("-----BEGIN OPENSSH PRIVATE KEY-----")
+                .expect_err("a private key's first line is no public key");
+        let parsed = parse.to_string();
+        let e = Error::BadPublicKey {
+            path: "/k/id".into(),
+            source: PublicKeyProblem::NotOpenSsh(parse),
+        };
+        assert_eq!(
+            chain(&e),
+            format!(
+                "cannot use the public key /k/id: not an OpenSSH public key ({parsed}); pass the .pub file, not the private key"
+            )
+        );
+        let source = std::error::Error::source(&e).and_then(std::error::Error::source);
+        assert!(source.is_some_and(|s| s.is::<russh::keys::ssh_key::Error>()));
+    }
+
     #[test]
     fn hints_name_the_fix() {
         let e = Error::InstanceNotRunning {
             instance: "i-0abc12345".into(),
+            name: None,
             state: "stopped".into(),
+            region: "eu-west-1".into(),
+            profile: None,
         };
         assert_eq!(
             e.to_string(),
@@ -442,7 +669,7 @@ mod tests {
         assert!(
             e.hint()
                 .unwrap_or_default()
-                .contains("start-instances --instance-ids i-0abc12345")
+                .contains("start-instances --instance-ids i-0abc12345 --region eu-west-1")
         );
         let e = Error::NoEndpointInVpc {
             vpc: "vpc-1".into(),

@@ -10,6 +10,7 @@ use super::model::{Peer, Rule};
 use crate::aws::ec2::{self, EndpointInfo};
 use crate::aws::errors::api_error;
 use crate::error::Error;
+use crate::text::remote_text;
 
 /// A rule as `IpPermissions` says it.
 fn permission(rule: &Rule) -> Result<IpPermission, Error> {
@@ -165,17 +166,17 @@ pub async fn group_users(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| api_error("DescribeNetworkInterfaces", e))?;
         for n in page.network_interfaces() {
+            // Shown in the plan: a description is whatever its creator
+            // wrote, so no escapes or bidirectional controls.
+            let shown = |s: Option<&str>| remote_text(s.unwrap_or_default());
             out.push(GroupUser {
-                interface: n.network_interface_id().unwrap_or_default().to_owned(),
+                interface: shown(n.network_interface_id()),
                 instance: n
                     .attachment()
                     .and_then(|a| a.instance_id())
-                    .map(str::to_owned),
-                kind: n
-                    .interface_type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                description: n.description().unwrap_or_default().to_owned(),
+                    .map(remote_text),
+                kind: shown(n.interface_type().map(|t| t.as_str())),
+                description: shown(n.description()),
                 groups: n
                     .groups()
                     .iter()

@@ -4,8 +4,10 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use aws_credential_types::provider::error::CredentialsError;
 
+use crate::aws::credentials::CredentialsFailure;
+
 use crate::error::Error;
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// Keep the service's own code and message; never reduce them to "service error".
 pub fn api_error<E, R>(op: &'static str, err: SdkError<E, R>) -> Error
@@ -28,15 +30,18 @@ where
             if let Some(proxy) = find_source::<crate::net::proxy::ProxyError>(&err) {
                 return Error::Proxy(proxy.clone());
             }
+            if let Some(failure) = find_source::<CredentialsFailure>(&err) {
+                return failure.clone().into();
+            }
             let detail = crate::error::chain(&err);
-            if is_credentials_error(&err) {
-                Error::NoCredentials(detail)
-            } else {
-                Error::Api {
-                    op,
-                    code: "RequestFailed".into(),
-                    message: detail,
-                }
+            Error::Api {
+                op,
+                code: if is_credentials_error(&err) {
+                    "CredentialsError".into()
+                } else {
+                    "RequestFailed".into()
+                },
+                message: detail,
             }
         }
     }

@@ -1,7 +1,9 @@
 //! The command line: clap definitions, validated into settings.
 
 mod complete;
+mod meaning;
 mod parse;
+pub mod usage;
 
 use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::route::target::Target;
+use crate::target::syntax::Target;
 
 /// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
 /// no bastion, no public IP, no long-lived keys.
@@ -199,7 +201,8 @@ pub struct SshArgs {
     pub no_command: bool,
 
     /// Go to the background once the forwards are up and the key is
-    /// accepted (needs -N or a command).
+    /// accepted (needs -N or a command); as with ssh -f, stdout (and
+    /// stderr, unless -v) then go to /dev/null.
     #[arg(short = 'f')]
     pub background: bool,
 
@@ -417,7 +420,9 @@ pub struct RestrictArgs {
     pub target: Target,
 
     /// A client network allowed in (repeatable, or comma-separated), e.g.
-    /// your office's or VPN's public range: 203.0.113.0/24.
+    /// your office's or VPN's public range: 203.0.113.0/24. Judged together:
+    /// networks that make up every address are refused, and a range wider
+    /// than /8 gets a warning.
     #[arg(long = "allow", value_name = "CIDR", value_delimiter = ',', required = true, value_parser = parse_allow_cidr)]
     pub allow: Vec<ipnet::Ipv4Net>,
 
@@ -448,6 +453,16 @@ pub struct RestrictArgs {
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
+    /// This machine's public IPv4 address as AWS sees it, to say whether it
+    /// is inside --allow (default: asked of https://checkip.amazonaws.com,
+    /// unless --offline).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<Ipv4Addr>,
+
+    /// Do not discover this machine's public address over the internet.
+    #[arg(long)]
+    pub offline: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -464,6 +479,11 @@ pub struct LsArgs {
     /// Print a JSON array of objects instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Do not record the instances listed in the lookup cache (which
+    /// serves the next connection and shell completion).
+    #[arg(long)]
+    pub no_cache: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -491,7 +511,8 @@ pub struct ExecArgs {
     pub per_endpoint: u32,
 
     /// Write each instance's output to DIR/<id>.out and DIR/<id>.err
-    /// instead of prefixed lines on stdout and stderr.
+    /// instead of prefixed lines on stdout and stderr (new files, 0600; a
+    /// symbolic link there is refused, not followed).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
@@ -508,13 +529,6 @@ pub struct ExecArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-impl ExecArgs {
-    /// The remote command line, joined with spaces exactly as ssh does.
-    pub fn remote_command(&self) -> Vec<u8> {
-        join_words(&self.command)
-    }
 }
 
 /// `eic-ssh ssh-config`.
@@ -535,6 +549,8 @@ pub struct SshConfigArgs {
     /// Write the block to FILE (default ~/.ssh/config.d/eic-ssh) instead of
     /// printing it, and add one Include line for it at the top of
     /// ~/.ssh/config if it is not there. Running it again changes nothing.
+    /// An existing FILE is replaced only if eic-ssh wrote it (its first
+    /// line says so); ~/.ssh/config itself is refused.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "~/.ssh/config.d/eic-ssh")]
     pub include: Option<PathBuf>,
 }
@@ -558,13 +574,6 @@ pub struct UserArg {
     /// the USER@ of the target).
     #[arg(short = 'l', long = "user", value_name = "USER", value_parser = parse_user)]
     pub user: Option<String>,
-}
-
-impl UserArg {
-    /// The OS user: `-l` wins over `user@`, and `ec2-user` is the default.
-    pub fn resolve(&self, target: Option<&Target>) -> String {
-        os_user(self.user.as_ref(), target)
-    }
 }
 
 /// How to reach the instance: AWS configuration and tunnel parameters.
@@ -605,31 +614,6 @@ pub struct ConnectArgs {
     pub connect_timeout: u32,
 }
 
-impl ConnectArgs {
-    /// `--connect-timeout`.
-    pub fn connect_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.connect_timeout))
-    }
-
-    /// The lookup cache, unless `--no-cache`.
-    pub fn cache(&self) -> Option<crate::route::cache::RouteCache> {
-        (!self.no_cache).then(crate::route::cache::RouteCache::default_location)
-    }
-
-    /// Where to connect, for `instance_id`.
-    pub fn destination(&self, instance_id: &str) -> crate::route::Destination {
-        crate::route::Destination {
-            instance_id: instance_id.to_owned(),
-            port: self.port,
-            eice_id: self.eice_id.clone(),
-            eice_dns: self.eice_dns.clone(),
-            private_ip: self.private_ip,
-            max_tunnel_duration: self.max_tunnel_duration,
-            prefetched: None,
-        }
-    }
-}
-
 /// Host-key checking.
 #[derive(Debug, Clone, Args)]
 pub struct HostKeyArgs {
@@ -657,15 +641,6 @@ pub enum VerifyHostKey {
     None,
 }
 
-impl HostKeyArgs {
-    /// The known_hosts file in use.
-    pub fn file(&self) -> PathBuf {
-        self.known_hosts
-            .clone()
-            .unwrap_or_else(crate::ssh::known_hosts::default_path)
-    }
-}
-
 /// -v / -q.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Verbosity {
@@ -689,93 +664,41 @@ pub struct Verbosity {
 }
 
 impl Cli {
-    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
-    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
-    /// argument before a subcommand makes it the session's target, so they
-    /// are moved after the subcommand's name, where clap takes them.
+    /// Parse the command line. Options may come before a subcommand, as
+    /// with `aws --profile prod ec2 …` (`eic-ssh --region eu-west-1 ls`,
+    /// `eic-ssh -v cache path`): clap refuses that, because any argument
+    /// before a subcommand makes it the session's target, so options that
+    /// the subcommand takes too are moved after its name, where clap takes
+    /// them. Options it does not take stay the session's, and the word
+    /// stays a target.
     pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let globals = args
-            .iter()
-            .skip(1)
-            .take_while(|a| is_global_flag(a))
-            .count();
-        if globals > 0
-            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        // Help and clap's own errors are written before the value of
+        // --color exists: they follow it as given.
+        let mut command = <Cli as clap::CommandFactory>::command().color(color_choice(&args));
+        command.build();
+        if let Some(options) = args
+            .get(1..)
+            .and_then(|rest| options_before_subcommand(&command, rest))
         {
-            let command = <Cli as clap::CommandFactory>::command();
-            let is_subcommand = command
-                .get_subcommands()
-                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
-            if is_subcommand {
-                args[1..=1 + globals].rotate_right(1);
-            }
+            args[1..=1 + options].rotate_right(1);
         }
-        <Cli as Parser>::try_parse_from(args)
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+            .map_err(|e| e.format(&mut command))
     }
 }
 
-impl Cli {
-    /// The `eic-ssh doctor …` command line that would examine this
-    /// invocation's instance, for hints after a failed connection.
-    pub fn doctor_command(&self) -> Option<String> {
-        let (target, connect) = match &self.subcommand {
-            None => (self.ssh.target.as_ref()?, &self.ssh.connect),
-            Some(Subcommand::Proxy(a)) => (&a.target, &a.connect),
-            Some(Subcommand::Tunnel(a)) => (&a.target, &a.connect),
-            Some(_) => return None,
-        };
-        let mut cmd = format!("eic-ssh doctor {}", shell_word(&target.expr.to_string()));
-        if connect.port != 22 {
-            cmd.push_str(&format!(" --port {}", connect.port));
-        }
-        if let Some(r) = &connect.aws.region {
-            cmd.push_str(&format!(" --region {r}"));
-        }
-        if let Some(p) = &connect.aws.profile {
-            cmd.push_str(&format!(" --profile {p}"));
-        }
-        Some(cmd)
-    }
-}
-
-impl SshArgs {
-    /// Whether to request a PTY: `-t` forces, `-T` forbids, and otherwise a
-    /// shell (no command) on a terminal gets one, as in ssh.
-    pub fn wants_pty(&self, stdin_is_terminal: bool) -> bool {
-        if self.no_tty {
-            false
-        } else {
-            self.force_tty || (self.command.is_empty() && stdin_is_terminal)
-        }
-    }
-
-    /// The forwards asked for with -L, -R and -D.
-    pub fn forwards(&self) -> crate::ssh::forward::ForwardSpecs {
-        crate::ssh::forward::ForwardSpecs {
-            local: self.local_forward.clone(),
-            remote: self.remote_forward.clone(),
-            dynamic: self.dynamic_forward.clone(),
-            remote_best_effort: self.forward_best_effort,
-        }
-    }
-
-    /// The OS user for the session.
-    pub fn user(&self) -> String {
-        self.user.resolve(self.target.as_ref())
-    }
-
-    /// The remote command line, joined with spaces exactly as ssh does.
-    pub fn remote_command(&self) -> Option<Vec<u8>> {
-        if self.command.is_empty() {
-            return None;
-        }
-        Some(join_words(&self.command))
-    }
+/// The subcommands' names, for "did you mean …?".
+pub fn subcommand_names() -> Vec<String> {
+    <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::cli::CacheAction;
 use crate::error::Error;
-use crate::route::cache::RouteCache;
+use crate::target::cache::RouteCache;
 
 pub fn run(action: &CacheAction, quiet: bool) -> Result<u8, Error> {
     let cache = RouteCache::default_location();
@@ -21,7 +21,7 @@ pub fn run(action: &CacheAction, quiet: bool) -> Result<u8, Error> {
                 );
             }
         }
-        CacheAction::Path => println!("{}", cache.path().display()),
+        CacheAction::Path => crate::term::out(&format!("{}\n", cache.path().display()))?,
     }
     Ok(0)
 }

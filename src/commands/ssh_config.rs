@@ -5,33 +5,44 @@
 //! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
 //! shell metacharacter or a `%` could add a directive or run a command.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::io::{BufRead, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::cli::SshConfigArgs;
 use crate::error::Error;
+use crate::fs::atomic;
+
+/// The first line of every file `--include` writes, checked exactly before
+/// one is replaced: eic-ssh replaces no file but its own.
+pub const INCLUDE_HEADER: &str =
+    "# eic-ssh ssh-config --include wrote this file, and rewrites it when run again: do not edit.";
 
 /// `eic-ssh ssh-config`: print the block, or with `--include` write it to
 /// its own file and include that from ~/.ssh/config.
 pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
     let block = render(args)?;
     let Some(file) = &args.include else {
-        print!("{block}");
+        crate::term::out(&block)?;
         return Ok(0);
     };
-    let ssh_dir = std::env::home_dir().unwrap_or_default().join(".ssh");
     // `~/…` (the default) is the user's home, as OpenSSH reads it.
     let home = std::env::home_dir().unwrap_or_default();
+    let ssh_dir = home.join(".ssh");
     let file = match file.strip_prefix("~") {
         Ok(rest) => home.join(rest),
         Err(_) => std::path::absolute(file)?,
     };
     // A path ssh_config cannot name is refused before anything is written.
     include_line(&file)?;
-    let wrote = write_if_changed(&file, block.as_bytes()).map_err(|e| cannot_write(&file, e))?;
     let config = ssh_dir.join("config");
-    let added = include_from(&config, &file).map_err(|e| cannot_write(&config, e))?;
+    // Everything is checked before anything is written.
+    refuse_unless_ours(&file, &config)?;
+    let config_target = writable_config(&config)?;
+    let contents = format!("{INCLUDE_HEADER}\n{block}");
+    let wrote =
+        write_if_changed(&file, contents.as_bytes(), 0o600).map_err(|e| cannot_write(&file, e))?;
+    let added = include_from(&config_target, &file).map_err(|e| cannot_write(&config, e))?;
     if !quiet {
         let what = match (wrote, added) {
             (false, false) => format!("{} and its Include line are up to date", file.display()),
@@ -42,12 +53,113 @@ pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
             (_, true) => format!(
                 "wrote {} and included it at the top of {}",
                 file.display(),
-                ssh_dir.join("config").display()
+                config.display()
             ),
         };
         eprintln!("eic-ssh: {what}");
     }
     Ok(0)
+}
+
+/// Refuse `file` unless it is absent or eic-ssh wrote it (its first line is
+/// [`INCLUDE_HEADER`]), and refuse the ssh config file itself however it is
+/// spelled (`..`, a symbolic or hard link).
+fn refuse_unless_ours(file: &Path, config: &Path) -> Result<(), Error> {
+    let refuse = |why: String| {
+        Err(Error::Usage(format!(
+            "--include {}: {why}; nothing was written. Give --include a file of its own, e.g. ~/.ssh/config.d/eic-ssh",
+            file.display()
+        )))
+    };
+    let same_inode = match (std::fs::metadata(file), std::fs::metadata(config)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    if same_inode || resolved(file) == resolved(config) {
+        return refuse(format!(
+            "that is the ssh config file {} itself, which would lose its own entries and include itself",
+            config.display()
+        ));
+    }
+    let existing = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symbolic link: writing would replace the link, but
+            // it may mean something to someone.
+            if std::fs::symlink_metadata(file).is_ok() {
+                return refuse(
+                    "it is a symbolic link to a file that does not exist, not a file eic-ssh wrote"
+                        .into(),
+                );
+            }
+            return Ok(());
+        }
+        Err(e) => return refuse(format!("it exists and cannot be read ({e})")),
+    };
+    if !existing.metadata()?.is_file() {
+        return refuse("it exists and is not a regular file".into());
+    }
+    let mut first = Vec::new();
+    std::io::BufReader::new(existing)
+        .take(INCLUDE_HEADER.len() as u64 + 2)
+        .read_until(b'\n', &mut first)?;
+    let first = first.strip_suffix(b"\n").unwrap_or(&first);
+    if first != INCLUDE_HEADER.as_bytes() {
+        return refuse(format!(
+            "it exists and eic-ssh did not write it (its first line is not \"{INCLUDE_HEADER}\"), so it is not replaced"
+        ));
+    }
+    Ok(())
+}
+
+/// Where `path` (absolute) leads: one component at a time, a symbolic
+/// link followed where it exists, `.` dropped and `..` going up from what
+/// the path so far resolved to; a part that does not exist yet is taken as
+/// written (the directories will be made).
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => {
+                out.push(other);
+                if let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where the Include line goes: ~/.ssh/config, or the file it links to
+/// (so that a config kept elsewhere, e.g. in a dotfiles repository, stays
+/// a link). It must be a regular file, or not exist yet.
+fn writable_config(config: &Path) -> Result<PathBuf, Error> {
+    match std::fs::metadata(config) {
+        Ok(m) if m.is_file() => Ok(std::fs::canonicalize(config)?),
+        Ok(_) => Err(Error::Usage(format!(
+            "{} is not a regular file: cannot add the Include line; nothing was written",
+            config.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(config).is_ok() {
+                return Err(Error::Usage(format!(
+                    "{} is a symbolic link to a file that does not exist: cannot add the Include line; nothing was written",
+                    config.display()
+                )));
+            }
+            Ok(config.to_path_buf())
+        }
+        Err(e) => Err(Error::Usage(format!(
+            "cannot read {}: {e}; nothing was written",
+            config.display()
+        ))),
+    }
 }
 
 /// A failure to write `path`, naming it, with what to do; a usage error
@@ -62,34 +174,19 @@ fn cannot_write(path: &Path, e: Error) -> Error {
     }
 }
 
-/// Write `bytes` to `path` (user-only, atomically) unless it holds them
-/// already. Returns whether it wrote.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
+/// Write `bytes` to `path` atomically (a new file beside it, then renamed
+/// over it) unless it holds them already. The file keeps its mode, without
+/// any write or execute bit for others; a new one gets `new_mode`. Returns
+/// whether it wrote.
+fn write_if_changed(path: &Path, bytes: &[u8], new_mode: u32) -> Result<bool, Error> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    atomic::private_dir(atomic::parent(path))?;
     let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o600);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+        .map(|m| m.permissions().mode() & 0o644)
+        .unwrap_or(new_mode);
+    atomic::write(path, bytes, mode)?;
     Ok(true)
 }
 
@@ -133,7 +230,7 @@ fn include_from(config: &Path, file: &Path) -> Result<bool, Error> {
     // At the top: an Include after a Host line would apply to that host only.
     let mut new = format!("# Added by eic-ssh ssh-config --include\n{line}\n\n").into_bytes();
     new.extend_from_slice(&old);
-    write_if_changed(config, &new)?;
+    write_if_changed(config, &new, 0o600)?;
     Ok(true)
 }
 

@@ -60,6 +60,17 @@ pub struct HostKeyPolicy {
     pub recorder: Option<crate::ssh::recorder::KnownHostsRecorder>,
 }
 
+/// How host keys are checked, as the user asked: the same for every
+/// instance of a command.
+#[derive(Debug, Clone)]
+pub struct HostKeyChecking {
+    /// The known_hosts file to check and record keys in.
+    pub known_hosts: PathBuf,
+    pub strict: StrictHostKeyChecking,
+    /// Verify a first contact's key against the instance's console output.
+    pub console: bool,
+}
+
 /// A `forwarded-tcpip` channel the server opened (an `-R` connection),
 /// waiting for the forwarding code to answer it.
 pub struct Incoming {
@@ -78,8 +89,39 @@ pub struct Client {
     /// Dropped with the handler when the session ends, which wakes
     /// `Session::closed` in the session module.
     pub(super) _alive: tokio::sync::watch::Sender<()>,
-    /// Where `-R` connections from the server go.
-    pub(super) forwarded: tokio::sync::mpsc::UnboundedSender<Incoming>,
+    /// Where `-R` connections from the server go, once something asked for
+    /// them (`Session::take_forwarded`); until then none is wanted.
+    pub(super) forwarded: Forwarded,
+    /// The kinds of unasked-for channel already warned about: once each.
+    pub(super) refused: std::collections::HashSet<&'static str>,
+}
+
+/// The sender for `-R` connections, installed when they are wanted.
+pub type Forwarded = Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<Incoming>>>>;
+
+impl Client {
+    /// Refuse a channel the server opened that eic-ssh never asked for
+    /// (russh's default would accept it, and then nothing would serve it),
+    /// with a warning the first time for each kind, as OpenSSH's "ssh
+    /// server tried agent forwarding".
+    async fn refuse(
+        &mut self,
+        kind: &'static str,
+        detail: String,
+        reply: client::ChannelOpenHandle,
+    ) {
+        let detail = crate::text::remote_text(&detail);
+        if self.refused.insert(kind) {
+            tracing::warn!(
+                "the instance tried to open {kind} channel{detail}, which eic-ssh did not ask for: refused"
+            );
+        } else {
+            tracing::debug!("refused {kind} channel{detail}");
+        }
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+    }
 }
 
 /// Why russh ended the connection, classified by the error's type.
@@ -120,16 +162,95 @@ impl client::Handler for Client {
         reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Error> {
-        // With no -R asked for, the receiver is gone and dropping the
-        // reply refuses the channel.
-        let _ = self.forwarded.send(Incoming {
+        let incoming = Incoming {
             channel,
             connected_address: connected_address.to_owned(),
             connected_port,
             originator: originator_address.to_owned(),
             originator_port,
             reply,
-        });
+        };
+        let wanted = self.forwarded.lock().ok().and_then(|g| g.clone());
+        // With no -R asked for, nothing takes it: refused, never queued.
+        let unwanted = match wanted {
+            Some(tx) => tx.send(incoming).err().map(|e| e.0),
+            None => Some(incoming),
+        };
+        if let Some(i) = unwanted {
+            let detail = format!(" (for {}:{})", i.connected_address, i.connected_port);
+            self.refuse("a forwarded-tcpip", detail, i.reply).await;
+        }
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        self.refuse("an X11", String::new(), reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        self.refuse("an agent", String::new(), reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        self.refuse("a session", String::new(), reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        let detail = format!(" (to {host_to_connect}:{port_to_connect})");
+        self.refuse("a direct-tcpip", detail, reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        let detail = format!(" (to {socket_path})");
+        self.refuse("a direct-streamlocal", detail, reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Error> {
+        let detail = format!(" (for {socket_path})");
+        self.refuse("a forwarded-streamlocal", detail, reply).await;
         Ok(())
     }
 
@@ -165,11 +286,12 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
         }
         HostKeyStatus::Revoked { line } => Err(Error::KnownHosts {
             file: p.known_hosts.clone(),
-            reason: format!(
+            source: format!(
                 "line {line} marks the host key of {} ({}) as revoked",
                 p.host,
                 describe(key)
-            ),
+            )
+            .into(),
         }),
         HostKeyStatus::Changed { line, known } => {
             let changed = Error::HostKeyChanged {
@@ -183,7 +305,7 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
                 return Err(changed);
             }
             crate::term::notice(&format!(
-                "WARNING: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
+                "warning: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
             ));
             Ok(true)
         }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
 use crate::ssh::host_keys::Incoming;
-use crate::ssh::host_keys::{Client, Disconnect, HostKeyPolicy};
+use crate::ssh::host_keys::{Client, Disconnect, Forwarded, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
 use crate::tunnel::within;
 
@@ -40,6 +40,29 @@ pub struct RunOptions {
 /// key expired before it was used (it is valid for 60 s).
 pub type Repush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
+/// Makes and pushes another key, for a server that refuses the first one's
+/// type.
+pub type Fallback<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<PrivateKey, Error>> + Send + 'a>>;
+
+/// What logging in over a tunnel needs: who, with which key, how the host
+/// key is checked, and how long each step may take.
+pub struct Login<'a> {
+    /// The host-key checks, and the host they are for.
+    pub policy: HostKeyPolicy,
+    /// The OS user.
+    pub user: &'a str,
+    /// The key pushed for `user`.
+    pub key: PrivateKey,
+    pub keepalive: Keepalive,
+    /// How long the handshake, and each authentication, may take.
+    pub limit: Duration,
+    /// Pushes the key again if the server refuses it (it may have expired).
+    pub repush: Option<Repush<'a>>,
+    /// Another key to try once if the server still refuses this one.
+    pub fallback: Option<Fallback<'a>>,
+}
+
 /// An authenticated SSH connection.
 pub struct Session {
     handle: Arc<Handle<Client>>,
@@ -47,7 +70,9 @@ pub struct Session {
     keepalive: Keepalive,
     disconnect: Arc<Mutex<Option<Disconnect>>>,
     alive: tokio::sync::watch::Receiver<()>,
-    forwarded: Mutex<Option<UnboundedReceiver<Incoming>>>,
+    forwarded: Forwarded,
+    /// Whether the `-R` connections were taken already.
+    forwarded_taken: std::sync::atomic::AtomicBool,
 }
 
 /// Offer `key` for `user`; RSA signs with the best hash the server takes.
@@ -67,55 +92,26 @@ async fn authenticate(
 }
 
 impl Session {
-    /// Run SSH over `stream`, check the host key, and authenticate `user`
-    /// with `key`. The handshake and the authentication must each finish
-    /// within `limit`. A refused authentication is tried once more after
-    /// `repush`, when given, pushed the key again.
-    pub async fn connect<S>(
-        stream: S,
-        policy: HostKeyPolicy,
-        user: &str,
-        key: PrivateKey,
-        keepalive: Keepalive,
-        limit: Duration,
-        repush: Option<Repush<'_>>,
-    ) -> Result<Session, Error>
+    /// Run SSH over `stream`, check the host key, and log in as
+    /// `login.user` with `login.key`. The handshake and the authentication
+    /// must each finish within `login.limit`. A refused authentication is
+    /// tried once more after `login.repush`, when given, pushed the key
+    /// again; if the server still refuses the key, once more on the same
+    /// connection with the key `login.fallback` makes (and pushes), for
+    /// images whose sshd refuses ed25519.
+    pub async fn connect<S>(stream: S, login: Login<'_>) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let no_fallback: Option<std::future::Ready<Result<PrivateKey, Error>>> = None;
-        Session::connect_with_fallback(
-            stream,
+        let Login {
             policy,
             user,
             key,
             keepalive,
             limit,
             repush,
-            no_fallback,
-        )
-        .await
-    }
-
-    /// [`Session::connect`], and when the server still refuses `key` (after
-    /// the re-push, if any), try once more on the same connection with the
-    /// key `fallback` makes (and pushes): for images whose sshd refuses
-    /// ed25519.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn connect_with_fallback<S, F>(
-        stream: S,
-        policy: HostKeyPolicy,
-        user: &str,
-        key: PrivateKey,
-        keepalive: Keepalive,
-        limit: Duration,
-        repush: Option<Repush<'_>>,
-        fallback: Option<F>,
-    ) -> Result<Session, Error>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        F: std::future::Future<Output = Result<PrivateKey, Error>>,
-    {
+            fallback,
+        } = login;
         // Prefer the host key algorithms already recorded, as OpenSSH does.
         let known = &policy.known_algorithms;
         let mut algorithms: Vec<_> = known.clone();
@@ -142,12 +138,13 @@ impl Session {
         let host = policy.host.clone();
         let disconnect = Arc::new(Mutex::new(None));
         let (alive_tx, alive) = tokio::sync::watch::channel(());
-        let (forwarded_tx, forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let forwarded = Forwarded::default();
         let client = Client {
             policy,
             disconnect: disconnect.clone(),
             _alive: alive_tx,
-            forwarded: forwarded_tx,
+            forwarded: forwarded.clone(),
+            refused: Default::default(),
         };
         let handshake = client::connect_stream(Arc::new(config), stream, client);
         let mut handle = within(limit, "the SSH handshake with", &host, handshake).await?;
@@ -185,7 +182,8 @@ impl Session {
             keepalive,
             disconnect,
             alive,
-            forwarded: Mutex::new(Some(forwarded)),
+            forwarded,
+            forwarded_taken: Default::default(),
         })
     }
 
@@ -194,9 +192,17 @@ impl Session {
         self.handle.clone()
     }
 
-    /// The `-R` connections the server opens (once; later calls get `None`).
+    /// The `-R` connections the server opens (once; later calls get
+    /// `None`). Until this is called, and once the receiver is dropped, the
+    /// client refuses them.
     pub fn take_forwarded(&self) -> Option<UnboundedReceiver<Incoming>> {
-        self.forwarded.lock().ok().and_then(|mut g| g.take())
+        use std::sync::atomic::Ordering;
+        if self.forwarded_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.forwarded.lock().ok()? = Some(tx);
+        Some(rx)
     }
 
     /// Resolves when the connection has ended, for whatever reason.
@@ -268,19 +274,36 @@ impl Session {
         // The first reply answers the PTY request (when there is one), the
         // next the command or shell: a refused PTY is not a refused command.
         let mut pty_reply = opts.pty;
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = Some(tokio::io::stdout());
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
         let ended = loop {
             tokio::select! {
                 msg = reader.wait() => match msg {
                     Some(ChannelMsg::Data { data }) => {
-                        stdout.write_all(&data).await?;
-                        stdout.flush().await?;
+                        let Some(out) = stdout.as_mut() else { continue };
+                        match write_all_flushed(out, &data).await {
+                            Ok(()) => {}
+                            // Nobody reads stdout any more (`… | head`): end
+                            // quietly, closing the channel so that the remote
+                            // command's next write fails (SIGPIPE), and exit
+                            // 255 as ssh does then. (ssh learns the status of
+                            // a command that ignores SIGPIPE through its
+                            // eow@openssh.com; russh has no such request, and
+                            // takes in nothing after its own close.)
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                tracing::info!("stdout was closed: closing the channel");
+                                stdout = None;
+                                let _ = writer.close().await;
+                                status = status.or(Some(crate::error::EXIT_CONNECT_FAILED));
+                                break Ok(());
+                            }
+                            Err(e) => break Err(e.into()),
+                        }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        stderr.write_all(&data).await?;
-                        stderr.flush().await?;
+                        // A closed stderr silences the remote's, and no more.
+                        let _ = write_all_flushed(&mut stderr, &data).await;
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
                     Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
@@ -340,7 +363,12 @@ impl Session {
         };
         stdin_pump.abort();
         drop(raw);
-        stdout.flush().await?;
+        if let Some(mut out) = stdout {
+            match out.flush().await {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
         ended?;
         match status {
             Some(s) => Ok(s),
@@ -397,6 +425,15 @@ impl Session {
 /// Bytes read from stdin at a time: several packets' worth, so that a file
 /// fed to a command goes in full-size packets, with few reads.
 const STDIN_CHUNK: usize = 256 << 10;
+
+/// Write `data` and flush it, so the remote side's output shows at once.
+async fn write_all_flushed(
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    data: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(data).await?;
+    out.flush().await
+}
 
 /// Local stdin to the channel, as soon as it is read: no polling interval,
 /// no batching timer. Escape sequences are taken out on the way. What is

@@ -400,6 +400,73 @@ async fn dynamic_forward_serves_curl_by_name_resolved_on_the_instance() {
     assert_eq!(run.status().await, Some(0));
 }
 
+/// A raw SOCKS5 CONNECT for `name:port` on the proxy at `socks`: the
+/// stream and the reply code.
+async fn socks5_connect(socks: u16, name: &[u8], port: u16) -> (TcpStream, u8) {
+    let mut s = TcpStream::connect(("127.0.0.1", socks)).await.unwrap();
+    s.write_all(&[5, 1, 0]).await.unwrap();
+    let mut method = [0u8; 2];
+    s.read_exact(&mut method).await.unwrap();
+    assert_eq!(method, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, u8::try_from(name.len()).unwrap()];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 10];
+    tokio::time::timeout(WAIT, s.read_exact(&mut reply))
+        .await
+        .expect("a SOCKS reply")
+        .unwrap();
+    assert_eq!(reply[0], 5);
+    (s, reply[1])
+}
+
+/// Any local process can reach -D: a name holding NUL (which makes sshd
+/// end the whole session) or another control character is answered "host
+/// unreachable" here, and the session and its other forwards go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks_request_for_no_host_name_is_refused_and_the_session_goes_on() {
+    let f = Fixture::new().await;
+    let echo = echo_server().await;
+    let local = format!("0:127.0.0.1:{echo}");
+    let mut run = Running::start(&f, &["-N", "-D", "0", "-L", &local, &f.target()]);
+    let line = run.line("SOCKS proxy on 127.0.0.1:").await;
+    let socks = port_after(&line, "127.0.0.1:");
+    let line = run.line(&format!("to 127.0.0.1:{echo} ")).await;
+    let forwarded = port_after(&line, "127.0.0.1:");
+
+    for name in [&b"localhost\0evil"[..], b"localhost\nx", b"local host"] {
+        let (_, code) = socks5_connect(socks, name, echo).await;
+        assert_eq!(code, 4, "{name:?}");
+    }
+    // SOCKS4a, the same name: "rejected".
+    let mut s = TcpStream::connect(("127.0.0.1", socks)).await.unwrap();
+    let mut req = vec![4, 1];
+    req.extend_from_slice(&echo.to_be_bytes());
+    req.extend_from_slice(&[0, 0, 0, 1, 0]);
+    req.extend_from_slice(b"localhost\x01evil\0");
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply[..2], [0, 0x5b]);
+    run.line("-D: refused a request for \"localhost\\0evil\"")
+        .await;
+
+    // The same -D still serves a good name, and -L still forwards.
+    let (mut s, code) = socks5_connect(socks, b"localhost", echo).await;
+    assert_eq!(code, 0);
+    s.write_all(b"still here").await.unwrap();
+    let mut back = [0u8; 10];
+    tokio::time::timeout(WAIT, s.read_exact(&mut back))
+        .await
+        .expect("echoed")
+        .unwrap();
+    assert_eq!(&back, b"still here");
+    echo_round_trip(forwarded, 1000).await;
+    run.signal("-INT");
+    assert_eq!(run.status().await, Some(0), "{}", run.seen.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_port_in_use_fails_before_the_session_naming_the_address() {
     let f = Fixture::new().await;
@@ -457,6 +524,101 @@ async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
     let deadline = tokio::time::Instant::now() + WAIT;
     while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
         assert!(tokio::time::Instant::now() < deadline, "still listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The processes whose command line holds `marker`.
+fn pids_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// The session ID of `pid` ("self" for this process), from /proc.
+fn session_of(pid: &str) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: state, ppid, pgrp, session.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(3).unwrap().parse().unwrap()
+}
+
+/// `eic-ssh -f -N -L … | cat` ends: once ready, the background process
+/// holds neither the caller's stdout nor its stderr (/dev/null instead,
+/// stderr kept with -v) and has a session of its own, as `ssh -f` does;
+/// the forward still works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_mode_lets_go_of_the_callers_pipes_and_session() {
+    let f = Fixture::new().await;
+    let db = echo_server().await;
+    // The echo port makes each command line unique to this test.
+    let quiet_spec = format!("0:127.0.0.1:{db}");
+    let verbose_spec = format!("0:localhost:{db}");
+    let pipeline = |flags: &str, spec: &str| {
+        let mut cmd = f.program("sh");
+        cmd.arg("-c")
+            .arg(format!("\"$0\" {flags} -f -N -L \"$1\" \"$2\" 2>&1 | cat"))
+            .args([env!("CARGO_BIN_EXE_eic-ssh"), spec, &f.target()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut sh = pipeline("", &quiet_spec).spawn().unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(WAIT, sh.stdout.take().unwrap().read_to_string(&mut text))
+        .await
+        .expect("the pipe reaches EOF: nothing in the background holds it")
+        .unwrap();
+    assert!(sh.wait().await.unwrap().success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("forwarding 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let port = port_after(line, "127.0.0.1:");
+    echo_round_trip(port, 10_000).await;
+
+    let pids = pids_with(&quiet_spec);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let pid = pids[0].to_string();
+    assert_ne!(session_of(&pid), session_of("self"));
+    assert_eq!(session_of(&pid), pids[0], "it leads its own session");
+    for fd in [1, 2] {
+        let to = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(to, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+
+    // With -v stderr stays where it was (here a file), stdout still goes.
+    let log = f.home.tmp().join("verbose.log");
+    let mut cmd = f.command();
+    cmd.args(["-v", "-f", "-N", "-L", &verbose_spec, &f.target()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut parent = cmd.spawn().unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, parent.stdout.take().unwrap().read_to_end(&mut out))
+        .await
+        .expect("stdout reaches EOF")
+        .unwrap();
+    assert!(parent.wait().await.unwrap().success());
+    let pids = pids_with(&verbose_spec);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let fd = |n: u32| std::fs::read_link(format!("/proc/{}/fd/{n}", pids[0])).unwrap();
+    assert_eq!(fd(1), std::path::Path::new("/dev/null"));
+    assert_eq!(fd(2), log);
+
+    // Both end with their sessions.
+    f.sim.close_tunnels(1000, "");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !pids_with(&quiet_spec).is_empty() || !pids_with(&verbose_spec).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "still running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod channels;
+mod cli;
+mod colour;
 mod concurrent;
 mod cp;
 mod cp_hostile;
@@ -13,16 +16,20 @@ mod exec;
 mod faults;
 mod fleet;
 mod forward;
+mod hardening;
 mod hostile_sftp;
 mod hostkeys;
 mod interactive;
 mod ipv6;
 mod keytypes;
+mod layering;
 mod openssh;
+mod profiles;
 mod properties;
 mod proxy;
 mod restrict;
 mod security;
 mod shell;
+mod stdout;
 mod support;
 mod targets;

@@ -165,6 +165,77 @@ async fn a_name_seen_on_a_real_connection_completes_offline() {
     assert!(offered.lines().any(|l| l.trim() == INSTANCE), "{offered}");
 }
 
+/// A Name tag is anyone's text: bash inserts what completion offers as
+/// it is, so a name holding `$(…)` would run when the completed line does.
+/// Only names that are one plain word are offered; the others' instances
+/// complete by ID.
+#[test]
+fn bash_completion_never_offers_a_name_the_shell_would_run() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let marker = home.join("pwned");
+    let names = [
+        "web-1".to_owned(),
+        format!("web$(touch {})", marker.display()),
+        format!("web`touch {}`", marker.display()),
+        format!("web;touch {}", marker.display()),
+        "web server".to_owned(),
+    ];
+    let mut routes = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        routes.insert(
+            format!("default|us-east-1|i-0123456789abcdef{i}"),
+            serde_json::json!({
+                "private_ip": format!("10.0.1.{}", 10 + i),
+                "vpc_id": "vpc-1",
+                "subnet_id": "subnet-1",
+                "endpoint_id": "eice-0123456789abcdef0",
+                "dns_name": "eice-0123456789abcdef0.x.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+                "saved_at": 0,
+                "name": name,
+            }),
+        );
+    }
+    let dir = home.join(".cache/eic-ssh");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("routes.json"),
+        serde_json::Value::Object(routes).to_string(),
+    )
+    .unwrap();
+    let bash = script(home, "bash");
+    for line in ["eic-ssh we", "eic-ssh ec2-user@we", "eic-ssh cp we"] {
+        let offered = bash_complete(home, &bash, line);
+        let offered: Vec<&str> = offered.lines().map(str::trim).collect();
+        let word = line.rsplit(' ').next().unwrap();
+        let user = word.split_once('@').map(|(u, _)| format!("{u}@"));
+        // Each candidate, as the shell reads the line once completed.
+        let echoed: Vec<String> = offered
+            .iter()
+            .map(|candidate| {
+                stdout(&offline(
+                    home,
+                    "bash",
+                    &["-c", &format!("printf '%s\\n' {candidate}")],
+                ))
+            })
+            .collect();
+        assert!(!marker.exists(), "completing {line:?} ran a command");
+        for (candidate, echoed) in offered.iter().zip(&echoed) {
+            assert_eq!(echoed.trim_end(), *candidate);
+        }
+        let suffix = if line.contains(" cp ") { ":" } else { "" };
+        assert_eq!(
+            offered,
+            [format!("{}web-1{suffix}", user.unwrap_or_default())],
+            "{line}"
+        );
+    }
+    // The instances behind those names still complete by ID.
+    let ids = bash_complete(home, &bash, "eic-ssh i-0123");
+    assert_eq!(ids.lines().count(), names.len(), "{ids}");
+}
+
 #[test]
 fn zsh_and_fish_load_the_scripts_and_fish_completes_a_cached_instance() {
     let home = tempfile::tempdir().unwrap();

@@ -57,6 +57,6 @@ pub use state::{Credentials, LogEntry, TunnelEvent};
 pub(crate) use state::{Failure, Shared, lock, unix_now};
 pub(crate) use state_dir::check_safe_path;
 pub use world::{
-    DEMO_EMPTY_VPC_SG, DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Endpoint, Instance, NetworkInterface,
-    Subnet, Vpc, World,
+    DEMO_EMPTY_VPC_SG, DEMO_ENDPOINT_SG, DEMO_INSTANCE_SG, Endpoint, Instance, LooseInterface,
+    NetworkInterface, Subnet, Vpc, World,
 };

@@ -25,6 +25,21 @@ pub struct World {
     /// (`NumericLessThanEquals`): a tunnel asking for more, or for the
     /// default 3600 s, is denied with a 403.
     pub max_tunnel_duration_cap: Option<u64>,
+    /// Network interfaces attached to no instance (a Lambda function's, a
+    /// VPC endpoint's, one made by hand), for `DescribeNetworkInterfaces`.
+    pub loose_interfaces: Vec<LooseInterface>,
+}
+
+/// A network interface attached to no instance: its description is
+/// whatever its creator wrote.
+#[derive(Clone, Debug, Default)]
+pub struct LooseInterface {
+    /// `eni-…`.
+    pub id: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub description: String,
+    pub security_group_ids: Vec<String>,
 }
 
 /// One VPC.
@@ -173,6 +188,7 @@ impl Default for World {
             subnets: Vec::new(),
             security_groups: Vec::new(),
             max_tunnel_duration_cap: None,
+            loose_interfaces: Vec::new(),
         }
     }
 }
@@ -344,6 +360,7 @@ impl World {
                 },
             ],
             max_tunnel_duration_cap: None,
+            loose_interfaces: Vec::new(),
         }
     }
 

@@ -17,12 +17,12 @@ use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
-use crate::aws::find;
 use crate::cli::{ExecArgs, Verbosity};
+use crate::connect::context::Context;
 use crate::error::Error;
 use crate::ssh::recorder::KnownHostsRecorder;
+use crate::target::find;
 use job::{Job, Shared};
 use output::{InstanceSink, Printer};
 pub use report::Report;
@@ -56,7 +56,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
             ))
         })?;
     }
-    let aws = Arc::new(Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?);
+    let aws = Arc::new(Context::load(&args.aws.settings()).await?.aws);
 
     let (per_target, endpoints) = tokio::try_join!(
         try_join_all(args.targets.iter().map(|t| find::find_instances(
@@ -74,7 +74,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &t.expr.describe()));
+        return Err(crate::target::choose::no_match(&aws, &[&t.expr]).await);
     }
     let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {
@@ -91,16 +91,31 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         aws: aws.clone(),
         command: args.remote_command(),
         parallel: Arc::new(Semaphore::new(args.parallel as usize)),
-        known_hosts: args.host_keys.file(),
-        strict: args.host_keys.strict_host_key_checking,
-        verify: args.host_keys.verify_host_key,
+        host_keys: args.host_keys.checking(),
         notify: !verbosity.quiet,
         recorder: KnownHostsRecorder::start(args.host_keys.file()),
     });
     let printer = (args.output.is_none() && !args.json).then(Printer::start);
 
+    // Every instance's output first: a file that cannot be made (or an ID
+    // that cannot name one) stops the run before anything runs.
+    let mut sinks = Vec::with_capacity(jobs.len());
+    for (index, (info, _)) in jobs.iter().enumerate() {
+        let lines = printer.as_ref().map(|p| {
+            (
+                p.sender(),
+                output::prefixes(&info.id, info.name.as_deref(), index),
+            )
+        });
+        let mut sink = InstanceSink::new(lines, args.json);
+        if let Some(dir) = &args.output {
+            sink = sink.with_files(dir, &info.id).await?;
+        }
+        sinks.push(sink);
+    }
+
     let mut set = JoinSet::new();
-    for (index, (info, user)) in jobs.iter().enumerate() {
+    for ((index, (info, user)), sink) in jobs.iter().enumerate().zip(sinks) {
         let endpoint = match find::endpoint_for(&endpoints, info) {
             Ok(ep) => {
                 let s = slots
@@ -117,16 +132,6 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
                 instance: info.id.clone(),
             }),
         };
-        let lines = printer.as_ref().map(|p| {
-            (
-                p.sender(),
-                output::prefixes(&info.id, info.name.as_deref(), index),
-            )
-        });
-        let mut sink = InstanceSink::new(lines, args.json);
-        if let Some(dir) = &args.output {
-            sink = sink.with_files(dir, &info.id).await?;
-        }
         let job = Job {
             instance: info.clone(),
             user: user.clone(),
@@ -160,7 +165,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         started.elapsed(),
     );
     if args.json {
-        println!("{}", report.json()?);
+        crate::term::out(&format!("{}\n", report.json()?))?;
     }
     eprint!("{}", report.summary());
     Ok(report.exit_status())

@@ -2,7 +2,7 @@
 //! lines from different instances never mix mid-line), files in `--output
 //! DIR`, and the bytes kept for `--json`.
 
-use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use tokio::io::AsyncWriteExt;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Error;
 use crate::ssh::capture::{OutputSink, Stream};
+use crate::target::syntax::validate_instance_id;
 
 /// Colours for the prefixes, one per instance in turn.
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -61,12 +62,12 @@ impl Printer {
     }
 }
 
-/// `NAME (i-…): ` (or `i-…: ` without a Name), coloured when the stream
-/// is a terminal.
+/// `NAME (i-…): ` (or `i-…: ` without a Name), coloured as `--color` and
+/// `NO_COLOR` decide for each stream.
 pub fn prefixes(id: &str, name: Option<&str>, index: usize) -> Prefixes {
     (
-        prefix(id, name, index, std::io::stdout().is_terminal()),
-        prefix(id, name, index, std::io::stderr().is_terminal()),
+        prefix(id, name, index, crate::term::color::stdout()),
+        prefix(id, name, index, crate::term::color::stderr()),
     )
 }
 
@@ -100,20 +101,73 @@ pub struct InstanceSink {
     pub file_error: Option<String>,
 }
 
-/// One of an instance's output files: where it is, and the open file
-/// while the instance writes to it.
+/// One of an instance's output files: where it is, which file it is, and
+/// the open file while the instance writes to it.
 struct OutputFile {
     path: std::path::PathBuf,
+    /// The device and inode created: a later open must find this file.
+    identity: (u64, u64),
     open: Option<std::fs::File>,
 }
 
 impl OutputFile {
+    /// A new empty file at `path`, readable by the user only. An earlier
+    /// run's file there is removed first (its name only: a hard link
+    /// someone made to another file leaves that file alone); a symbolic
+    /// link is refused, never followed.
+    fn create(path: std::path::PathBuf) -> std::io::Result<OutputFile> {
+        use rustix::fs::{Mode, OFlags};
+        use std::io::{Error, ErrorKind};
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    "a symbolic link is there, and it is not followed: remove it, or choose another --output directory",
+                ));
+            }
+            Ok(m) if m.is_file() => std::fs::remove_file(&path)?,
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    "something other than a file is there",
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        // O_EXCL: if anything appeared there since, this fails.
+        let fd = rustix::fs::open(
+            &path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::RUSR | Mode::WUSR,
+        )?;
+        let meta = std::fs::File::from(fd).metadata()?;
+        Ok(OutputFile {
+            path,
+            identity: (meta.dev(), meta.ino()),
+            open: None,
+        })
+    }
+
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let file = match &mut self.open {
             Some(f) => f,
-            None => self
-                .open
-                .insert(std::fs::OpenOptions::new().append(true).open(&self.path)?),
+            None => {
+                use rustix::fs::{Mode, OFlags};
+                let fd = rustix::fs::open(
+                    &self.path,
+                    OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let file = std::fs::File::from(fd);
+                let meta = file.metadata()?;
+                if (meta.dev(), meta.ino()) != self.identity {
+                    return Err(std::io::Error::other(
+                        "it was replaced by another file since eic-ssh created it",
+                    ));
+                }
+                self.open.insert(file)
+            }
         };
         std::io::Write::write_all(file, bytes)
     }
@@ -140,17 +194,23 @@ impl InstanceSink {
     }
 
     /// Also write `DIR/<id>.out` and `DIR/<id>.err` (created now, so every
-    /// instance has both, even when empty).
+    /// instance has both, even when empty). The ID came from the API: it
+    /// must be an instance ID to become a file name.
     pub async fn with_files(mut self, dir: &Path, id: &str) -> Result<InstanceSink, Error> {
+        validate_instance_id(id).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the API answered with {e}; it is not used as a file name in --output"),
+            ))
+        })?;
         let create = |ext: &str| {
             let path = dir.join(format!("{id}.{ext}"));
-            match std::fs::File::create(&path) {
-                Ok(_) => Ok(OutputFile { path, open: None }),
-                Err(e) => Err(Error::Io(std::io::Error::new(
+            OutputFile::create(path.clone()).map_err(|e| {
+                Error::Io(std::io::Error::new(
                     e.kind(),
-                    format!("{}: {e}", path.display()),
-                ))),
-            }
+                    format!("cannot create {}: {e}", path.display()),
+                ))
+            })
         };
         self.files = Some([create("out")?, create("err")?]);
         Ok(self)

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::plan::{Action, Change, PlanStatus, make_plan, project};
+use crate::access::plan::{Action, Change, PlanStatus, make_plan, project};
 use crate::access::{ClientAddr, Facts, Peer, Rule, Status, evaluate, parse_cidr};
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 
@@ -153,6 +153,34 @@ fn the_open_configuration_adds_then_turns_on_then_revokes() {
         plan.end_state
     );
     end_state_passes(&f, &plan.changes);
+}
+
+/// A rule's description is anyone's text: the restore command keeps it
+/// exactly (as JSON escapes) but never carries a raw DEL, C1 or
+/// bidirectional control to the terminal.
+#[test]
+fn a_hostile_rule_description_is_escaped_exactly_in_the_restore_command() {
+    let hostile = "ops\u{202E}txt.exe\u{9b}31m\u{7f}\x1b]0;x\x07";
+    let mut r = tcp_in("sgr-ep", 22, Peer::Group("sg-e".into()));
+    r.description = Some(hostile.into());
+    let plan = make_plan(&facts(false, vec![r]));
+    let restore = &plan.changes[2].undo;
+    assert!(
+        !restore
+            .chars()
+            .any(|c| c.is_control() || crate::text::is_bidi_control(c)),
+        "{restore:?}"
+    );
+    let json = restore
+        .split_once("--ip-permissions '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(json, _)| json)
+        .unwrap_or_else(|| panic!("{restore}"));
+    let perm: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        perm[0]["UserIdGroupPairs"][0]["Description"], hostile,
+        "{json}"
+    );
 }
 
 #[test]

@@ -21,31 +21,54 @@ pub fn show(bind: &Bind, port: u16) -> String {
     format!("{bind}:{port}")
 }
 
+/// Whether `ip` is a loopback address (an IPv4-mapped one too): only this
+/// machine can connect to a listener there.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// The addresses `bind:port` stands for: both loopbacks, both wildcards
+/// for `*`, or what a name resolves to.
+pub async fn resolve(bind: &Bind, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    Ok(match bind {
+        Bind::Loopback => vec![
+            (Ipv4Addr::LOCALHOST, port).into(),
+            (Ipv6Addr::LOCALHOST, port).into(),
+        ],
+        // [::] takes IPv4 connections too where the system makes it
+        // dual-stack (then 0.0.0.0 is refused as in use, and that is
+        // fine); with bindv6only set, or IPv6 off, 0.0.0.0 is needed.
+        Bind::Any => vec![
+            (Ipv6Addr::UNSPECIFIED, port).into(),
+            (Ipv4Addr::UNSPECIFIED, port).into(),
+        ],
+        Bind::Addr(host) => match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| listen_error(bind, port, e))?
+                .collect(),
+        },
+    })
+}
+
 impl Listeners {
     /// Bind `bind:port`. Port 0 picks a free port (the same one on every
     /// address). The first address is required; further loopback or
     /// wildcard addresses are best effort, for hosts without IPv6.
     pub async fn bind(bind: &Bind, port: u16) -> Result<Listeners, Error> {
-        let addrs: Vec<SocketAddr> = match bind {
-            Bind::Loopback => vec![
-                (Ipv4Addr::LOCALHOST, port).into(),
-                (Ipv6Addr::LOCALHOST, port).into(),
-            ],
-            // [::] takes IPv4 connections too where the system makes it
-            // dual-stack (then 0.0.0.0 is refused as in use, and that is
-            // fine); with bindv6only set, or IPv6 off, 0.0.0.0 is needed.
-            Bind::Any => vec![
-                (Ipv6Addr::UNSPECIFIED, port).into(),
-                (Ipv4Addr::UNSPECIFIED, port).into(),
-            ],
-            Bind::Addr(host) => match host.parse::<IpAddr>() {
-                Ok(ip) => vec![SocketAddr::new(ip, port)],
-                Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                    .await
-                    .map_err(|e| listen_error(bind, port, &e))?
-                    .collect(),
-            },
-        };
+        Listeners::bind_addrs(bind, port, resolve(bind, port).await?).await
+    }
+
+    /// Bind the addresses `bind:port` was [`resolve`]d to.
+    pub async fn bind_addrs(
+        bind: &Bind,
+        port: u16,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Listeners, Error> {
         let mut listeners: Vec<TcpListener> = Vec::new();
         let mut first_error = None;
         for mut addr in addrs {
@@ -64,13 +87,16 @@ impl Listeners {
             }
         }
         match (listeners.is_empty(), first_error) {
-            (true, Some((addr, e))) => Err(Error::Listen {
+            (true, Some((addr, source))) => Err(Error::Listen {
                 addr: addr.to_string(),
-                reason: e.to_string(),
+                source,
             }),
             (true, None) => Err(Error::Listen {
                 addr: show(bind, port),
-                reason: "the name resolves to no address".into(),
+                source: io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the name resolves to no address",
+                ),
             }),
             // Loopback: a missing ::1 is fine, a taken one is not.
             (false, Some((addr, e)))
@@ -78,7 +104,7 @@ impl Listeners {
             {
                 Err(Error::Listen {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    source: e,
                 })
             }
             (false, _) => Ok(Listeners {
@@ -111,10 +137,10 @@ impl Listeners {
     }
 }
 
-fn listen_error(bind: &Bind, port: u16, e: &io::Error) -> Error {
+fn listen_error(bind: &Bind, port: u16, source: io::Error) -> Error {
     Error::Listen {
         addr: show(bind, port),
-        reason: e.to_string(),
+        source,
     }
 }
 

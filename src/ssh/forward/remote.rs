@@ -9,10 +9,11 @@ use russh::client::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
-use crate::ssh::forward::pump;
+use crate::ssh::forward::pump::pump;
 use crate::ssh::forward::spec::{Bind, PortForward};
 use crate::ssh::host_keys::Client;
 pub use crate::ssh::host_keys::Incoming;
+use crate::text::remote_text;
 
 /// A remote forward the server accepted, with the port it listens on.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ pub async fn request(
             Err(e) => {
                 let err = Error::RemoteForwardRefused {
                     listen: format!("{}:{}", f.bind, f.port),
-                    reason: e.to_string(),
+                    source: e,
                 };
                 if best_effort {
                     tracing::warn!("{err}");
@@ -100,7 +101,7 @@ pub async fn serve(routes: Vec<Route>, mut incoming: UnboundedReceiver<Incoming>
         let Some(route) = route else {
             tracing::warn!(
                 "-R: the instance forwarded a connection for {}:{}, which was not asked for",
-                inc.connected_address,
+                remote_text(&inc.connected_address),
                 inc.connected_port
             );
             inc.reply
@@ -111,7 +112,10 @@ pub async fn serve(routes: Vec<Route>, mut incoming: UnboundedReceiver<Incoming>
         tokio::spawn(async move {
             let label = format!(
                 "-R {}:{} from {}:{} on the instance",
-                route.host, route.host_port, inc.originator, inc.originator_port
+                route.host,
+                route.host_port,
+                remote_text(&inc.originator),
+                inc.originator_port
             );
             match tokio::net::TcpStream::connect((route.host.as_str(), route.host_port)).await {
                 Ok(socket) => {

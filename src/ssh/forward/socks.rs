@@ -11,7 +11,8 @@ use russh::client::Handle;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::ssh::forward::{open_direct, pump};
+use crate::ssh::forward::pump::{open_direct, pump};
+use crate::ssh::forward::spec::check_host;
 use crate::ssh::host_keys::Client;
 
 /// The protocol version a client spoke, which decides the reply's shape.
@@ -150,20 +151,18 @@ where
         1 => {
             let mut ip = [0u8; 4];
             s.read_exact(&mut ip).await?;
-            Ipv4Addr::from(ip).to_string()
+            Ipv4Addr::from(ip).to_string().into_bytes()
         }
         3 => {
             let len = s.read_u8().await?;
             let mut name = vec![0u8; usize::from(len)];
             s.read_exact(&mut name).await?;
-            String::from_utf8(name).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, "a host name that is not UTF-8")
-            })?
+            name
         }
         4 => {
             let mut ip = [0u8; 16];
             s.read_exact(&mut ip).await?;
-            Ipv6Addr::from(ip).to_string()
+            Ipv6Addr::from(ip).to_string().into_bytes()
         }
         _ => {
             reply(s, Version::V5, Reply::AddressTypeNotSupported).await?;
@@ -176,11 +175,45 @@ where
         reply(s, Version::V5, Reply::CommandNotSupported).await?;
         return Ok(None);
     }
+    let Some(host) = host_name(host) else {
+        reply(s, Version::V5, Reply::HostUnreachable).await?;
+        return Ok(None);
+    };
     Ok(Some(Connect {
         version: Version::V5,
         host,
         port,
     }))
+}
+
+/// The requested host, if it can name one (an IP address or a DNS name).
+/// Anything else is answered here and never reaches the instance: OpenSSH's
+/// sshd ends the whole session (every forward with it) on a name holding
+/// NUL, and any local process can send one. The answer is "host
+/// unreachable" (SOCKS5 0x04, SOCKS4 0x5b "rejected"): the request is well
+/// formed and the proxy works, but no host can be reached by that name;
+/// RFC 1928 has no code for a bad name, and "general failure" would blame
+/// the proxy.
+fn host_name(raw: Vec<u8>) -> Option<String> {
+    let refused = |why: &str, raw: &[u8]| {
+        tracing::warn!(
+            "-D: refused a request for {:?}: {why}",
+            String::from_utf8_lossy(raw)
+        );
+    };
+    match String::from_utf8(raw) {
+        Ok(host) => match check_host(&host) {
+            Ok(()) => Some(host),
+            Err(why) => {
+                refused(why, host.as_bytes());
+                None
+            }
+        },
+        Err(e) => {
+            refused("it is not UTF-8", e.as_bytes());
+            None
+        }
+    }
 }
 
 async fn socks4<S>(s: &mut S) -> io::Result<Option<Connect>>
@@ -196,13 +229,17 @@ where
     let host = if ip[..3] == [0, 0, 0] && ip[3] != 0 {
         read_cstr(s).await?
     } else {
-        Ipv4Addr::from(ip).to_string()
+        Ipv4Addr::from(ip).to_string().into_bytes()
     };
     if cmd != 1 {
         tracing::info!("-D: SOCKS4 command {cmd} is not supported (only CONNECT)");
         reply(s, Version::V4, Reply::CommandNotSupported).await?;
         return Ok(None);
     }
+    let Some(host) = host_name(host) else {
+        reply(s, Version::V4, Reply::HostUnreachable).await?;
+        return Ok(None);
+    };
     Ok(Some(Connect {
         version: Version::V4,
         host,
@@ -210,7 +247,7 @@ where
     }))
 }
 
-async fn read_cstr<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<String> {
+async fn read_cstr<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         match s.read_u8().await? {
@@ -224,8 +261,7 @@ async fn read_cstr<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<String> {
             }
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a host name that is not UTF-8"))
+    Ok(out)
 }
 
 /// Answer a request. The bound address is not known (the connection is made
@@ -326,6 +362,25 @@ mod tests {
         assert_eq!((c.host.as_str(), c.port), ("web.internal", 8080));
         // BIND is rejected with SOCKS4's "request rejected".
         let (r, answer) = talk(&[4, 2, 0, 80, 10, 1, 2, 3, 0]).await;
+        assert_eq!(r.unwrap(), None);
+        assert_eq!(answer, [0, 0x5b, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// A name that cannot name a host never reaches the instance: "host
+    /// unreachable", in SOCKS5 and SOCKS4a, after the whole request is read.
+    #[tokio::test]
+    async fn a_name_that_is_no_host_name_is_answered_host_unreachable() {
+        for name in [&b"a\0b"[..], b"db\r\nx", b"", b"a b", b"\xff\xfe"] {
+            let mut req = vec![5, 1, 0, 5, 1, 0, 3, u8::try_from(name.len()).unwrap()];
+            req.extend_from_slice(name);
+            req.extend_from_slice(&80u16.to_be_bytes());
+            let (r, answer) = talk(&req).await;
+            assert_eq!(r.unwrap(), None, "{name:?}");
+            assert_eq!(answer, [5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0], "{name:?}");
+        }
+        let mut req = vec![4, 1, 0, 80, 0, 0, 0, 1, 0];
+        req.extend_from_slice(b"a\x1b]0;x\x07\0");
+        let (r, answer) = talk(&req).await;
         assert_eq!(r.unwrap(), None);
         assert_eq!(answer, [0, 0x5b, 0, 0, 0, 0, 0, 0]);
     }

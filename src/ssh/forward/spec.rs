@@ -103,6 +103,37 @@ fn fields(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Why `host` cannot name a host for the instance to connect to, if it
+/// cannot: it must be an IP address, or a DNS name (labels of letters,
+/// digits, `-` and `_`, up to 63 bytes each and 253 in all, a final `.`
+/// allowed). Anything else is refused here: OpenSSH's sshd ends the whole
+/// session on a name holding NUL, and nothing else would resolve anyway.
+pub fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return Err("a host name is 1 to 253 characters");
+    }
+    if host.chars().any(char::is_control) {
+        return Err("it holds a control character");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match name.split('.').all(label_ok) {
+        true => Ok(()),
+        false => Err(
+            "a host name is dot-separated labels of letters, digits, '-' and '_' (or give an IP address)",
+        ),
+    }
+}
+
 fn port(s: &str, what: &str, spec: &str) -> Result<u16, String> {
     s.parse::<u16>()
         .map_err(|_| format!("bad {what} '{s}' in '{spec}': expected a number from 0 to 65535"))
@@ -115,6 +146,7 @@ fn host_port(f: &[String], spec: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err(format!("missing host in '{spec}'"));
     }
+    check_host(host).map_err(|why| format!("bad host {host:?} in {spec:?}: {why}"))?;
     let hp = port(hp, "port", spec)?;
     if hp == 0 {
         return Err(format!(
@@ -232,9 +264,45 @@ mod tests {
             ("5432:db:0", "bad port '0'"),
             ("[::1:5432:db:1", "unclosed '['"),
             ("a:b:c:d:e", "expected [BIND:]PORT:HOST:HOSTPORT"),
+            ("5432:db\nx:5432", "control character"),
+            ("5432:db..internal:5432", "bad host \"db..internal\""),
+            ("5432:-oProxy:5432", "bad host"),
+            ("5432:a b:5432", "bad host"),
         ] {
             let err = spec.parse::<PortForward>().unwrap_err();
             assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_names_or_addresses() {
+        for good in [
+            "db",
+            "db.internal",
+            "db.internal.",
+            "my_db-1.cluster-x.us-east-1.rds.amazonaws.com",
+            "10.0.0.7",
+            "fd00::5",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(check_host(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "a\0b",
+            "db\r\n",
+            "a..b",
+            ".a",
+            "-a",
+            "a b",
+            "a/b",
+            "[::1]",
+            "bücher.example",
+            &"a".repeat(64),
+            &["a"; 130].join("."),
+        ] {
+            assert!(check_host(bad).is_err(), "{bad:?}");
         }
     }
 

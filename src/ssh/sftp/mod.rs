@@ -2,7 +2,9 @@
 //! pipelined reads and writes: throughput is bounded by the window, not by
 //! round trips.
 
+mod meta;
 pub mod transfer;
+pub(crate) mod walk;
 
 use std::sync::Arc;
 
@@ -13,49 +15,10 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
 use crate::error::Error;
 use crate::ssh::host_keys::Client;
+pub use meta::{Finish, Kind, MODE_BITS, Meta};
+use meta::{S_IFDIR, S_IFLNK, S_IFMT};
 pub use transfer::{Reader, Writer};
-
-/// What a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-    /// A symbolic link, not followed: as `lstat` sees one, or a listed link
-    /// that leads nowhere (missing, or a loop).
-    Link,
-    /// A symbolic link to a directory, met in a listing: a recursive copy
-    /// does not descend into it (a loop would never end).
-    LinkToDir,
-    Other,
-}
-
-/// The metadata `cp` uses: type, size, permission bits and times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    pub kind: Kind,
-    pub size: u64,
-    /// Permission bits (`0o777`): setuid, setgid and sticky are never kept,
-    /// as ownership is not.
-    pub mode: u32,
-    pub atime: u32,
-    pub mtime: u32,
-}
-
-/// What a finished file gets, set on its open handle before it is closed
-/// (`fchmod`/`futimens`, SFTP `fsetstat`), not by path (only a server
-/// without `fsetstat` gets `setstat` on the temporary's name).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Finish {
-    /// Permission bits, exactly (no umask).
-    pub mode: Option<u32>,
-    /// Access and modification times.
-    pub times: Option<(u32, u32)>,
-}
-
-/// The permission bits a copy may give a file or directory: `rwx` for
-/// owner, group and others, never setuid, setgid or sticky (OpenSSH masks
-/// the same way, since the owner is not kept).
-pub const MODE_BITS: u32 = 0o777;
+pub use walk::{Owners, protected_link};
 
 /// Why `name`, from a directory listing, cannot be one path component
 /// under the destination (`None` when it can): OpenSSH's sftp refuses the
@@ -73,83 +36,6 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
         Some("a name with a NUL byte in it")
     } else {
         None
-    }
-}
-
-impl Meta {
-    /// From the file's `st_mode` and the rest.
-    pub fn from_mode(st_mode: u32, size: u64, atime: u32, mtime: u32) -> Meta {
-        let kind = match st_mode & S_IFMT {
-            0o100000 => Kind::File,
-            0o040000 => Kind::Dir,
-            S_IFLNK => Kind::Link,
-            _ => Kind::Other,
-        };
-        Meta {
-            kind,
-            size,
-            mode: st_mode & MODE_BITS,
-            atime,
-            mtime,
-        }
-    }
-
-    fn from_attrs(a: &FileAttributes) -> Meta {
-        Meta::from_mode(
-            a.permissions.unwrap_or(0),
-            a.size.unwrap_or(0),
-            a.atime.unwrap_or(0),
-            a.mtime.unwrap_or(0),
-        )
-    }
-}
-
-/// The owners that decide whether a symbolic link may be followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owners {
-    /// The link's owner, if the server says.
-    pub link: Option<u32>,
-    /// The owner of the directory the link is in, if the server says.
-    pub dir: Option<u32>,
-    /// That directory's mode.
-    pub dir_mode: u32,
-}
-
-impl Owners {
-    /// Whether the follower's uid is needed to decide: the link is in a
-    /// sticky, world-writable directory and not owned by its owner.
-    fn needs_follower(&self) -> bool {
-        self.dir_mode & 0o1002 == 0o1002 && (self.link.is_none() || self.link != self.dir)
-    }
-}
-
-/// Why a symbolic link in `dir` must not be followed by the user `me`, by
-/// the rule of Linux's `fs.protected_symlinks`: in a sticky, world-writable
-/// directory (like `/tmp`), a link is followed only by its owner, or when
-/// the directory's owner owns it too. Applied whatever the machine's own
-/// setting, since a link resolved by name and then renamed onto is never
-/// checked by the kernel.
-pub fn protected_link(dir: &str, owners: Owners, me: Option<u32>) -> Option<String> {
-    if !owners.needs_follower() {
-        return None;
-    }
-    let uid = |u: Option<u32>| {
-        u.map_or_else(
-            || "an owner the server does not tell".into(),
-            |u| format!("uid {u}"),
-        )
-    };
-    match (owners.link, me) {
-        (Some(link), Some(me)) if link == me => None,
-        (link, me) => Some(format!(
-            "a symbolic link owned by {}, in {dir}, a sticky world-writable directory owned by {}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks{}); remove the link or copy to the file it names",
-            uid(link),
-            uid(owners.dir),
-            match me {
-                Some(me) => format!(": you are uid {me}"),
-                None => ": and your own uid could not be told".into(),
-            }
-        )),
     }
 }
 
@@ -185,16 +71,6 @@ async fn ask_uid(session: &Handle<Client>) -> Option<u32> {
     std::str::from_utf8(&out).ok()?.trim().parse().ok()
 }
 
-/// The directory part of an SFTP path (`.` when there is none).
-fn parent(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &trimmed[..i],
-        None => ".",
-    }
-}
-
 /// Whether an SFTP failure says the path does not exist.
 pub fn is_not_found(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
@@ -217,9 +93,6 @@ const MAX_IO: u64 = 255 * 1024;
 /// The most entries one directory listing may have: a server that never
 /// ends a listing must not exhaust memory.
 pub const MAX_LISTING: usize = 1 << 20;
-
-const S_IFMT: u32 = 0o170000;
-const S_IFLNK: u32 = 0o120000;
 
 impl Sftp {
     /// Start the `sftp` subsystem on a new channel of `handle`.
@@ -286,8 +159,14 @@ impl Sftp {
             match self.raw.readdir(handle.as_str()).await {
                 Ok(name) => {
                     for f in name.files {
-                        // Every server lists these two; never copied.
-                        if f.filename == "." || f.filename == ".." {
+                        // Every server lists these two, as directories;
+                        // never copied. Listed as anything else, they are
+                        // kept for the caller to refuse with a warning.
+                        if (f.filename == "." || f.filename == "..")
+                            && f.attrs
+                                .permissions
+                                .is_none_or(|p| p & S_IFMT == 0 || p & S_IFMT == S_IFDIR)
+                        {
                             continue;
                         }
                         if out.len() >= MAX_LISTING {
@@ -355,36 +234,19 @@ impl Sftp {
         }
     }
 
-    /// Where the symbolic link `path` leads (resolved by the server), or
-    /// `None` if `path` is not a link, is missing, or leads nowhere. A link
-    /// that `fs.protected_symlinks` would not let this user follow is
-    /// refused (see [`protected_link`]): resolving it here and renaming onto
-    /// its target would get past that protection.
+    /// Where the symbolic link `path` leads, or `None` if `path` is not a
+    /// link, is missing, or leads nowhere. Every link on the way is checked
+    /// (see [`walk`]): one that `fs.protected_symlinks` would not let this
+    /// user follow is refused (see [`protected_link`]), since resolving it
+    /// here and renaming onto its target would get past that protection.
     pub async fn link_target(&self, path: &str) -> Result<Option<String>, LinkError> {
-        let link = match self.raw.lstat(path).await {
-            Ok(a) if a.attrs.permissions.unwrap_or(0) & S_IFMT == S_IFLNK => a.attrs,
-            Ok(_) => return Ok(None),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let dir = parent(path);
-        let dir_attrs = self.raw.stat(dir).await?.attrs;
-        let owners = Owners {
-            link: link.uid,
-            dir: dir_attrs.uid,
-            dir_mode: dir_attrs.permissions.unwrap_or(0),
-        };
-        if owners.needs_follower() {
-            let me = self.own_uid().await;
-            if let Some(why) = protected_link(dir, owners, me) {
-                return Err(LinkError::Protected(why));
+        walk::link_target(self, path).await.map_err(|e| match e {
+            walk::Stop::Failed(e) => LinkError::Sftp(e),
+            walk::Stop::Protected(why) => LinkError::Protected(why),
+            walk::Stop::TooManyLinks => {
+                LinkError::Protected(format!("too many levels of symbolic links in {path}"))
             }
-        }
-        match self.raw.realpath(path).await {
-            Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        })
     }
 
     /// The remote user's uid (`id -u` on the session), asked once and only
@@ -533,6 +395,39 @@ pub fn join(dir: &str, name: &str) -> String {
         format!("{dir}{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+/// The instance's file system, through SFTP, for [`walk::link_target`].
+impl walk::Walk for Sftp {
+    type Error = SftpError;
+
+    async fn lstat(&self, path: &str) -> Result<Option<walk::Node>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) => {
+                let mode = a.attrs.permissions.unwrap_or(0);
+                Ok(Some(walk::Node {
+                    link: mode & S_IFMT == S_IFLNK,
+                    uid: a.attrs.uid,
+                    mode,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn readlink(&self, path: &str) -> Result<String, SftpError> {
+        let name = self.raw.readlink(path).await?;
+        name.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| SftpError::UnexpectedBehavior(format!("no target for the link {path}")))
+    }
+
+    async fn uid(&self) -> Option<u32> {
+        self.own_uid().await
     }
 }
 

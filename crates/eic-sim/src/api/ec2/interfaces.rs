@@ -55,6 +55,19 @@ fn interfaces(world: &World) -> Vec<Eni> {
             groups: e.security_group_ids.clone(),
         });
     }
+    for l in &world.loose_interfaces {
+        out.push(Eni {
+            id: l.id.clone(),
+            vpc_id: l.vpc_id.clone(),
+            subnet_id: l.subnet_id.clone(),
+            private_ip: None,
+            kind: "interface",
+            description: l.description.clone(),
+            requester_managed: false,
+            attachment: None,
+            groups: l.security_group_ids.clone(),
+        });
+    }
     out
 }
 

@@ -1,9 +1,11 @@
 //! `-f`: go to the background once the forwards are up and the key was
 //! accepted, as `ssh -f` does. With no `fork` (unsafe code is forbidden),
-//! the process runs itself again in a new process group with stdin from
-//! /dev/null, and waits on a private Unix socket until the copy says it is
-//! ready: only then does it exit 0. If the copy fails first, its status is
-//! ours (it has already printed why).
+//! the process runs itself again with stdin from /dev/null, and waits on a
+//! private Unix socket until the copy says it is ready: only then does it
+//! exit 0. If the copy fails first, its status is ours (it has already
+//! printed why). Once ready, the copy lets go of the caller's stdout (and
+//! stderr, unless -v) and of the terminal's session, so that
+//! `eic-ssh -f … | cat` ends and a closing terminal does not hang it up.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,12 +34,13 @@ pub async fn run_parent() -> Result<u8, Error> {
 async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
     let listener = UnixListener::bind(socket)?;
     let exe = std::env::current_exe()?;
+    // In our process group until it is ready (Ctrl-C on the terminal stops
+    // it too), and not its leader, so that it can then start a session of
+    // its own.
     let mut child = tokio::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(READY_SOCKET, socket)
         .stdin(Stdio::null())
-        // Out of the terminal's process group: Ctrl-C there is not for it.
-        .process_group(0)
         .spawn()?;
     let ready = async {
         let (mut stream, _) = listener.accept().await?;
@@ -45,19 +48,16 @@ async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
         stream.read_to_end(&mut word).await?;
         Ok::<_, std::io::Error>(word == b"ready")
     };
-    // The copy is out of the terminal's process group, so Ctrl-C here
-    // reaches only this process: pass it on while the copy is not ready
-    // yet, or it would log in and keep forwarding after all.
+    // A signal sent to this process alone (kill, or a SIGHUP) is passed
+    // on while the copy is not ready yet, or it would log in and keep
+    // forwarding after all.
     let mut stop = crate::term::signals::StopSignals::new()?;
     tokio::select! {
         r = ready => match r {
             Ok(true) => Ok(0),
-            _ => {
-                let status = child.wait().await?;
-                Ok(exit_code(status))
-            }
+            _ => ended(child.wait().await?),
         },
-        status = child.wait() => Ok(exit_code(status?)),
+        status = child.wait() => ended(status?),
         signal = stop.recv() => {
             if let Some(pid) = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?)) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
@@ -72,6 +72,18 @@ async fn spawn_and_wait(socket: &Path) -> Result<u8, Error> {
     }
 }
 
+/// The copy ended before it was ready: its status, or (Ctrl-C on the
+/// terminal reached it as well as us) an interruption, said once.
+fn ended(status: std::process::ExitStatus) -> Result<u8, Error> {
+    use std::os::unix::process::ExitStatusExt;
+    if status.signal() == Some(rustix::process::Signal::INT.as_raw()) {
+        return Err(Error::Interrupted(
+            "interrupted before the background session was ready: it was stopped".into(),
+        ));
+    }
+    Ok(exit_code(status))
+}
+
 /// How long the background copy may take to end once told to stop.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -82,11 +94,16 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
         .unwrap_or(EXIT_CONNECT_FAILED)
 }
 
-/// In the background copy: tell the waiting parent that all is up.
-pub async fn notify_ready() {
+/// In the background copy, once all is up: let go of the caller's stdout
+/// (and stderr, unless `keep_stderr`, as with -v) and start a session of
+/// its own, as `ssh -f` does, then tell the waiting parent.
+pub async fn detach_and_notify(keep_stderr: bool) {
     let Some(path) = std::env::var_os(READY_SOCKET) else {
         return;
     };
+    if let Err(e) = detach(keep_stderr) {
+        tracing::warn!("-f: cannot leave the terminal: {e}");
+    }
     match UnixStream::connect(&path).await {
         Ok(mut s) => {
             let _ = s.write_all(b"ready").await;
@@ -94,6 +111,24 @@ pub async fn notify_ready() {
         }
         Err(e) => tracing::debug!("cannot tell the parent we are ready: {e}"),
     }
+}
+
+/// stdout (and stderr unless `keep_stderr`) to /dev/null, then `setsid`:
+/// no pipe of the caller's stays open, and no terminal can hang us up.
+fn detach(keep_stderr: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    rustix::stdio::dup2_stdout(&null)?;
+    if !keep_stderr {
+        rustix::stdio::dup2_stderr(&null)?;
+    }
+    rustix::process::setsid()?;
+    Ok(())
 }
 
 /// A new directory only we can enter, for the socket.

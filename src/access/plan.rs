@@ -1,4 +1,4 @@
-//! The plan: a pure function of doctor's facts and the allowed networks.
+//! restrict's plan: a pure function of doctor's facts and the allowed networks.
 //!
 //! The order never opens a wider path, even for a moment:
 //! 1. add the rules that only add (the allowed networks, and the other ports
@@ -12,6 +12,8 @@
 //! 5. add the endpoint's missing outbound rule last: until it exists no
 //!    tunnel reaches the instance, so the first path it opens is the
 //!    restricted one.
+
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -88,12 +90,47 @@ pub struct Plan {
     pub endpoint_shared_with: Vec<String>,
     /// Doctor's checks 3 to 7 on the state after the changes.
     pub end_state: Vec<Check>,
+    /// Whether this machine's public address is inside `--allow`, so that
+    /// it can still connect once the restriction holds.
+    pub client_address: ClientVsAllow,
     /// The instance groups the plan changes.
     #[serde(skip)]
     pub touched_groups: Vec<String>,
     /// Rules that allow prefix lists, whose entries are not checked.
     #[serde(skip)]
     pub unchecked: Vec<String>,
+}
+
+/// This machine's public address against `--allow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum ClientVsAllow {
+    /// Inside: this machine keeps its way in.
+    Inside { ip: Ipv4Addr },
+    /// Outside: once applied, this machine is shut out too.
+    Outside { ip: Ipv4Addr },
+    /// It could not be learned.
+    Unknown { reason: String },
+    /// `--offline`.
+    NotChecked,
+}
+
+impl ClientVsAllow {
+    /// Where `client` stands against `allow`.
+    pub fn of(client: &ClientAddr, allow: &[Ipv4Net]) -> ClientVsAllow {
+        match client {
+            ClientAddr::Given(ip) | ClientAddr::Discovered(ip) => {
+                match allow.iter().any(|net| net.contains(ip)) {
+                    true => ClientVsAllow::Inside { ip: *ip },
+                    false => ClientVsAllow::Outside { ip: *ip },
+                }
+            }
+            ClientAddr::Failed(why) => ClientVsAllow::Unknown {
+                reason: why.clone(),
+            },
+            ClientAddr::Offline => ClientVsAllow::NotChecked,
+        }
+    }
 }
 
 /// Shell-quote one word with single quotes.
@@ -119,7 +156,24 @@ fn ip_permissions(r: &Rule, with_description: bool) -> String {
         "ToPort": r.to_port,
         key: [peer],
     }]);
-    shell_quote(&perm.to_string())
+    shell_quote(&escape_unprintable(&perm.to_string()))
+}
+
+/// JSON text with the characters serde_json leaves as they are but a
+/// terminal acts on (DEL, C1 controls, bidirectional controls) written as
+/// `\uXXXX` escapes: the same JSON, so the command stays exact (a rule's
+/// description is anyone's text), and safe to print. Such characters can
+/// only be inside strings, where the escape is valid.
+fn escape_unprintable(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() || crate::text::is_bidi_control(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn direction(egress: bool) -> &'static str {
@@ -196,6 +250,7 @@ impl Plan {
             warnings: Vec::new(),
             shared_with: Vec::new(),
             end_state: Vec::new(),
+            client_address: ClientVsAllow::of(&f.client, &f.expect),
             touched_groups: Vec::new(),
             endpoint_shared_with: Vec::new(),
             unchecked: Vec::new(),
@@ -480,11 +535,11 @@ pub fn project(f: &Facts, changes: &[Change]) -> Facts {
     g
 }
 
-/// Doctor's checks 3 to 7 on the projected state (check 6, this machine's
-/// address, is skipped: restrict does not look it up).
+/// Doctor's checks 3 to 7 on the projected state, but 6 (this machine's
+/// address): the plan says that beside them, in `client_address`.
 fn end_state(f: &Facts, changes: &[Change]) -> Vec<Check> {
     evaluate(&project(f, changes))
         .into_iter()
-        .filter(|c| (3..=7).contains(&c.id) && c.status != Status::Skip)
+        .filter(|c| (3..=7).contains(&c.id) && c.id != 6 && c.status != Status::Skip)
         .collect()
 }
