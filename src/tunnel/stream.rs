@@ -62,6 +62,8 @@ impl Tunnel {
             outgoing,
             closed,
             eof,
+            // Read by the connection log before the session starts.
+            opening: _,
         } = self;
         let (sink, stream) = ws.split();
         let (tx, frames) = mpsc::unbounded_channel();
