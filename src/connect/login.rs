@@ -174,8 +174,8 @@ pub async fn login(target: Option<&Target>, args: LoginOptions<'_>) -> Result<Lo
     let limit = aws.connect_timeout;
     // A key refused because it expired before it was used is pushed again:
     // the same key, once per connection; each push is noted in the log.
-    // The tunnel's TLS and framing run in a task of their own, beside the
-    // session's SSH work: bulk transfers use both cores.
+    // The tunnel is read ahead by a task of its own (TLS and framing), so
+    // that it is still read while the session waits.
     let login = session::Login {
         policy: policy.clone(),
         user: &user,
@@ -185,7 +185,7 @@ pub async fn login(target: Option<&Target>, args: LoginOptions<'_>) -> Result<Lo
         repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
         fallback: fallback.push(&log),
     };
-    let mut session = session::Session::connect(tunnel.into_pipe(), login).await;
+    let mut session = session::Session::connect(tunnel.into_stream(), login).await;
     // A cached route whose tunnel closed before SSH could start (the IP now
     // belongs to nothing, say): look up afresh and retry, once.
     if from_cache && session.is_err() && closed.abnormal().is_some() {
@@ -218,7 +218,7 @@ pub async fn login(target: Option<&Target>, args: LoginOptions<'_>) -> Result<Lo
             repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
             fallback: fallback.push(&log),
         };
-        session = session::Session::connect(tunnel.into_pipe(), login).await;
+        session = session::Session::connect(tunnel.into_stream(), login).await;
     }
     if session.is_ok() && fell_back.load(Ordering::Relaxed) {
         tracing::info!(

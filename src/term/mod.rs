@@ -166,6 +166,12 @@ impl Escapes {
         }
     }
 
+    /// Whether escapes are recognised at all (not `-e none`): else every
+    /// byte passes as it is.
+    pub fn active(&self) -> bool {
+        self.escape.is_some()
+    }
+
     /// Feed typed bytes; the bytes to send go to `out`. Returns a command if
     /// one was typed (bytes after it in `input` are dropped, as ssh does for `~.`).
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<EscapeCommand> {

@@ -5,6 +5,7 @@ pub mod connect_to;
 mod dial;
 pub mod presign;
 pub mod relay;
+pub mod stream;
 
 use std::io;
 use std::pin::Pin;

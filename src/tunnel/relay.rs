@@ -125,28 +125,6 @@ impl Tunnel {
     }
 }
 
-/// The in-memory pipe between a session and [`Tunnel::into_pipe`]'s relay.
-const PIPE_BUFFER: usize = 256 << 10;
-
-impl Tunnel {
-    /// The tunnel as an in-memory pipe, whose far end a task of its own
-    /// relays (TLS and websocket framing, as [`Tunnel::relay`] does for
-    /// `proxy`), so that the tunnel is still read while the SSH session on
-    /// the near end waits (on a channel, on a write). On the CLI's one
-    /// thread this overlaps waiting, not CPU work. The pipe ends when the tunnel
-    /// does; how it ended stays in [`Tunnel::close_status`].
-    pub fn into_pipe(self) -> tokio::io::DuplexStream {
-        let (near, far) = tokio::io::duplex(PIPE_BUFFER);
-        tokio::spawn(async move {
-            let (from, to) = tokio::io::split(far);
-            if let Err(e) = self.relay(from, to, CLOSE_GRACE).await {
-                tracing::debug!("the tunnel's relay ended: {e}");
-            }
-        });
-        near
-    }
-}
-
 /// Bytes a [`Tunnel::relay`] carried each way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relayed {
@@ -157,7 +135,7 @@ pub struct Relayed {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::*;
     use super::*;
     use std::time::Duration;
@@ -167,10 +145,12 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-    type Server = WebSocketStream<TcpStream>;
+    pub(in crate::tunnel) type Server = WebSocketStream<TcpStream>;
 
     /// A plain-websocket endpoint on loopback; `serve` runs the server side.
-    async fn open_with<F, Fut>(serve: F) -> (Tunnel, tokio::task::JoinHandle<Fut::Output>)
+    pub(in crate::tunnel) async fn open_with<F, Fut>(
+        serve: F,
+    ) -> (Tunnel, tokio::task::JoinHandle<Fut::Output>)
     where
         F: FnOnce(Server) -> Fut + Send + 'static,
         Fut: std::future::Future + Send + 'static,

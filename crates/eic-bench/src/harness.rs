@@ -50,6 +50,13 @@ pub(crate) struct Bench {
     pub(crate) targets: Vec<Target>,
     /// Peak RSS of `eic-ssh proxy` during the bulk transfers, kB.
     pub(crate) proxy_rss: Vec<f64>,
+    /// Peak RSS of the embedded client during the bulk transfers, kB.
+    pub(crate) embedded_rss: Vec<f64>,
+    /// Other eic-ssh binaries measured beside the one under test
+    /// (`--versus`), e.g. a build of main.
+    pub(crate) versus: Vec<PathBuf>,
+    /// `socat`, the do-nothing ProxyCommand of the bulk row's floor.
+    pub(crate) socat: Option<PathBuf>,
 }
 
 impl Bench {
@@ -135,15 +142,35 @@ impl Bench {
     /// `ssh` through `eic-ssh proxy --no-push`, the proxy under GNU time
     /// when `time_file` is given.
     pub(crate) fn ssh_proxy(&self, extra: &[&str], remote: &str, time_file: Option<&Path>) -> Cmd {
-        let command = format!("{} proxy --no-push %h %p", self.exe.display());
+        self.ssh_proxy_of(None, extra, remote, time_file)
+    }
+
+    /// [`Bench::ssh_proxy`], with `exe` (a `--versus` binary) as the proxy
+    /// when given.
+    pub(crate) fn ssh_proxy_of(
+        &self,
+        exe: Option<&Path>,
+        extra: &[&str],
+        remote: &str,
+        time_file: Option<&Path>,
+    ) -> Cmd {
+        let exe = exe.unwrap_or(&self.exe);
+        let command = format!("{} proxy --no-push %h %p", exe.display());
         self.ssh_via(&command, extra, remote, time_file)
     }
 
-    /// `ssh` through the do-nothing relay straight to the sshd (see
-    /// [`crate::relay::relay`]).
-    pub(crate) fn ssh_relay(&self, remote: &str, time_file: Option<&Path>) -> anyhow::Result<Cmd> {
-        let bench = std::env::current_exe().context("locating this binary")?;
-        let command = format!("{} {RELAY} {}", bench.display(), self.sshd.addr);
+    /// `ssh` through a do-nothing ProxyCommand straight to the sshd: `socat`
+    /// as it comes, or, where it is not installed, the bench's own relay
+    /// (see [`crate::relay::relay`]).
+    pub(crate) fn ssh_floor(&self, remote: &str, time_file: Option<&Path>) -> anyhow::Result<Cmd> {
+        let addr = self.sshd.addr;
+        let command = match &self.socat {
+            Some(socat) => format!("{} - TCP:{}:{}", socat.display(), addr.ip(), addr.port()),
+            None => {
+                let bench = std::env::current_exe().context("locating this binary")?;
+                format!("{} {RELAY} {addr}", bench.display())
+            }
+        };
         Ok(self.ssh_via(&command, &[], remote, time_file))
     }
 
@@ -226,7 +253,7 @@ impl Bench {
     }
 
     /// Records a target for the summary and writes its line to `out`:
-    /// `   target LINE: MEASURED → PASS` (or `MISS`).
+    /// `   target LINE: MEASURED → PASS` (or `FAIL`).
     pub(crate) fn check_target(
         &mut self,
         out: &mut String,
@@ -284,14 +311,20 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         Some(p) => std::path::absolute(p).with_context(|| format!("locating {}", p.display()))?,
         None => std::env::current_exe().context("locating this binary")?,
     };
-    if exe
-        .to_string_lossy()
-        .contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
-    {
-        bail!(
-            "{} has characters a ProxyCommand cannot carry unquoted",
-            exe.display()
-        );
+    let mut versus = Vec::new();
+    for p in &cfg.versus {
+        versus.push(std::path::absolute(p).with_context(|| format!("locating {}", p.display()))?);
+    }
+    for exe in std::iter::once(&exe).chain(&versus) {
+        if exe
+            .to_string_lossy()
+            .contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+        {
+            bail!(
+                "{} has characters a ProxyCommand cannot carry unquoted",
+                exe.display()
+            );
+        }
     }
     let work = tempfile::Builder::new()
         .prefix("eic-ssh-bench-")
@@ -330,6 +363,9 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
         files: AtomicU64::new(0),
         targets: Vec::new(),
         proxy_rss: Vec::new(),
+        embedded_rss: Vec::new(),
+        versus,
+        socat: on_path("socat"),
     };
 
     // Authorize the OpenSSH key for the whole run through the real
@@ -365,6 +401,14 @@ pub(crate) async fn setup(cfg: Config) -> anyhow::Result<Bench> {
     )
     .await?;
     Ok(b)
+}
+
+/// `name` in one of `$PATH`'s directories, if it is there.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// `$USER`, else what `id -un` says, else `root`.

@@ -1,6 +1,6 @@
 //! `cargo run --release -p eic-bench [-- OPTIONS]`: measures eic-ssh's
 //! speed and memory side by side with OpenSSH, in one run, and prints a
-//! table with the targets marked PASS or MISS.
+//! table with the targets marked PASS or FAIL.
 //!
 //! Everything runs locally: the AWS simulator (with injected latency per API
 //! answer, per tunnel handshake and per relayed message) in this process, a
@@ -15,12 +15,14 @@
 //! `--help` lists the knobs; each also reads an `EIC_SSH_BENCH_*` variable.
 //!
 //! One module per row ([`connect`], [`bulk`], [`keystroke`], [`memory`],
-//! [`binary`], [`copy`], [`forward`], [`fleet`], [`soak`]), on top of the shared [`harness`] (the simulator, the sshd
+//! [`binary`], [`copy`], [`forward`], [`fleet`], [`soak`], and the opt-in
+//! [`build`]), on top of the shared [`harness`] (the simulator, the sshd
 //! and the command lines), [`process`] (running and timing children),
 //! [`relay`] (the ProxyCommand floor) and [`report`] (statistics, tables and
 //! targets).
 
 mod binary;
+mod build;
 mod bulk;
 mod connect;
 mod copy;
@@ -53,9 +55,19 @@ struct Opts {
     #[arg(long, env = "EIC_SSH_BENCH_QUICK")]
     quick: bool,
     /// Which rows to run (1 connect, 2 bulk, 3 keystrokes, 4 memory, 5 binary,
-    /// 6 cp against scp and sftp, 7 -L against ssh -L, 8 fleet, 9 soak).
+    /// 6 cp against scp and sftp, 7 -L against ssh -L, 8 fleet, 9 soak;
+    /// default: 1-9) and the opt-in 10: `cargo install` from nothing,
+    /// timed, as long as a release build takes.
     #[arg(long, value_delimiter = ',', env = "EIC_SSH_BENCH_ROWS")]
     rows: Vec<u8>,
+    /// Row 10: the source to build [default: the workspace this bench was
+    /// built from].
+    #[arg(long, value_name = "DIR", env = "EIC_SSH_BENCH_BUILD_SRC")]
+    build_src: Option<PathBuf>,
+    /// Row 10: install into DIR (kept, so that `--eic-ssh DIR/bin/eic-ssh`
+    /// can measure that binary) instead of a temporary directory.
+    #[arg(long, value_name = "DIR", env = "EIC_SSH_BENCH_BUILD_ROOT")]
+    build_root: Option<PathBuf>,
     /// Iterations of each connect case [default: 10; quick: 2].
     #[arg(long, env = "EIC_SSH_BENCH_ITERS")]
     iters: Option<usize>,
@@ -95,6 +107,11 @@ struct Opts {
     /// command under test, instead of this bench re-executed as eic-ssh.
     #[arg(long, value_name = "PATH", env = "EIC_SSH_BENCH_EIC_SSH")]
     eic_ssh: Option<PathBuf>,
+    /// Row 2: also measure this eic-ssh binary's embedded client and proxy,
+    /// interleaved with the rest (e.g. a build of main, for a before/after
+    /// in one run). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    versus: Vec<PathBuf>,
 }
 
 /// The options with every default filled in.
@@ -114,6 +131,9 @@ pub(crate) struct Config {
     pub(crate) soak_execs: usize,
     pub(crate) soak_conns: usize,
     pub(crate) eic_ssh: Option<PathBuf>,
+    pub(crate) versus: Vec<PathBuf>,
+    pub(crate) build_src: PathBuf,
+    pub(crate) build_root: Option<PathBuf>,
 }
 
 impl Config {
@@ -143,6 +163,9 @@ impl Config {
             soak_execs: pick(o.soak_execs, 500, 30),
             soak_conns: pick(o.soak_conns, 2000, 200),
             eic_ssh: o.eic_ssh,
+            versus: o.versus,
+            build_src: o.build_src.unwrap_or_else(build::default_src),
+            build_root: o.build_root,
         }
     }
 
@@ -173,10 +196,27 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 /// Sets everything up, runs the chosen rows in order (a failed row prints
-/// its error and the next one runs), then prints the targets.
+/// its error and the next one runs), then prints the targets. The build
+/// (row 10) comes first, before anything else is started: it needs no
+/// simulator, and nothing of the bench's should share the cores with it.
 async fn bench(cfg: Config) -> anyhow::Result<ExitCode> {
-    let mut b = setup(cfg).await?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut built = Vec::new();
+    if cfg.row(10) {
+        progress("row 10: build");
+        let section =
+            build::row(&cfg.build_src, cfg.build_root.as_deref(), cores, &mut built).await;
+        match section {
+            Ok(text) => emit(&text),
+            Err(e) => emit(&format!("10. build: FAILED: {e:#}\n\n")),
+        }
+        if cfg.rows.iter().all(|&r| r == 10) {
+            emit(&report::summary(&built, cores));
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let mut b = setup(cfg).await?;
+    b.targets.append(&mut built);
     let profile = if cfg!(debug_assertions) {
         "DEBUG build: the numbers below are not meaningful, use --release"
     } else {

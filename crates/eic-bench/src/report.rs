@@ -54,9 +54,9 @@ pub(crate) fn spread(v: &[f64], decimals: usize) -> String {
     }
 }
 
-/// `PASS` or `MISS`.
+/// `PASS` or `FAIL`.
 pub(crate) fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
+    if pass { "PASS" } else { "FAIL" }
 }
 
 /// A plain-text table: columns as wide as their widest cell.
@@ -126,7 +126,7 @@ pub(crate) fn summary(targets: &[Target], cores: usize) -> String {
     }
     let passed = targets.iter().filter(|x| x.pass).count();
     format!(
-        "Targets ({cores} cores): {passed} PASS, {} MISS\n{}",
+        "Targets ({cores} cores): {passed} PASS, {} FAIL\n{}",
         targets.len() - passed,
         t.render()
     )
