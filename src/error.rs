@@ -157,11 +157,20 @@ pub enum Error {
         cause: String,
     },
 
-    /// A presigned URL refused because this machine's clock is off.
-    #[error(
-        "the endpoint refused the tunnel's signature time even after correcting for this clock's skew of {skew} s from the service's clock: {message}"
-    )]
-    ClockSkew { skew: i64, message: String },
+    /// A presigned URL refused for its time, even signed with AWS's time:
+    /// `clock` says how far this machine's clock is off.
+    #[error("the endpoint refused the tunnel's signature time: {message}: {clock}")]
+    ClockSkew { message: String, clock: String },
+
+    /// AWS refused an API request's time, and it could not be corrected:
+    /// `clock` says how far this machine's clock is off, where AWS said.
+    #[error("{op} failed: {code}: {message}: {clock}")]
+    ClockRefused {
+        op: &'static str,
+        code: String,
+        message: String,
+        clock: String,
+    },
 
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
@@ -314,7 +323,7 @@ impl Error {
             ),
             Error::ConnectTimeout { .. } => "the endpoint stopped answering: check the network path to it, or allow more time with --connect-timeout SECONDS".into(),
             Error::TunnelCut { .. } => "the output above may be incomplete: nothing was retried after bytes flowed. Run the command again".into(),
-            Error::ClockSkew { .. } => "set this machine's clock right (e.g. enable NTP with timedatectl set-ntp true)".into(),
+            Error::ClockSkew { .. } | Error::ClockRefused { .. } => "set this machine's clock right: turn on NTP (timedatectl set-ntp true); after a laptop's sleep or on WSL2 it may need a resync (sudo hwclock -s, or wsl --shutdown from Windows)".into(),
             Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
@@ -357,8 +366,8 @@ fn api_hint(code: &str) -> Option<String> {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => Some(
             "grant ec2:DescribeInstances and ec2:DescribeInstanceConnectEndpoints, or skip the lookups with --private-ip, --eice-id and --eice-dns".into(),
         ),
-        "AuthFailure" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "ExpiredToken" | "RequestExpired" => Some(
-            "your credentials were refused: refresh them (e.g. aws sso login) and check your clock".into(),
+        "AuthFailure" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "ExpiredToken" => Some(
+            "your credentials were refused: refresh them (e.g. aws sso login)".into(),
         ),
         _ => None,
     }

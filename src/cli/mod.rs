@@ -59,7 +59,7 @@ pub enum Subcommand {
     HostKeys(HostKeysArgs),
     /// Explain why a connection fails, and check that an IP restriction
     /// through Preserve Client IP really holds: a checklist of the instance,
-    /// the endpoint and their security groups.
+    /// the endpoint and their security groups, and this machine's clock.
     Doctor(DoctorArgs),
     /// Restrict who reaches an instance through the endpoint to the given
     /// client networks (Preserve Client IP and the instance's security

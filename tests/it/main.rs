@@ -5,6 +5,7 @@
 
 mod cache;
 mod channels;
+mod clock;
 mod concurrent;
 mod cp;
 mod cp_hostile;

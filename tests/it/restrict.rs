@@ -257,7 +257,7 @@ async fn the_open_configuration_is_restricted_and_proven() {
         .await;
     assert_eq!(out.status, Some(0), "{}", out.stdout_str());
     assert!(
-        out.stdout_str().contains("7 passed, 0 failed"),
+        out.stdout_str().contains("8 passed, 0 failed"),
         "{}",
         out.stdout_str()
     );

@@ -189,7 +189,8 @@ impl Shared {
         if self.state().faults.omit_date {
             return None;
         }
-        let date = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(self.now()));
+        let date =
+            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(self.now()));
         http::HeaderValue::from_str(&date).ok()
     }
 

@@ -480,7 +480,10 @@ async fn builtin_sshd_runs_commands_for_pushed_keys() {
 /// The service's time in an answer's head, `None` without a `Date` header.
 fn date_in(head: &str) -> Option<SystemTime> {
     head.lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("date")))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("date"))
+        })
         .map(|(_, v)| httpdate::parse_http_date(v.trim()).unwrap())
 }
 
@@ -493,9 +496,7 @@ fn is_service_time(date: Option<SystemTime>, offset: i64) -> bool {
         .or_else(|| SystemTime::now().checked_sub(Duration::from_secs(offset.unsigned_abs())))
         .unwrap();
     date.is_some_and(|d| {
-        let gap = d
-            .duration_since(service)
-            .unwrap_or_else(|e| e.duration());
+        let gap = d.duration_since(service).unwrap_or_else(|e| e.duration());
         gap <= Duration::from_secs(2)
     })
 }
@@ -551,15 +552,20 @@ async fn signatures_are_good_for_five_minutes_and_every_answer_is_dated() {
         assert_eq!(status, 400, "{offset}: {body}");
         assert!(body.contains("\"InvalidSignatureException\""), "{body}");
         assert!(body.contains(words), "{body}");
-        assert!(head.to_ascii_lowercase().contains("x-amzn-errortype: invalidsignatureexception"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("x-amzn-errortype: invalidsignatureexception"),
+            "{head}"
+        );
         assert!(is_service_time(date_in(&head), offset), "{head}");
         // The endpoint refuses the presigned URL, dated too.
         match open(&sim, GOOD).await.err() {
             Some(tungstenite::Error::Http(resp)) => {
                 assert_eq!(resp.status(), 403);
-                let date = resp.headers().get("date").map(|d| {
-                    httpdate::parse_http_date(d.to_str().unwrap()).unwrap()
-                });
+                let date = resp
+                    .headers()
+                    .get("date")
+                    .map(|d| httpdate::parse_http_date(d.to_str().unwrap()).unwrap());
                 assert!(is_service_time(date, offset), "{resp:?}");
             }
             other => panic!("{offset}: {other:?}"),
@@ -596,7 +602,11 @@ async fn signatures_are_good_for_five_minutes_and_every_answer_is_dated() {
         Some(tungstenite::Error::Http(resp)) => resp,
         other => panic!("{other:?}"),
     };
-    let resp = refused(open(&sim, &GOOD.replace("remotePort=22", "remotePort=23")).await.err());
+    let resp = refused(
+        open(&sim, &GOOD.replace("remotePort=22", "remotePort=23"))
+            .await
+            .err(),
+    );
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().contains_key("date"), "{resp:?}");
 

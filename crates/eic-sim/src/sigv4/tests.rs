@@ -156,7 +156,9 @@ fn header_auth_cases() {
             },
             ..vanilla(
                 "signed more than 5 minutes ago",
-                Want::Refused(|e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature expired: ") && m.ends_with(" - 5 min.)"))),
+                Want::Refused(
+                    |e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature expired: ") && m.ends_with(" - 5 min.)")),
+                ),
             )
         },
         HeaderCase {
@@ -166,7 +168,9 @@ fn header_auth_cases() {
             },
             ..vanilla(
                 "signed more than 5 minutes ahead",
-                Want::Refused(|e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature not yet current: ") && m.ends_with(" + 5 min.)"))),
+                Want::Refused(
+                    |e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature not yet current: ") && m.ends_with(" + 5 min.)")),
+                ),
             )
         },
         HeaderCase {
