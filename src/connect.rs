@@ -103,7 +103,14 @@ async fn open_once(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunne
         &aws.region,
         aws.now(),
     )?;
-    Tunnel::open_within(&url, aws.tls.clone(), aws.connect_timeout).await
+    let tunnel = Tunnel::open_within(&url, aws.tls.clone(), aws.connect_timeout).await?;
+    let max = dest
+        .max_tunnel_duration
+        .map_or(crate::term::deadline::DEFAULT_MAX_DURATION, |s| {
+            std::time::Duration::from_secs(s.into())
+        });
+    tunnel.close_status().set_max_duration(max);
+    Ok(tunnel)
 }
 
 /// The whole path: lookups and tunnel on one branch, the key push on the

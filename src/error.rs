@@ -175,12 +175,16 @@ pub enum Error {
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
 
+    /// The tunnel ended at its maximum duration, whatever its close code:
+    /// the endpoint's code and reason are shown when it sent them.
     #[error(
-        "the endpoint closed the tunnel at its maximum duration of {seconds} s (code {code}): {reason}"
+        "the endpoint closed the tunnel at its maximum duration of {seconds} s{}{}",
+        code.map_or_else(|| " (without a close frame)".to_owned(), |c| format!(" (code {c})")),
+        if reason.is_empty() { String::new() } else { format!(": {reason}") }
     )]
     TunnelMaxDuration {
         seconds: u64,
-        code: u16,
+        code: Option<u16>,
         reason: String,
     },
 

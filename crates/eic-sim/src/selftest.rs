@@ -355,6 +355,14 @@ async fn tunnel_relays_and_closes() {
     let (code, reason) = next_close(&mut ws).await;
     assert_eq!(code, 1001);
     assert!(reason.contains("maximum tunnel duration"), "{reason}");
+    // What the service sends at the cap is not documented: it is a setting.
+    for (code, reason) in [(1000, ""), (1011, "Tunnel expired")] {
+        sim.set_cap_close(code, reason);
+        let mut ws = open(&sim, &format!("{GOOD}&maxTunnelDuration=1"))
+            .await
+            .unwrap();
+        assert_eq!(next_close(&mut ws).await, (code, reason.to_string()));
+    }
 
     let err = open(&sim, &GOOD.replace("remotePort=22", "remotePort=2222"))
         .await
@@ -384,7 +392,7 @@ async fn tunnel_relays_and_closes() {
 
     let log = sim.request_log();
     assert!(log.iter().all(|e| e.op == "OpenTunnel"));
-    assert_eq!(log.iter().filter(|e| e.status == 101).count(), 4);
+    assert_eq!(log.iter().filter(|e| e.status == 101).count(), 6);
 }
 
 #[tokio::test]
