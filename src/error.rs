@@ -328,7 +328,9 @@ impl Error {
             Error::ConnectTimeout { .. } => "the endpoint stopped answering: check the network path to it, or allow more time with --connect-timeout SECONDS".into(),
             Error::TunnelCut { .. } => "the output above may be incomplete: nothing was retried after bytes flowed. Run the command again".into(),
             Error::ClockSkew { .. } | Error::ClockRefused { .. } => "set this machine's clock right: turn on NTP (timedatectl set-ntp true); after a laptop's sleep or on WSL2 it may need a resync (sudo hwclock -s, or wsl --shutdown from Windows)".into(),
-            Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
+            // Only a reason that says so is about reaching the instance;
+            // any other is the endpoint's own, shown as it is.
+            Error::TunnelClosed { reason, .. } if cannot_reach_instance(reason) => "the endpoint could not connect to the instance: check that sshd is running on it and that the instance's security group allows the port from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
                 file.display()
@@ -363,6 +365,15 @@ impl Error {
                 | Error::ConnectTimeout { .. }
         )
     }
+}
+
+/// Whether a close reason says the endpoint could not reach the instance:
+/// the words seen from the service ("Unable to connect to target", when
+/// the instance refuses or drops the connection) and the simulator's own.
+fn cannot_reach_instance(reason: &str) -> bool {
+    let reason = reason.trim().trim_end_matches('.');
+    reason.eq_ignore_ascii_case("Unable to connect to target")
+        || reason.starts_with("Connection to the instance ")
 }
 
 fn api_hint(code: &str) -> Option<String> {
@@ -440,6 +451,33 @@ mod tests {
             assert_eq!(e.exit_code(), 255, "{e}");
         }
         assert_eq!(Error::Usage("no instance given".into()).exit_code(), 2);
+    }
+
+    #[test]
+    fn a_close_that_says_the_instance_is_unreachable_gets_the_hint() {
+        let closed = |reason: &str| Error::TunnelClosed {
+            code: 1011,
+            reason: reason.into(),
+        };
+        for reason in [
+            "Unable to connect to target",
+            "unable to connect to target.",
+            "Connection to the instance timed out",
+            "Connection to the instance failed: 10.0.1.10:22: Connection refused",
+        ] {
+            let hint = closed(reason).hint().unwrap_or_default();
+            assert!(
+                hint.contains("sshd") && hint.contains("security group"),
+                "{reason}: {hint}"
+            );
+        }
+        for reason in [
+            "Going away for maintenance",
+            "",
+            "Unable to connect to target now",
+        ] {
+            assert_eq!(closed(reason).hint(), None, "{reason}");
+        }
     }
 
     #[test]

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
-mod cap;
 mod channels;
 mod clock;
+mod closes;
 mod concurrent;
 mod cp;
 mod cp_hostile;

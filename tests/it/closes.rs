@@ -1,12 +1,15 @@
-//! The end of a tunnel's maximum duration, recognised by the time it came,
-//! whatever the close frame says: the code and reason the service sends
-//! then are not documented, so the simulator is made to send each of
-//! several.
+//! How the endpoint closes a tunnel, and what the user is told: the end
+//! of the maximum duration, recognised by the time it came whatever the
+//! close frame says (the code and reason the service sends then are not
+//! documented, so the simulator is made to send each of several), and the
+//! reasons it gives for other closes.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
+
+use eic_sim::{Cut, Direction};
 
 use crate::support::*;
 
@@ -98,5 +101,58 @@ async fn the_cap_is_told_by_time_in_proxy() {
         assert!(got.starts_with(b"SSH-2.0-"), "{code}: {err}");
         assert_eq!(status.code(), Some(255), "{code}: {err}");
         assert!(err.contains(&said(code, reason)), "{code}: {err}");
+    }
+}
+
+/// A close before SSH began. "Unable to connect to target" (the service's
+/// words when the instance refuses or drops the connection) and the
+/// simulator's own text get the hint about sshd and the security group,
+/// and doctor's; any other reason is shown as it came, without its control
+/// characters, and no guess is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_reasons_are_shown_and_the_known_one_explained() {
+    let f = Fixture::new().await;
+    let target = f.target();
+    let doctor = format!("eic-ssh: hint: `eic-ssh doctor {INSTANCE}` checks");
+    let cases = [
+        (
+            1011,
+            "Unable to connect to target",
+            "Unable to connect to target",
+            true,
+        ),
+        (
+            1011,
+            "Connection to the instance timed out",
+            "Connection to the instance timed out",
+            true,
+        ),
+        (
+            1008,
+            "Policy \x1b]0;owned\x07says \x1b[31mno\u{202e}",
+            "Policy ]0;ownedsays [31mno",
+            false,
+        ),
+    ];
+    for (code, reason, shown, known) in cases {
+        // The first bytes from the instance (its banner) never arrive: the
+        // endpoint closes instead.
+        f.sim.cut_next_tunnel(Cut {
+            direction: Direction::ToClient,
+            after: 0,
+            close: Some((code, reason.to_string())),
+        });
+        let out = f.run(&["--no-cache", &target, "--", "true"], b"").await;
+        assert_eq!(out.status, Some(255), "{shown}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "eic-ssh: the tunnel was closed by the endpoint (code {code}): {shown}\n"
+            )),
+            "{shown}: {:?}",
+            out.stderr
+        );
+        let hint = "eic-ssh: hint: the endpoint could not connect to the instance: check that sshd is running on it and that the instance's security group allows the port from the endpoint";
+        assert_eq!(out.stderr.contains(hint), known, "{shown}: {}", out.stderr);
+        assert!(out.stderr.contains(&doctor), "{shown}: {}", out.stderr);
     }
 }
