@@ -9,6 +9,10 @@ pub const EXIT_CONNECT_FAILED: u8 = 255;
 /// Exit status for a usage error: a bad value, a missing argument.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit status when stdout was closed under a local command: 128 + SIGPIPE,
+/// as the shell reports a program that SIGPIPE ended.
+pub const EXIT_STDOUT_CLOSED: u8 = 141;
+
 /// Exit status when the user cancels the instance picker (as for Ctrl-C).
 pub const EXIT_CANCELLED: u8 = 130;
 
@@ -21,8 +25,40 @@ pub enum Error {
     #[error("no AWS region is configured")]
     NoRegion,
 
-    #[error("no usable AWS credentials: {0}")]
-    NoCredentials(String),
+    /// No source of credentials had any.
+    #[error("unable to locate credentials{}", match profile {
+        Some(p) => format!(": profile {p} has none, and no other source gave any"),
+        None => String::new(),
+    })]
+    NoCredentials {
+        /// The profile asked for, if one was.
+        profile: Option<String>,
+    },
+
+    /// A source is configured but could not give credentials: an expired
+    /// SSO session, a failing `credential_process`, a refused role.
+    #[error("cannot get AWS credentials from {from}: {reason}")]
+    CredentialsFailed {
+        from: String,
+        reason: String,
+        /// What to do, which depends on what the profile configures.
+        fix: String,
+    },
+
+    /// `--profile` or `AWS_PROFILE` names a profile the files do not have.
+    #[error("the config profile ({profile}) could not be found (it comes from {how})")]
+    ProfileNotFound {
+        profile: String,
+        /// `--profile`, `AWS_PROFILE`, or the profile whose
+        /// `source_profile` names it.
+        how: String,
+        /// The profiles the files do have.
+        known: Vec<String>,
+    },
+
+    /// The shared config or credentials file cannot be read or parsed.
+    #[error("cannot read the AWS config files: {0}")]
+    AwsConfig(String),
 
     #[error("cannot use the CA bundle {path}: {reason}")]
     CaBundle { path: PathBuf, reason: String },
@@ -46,11 +82,16 @@ pub enum Error {
     #[error("instance {instance} was not found in region {region}")]
     InstanceNotFound { instance: String, region: String },
 
-    #[error("no running instance matches {searched} in region {region} (profile {profile})")]
+    #[error("no running instance matches {searched} in region {region} ({identity})")]
     NoMatch {
         searched: String,
         region: String,
-        profile: String,
+        /// Whose credentials searched: `profile prod`, `environment credentials`.
+        identity: String,
+        /// The subcommand a Name that matched nothing is close to (`exce`).
+        subcommand: Option<String>,
+        /// The region's Names it is close to.
+        names: Vec<String>,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -65,8 +106,30 @@ pub enum Error {
     #[error("no instance chosen")]
     Cancelled,
 
-    #[error("instance {instance} is {state}, not running")]
-    InstanceNotRunning { instance: String, state: String },
+    #[error("{} is {state}, not running", match name {
+        Some(n) => format!("{n} ({instance})"),
+        None => format!("instance {instance}"),
+    })]
+    InstanceNotRunning {
+        instance: String,
+        /// Its Name tag, when it was asked for by that name.
+        name: Option<String>,
+        state: String,
+        /// Where it is, and the profile asked for: for the `aws` command
+        /// that starts it.
+        region: String,
+        profile: Option<String>,
+    },
+
+    /// A target that matches only instances that are not running.
+    #[error("{searched} matches no running instance, only {}", instances.iter().map(|(id, state)| format!("{id} ({state})")).collect::<Vec<_>>().join(", "))]
+    NoneRunning {
+        searched: String,
+        /// (ID, state) of each.
+        instances: Vec<(String, String)>,
+        region: String,
+        profile: Option<String>,
+    },
 
     #[error("instance {instance} has no private IP address (IPv4 or IPv6)")]
     NoPrivateIp { instance: String },
@@ -279,6 +342,11 @@ pub enum Error {
 
     #[error("{0}")]
     Io(#[from] std::io::Error),
+
+    /// Nobody reads stdout any more (`eic-ssh ls | head -1`): nothing to
+    /// say, and exit 141, as a program that SIGPIPE ends.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl Error {
@@ -290,6 +358,7 @@ impl Error {
             Error::Cancelled | Error::Interrupted(_) => EXIT_CANCELLED,
             // As scp: a file that could not be copied is 1, a connection 255.
             Error::Copy { .. } => 1,
+            Error::StdoutClosed => EXIT_STDOUT_CLOSED,
             _ => EXIT_CONNECT_FAILED,
         }
     }
@@ -300,12 +369,37 @@ impl Error {
             Error::NoRegion => "set --region, AWS_REGION, or `region` in your AWS profile".into(),
             Error::Listen { .. } => "choose another local port (0 picks a free one), or stop what listens there".into(),
             Error::BadPublicKey { .. } => "give --public-key an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), or load a key into ssh-agent".into(),
-            Error::NoCredentials(_) => "configure credentials (aws configure, aws sso login, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --profile".into(),
+            Error::NoCredentials { profile: Some(p) } => format!(
+                "give profile {p} credentials: aws configure --profile {p} (access keys), or aws configure sso --profile {p} (IAM Identity Center)"
+            ),
+            Error::NoCredentials { profile: None } => "configure credentials: aws configure (access keys) or aws configure sso (IAM Identity Center); or choose a profile with --profile or AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            Error::CredentialsFailed { fix, .. } => fix.clone(),
+            Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { .. } => "list what there is with: eic-ssh ls (stopped instances match only by ID); check --region and --profile".into(),
+            Error::NoMatch { subcommand, names, .. } => {
+                let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+                match (subcommand, names.as_slice()) {
+                    (None, []) => "list what there is with: eic-ssh ls; check --region and --profile".into(),
+                    (Some(s), []) => format!("did you mean `eic-ssh {s}`? A word that is no subcommand is taken for a target"),
+                    (None, names) => format!("did you mean {}? (close Names in this region)", names.join(" or ")),
+                    (Some(s), names) => format!("did you mean `eic-ssh {s}`, or the Name {}?", names.join(" or ")),
+                }
+            }
             Error::Ambiguous { .. } => "name one by its ID, or run on a terminal without --no-pick to choose".into(),
-            Error::InstanceNotRunning { instance, .. } => format!("start it with: aws ec2 start-instances --instance-ids {instance}"),
+            Error::InstanceNotRunning { instance, state, region, profile, .. } => {
+                let start = start_command(&[instance.as_str()], region, profile.as_deref());
+                match state.as_str() {
+                    "stopped" => format!("start it with: {start}"),
+                    "stopping" => format!("once it has stopped, start it with: {start}"),
+                    "shutting-down" | "terminated" => "a terminated instance cannot be started again: connect to another one".into(),
+                    _ => format!("wait until it is running, or start it with: {start}"),
+                }
+            }
+            Error::NoneRunning { instances, region, profile, .. } => {
+                let ids: Vec<&str> = instances.iter().map(|(id, _)| id.as_str()).collect();
+                format!("start one with: {}", start_command(&ids, region, profile.as_deref()))
+            }
             Error::NoPrivateIp { .. } => "EC2 Instance Connect Endpoints reach instances by private IPv4 address, or IPv6 for IPv6-only instances; pass --private-ip if you know it".into(),
             Error::EndpointFamily { endpoint, .. } => format!(
                 "make the endpoint dual-stack: aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {endpoint} --ip-address-type dualstack (Preserve Client IP must be off), or create one that is"
@@ -374,6 +468,33 @@ fn cannot_reach_instance(reason: &str) -> bool {
     let reason = reason.trim().trim_end_matches('.');
     reason.eq_ignore_ascii_case("Unable to connect to target")
         || reason.starts_with("Connection to the instance ")
+}
+
+/// `aws ec2 start-instances` for `ids`, in `region` and as `profile`.
+fn start_command(ids: &[&str], region: &str, profile: Option<&str>) -> String {
+    let profile = profile
+        .map(|p| format!(" --profile {}", shlex::try_quote(p).unwrap_or(p.into())))
+        .unwrap_or_default();
+    format!(
+        "aws ec2 start-instances --instance-ids {} --region {region}{profile}",
+        ids.join(" ")
+    )
+}
+
+fn profile_hint(profile: &str, known: &[String]) -> String {
+    let create = format!("create it with: aws configure --profile {profile}");
+    match known.len() {
+        0 => format!("the AWS config files have no profiles; {create}"),
+        n if n <= 10 => format!(
+            "the profiles in the AWS config files: {}. Or {create}",
+            known.join(", ")
+        ),
+        n => format!(
+            "the profiles in the AWS config files: {}, and {} more (aws configure list-profiles). Or {create}",
+            known[..10].join(", "),
+            n - 10
+        ),
+    }
 }
 
 fn api_hint(code: &str) -> Option<String> {
@@ -484,7 +605,10 @@ mod tests {
     fn hints_name_the_fix() {
         let e = Error::InstanceNotRunning {
             instance: "i-0abc12345".into(),
+            name: None,
             state: "stopped".into(),
+            region: "eu-west-1".into(),
+            profile: None,
         };
         assert_eq!(
             e.to_string(),
@@ -493,7 +617,7 @@ mod tests {
         assert!(
             e.hint()
                 .unwrap_or_default()
-                .contains("start-instances --instance-ids i-0abc12345")
+                .contains("start-instances --instance-ids i-0abc12345 --region eu-west-1")
         );
         let e = Error::NoEndpointInVpc {
             vpc: "vpc-1".into(),

@@ -52,10 +52,20 @@ where
         Ok(false) => {}
         Err(e) => e.exit(),
     }
-    let cli = match cli::Cli::try_parse_args(args) {
+    let cli = match cli::Cli::try_parse_args(args.clone()) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        // Help and --version as clap prints them; a refusal as eic-ssh
+        // says everything, with what an OpenSSH option means here.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", cli::usage::refusal(&e, &args));
+            return ExitCode::from(error::EXIT_USAGE);
+        }
     };
+    if let Some((message, hint)) = cli::usage::option_as_command(&cli, &args) {
+        eprintln!("eic-ssh: {message}\neic-ssh: hint: {hint}");
+        return ExitCode::from(error::EXIT_USAGE);
+    }
     term::color::set(cli.verbosity.color);
     term::logging::init(cli.verbosity.verbose, cli.verbosity.quiet);
     term::install_panic_hook();
@@ -92,6 +102,10 @@ where
 /// Print an error once, with its hint.
 pub fn report(e: &Error) {
     term::clear_progress();
+    // Whoever read stdout left on purpose: nothing to say.
+    if matches!(e, Error::StdoutClosed) {
+        return;
+    }
     // Errors carry values from the network and the environment: printed
     // without control characters, and redacted as logs are.
     let shown = |s: &str| term::text::printable(&term::redact::redact_message(s));

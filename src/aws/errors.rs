@@ -6,6 +6,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_credential_types::provider::error::CredentialsError;
 
 use crate::aws::clock;
+use crate::aws::credentials::CredentialsFailure;
 use crate::error::Error;
 use crate::term::text::remote_text;
 
@@ -36,15 +37,18 @@ where
             if let Some(proxy) = find_source::<crate::net::proxy::ProxyError>(&err) {
                 return Error::Proxy(proxy.clone());
             }
+            if let Some(failure) = find_source::<CredentialsFailure>(&err) {
+                return failure.clone().into();
+            }
             let detail = crate::error::chain(&err);
-            if is_credentials_error(&err) {
-                Error::NoCredentials(detail)
-            } else {
-                Error::Api {
-                    op,
-                    code: "RequestFailed".into(),
-                    message: detail,
-                }
+            Error::Api {
+                op,
+                code: if is_credentials_error(&err) {
+                    "CredentialsError".into()
+                } else {
+                    "RequestFailed".into()
+                },
+                message: detail,
             }
         }
     }

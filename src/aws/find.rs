@@ -17,6 +17,10 @@ pub const LIVE_STATES: [&str; 2] = ["pending", "running"];
 /// Every state but `terminated`, for `eic-ssh ls` with no target.
 pub const LISTED_STATES: [&str; 5] = ["pending", "running", "shutting-down", "stopping", "stopped"];
 
+/// The states in which a target finds an instance that cannot be reached:
+/// why it found no live one.
+pub const UNREACHABLE_STATES: [&str; 3] = ["shutting-down", "stopping", "stopped"];
+
 /// The instances `expr` names, in one `DescribeInstances` call: an ID is
 /// asked for by `InstanceId` (and found in any state), anything else by its
 /// filter and the live states.
@@ -25,6 +29,16 @@ pub async fn find_instances(
     expr: &TargetExpr,
     region: &str,
 ) -> Result<Vec<InstanceInfo>, Error> {
+    find_instances_in_states(ec2, expr, region, &LIVE_STATES).await
+}
+
+/// As [`find_instances`], with anything but an ID found in `states`.
+pub async fn find_instances_in_states(
+    ec2: &aws_sdk_ec2::Client,
+    expr: &TargetExpr,
+    region: &str,
+    states: &[&str],
+) -> Result<Vec<InstanceInfo>, Error> {
     match (expr.instance_id(), expr.filter()) {
         (Some(id), _) => crate::aws::ec2::describe_instance(ec2, id, region)
             .await
@@ -32,7 +46,7 @@ pub async fn find_instances(
         (None, Some((name, value))) => {
             let filters = vec![
                 Filter::builder().name(name).values(value).build(),
-                states_filter(&LIVE_STATES),
+                states_filter(states),
             ];
             describe(ec2, filters).await
         }

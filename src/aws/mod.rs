@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 
 use crate::error::Error;
@@ -16,6 +16,7 @@ use crate::error::Error;
 pub mod cidr;
 pub mod clock;
 pub mod console;
+pub mod credentials;
 pub mod ec2;
 pub mod endpoint_name;
 pub mod errors;
@@ -25,6 +26,7 @@ pub mod keypush;
 pub mod retry;
 mod trust;
 
+use credentials::{ProfileChoice, ProfileKind, Resolver, Source};
 use trust::{SystemRoots, load_ca_bundle, seed_rng_in_background, tunnel_tls_config};
 
 /// Loaded AWS configuration and clients, shared by every step of a connection.
@@ -40,7 +42,9 @@ pub struct Aws {
     eic: OnceLock<aws_sdk_ec2instanceconnect::Client>,
     /// TLS settings for the websocket tunnel: same roots as the SDK's client.
     pub tls: Arc<rustls::ClientConfig>,
-    credentials: Arc<CachedCredentials>,
+    /// The profile in effect, and how it was chosen.
+    choice: ProfileChoice,
+    credentials: Arc<Resolver>,
     /// How long each step of connecting may take (`--connect-timeout`).
     pub connect_timeout: Duration,
     /// AWS's clock, as refusals taught it: every signature (the SDK's and
@@ -51,10 +55,23 @@ pub struct Aws {
 impl Aws {
     /// The profile in effect: `--profile`, else `AWS_PROFILE`, else `default`.
     pub fn profile_name(&self) -> String {
-        profile_in_effect(
-            self.profile.as_deref(),
-            std::env::var("AWS_PROFILE").ok().as_deref(),
-        )
+        self.choice.name().to_owned()
+    }
+
+    /// The profile asked for (`--profile`, else `AWS_PROFILE`), if any: the
+    /// `aws` commands in hints name it, so they act as the same identity.
+    pub fn chosen_profile(&self) -> Option<&str> {
+        self.choice.chosen()
+    }
+
+    /// Whose credentials sign, for messages: `profile prod`, or where they
+    /// came from when no profile was chosen and they are not the default
+    /// profile's (`the environment (AWS_ACCESS_KEY_ID)`).
+    pub fn identity(&self) -> String {
+        match self.credentials.source() {
+            Some(source) => source.label(),
+            None => Source::Profile(self.choice.name().to_owned()).label(),
+        }
     }
 
     /// What the lookup cache keeps routes apart by, besides the region.
@@ -64,10 +81,49 @@ impl Aws {
 
     /// Load the standard AWS configuration chain (environment, shared config and
     /// credentials files, SSO, assume-role, credential_process, IMDS), with
-    /// `--region`/`--profile` on top.
+    /// `--region`/`--profile` on top. A profile in effect (`--profile` or
+    /// `AWS_PROFILE`) must exist, and its credentials sign, whatever the
+    /// environment holds (see [`credentials`]).
     pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<Aws, Error> {
         seed_rng_in_background();
-        let extra_ca = load_ca_bundle(profile).await?;
+        let choice = ProfileChoice::new(profile, std::env::var("AWS_PROFILE").ok().as_deref());
+        let profiles = aws_config::profile::load(
+            &aws_types::os_shim_internal::Fs::real(),
+            &aws_types::os_shim_internal::Env::real(),
+            &aws_runtime::env_config::file::EnvConfigFiles::default(),
+            profile.map(|p| std::borrow::Cow::Owned(p.to_owned())),
+        )
+        .await;
+        if let Some(p) = choice.chosen() {
+            let set = profiles
+                .as_ref()
+                .map_err(|e| Error::AwsConfig(e.to_string()))?;
+            let known = || {
+                let mut names: Vec<String> = set.profiles().map(str::to_owned).collect();
+                names.sort();
+                names
+            };
+            if set.get_profile(p).is_none() {
+                return Err(Error::ProfileNotFound {
+                    profile: p.to_owned(),
+                    how: choice.how().unwrap_or("--profile").to_owned(),
+                    known: known(),
+                });
+            }
+            if let Some((missing, by)) = credentials::missing_source_profile(set, p) {
+                return Err(Error::ProfileNotFound {
+                    profile: missing,
+                    how: format!("the source_profile of profile {by}"),
+                    known: known(),
+                });
+            }
+            note_environment_keys(&choice);
+        }
+        let kind = match &profiles {
+            Ok(set) => ProfileKind::of(set, choice.name()),
+            Err(_) => ProfileKind::Nothing,
+        };
+        let extra_ca = load_ca_bundle(profiles.as_ref().ok()).await?;
         let tls = tunnel_tls_config(SystemRoots::find(), extra_ca.as_deref())?;
 
         // The SDK's client loads the system roots its own way, and only when
@@ -79,7 +135,8 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .time_source(clock::Corrected(service_clock.clone()))
             .disable_clock_skew_correction(true)
-            .http_client(http_client)
+            .http_client(http_client.clone())
+            .no_credentials()
             .retry_config(retry::sdk_retry_config())
             .timeout_config(api_timeouts(crate::tunnel::DEFAULT_CONNECT_TIMEOUT));
         if let Some(p) = profile {
@@ -94,16 +151,26 @@ impl Aws {
         // the profile is refused here, before any call, naming it.
         region_name(&region)
             .map_err(|e| Error::Usage(format!("{e}; it comes from AWS_REGION or the profile")))?;
-        let inner = sdk
-            .credentials_provider()
-            .ok_or_else(|| Error::NoCredentials("no credentials provider is configured".into()))?;
-        let credentials = Arc::new(CachedCredentials {
-            inner,
-            cached: tokio::sync::Mutex::new(None),
-        });
+        // The providers' own calls (SSO, STS, the container, IMDS) go
+        // through the same client, region, retries and timeouts as the SDK's.
+        let provider_config = aws_config::provider_config::ProviderConfig::without_region()
+            .with_http_client(http_client)
+            .with_time_source(clock::Corrected(service_clock.clone()))
+            .with_region(Some(Region::new(region.clone())))
+            .with_use_fips(sdk.use_fips())
+            .with_use_dual_stack(sdk.use_dual_stack())
+            .with_retry_config(retry::sdk_retry_config())
+            .with_timeout_config(api_timeouts(crate::tunnel::DEFAULT_CONNECT_TIMEOUT))
+            .with_behavior_version(Some(BehaviorVersion::latest()));
+        let credentials = Arc::new(Resolver::new(
+            credentials::chain(&provider_config, &choice),
+            choice.clone(),
+            kind,
+            region.clone(),
+        ));
         let sdk = sdk
             .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(SharedCache(
+            .credentials_provider(SharedCredentialsProvider::new(credentials::Shared(
                 credentials.clone(),
             )))
             .build();
@@ -115,6 +182,7 @@ impl Aws {
             ec2: OnceLock::new(),
             eic: OnceLock::new(),
             tls,
+            choice,
             credentials,
             connect_timeout: crate::tunnel::DEFAULT_CONNECT_TIMEOUT,
             clock: service_clock,
@@ -168,10 +236,7 @@ impl Aws {
 
     /// Credentials, resolved once per process and refreshed only near expiry.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
-        self.credentials
-            .get()
-            .await
-            .map_err(|e| Error::NoCredentials(crate::error::chain(&e)))
+        self.credentials.get().await.map_err(Error::from)
     }
 }
 
@@ -182,43 +247,6 @@ fn api_timeouts(limit: Duration) -> aws_config::timeout::TimeoutConfig {
         .connect_timeout(limit)
         .operation_attempt_timeout(limit)
         .build()
-}
-
-/// Resolves credentials once and hands out the same ones until they near
-/// expiry, so SSO/assume-role run once per process, not once per call.
-#[derive(Debug)]
-struct CachedCredentials {
-    inner: SharedCredentialsProvider,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
-}
-
-impl CachedCredentials {
-    async fn get(&self) -> aws_credential_types::provider::Result {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
-            let fresh = c
-                .expiry()
-                .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
-            if fresh {
-                return Ok(c.clone());
-            }
-        }
-        let c = self.inner.provide_credentials().await?;
-        *cached = Some(c.clone());
-        Ok(c)
-    }
-}
-
-#[derive(Debug)]
-struct SharedCache(Arc<CachedCredentials>);
-
-impl ProvideCredentials for SharedCache {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::new(self.0.get())
-    }
 }
 
 /// `s` if it is an AWS region name: lower-case letters, digits and
@@ -236,11 +264,21 @@ pub fn region_name(s: &str) -> Result<String, String> {
     }
 }
 
-/// `--profile`, else a non-empty `AWS_PROFILE`, else `default`.
-fn profile_in_effect(flag: Option<&str>, env: Option<&str>) -> String {
-    flag.or(env.filter(|p| !p.is_empty()))
-        .unwrap_or("default")
-        .to_owned()
+/// A profile is in effect and `AWS_ACCESS_KEY_ID` is set too: the
+/// profile's credentials sign. Said at `-v` when `--profile` asked for it
+/// (the command line is explicit), and as a warning when `AWS_PROFILE` did,
+/// since an exported key and a forgotten `AWS_PROFILE` are easily confused.
+fn note_environment_keys(choice: &ProfileChoice) {
+    let keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty());
+    match (keys, choice) {
+        (true, ProfileChoice::Flag(p)) => tracing::info!(
+            "AWS_ACCESS_KEY_ID is set, but --profile {p} is in effect: the profile's credentials sign, not the environment's key"
+        ),
+        (true, ProfileChoice::Env(p)) => tracing::warn!(
+            "AWS_PROFILE={p} and AWS_ACCESS_KEY_ID are both set: using profile {p}'s credentials, not the environment's key (unset AWS_PROFILE to use the key)"
+        ),
+        _ => {}
+    }
 }
 
 /// The profile in effect (however it was chosen), and FIPS, whose
@@ -259,15 +297,16 @@ mod scope_tests {
 
     #[test]
     fn the_cache_is_kept_apart_by_the_profile_in_effect_and_fips() {
-        assert_eq!(profile_in_effect(None, None), "default");
-        assert_eq!(profile_in_effect(None, Some("")), "default");
-        assert_eq!(profile_in_effect(None, Some("prod")), "prod");
-        assert_eq!(profile_in_effect(Some("dev"), Some("prod")), "dev");
+        let in_effect = |flag, env| ProfileChoice::new(flag, env).name().to_owned();
+        assert_eq!(in_effect(None, None), "default");
+        assert_eq!(in_effect(None, Some("")), "default");
+        assert_eq!(in_effect(None, Some("prod")), "prod");
+        assert_eq!(in_effect(Some("dev"), Some("prod")), "dev");
         assert_eq!(cache_scope("prod", false), "prod");
         assert_ne!(cache_scope("prod", true), cache_scope("prod", false));
         assert_ne!(
-            cache_scope(&profile_in_effect(None, Some("prod")), false),
-            cache_scope(&profile_in_effect(None, Some("staging")), false)
+            cache_scope(&in_effect(None, Some("prod")), false),
+            cache_scope(&in_effect(None, Some("staging")), false)
         );
     }
 }

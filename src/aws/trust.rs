@@ -2,12 +2,8 @@
 //! the SDK's HTTPS client and the tunnel; and aws-lc's generator, seeded early.
 
 use rustls::pki_types::pem::PemObject;
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use aws_runtime::env_config::file::EnvConfigFiles;
-use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::error::Error;
 
@@ -35,26 +31,17 @@ pub(super) fn seed_rng_in_background() {
     });
 }
 
-/// The AWS CLI's `AWS_CA_BUNDLE`, else the profile's `ca_bundle`.
-pub(super) async fn load_ca_bundle(profile: Option<&str>) -> Result<Option<Vec<u8>>, Error> {
+/// The AWS CLI's `AWS_CA_BUNDLE`, else the `ca_bundle` of the profile in
+/// effect in `profiles`.
+pub(super) async fn load_ca_bundle(
+    profiles: Option<&aws_config::profile::ProfileSet>,
+) -> Result<Option<Vec<u8>>, Error> {
     let path = match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
         Some(p) => PathBuf::from(p),
-        None => {
-            let profiles = aws_config::profile::load(
-                &Fs::real(),
-                &Env::real(),
-                &EnvConfigFiles::default(),
-                profile.map(|p| Cow::Owned(p.to_owned())),
-            )
-            .await;
-            match profiles
-                .ok()
-                .and_then(|p| p.get("ca_bundle").map(PathBuf::from))
-            {
-                Some(p) => p,
-                None => return Ok(None),
-            }
-        }
+        None => match profiles.and_then(|p| p.get("ca_bundle").map(PathBuf::from)) {
+            Some(p) => p,
+            None => return Ok(None),
+        },
     };
     let pem = tokio::fs::read(&path).await.map_err(|e| Error::CaBundle {
         path: path.clone(),

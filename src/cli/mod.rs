@@ -2,6 +2,7 @@
 
 mod complete;
 mod parse;
+pub mod usage;
 
 use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;
@@ -451,6 +452,16 @@ pub struct RestrictArgs {
     #[arg(long, value_name = "ID", value_parser = parse_eice_id)]
     pub eice_id: Option<String>,
 
+    /// This machine's public IPv4 address as AWS sees it, to say whether it
+    /// is inside --allow (default: asked of https://checkip.amazonaws.com,
+    /// unless --offline).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<Ipv4Addr>,
+
+    /// Do not discover this machine's public address over the internet.
+    #[arg(long)]
+    pub offline: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -467,6 +478,11 @@ pub struct LsArgs {
     /// Print a JSON array of objects instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Do not record the instances listed in the lookup cache (which
+    /// serves the next connection and shell completion).
+    #[arg(long)]
+    pub no_cache: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -695,34 +711,41 @@ pub struct Verbosity {
 }
 
 impl Cli {
-    /// Parse the command line. Global flags (`-v`, `-q`) may come before a
-    /// subcommand (`eic-ssh -v cache path`): clap refuses that because any
-    /// argument before a subcommand makes it the session's target, so they
-    /// are moved after the subcommand's name, where clap takes them.
+    /// Parse the command line. Options may come before a subcommand, as
+    /// with `aws --profile prod ec2 …` (`eic-ssh --region eu-west-1 ls`,
+    /// `eic-ssh -v cache path`): clap refuses that, because any argument
+    /// before a subcommand makes it the session's target, so options that
+    /// the subcommand takes too are moved after its name, where clap takes
+    /// them. Options it does not take stay the session's, and the word
+    /// stays a target.
     pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let globals = args
-            .iter()
-            .skip(1)
-            .take_while(|a| is_global_flag(a))
-            .count();
-        if globals > 0
-            && let Some(name) = args.get(1 + globals).and_then(|a| a.to_str())
+        // Help and clap's own errors are written before the value of
+        // --color exists: they follow it as given.
+        let mut command = <Cli as clap::CommandFactory>::command().color(color_choice(&args));
+        command.build();
+        if let Some(options) = args
+            .get(1..)
+            .and_then(|rest| options_before_subcommand(&command, rest))
         {
-            let command = <Cli as clap::CommandFactory>::command();
-            let is_subcommand = command
-                .get_subcommands()
-                .any(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name));
-            if is_subcommand {
-                args[1..=1 + globals].rotate_right(1);
-            }
+            args[1..=1 + options].rotate_right(1);
         }
-        <Cli as Parser>::try_parse_from(args)
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+            .map_err(|e| e.format(&mut command))
     }
+}
+
+/// The subcommands' names, for "did you mean …?".
+pub fn subcommand_names() -> Vec<String> {
+    <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect()
 }
 
 impl Cli {

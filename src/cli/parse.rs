@@ -17,15 +17,116 @@ pub(super) fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
     Ok(net)
 }
 
-/// `-v`, `-vv`, `-q`, `--verbose`, `--quiet`: the flags every subcommand takes.
-pub(super) fn is_global_flag(arg: &OsString) -> bool {
-    match arg.to_str() {
-        Some("--verbose" | "--quiet") => true,
-        Some(s) => s
-            .strip_prefix('-')
-            .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'v' || b == b'q')),
-        None => false,
+/// `--color` as the words give it (the last one wins; `auto`, which
+/// honours NO_COLOR, if none), before the parser has run.
+pub(super) fn color_choice(args: &[OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--") => break,
+            Some("--color") => words.next().flatten(),
+            Some(w) => w.strip_prefix("--color="),
+            None => None,
+        };
+        choice = match value {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some("auto") => clap::ColorChoice::Auto,
+            _ => choice,
+        };
     }
+    choice
+}
+
+/// How many of `rest` (the words after the program's name) are options
+/// given before a subcommand's name that the subcommand takes too: those
+/// can move after the name. `None` when no option comes first, the word
+/// after them is no subcommand, or the subcommand does not take one of
+/// them (it is then the session's target). `command` is built, so that the
+/// subcommands hold the global options too.
+pub(super) fn options_before_subcommand(
+    command: &clap::Command,
+    rest: &[OsString],
+) -> Option<usize> {
+    let (i, given) = leading_options(command, rest)?;
+    if given.is_empty() {
+        return None;
+    }
+    let name = rest.get(i)?.to_str()?;
+    let sub = command.find_subcommand(name)?;
+    let takes = |(long, short): &(Option<&str>, Option<char>)| {
+        sub.get_arguments().any(|a| match (long, short) {
+            (Some(l), _) => a.get_long() == Some(*l),
+            (None, Some(c)) => a.get_short() == Some(*c),
+            (None, None) => false,
+        })
+    };
+    given.iter().all(takes).then_some(i)
+}
+
+/// The subcommand named in `rest` after any options of the session, if
+/// one is (for messages about a command line clap refused).
+pub(super) fn subcommand_named<'a>(
+    command: &clap::Command,
+    rest: &'a [OsString],
+) -> Option<&'a str> {
+    let (i, _) = leading_options(command, rest)?;
+    let name = rest.get(i)?.to_str()?;
+    command.find_subcommand(name).map(|_| name)
+}
+
+/// (long name, short) of an option, as given.
+type Given<'a> = (Option<&'a str>, Option<char>);
+
+/// The options of `command` at the start of `rest`, with their values: how
+/// many words they take, and which options they are. `None` at a word that
+/// is no option of `command`, or at `--`.
+fn leading_options<'c>(
+    command: &'c clap::Command,
+    rest: &[OsString],
+) -> Option<(usize, Vec<Given<'c>>)> {
+    let top: Vec<&clap::Arg> = command.get_arguments().collect();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut given: Vec<Given<'c>> = Vec::new();
+    let mut i = 0;
+    while let Some(word) = rest.get(i) {
+        let word = word.to_str()?;
+        if word == "--" {
+            return None;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let arg = top.iter().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            })?;
+            given.push((arg.get_long(), None));
+            i += 1;
+            if takes_value(arg) && inline.is_none() {
+                i += 1;
+            }
+        } else if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            i += 1;
+            for (at, c) in shorts.char_indices() {
+                let arg = top.iter().find(|a| a.get_short() == Some(c))?;
+                given.push((None, Some(c)));
+                if takes_value(arg) {
+                    // The rest of the word is its value, else the next word.
+                    if at + c.len_utf8() == shorts.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    Some((i, given))
 }
 
 /// `--host`: one or more ssh_config Host patterns separated by spaces, each

@@ -166,3 +166,127 @@ fn cp_takes_scp_flags_and_capital_p_for_the_port() {
     assert_eq!(cp.paths.len(), 3);
     assert!(parse(&["cp", "only-one"]).is_err());
 }
+
+/// Every option a subcommand shares with the session may come before the
+/// subcommand's name (`eic-ssh --region eu-west-1 ls`) and means the same
+/// as after it. The options are read from the definitions, so a new shared
+/// option is covered (or needs a sample value here).
+#[test]
+fn shared_options_work_before_every_subcommand() {
+    let id = "i-0123456789abcdef0";
+    let invocations: &[&[&str]] = &[
+        &["proxy", id],
+        &["tunnel", id, "--local-port", "0"],
+        &["ssh-config"],
+        &["host-keys", id],
+        &["doctor", id],
+        &["restrict", id, "--allow", "203.0.113.0/24"],
+        &["ls"],
+        &["exec", id, "--", "true"],
+        &["cp", "a", "i-0123456789abcdef0:b"],
+        &["cache", "path"],
+        &["completions", "bash"],
+        &["man"],
+    ];
+    let sample = |long: &str| -> Option<&str> {
+        Some(match long {
+            "region" => "eu-west-1",
+            "profile" => "prod",
+            "user" => "ubuntu",
+            "eice-id" => "eice-0123456789abcdef0",
+            "private-ip" => "10.0.1.10",
+            "port" => "3389",
+            "max-tunnel-duration" => "60",
+            "connect-timeout" => "5",
+            "known-hosts" => "/tmp/known_hosts",
+            _ => return None,
+        })
+    };
+    let mut command = Cli::command();
+    command.build();
+    let top: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    let mut checked = 0;
+    for invocation in invocations {
+        let name = invocation[0];
+        let sub = command.find_subcommand(name).unwrap();
+        for arg in sub.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if !top.iter().any(|t| t == long) || ["help", "version"].contains(&long) {
+                continue;
+            }
+            // --eice-dns needs --eice-id beside it: covered with it below.
+            if long == "eice-dns" {
+                continue;
+            }
+            let mut option = vec![format!("--{long}")];
+            if arg.get_action().takes_values() {
+                let value = match arg.get_possible_values().first() {
+                    Some(v) => v.get_name().to_owned(),
+                    None => sample(long)
+                        .unwrap_or_else(|| panic!("no sample value for --{long}"))
+                        .to_owned(),
+                };
+                // Both spellings: `--opt value` and `--opt=value`.
+                for before in [
+                    vec![option[0].clone(), value.clone()],
+                    vec![format!("--{long}={value}")],
+                ] {
+                    check(&before, invocation);
+                    checked += 1;
+                }
+                option.push(value);
+            } else {
+                check(&option, invocation);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} combinations");
+    // Short options, clustered or with a joined value, and the endpoint's
+    // name beside its ID.
+    check(&["-vv", "-l", "ubuntu"], &["exec", id, "--", "true"]);
+    check(&["-p3389", "-q"], &["proxy", id]);
+    check(
+        &[
+            "--eice-id",
+            "eice-0123456789abcdef0",
+            "--eice-dns",
+            "eice-0123456789abcdef0.abc.ec2-instance-connect-endpoint.us-east-1.amazonaws.com",
+        ],
+        &["proxy", id],
+    );
+
+    /// `eic-ssh BEFORE… SUB REST…` parses as `eic-ssh SUB BEFORE… REST…`.
+    fn check<S: AsRef<str>>(before: &[S], invocation: &[&str]) {
+        let before: Vec<&str> = before.iter().map(AsRef::as_ref).collect();
+        let (sub, rest) = invocation.split_first().unwrap();
+        let first: Vec<&str> = before.iter().chain([sub]).chain(rest).copied().collect();
+        let after: Vec<&str> = [*sub].iter().chain(&before).chain(rest).copied().collect();
+        let expected = parse(&after).unwrap_or_else(|e| panic!("{after:?}: {e}"));
+        let got = parse(&first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
+        assert_eq!(format!("{got:?}"), format!("{expected:?}"), "{first:?}");
+    }
+}
+
+#[test]
+fn an_option_a_subcommand_does_not_take_keeps_the_word_a_target() {
+    // The cache takes no --region: `cache` is a Name tag here.
+    let cli = parse(&["--region", "eu-west-1", "cache", "path"]).unwrap();
+    assert!(cli.subcommand.is_none());
+    assert_eq!(
+        cli.ssh.target.as_ref().map(|t| t.expr.clone()),
+        Some(crate::route::target::TargetExpr::Name("cache".into()))
+    );
+    // A value that spells a subcommand is a value.
+    let cli = parse(&["--profile", "ls", "exec", "web-1", "--", "true"]).unwrap();
+    let Some(Subcommand::Exec(exec)) = cli.subcommand else {
+        panic!("not exec: {cli:?}");
+    };
+    assert_eq!(exec.aws.profile.as_deref(), Some("ls"));
+    // After `--`, nothing moves.
+    let cli = parse(&["-v", "--", "ls"]).unwrap();
+    assert!(cli.subcommand.is_none());
+}

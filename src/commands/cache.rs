@@ -21,7 +21,7 @@ pub fn run(action: &CacheAction, quiet: bool) -> Result<u8, Error> {
                 );
             }
         }
-        CacheAction::Path => println!("{}", cache.path().display()),
+        CacheAction::Path => crate::term::out(&format!("{}\n", cache.path().display()))?,
     }
     Ok(0)
 }

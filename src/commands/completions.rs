@@ -18,7 +18,7 @@ pub const VAR: &str = "COMPLETE";
 pub fn run(shell: CompletionShell) -> Result<u8, Error> {
     let mut out = Vec::new();
     script(shell, &mut out)?;
-    std::io::stdout().write_all(&out)?;
+    crate::term::out(&String::from_utf8_lossy(&out))?;
     Ok(0)
 }
 

@@ -53,8 +53,12 @@ pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool, quiet: bool) -> 
     for key in &found.keys {
         let line = key.to_openssh()?;
         let line: Vec<&str> = line.split_whitespace().take(2).collect();
-        println!("# {} {}", key.algorithm(), known_hosts::fingerprint(key));
-        println!("{host} {}", line.join(" "));
+        crate::term::out(&format!(
+            "# {} {}\n{host} {}\n",
+            key.algorithm(),
+            known_hosts::fingerprint(key),
+            line.join(" ")
+        ))?;
         if args.add && known_hosts::check(&file, host, key)? != known_hosts::HostKeyStatus::Known {
             known_hosts::learn(&file, host, key)?;
             added += 1;

@@ -30,7 +30,7 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
     };
     if let Some(warning) = args.bind.and_then(exposure_warning) {
         // Shown even with -q: the user may not know what they are exposing.
-        eprintln!("eic-ssh: WARNING: {warning}");
+        eprintln!("eic-ssh: warning: {warning}");
     }
     let listeners = bind(args.bind, args.local_port).await?;
     let mut aws = Aws::load(

@@ -51,8 +51,14 @@ impl LoggedIn {
 pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
     let user = args.user.clone();
     let progress = term::Progress::new(args.quiet);
+    // Say what is under way, and no more: a Name is looked up before any
+    // key is pushed (it may name no instance); an ID is looked up while
+    // the key goes.
     if let Some(target) = target {
-        progress.say(&format!("resolving {} and pushing a key", target.expr));
+        progress.say(&match target.instance_id() {
+            Some(id) => format!("looking up {id} and pushing a key"),
+            None => format!("looking up {}", target.expr),
+        });
     }
     let mut aws = aws::Aws::load(
         args.connect.aws.region.as_deref(),
@@ -82,6 +88,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
                 "{} was {id} last time: starting on it while looking it up",
                 t.expr
             );
+            progress.say(&format!("looking up {} and pushing a key to {id}", t.expr));
             let choose = super::target::choose(&aws, t, args.no_pick, false);
             let early = start(
                 &aws,
@@ -113,6 +120,9 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
                     "the remembered instance did not answer ({e}); going on with the lookup"
                 ),
                 None => {}
+            }
+            if target.is_none_or(|t| t.instance_id().is_none()) {
+                progress.say(&format!("pushing a key to {}", chosen.instance_id));
             }
             let mut dest = args.connect.destination(&chosen.instance_id);
             dest.prefetched = chosen.prefetched;

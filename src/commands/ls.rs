@@ -9,6 +9,9 @@ use crate::aws::ec2::InstanceInfo;
 use crate::aws::find;
 use crate::cli::LsArgs;
 use crate::error::Error;
+use crate::route::cache::RouteCache;
+use crate::route::resolve::route_from_listing;
+use crate::route::target::TargetExpr;
 use crate::term::table;
 
 /// One row of `eic-ssh ls --json`.
@@ -27,20 +30,53 @@ struct Row<'a> {
 
 /// `eic-ssh ls [TARGET…] [--json]`: one `DescribeInstances` per target (or
 /// one for the whole region) and one `DescribeInstanceConnectEndpoints`, all
-/// at once.
-pub async fn run(args: LsArgs) -> Result<u8, Error> {
+/// at once. A target finds instances in any state but terminated, as with
+/// no target; one that finds none running says how to start them.
+pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
     let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let (found, endpoints) =
+    let (per_target, endpoints) =
         tokio::try_join!(instances(&aws, &args), find::endpoints_in_region(aws.ec2()))?;
-    if found.is_empty() && !args.targets.is_empty() {
-        let searched: Vec<String> = args.targets.iter().map(|t| t.expr.describe()).collect();
-        return Err(super::target::no_match(&aws, &searched.join(" or ")));
+    let mut found: Vec<InstanceInfo> = Vec::new();
+    for i in per_target.iter().flatten() {
+        if !found.iter().any(|x| x.id == i.id) {
+            found.push(i.clone());
+        }
     }
+    // What was listed serves the next connection and shell completion, as
+    // a connection's own lookup does.
+    if !args.no_cache {
+        let routes: Vec<_> = found
+            .iter()
+            .filter_map(|i| route_from_listing(i, &endpoints, aws.use_fips))
+            .collect();
+        RouteCache::default_location().put_all(Some(&aws.cache_scope()), &aws.region, &routes);
+    }
+    if found.is_empty() && !args.targets.is_empty() {
+        let exprs: Vec<&TargetExpr> = args.targets.iter().map(|t| &t.expr).collect();
+        return Err(super::target::no_match(&aws, &exprs).await);
+    }
+    let status = print(&args, &found, &endpoints)?;
+    if !quiet {
+        for (target, matched) in args.targets.iter().zip(&per_target) {
+            if let Some(e) = super::target::not_running(&aws, &target.expr.describe(), matched) {
+                crate::report(&e);
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// The table, or the JSON array.
+fn print(
+    args: &LsArgs,
+    found: &[InstanceInfo],
+    endpoints: &[crate::aws::ec2::EndpointInfo],
+) -> Result<u8, Error> {
     if args.json {
         let rows: Vec<Row> = found
             .iter()
             .map(|i| {
-                let ep = find::endpoint_for(&endpoints, i);
+                let ep = find::endpoint_for(endpoints, i);
                 Row {
                     id: &i.id,
                     name: i.name.as_deref(),
@@ -53,38 +89,32 @@ pub async fn run(args: LsArgs) -> Result<u8, Error> {
             })
             .collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Io(e.into()))?;
-        println!("{text}");
+        crate::term::out(&format!("{text}\n"))?;
         return Ok(0);
     }
-    let mut rows = super::target::instance_rows(&found);
+    let mut rows = super::target::instance_rows(found);
     if let Some(header) = rows.first_mut() {
         header.push("ENDPOINT".into());
     }
-    for (row, i) in rows.iter_mut().skip(1).zip(&found) {
-        row.push(super::target::endpoint_cell(&endpoints, i));
+    for (row, i) in rows.iter_mut().skip(1).zip(found) {
+        row.push(super::target::endpoint_cell(endpoints, i));
     }
     for line in table::render(&rows) {
-        println!("{line}");
+        crate::term::out(&format!("{line}\n"))?;
     }
     Ok(0)
 }
 
-/// The union of what the targets match, each instance once, in order.
-async fn instances(aws: &Aws, args: &LsArgs) -> Result<Vec<InstanceInfo>, Error> {
+/// What each target matches (in any state but terminated), or with no
+/// target every such instance in the region.
+async fn instances(aws: &Aws, args: &LsArgs) -> Result<Vec<Vec<InstanceInfo>>, Error> {
     if args.targets.is_empty() {
-        return find::instances_in_states(aws.ec2(), &find::LISTED_STATES).await;
+        return Ok(vec![
+            find::instances_in_states(aws.ec2(), &find::LISTED_STATES).await?,
+        ]);
     }
-    let each = try_join_all(
-        args.targets
-            .iter()
-            .map(|t| find::find_instances(aws.ec2(), &t.expr, &aws.region)),
-    )
-    .await?;
-    let mut all: Vec<InstanceInfo> = Vec::new();
-    for i in each.into_iter().flatten() {
-        if !all.iter().any(|x| x.id == i.id) {
-            all.push(i);
-        }
-    }
-    Ok(all)
+    try_join_all(args.targets.iter().map(|t| {
+        find::find_instances_in_states(aws.ec2(), &t.expr, &aws.region, &find::LISTED_STATES)
+    }))
+    .await
 }

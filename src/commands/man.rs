@@ -11,7 +11,7 @@ use crate::error::Error;
 pub fn run(subcommand: Option<&str>) -> Result<u8, Error> {
     let mut out = Vec::new();
     page(subcommand, &mut out)?;
-    std::io::stdout().write_all(&out)?;
+    crate::term::out(&String::from_utf8_lossy(&out))?;
     Ok(0)
 }
 

@@ -27,7 +27,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
     match cli.subcommand {
         Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick).await,
         Some(cli::Subcommand::Tunnel(args)) => listen::run(args, no_pick).await,
-        Some(cli::Subcommand::Ls(args)) => ls::run(args).await,
+        Some(cli::Subcommand::Ls(args)) => ls::run(args, cli.verbosity.quiet).await,
         Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
         Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
         Some(cli::Subcommand::Completions { shell }) => completions::run(shell),

@@ -22,7 +22,7 @@ pub const INCLUDE_HEADER: &str =
 pub fn run(args: &SshConfigArgs, quiet: bool) -> Result<u8, Error> {
     let block = render(args)?;
     let Some(file) = &args.include else {
-        print!("{block}");
+        crate::term::out(&block)?;
         return Ok(0);
     };
     // `~/…` (the default) is the user's home, as OpenSSH reads it.

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
+
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 use crate::aws::find;
@@ -65,7 +67,7 @@ async fn choose_index(
     no_pick: bool,
 ) -> Result<usize, Error> {
     match found.len() {
-        0 => Err(no_match(aws, &expr.describe())),
+        0 => Err(no_match(aws, &[expr]).await),
         1 => Ok(0),
         count => {
             let lines = table::render(&instance_rows(found));
@@ -100,10 +102,14 @@ pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
         .filter(|i| find::endpoint_for(&endpoints, i).is_ok())
         .collect();
     if reachable.is_empty() {
-        return Err(no_match(
-            aws,
-            "any running instance with an EC2 Instance Connect Endpoint in its VPC",
-        ));
+        return Err(Error::NoMatch {
+            searched: "any running instance with an EC2 Instance Connect Endpoint in its VPC"
+                .into(),
+            region: aws.region.clone(),
+            identity: aws.identity(),
+            subcommand: None,
+            names: Vec::new(),
+        });
     }
     let (header, rows) = split_header(table::render(&instance_rows(&reachable)));
     let index = picker::pick("Connect to which instance?".to_owned(), header, rows).await?;
@@ -117,13 +123,140 @@ pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
     })
 }
 
-/// The failed lookup: what was searched, in which region and profile.
-pub fn no_match(aws: &Aws, searched: &str) -> Error {
-    Error::NoMatch {
-        searched: searched.to_owned(),
-        region: aws.region.clone(),
-        profile: aws.profile_name(),
+/// The failed lookup of `exprs`: the instances they match that are not
+/// running, named with their state and how to start them; else what was
+/// searched, in which region and as whom, with the subcommand or the Names
+/// a mistyped word is close to. It costs one more `DescribeInstances` per
+/// expression that is no Name, and one listing of the region's instances
+/// for the Names.
+pub async fn no_match(aws: &Aws, exprs: &[&TargetExpr]) -> Error {
+    let names: Vec<&str> = exprs
+        .iter()
+        .filter_map(|e| match e {
+            TargetExpr::Name(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    let listing = async {
+        match names.is_empty() {
+            true => Ok(Vec::new()),
+            false => find::instances_in_states(aws.ec2(), &find::LISTED_STATES).await,
+        }
+    };
+    let others = try_join_all(
+        exprs
+            .iter()
+            .filter(|e| !matches!(e, TargetExpr::Name(_)))
+            .map(|e| {
+                find::find_instances_in_states(aws.ec2(), e, &aws.region, &find::UNREACHABLE_STATES)
+            }),
+    );
+    let (listing, others) = tokio::join!(listing, others);
+    let listing = listing.unwrap_or_default();
+    let named = listing
+        .iter()
+        .filter(|i| i.name.as_deref().is_some_and(|n| names.contains(&n)))
+        .filter(|i| find::UNREACHABLE_STATES.contains(&i.state.as_str()))
+        .cloned();
+    let mut found: Vec<InstanceInfo> = Vec::new();
+    for i in named.chain(others.unwrap_or_default().into_iter().flatten()) {
+        if !found.iter().any(|x| x.id == i.id) {
+            found.push(i);
+        }
     }
+    let searched: Vec<String> = exprs.iter().map(|e| e.describe()).collect();
+    let searched = searched.join(" or ");
+    if let Some(e) = not_running(aws, &searched, &found) {
+        return e;
+    }
+    let known: Vec<&str> = listing.iter().filter_map(|i| i.name.as_deref()).collect();
+    let subcommands = crate::cli::subcommand_names();
+    Error::NoMatch {
+        searched,
+        region: aws.region.clone(),
+        identity: aws.identity(),
+        subcommand: names
+            .iter()
+            .find_map(|n| closest(n, subcommands.iter().map(String::as_str), false)),
+        names: names.iter().flat_map(|n| close_names(n, &known)).collect(),
+    }
+}
+
+/// Of `candidates`, the one closest to `typed`, if any is close (see
+/// [`is_close`]); `prefix`: a candidate that `typed` begins counts too.
+fn closest<'a>(
+    typed: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    prefix: bool,
+) -> Option<String> {
+    candidates
+        .filter_map(|c| distance(typed, c, prefix).map(|d| (d, c)))
+        .min()
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Up to five of the Names `known` that `typed` is close to, closest first.
+fn close_names(typed: &str, known: &[&str]) -> Vec<String> {
+    let mut close: Vec<(usize, &str)> = known
+        .iter()
+        .filter_map(|k| distance(typed, k, true).map(|d| (d, *k)))
+        .collect();
+    close.sort();
+    close.dedup_by(|a, b| a.1 == b.1);
+    close
+        .into_iter()
+        .take(5)
+        .map(|(_, k)| k.to_owned())
+        .collect()
+}
+
+/// How far `typed` is from `candidate` when it is close: the same but for
+/// case, or at most one edit away (two for words over four characters; a
+/// transposition is one), or with `prefix`, the candidate's beginning (at
+/// least three characters).
+fn distance(typed: &str, candidate: &str, prefix: bool) -> Option<usize> {
+    let (t, c) = (typed.to_lowercase(), candidate.to_lowercase());
+    let limit = match t.chars().count() {
+        0 => return None,
+        1..=4 => 1,
+        _ => 2,
+    };
+    let d = strsim::damerau_levenshtein(&t, &c);
+    if d <= limit {
+        return Some(d);
+    }
+    (prefix && t.chars().count() >= 3 && c.starts_with(&t)).then_some(limit + 1)
+}
+
+/// What to say of `found`, the instances `searched` matched, when none of
+/// them is running: its state and how to start it.
+pub fn not_running(aws: &Aws, searched: &str, found: &[InstanceInfo]) -> Option<Error> {
+    if found.is_empty()
+        || found
+            .iter()
+            .any(|i| find::LIVE_STATES.contains(&i.state.as_str()))
+    {
+        return None;
+    }
+    let profile = aws.chosen_profile().map(str::to_owned);
+    Some(match found {
+        [one] => Error::InstanceNotRunning {
+            instance: one.id.clone(),
+            name: one.name.clone(),
+            state: one.state.clone(),
+            region: aws.region.clone(),
+            profile,
+        },
+        several => Error::NoneRunning {
+            searched: searched.to_owned(),
+            instances: several
+                .iter()
+                .map(|i| (i.id.clone(), i.state.clone()))
+                .collect(),
+            region: aws.region.clone(),
+            profile,
+        },
+    })
 }
 
 /// The header and rows: id, Name, state, private IP, availability zone.
@@ -170,4 +303,32 @@ fn indent(lines: &[String]) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mistyped_words_are_close_to_what_was_meant() {
+        let subcommands = ["proxy", "exec", "ls", "cp", "cache", "doctor", "restrict"];
+        let closest_sub = |typed: &str| closest(typed, subcommands.iter().copied(), false);
+        assert_eq!(closest_sub("exce").as_deref(), Some("exec"));
+        assert_eq!(closest_sub("EXEC").as_deref(), Some("exec"));
+        assert_eq!(closest_sub("doctr").as_deref(), Some("doctor"));
+        assert_eq!(closest_sub("restirct").as_deref(), Some("restrict"));
+        assert_eq!(closest_sub("lss").as_deref(), Some("ls"));
+        assert_eq!(closest_sub("cache").as_deref(), Some("cache"));
+        // Far from every subcommand: a Name, not a typo.
+        for name in ["web-1", "db", "bastion", "e"] {
+            assert_eq!(closest_sub(name), None, "{name}");
+        }
+        let known = ["web-1", "web-2", "api", "isolated", "web-1"];
+        assert_eq!(close_names("web1", &known), ["web-1"]);
+        assert_eq!(close_names("wbe-1", &known), ["web-1", "web-2"]);
+        assert_eq!(close_names("web", &known), ["web-1", "web-2"]);
+        assert_eq!(close_names("isolatd", &known), ["isolated"]);
+        assert!(close_names("zzz-9", &known).is_empty());
+        assert!(close_names("ap", &known).len() == 1);
+    }
 }

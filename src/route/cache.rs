@@ -85,6 +85,14 @@ impl RouteCache {
 
     /// Remember a route that worked. Failures to write are logged, not fatal.
     pub fn put(&self, profile: Option<&str>, region: &str, route: &Route) {
+        self.put_all(profile, region, std::slice::from_ref(route));
+    }
+
+    /// Remember routes, in one write (`ls` records what it listed).
+    pub fn put_all(&self, profile: Option<&str>, region: &str, routes: &[Route]) {
+        if routes.is_empty() {
+            return;
+        }
         // Re-read under the lock: another process may have added its own.
         let _lock = match self.lock() {
             Ok(l) => l,
@@ -96,27 +104,29 @@ impl RouteCache {
         let mut entries = self.load();
         let t = now();
         entries.retain(|_, e| t.saturating_sub(e.saved_at) <= self.ttl.as_secs());
-        let k = key(profile, region, &route.instance_id);
-        let key_type = entries.get(&k).and_then(|e| e.key_type.clone());
-        // A route given on the command line carries no name: keep the one
-        // an earlier lookup saw.
-        let name = route
-            .name
-            .clone()
-            .or_else(|| entries.get(&k).and_then(|e| e.name.clone()));
-        entries.insert(
-            k,
-            Entry {
-                private_ip: route.private_ip,
-                vpc_id: route.vpc_id.clone(),
-                subnet_id: route.subnet_id.clone(),
-                endpoint_id: route.endpoint_id.clone(),
-                dns_name: route.dns_name.clone(),
-                saved_at: t,
-                key_type,
-                name,
-            },
-        );
+        for route in routes {
+            let k = key(profile, region, &route.instance_id);
+            let key_type = entries.get(&k).and_then(|e| e.key_type.clone());
+            // A route given on the command line carries no name: keep the
+            // one an earlier lookup saw.
+            let name = route
+                .name
+                .clone()
+                .or_else(|| entries.get(&k).and_then(|e| e.name.clone()));
+            entries.insert(
+                k,
+                Entry {
+                    private_ip: route.private_ip,
+                    vpc_id: route.vpc_id.clone(),
+                    subnet_id: route.subnet_id.clone(),
+                    endpoint_id: route.endpoint_id.clone(),
+                    dns_name: route.dns_name.clone(),
+                    saved_at: t,
+                    key_type,
+                    name,
+                },
+            );
+        }
         if let Err(e) = self.save(&entries) {
             tracing::debug!("not caching the route in {}: {e}", self.path.display());
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::aws::Aws;
-use crate::aws::ec2::{self as lookup, EndpointInfo};
+use crate::aws::ec2::{self as lookup, EndpointInfo, InstanceInfo};
 use crate::aws::find;
 use crate::error::Error;
 use crate::route::{Destination, Route};
@@ -60,7 +60,10 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         if info.state != "running" {
             return Err(Error::InstanceNotRunning {
                 instance: info.id,
+                name: None,
                 state: info.state,
+                region: aws.region.clone(),
+                profile: aws.chosen_profile().map(str::to_owned),
             });
         }
         Ok(Some(info))
@@ -142,6 +145,35 @@ pub async fn resolve(aws: &Aws, dest: &Destination) -> Result<Route, Error> {
         endpoint_id: endpoint.id,
         dns_name,
         name: instance.as_ref().and_then(|i| i.name.clone()),
+    })
+}
+
+/// The route a connection would take to `instance`, from a listing of it
+/// and the region's endpoints, when it has one: running, with an address
+/// and an endpoint in its VPC that serves that address's family.
+pub fn route_from_listing(
+    instance: &InstanceInfo,
+    endpoints: &[EndpointInfo],
+    use_fips: bool,
+) -> Option<Route> {
+    if instance.state != "running" {
+        return None;
+    }
+    let private_ip = instance.target_ip()?;
+    let serving: Vec<EndpointInfo> = endpoints
+        .iter()
+        .filter(|e| e.serves(private_ip))
+        .cloned()
+        .collect();
+    let endpoint = find::endpoint_for(&serving, instance).ok()?;
+    Some(Route {
+        instance_id: instance.id.clone(),
+        private_ip,
+        vpc_id: instance.vpc_id.clone(),
+        subnet_id: instance.subnet_id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        dns_name: endpoint.dial_name(use_fips).ok()?,
+        name: instance.name.clone(),
     })
 }
 

@@ -293,7 +293,7 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
                 return Err(changed);
             }
             crate::term::notice(&format!(
-                "WARNING: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
+                "warning: {changed}. Connecting anyway because of --strict-host-key-checking=no: this is INSECURE, the connection may be intercepted."
             ));
             Ok(true)
         }

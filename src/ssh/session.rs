@@ -280,19 +280,36 @@ impl Session {
         // The first reply answers the PTY request (when there is one), the
         // next the command or shell: a refused PTY is not a refused command.
         let mut pty_reply = opts.pty;
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = Some(tokio::io::stdout());
         let mut stderr = tokio::io::stderr();
         let mut status: Option<u8> = None;
         let ended = loop {
             tokio::select! {
                 msg = reader.wait() => match msg {
                     Some(ChannelMsg::Data { data }) => {
-                        stdout.write_all(&data).await?;
-                        stdout.flush().await?;
+                        let Some(out) = stdout.as_mut() else { continue };
+                        match write_all_flushed(out, &data).await {
+                            Ok(()) => {}
+                            // Nobody reads stdout any more (`… | head`): end
+                            // quietly, closing the channel so that the remote
+                            // command's next write fails (SIGPIPE), and exit
+                            // 255 as ssh does then. (ssh learns the status of
+                            // a command that ignores SIGPIPE through its
+                            // eow@openssh.com; russh has no such request, and
+                            // takes in nothing after its own close.)
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                tracing::info!("stdout was closed: closing the channel");
+                                stdout = None;
+                                let _ = writer.close().await;
+                                status = status.or(Some(crate::error::EXIT_CONNECT_FAILED));
+                                break Ok(());
+                            }
+                            Err(e) => break Err(e.into()),
+                        }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        stderr.write_all(&data).await?;
-                        stderr.flush().await?;
+                        // A closed stderr silences the remote's, and no more.
+                        let _ = write_all_flushed(&mut stderr, &data).await;
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
                     Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
@@ -352,7 +369,12 @@ impl Session {
         };
         stdin_pump.abort();
         drop(raw);
-        stdout.flush().await?;
+        if let Some(mut out) = stdout {
+            match out.flush().await {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
         ended?;
         match status {
             Some(s) => Ok(s),
@@ -404,6 +426,15 @@ impl Session {
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
     }
+}
+
+/// Write `data` and flush it, so the remote side's output shows at once.
+async fn write_all_flushed(
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    data: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(data).await?;
+    out.flush().await
 }
 
 /// Local stdin to the channel, as soon as it is read: no polling interval,

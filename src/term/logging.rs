@@ -5,8 +5,16 @@
 //! output readable.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Install the subscriber. `verbose` counts `-v`; `quiet` is `-q`.
+///
+/// Without `-v` (and without `RUST_LOG`) only eic-ssh's own warnings and
+/// errors show, as messages like any other (`eic-ssh: warning: …`), not as
+/// log lines; the libraries' warnings repeat what the error says, in their
+/// terms, and wait for `-v`.
 pub fn init(verbose: u8, quiet: bool) {
     let ours = match (quiet, verbose) {
         (true, _) => "error",
@@ -17,18 +25,74 @@ pub fn init(verbose: u8, quiet: bool) {
     };
     // Third-party request logging can include signed URLs and headers.
     let theirs = match verbose {
-        0 | 1 => ours,
+        0 => "error",
+        1 => ours,
         _ => "info",
     };
+    let russh = match verbose {
+        0 => "error",
+        _ => ours,
+    };
     let default = format!(
-        "{theirs},eic_ssh={ours},russh={ours},aws_config={theirs},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sigv4=info,tungstenite=info,tokio_tungstenite=info,hyper=info,rustls=info"
+        "{theirs},eic_ssh={ours},russh={russh},aws_config={theirs},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sigv4=info,tungstenite=info,tokio_tungstenite=info,hyper=info,rustls=info"
     );
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let from_env = EnvFilter::try_from_env("RUST_LOG").ok();
+    let house_style = verbose == 0 && from_env.is_none();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::term::redact::RedactingStderr)
-        .with_ansi(crate::term::color::stderr())
-        .with_target(verbose >= 2)
-        .without_time()
-        .try_init();
+        .with_ansi(crate::term::color::stderr());
+    let _ = match house_style {
+        true => builder.event_format(HouseStyle).try_init(),
+        false => builder.with_target(verbose >= 2).without_time().try_init(),
+    };
+}
+
+/// An event as eic-ssh's other messages read: `eic-ssh: warning: …` for a
+/// warning, `eic-ssh: …` for an error, without control characters.
+struct HouseStyle;
+
+impl<S, N> FormatEvent<S, N> for HouseStyle
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = String::new();
+        ctx.field_format()
+            .format_fields(format::Writer::new(&mut fields), event)?;
+        writeln!(writer, "{}", house_line(*event.metadata().level(), &fields))
+    }
+}
+
+/// `eic-ssh: warning: text` (or `eic-ssh: text` for an error).
+fn house_line(level: tracing::Level, text: &str) -> String {
+    let label = match level {
+        tracing::Level::WARN => "warning: ",
+        _ => "",
+    };
+    format!("eic-ssh: {label}{}", crate::term::text::printable(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_messages() {
+        assert_eq!(
+            house_line(tracing::Level::WARN, "-L 8080: accept failed"),
+            "eic-ssh: warning: -L 8080: accept failed"
+        );
+        assert_eq!(
+            house_line(tracing::Level::ERROR, "it broke \x1b[2J"),
+            "eic-ssh: it broke [2J"
+        );
+    }
 }

@@ -66,6 +66,22 @@ pub fn clear_progress() {
     }
 }
 
+/// Write `text` to stdout. A reader that went away (`eic-ssh ls | head -1`)
+/// is [`Error::StdoutClosed`]: the command ends quietly, never with a panic
+/// or a "Broken pipe".
+///
+/// [`Error::StdoutClosed`]: crate::error::Error::StdoutClosed
+pub fn out(text: &str) -> Result<(), crate::error::Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => crate::error::Error::StdoutClosed,
+            _ => crate::error::Error::Io(e),
+        })
+}
+
 /// A status line on stderr (`eic-ssh: …`), after clearing the progress line.
 /// Like errors, it may carry text from the network: no control characters
 /// reach the terminal, and no secret.

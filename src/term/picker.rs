@@ -27,7 +27,13 @@ pub async fn pick(prompt: String, header: String, lines: Vec<String>) -> Result<
         let page_size = crossterm::terminal::size()
             .map(|(_, rows)| usize::from(rows).saturating_sub(4).clamp(3, 20))
             .unwrap_or(10);
+        // Colour as everything else: --color, then NO_COLOR.
+        let render = match crate::term::color::stderr() {
+            true => inquire::ui::RenderConfig::default_colored(),
+            false => inquire::ui::RenderConfig::empty(),
+        };
         inquire::Select::new(&prompt, options)
+            .with_render_config(render)
             .with_help_message(&help)
             .with_page_size(page_size)
             .prompt()

@@ -108,3 +108,48 @@ async fn no_cache_and_cache_clear() {
     assert!(out.stderr.contains("cleared"), "{}", out.stderr);
     assert!(!path.exists());
 }
+
+/// `eic-ssh ls` records what it listed, as a connection's lookup does: shell
+/// completion then offers the Names, and the next connection needs no
+/// lookup. `--no-cache` records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_feeds_completion_and_the_next_connection() {
+    let f = Fixture::new().await;
+    let path = f.home.path().join(".cache/eic-ssh/routes.json");
+    let complete = |word: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eic-ssh"));
+        cmd.env_clear()
+            .envs(f.env())
+            .env("COMPLETE", "fish")
+            .args(["--", "eic-ssh", word]);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(complete("web"), "", "nothing seen yet");
+
+    let out = f.run(&["ls", "--no-cache"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert!(!path.exists());
+
+    let out = f.run(&["ls"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let offered = complete("web");
+    assert_eq!(offered, format!("web-1\t{INSTANCE}\n"));
+    // The stopped web-1 and the instance with no endpoint have no route.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains(STOPPED) && !text.contains(NO_ENDPOINT),
+        "{text}"
+    );
+
+    // The next connection by Name goes straight to the tunnel.
+    let before = f.sim.request_log().len();
+    let out = f.run(&[&f.target(), "--", "true"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let ops: Vec<String> = f.sim.request_log()[before..]
+        .iter()
+        .map(|e| e.op.clone())
+        .collect();
+    assert!(!ops.iter().any(|op| op.starts_with("Describe")), "{ops:?}");
+}

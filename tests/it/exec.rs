@@ -378,7 +378,8 @@ async fn missing_credentials_are_explained() {
     let out = f.run_cmd(cmd, &[&f.target(), "--", "true"], b"").await;
     assert_eq!(out.status, Some(255));
     assert!(
-        out.stderr.contains("no usable AWS credentials"),
+        out.stderr
+            .contains("eic-ssh: unable to locate credentials\n"),
         "{}",
         out.stderr
     );

@@ -365,7 +365,7 @@ async fn local_and_dynamic_forwards_beyond_loopback_warn() {
         assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
         match warned {
             Some(addr) => {
-                let line = format!("eic-ssh: WARNING: {flag} ");
+                let line = format!("eic-ssh: warning: {flag} ");
                 assert!(
                     out.stderr.contains(&line)
                         && out.stderr.contains(&format!(
@@ -381,7 +381,7 @@ async fn local_and_dynamic_forwards_beyond_loopback_warn() {
                 };
                 assert!(out.stderr.contains(gives), "{}", out.stderr);
             }
-            None => assert!(!out.stderr.contains("WARNING"), "{spec}: {}", out.stderr),
+            None => assert!(!out.stderr.contains("warning"), "{spec}: {}", out.stderr),
         }
     }
     assert_eq!(f.sim.request_log().len(), 0, "a call was made");

@@ -63,7 +63,7 @@ impl Pane {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "0"];
         args.extend_from_slice(keys);
         self.tmux(&args);
@@ -76,6 +76,11 @@ impl Pane {
 
     pub(crate) fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
+    }
+
+    /// The screen with its colours and styles, as escape sequences.
+    pub(crate) fn screen_with_styles(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "0", "-S", "-200"])
     }
 
     /// The pane's title, as escape sequences (OSC 0/2) may have set it.

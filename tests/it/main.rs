@@ -5,8 +5,10 @@
 
 mod cache;
 mod channels;
+mod cli;
 mod clock;
 mod closes;
+mod colour;
 mod concurrent;
 mod cp;
 mod cp_hostile;
@@ -23,10 +25,12 @@ mod interactive;
 mod ipv6;
 mod keytypes;
 mod openssh;
+mod profiles;
 mod properties;
 mod proxy;
 mod restrict;
 mod security;
 mod shell;
+mod stdout;
 mod support;
 mod targets;

@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_eic-ssh");
 
 /// A user key pair in the fixture's ~/.ssh, and an ssh_config that is the
 /// `eic-ssh ssh-config` block plus test-only isolation settings.
-async fn openssh_setup(f: &Fixture, proxy_extra: &str) -> PathBuf {
+pub(crate) async fn openssh_setup(f: &Fixture, proxy_extra: &str) -> PathBuf {
     let ssh_dir = f.home.path().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     let key = ssh_dir.join("id_ed25519");

@@ -594,3 +594,87 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
+
+/// The dry run's "To apply" line is a command that applies the plan: with
+/// --shared-ok when the plan needs it. Beside it, whether this machine's
+/// public address is inside --allow (or it would shut itself out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
+    // The demo as it is: the stopped instance shares the instance's group.
+    let mut w = World::demo();
+    w.endpoints[0].preserve_client_ip = false;
+    let f = Fixture::with_world(w).await;
+    // A "what is my IP" service on loopback, answering INSIDE.
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let checkip = format!("http://{}/", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = server.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n203.0.113.7\n")
+                .await;
+        }
+    });
+    let dry_run = |allow: &'static str, extra: &'static [&'static str]| {
+        let f = &f;
+        let mut cmd = f.command();
+        cmd.env("EIC_SSH_CHECKIP_URL", &checkip);
+        let mut args = vec!["restrict", INSTANCE, "--allow", allow];
+        args.extend_from_slice(extra);
+        async move {
+            let out = f.run_cmd(cmd, &args, b"").await;
+            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.stdout_str()
+        }
+    };
+    let text = dry_run(ALLOW, &[]).await;
+    let apply = format!("eic-ssh restrict {INSTANCE} --allow {ALLOW} --apply --shared-ok");
+    assert!(
+        text.contains(&format!(
+            "This machine's public address, {INSIDE}, is inside {ALLOW}: it can still connect afterwards."
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "Dry run: nothing was changed. To apply: {apply}\n"
+        )),
+        "{text}"
+    );
+    // Outside, given or discovered; unknown; not checked.
+    let text = dry_run("198.51.100.0/24", &[]).await;
+    assert!(
+        text.contains(&format!(
+            "Warning: this machine's public address, {INSIDE}, is outside 198.51.100.0/24: once applied, it can no longer connect through the endpoint."
+        )),
+        "{text}"
+    );
+    let text = dry_run(ALLOW, &["--client-ip", OUTSIDE]).await;
+    assert!(
+        text.contains(&format!("{OUTSIDE}, is outside {ALLOW}")),
+        "{text}"
+    );
+    let text = dry_run(ALLOW, &["--offline"]).await;
+    assert!(text.contains("Offline: not checked whether"), "{text}");
+    assert!(
+        text.contains(&format!("--allow {ALLOW} --offline --apply --shared-ok")),
+        "{text}"
+    );
+    let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
+    assert!(
+        out.stdout_str()
+            .contains("Could not learn this machine's public address"),
+        "{}",
+        out.stdout_str()
+    );
+
+    // The printed command, confirmed with --yes, applies the plan.
+    let mut words: Vec<&str> = apply.split(' ').skip(1).collect();
+    words.push("--yes");
+    let out = f.run(&words, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    assert_eq!(writes(&f).len(), 3);
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+}

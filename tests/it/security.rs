@@ -22,7 +22,7 @@ async fn binding_a_tunnel_beyond_loopback_warns() {
         .await;
     assert!(
         out.stderr
-            .contains("WARNING: --bind 192.0.2.1 is not a loopback address")
+            .contains("eic-ssh: warning: --bind 192.0.2.1 is not a loopback address")
             && out.stderr.contains("unauthenticated tunnel"),
         "{}",
         out.stderr

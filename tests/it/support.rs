@@ -75,7 +75,14 @@ impl Fixture {
     /// A hermetic environment: nothing from the developer's own AWS or SSH
     /// setup leaks in; AWS is reached through standard settings only.
     pub fn env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-        self.home.env()
+        let mut env = self.home.env();
+        // Address discovery (doctor, restrict) stays on loopback too: the
+        // simulator serves no address there, so it fails at once.
+        env.push((
+            "EIC_SSH_CHECKIP_URL".into(),
+            format!("{}/checkip", self.sim.api_url()).into(),
+        ));
+        env
     }
 
     /// `program` with the hermetic environment.

@@ -92,7 +92,7 @@ async fn no_match_says_what_was_searched_where() {
     assert_eq!(out.status, Some(255), "{}", out.stderr);
     assert!(
         out.stderr.contains(
-            "no running instance matches tag Role=db in region us-east-1 (profile default)"
+            "no running instance matches tag Role=db in region us-east-1 (environment credentials)"
         ),
         "{}",
         out.stderr
@@ -143,12 +143,13 @@ async fn ls_json_lists_instances_with_their_endpoints() {
     assert_eq!(isolated["endpoint"], serde_json::Value::Null);
     assert_eq!(isolated["no_endpoint_reason"], "none in vpc-empty");
 
-    // A target narrows the list; the table says the same.
+    // A target narrows the list (to instances in any state but
+    // terminated, as without one); the table says the same.
     let out = f.run(&["ls", "web-1", "isolated"], b"").await;
     assert_eq!(out.status, Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     assert!(
         lines[0].starts_with("ID") && lines[0].ends_with("ENDPOINT"),
         "{text}"
@@ -158,7 +159,11 @@ async fn ls_json_lists_instances_with_their_endpoints() {
         "{text}"
     );
     assert!(
-        lines[2].contains(NO_ENDPOINT) && lines[2].ends_with("no endpoint (none in vpc-empty)"),
+        lines[2].contains(STOPPED) && lines[2].contains("stopped"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(NO_ENDPOINT) && lines[3].ends_with("no endpoint (none in vpc-empty)"),
         "{text}"
     );
     // One DescribeInstances per target, one endpoint listing.
@@ -327,4 +332,179 @@ async fn a_name_that_moved_reaches_the_instance_that_has_it_now() {
         "{}",
         out.stderr
     );
+}
+
+/// The demo world with the stopped instance named `db-1`.
+fn stopped_db() -> World {
+    let mut w = World::demo();
+    w.instances[1].tags = vec![("Name".into(), "db-1".into())];
+    w
+}
+
+/// A stopped instance asked for by Name, tag or ID, to connect, to `exec`
+/// or to `ls`: its name, ID and state, and the command that starts it, in
+/// the region and as the profile in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_instance_is_named_with_the_command_that_starts_it() {
+    let f = Fixture::with_world(stopped_db()).await;
+    let creds = f.sim.credentials();
+    std::fs::write(
+        f.home.path().join("aws-credentials"),
+        format!(
+            "[ops]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            creds.access_key_id, creds.secret_access_key
+        ),
+    )
+    .unwrap();
+    let said = format!("eic-ssh: db-1 ({STOPPED}) is stopped, not running\n");
+    let start = format!(
+        "eic-ssh: hint: start it with: aws ec2 start-instances --instance-ids {STOPPED} --region us-east-1"
+    );
+    for args in [
+        &["db-1", "--", "true"][..],
+        &["tag:Name=db-1", "--", "true"],
+        &["exec", "db-1", "--", "true"],
+        &["proxy", "--no-push", "db-1", "22"],
+    ] {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(255), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr, format!("{said}{start}\n"), "{args:?}");
+    }
+    // By ID, the same advice; as a profile, the command says which.
+    let out = f
+        .run(
+            &[
+                "--profile",
+                "ops",
+                "--region",
+                "us-east-1",
+                STOPPED,
+                "--",
+                "true",
+            ],
+            b"",
+        )
+        .await;
+    assert!(
+        out.stderr.contains(&format!(
+            "eic-ssh: instance {STOPPED} is stopped, not running\n\
+             eic-ssh: hint: start it with: aws ec2 start-instances --instance-ids {STOPPED} --region us-east-1 --profile ops\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    // ls lists it, and says the same on stderr.
+    let out = f.run(&["ls", "db-1"], b"").await;
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(STOPPED) && l.contains("stopped")),
+        "{text}"
+    );
+    assert_eq!(out.stderr, format!("{said}{start}\n"));
+    let out = f.run(&["-q", "ls", "db-1"], b"").await;
+    assert_eq!(out.stderr, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_stopped_matches_are_all_named() {
+    let mut world = stopped_db();
+    let mut twin = world.instances[1].clone();
+    twin.id = "i-0000000000000beef".into();
+    world.instances.push(twin);
+    let f = Fixture::with_world(world).await;
+    let out = f.run(&["db-1", "--", "true"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "eic-ssh: Name tag 'db-1' matches no running instance, only {STOPPED} (stopped), i-0000000000000beef (stopped)\n\
+             eic-ssh: hint: start one with: aws ec2 start-instances --instance-ids {STOPPED} i-0000000000000beef --region us-east-1\n"
+        )
+    );
+}
+
+/// A mistyped subcommand or Name that matches nothing: the hint names what
+/// was probably meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_gets_a_did_you_mean() {
+    let f = Fixture::with_world(stopped_db()).await;
+    for (args, hint) in [
+        (
+            &["exce", "web-1", "--", "true"][..],
+            "did you mean `eic-ssh exec`? A word that is no subcommand is taken for a target",
+        ),
+        (&["lss"], "did you mean `eic-ssh ls`?"),
+        (
+            &["--region", "us-east-1", "doctr", INSTANCE],
+            "did you mean `eic-ssh doctor`?",
+        ),
+        (
+            &["web1", "--", "true"],
+            "did you mean 'web-1'? (close Names in this region)",
+        ),
+        (
+            &["ls", "isolatd"],
+            "did you mean 'isolated'? (close Names in this region)",
+        ),
+        (&["exec", "db1", "--", "true"], "did you mean 'db-1'?"),
+        (
+            &["zzz-9", "--", "true"],
+            "list what there is with: eic-ssh ls; check --region and --profile",
+        ),
+    ] {
+        let out = f.run(args, b"").await;
+        assert_eq!(out.status, Some(255), "{args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {}", out.stderr);
+        assert!(
+            lines[0].contains("no running instance matches Name tag"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            lines[1].starts_with(&format!("eic-ssh: hint: {hint}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Nothing was pushed for a word that named no instance.
+    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    assert!(!ops.iter().any(|o| o == "SendSSHPublicKey"), "{ops:?}");
+}
+
+/// The connecting status line (on a terminal) says what is under way: a
+/// Name is looked up first, and a key is pushed only to an instance it
+/// found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_line_pushes_no_key_for_a_name_that_names_nothing() {
+    let f = Fixture::new().await;
+    let out = crate::colour::on_a_terminal(&f, &[], &["--no-cache", "web-9", "--", "true"]).await;
+    let screen = out.stdout_str();
+    assert_eq!(out.status, Some(255), "{screen}");
+    assert!(screen.contains("eic-ssh: looking up web-9…"), "{screen:?}");
+    assert!(!screen.contains("pushing a key"), "{screen:?}");
+    assert!(
+        screen.contains("no running instance matches Name tag 'web-9'"),
+        "{screen:?}"
+    );
+
+    let user = f.user();
+    let out = crate::colour::on_a_terminal(
+        &f,
+        &[],
+        &["--no-cache", &format!("{user}@web-1"), "--", "true"],
+    )
+    .await;
+    let screen = out.stdout_str();
+    assert_eq!(out.status, Some(0), "{screen}");
+    for said in [
+        "eic-ssh: looking up web-1…".to_owned(),
+        format!("eic-ssh: pushing a key to {INSTANCE}…"),
+        format!("eic-ssh: authenticating as {user}…"),
+    ] {
+        assert!(screen.contains(&said), "{said:?} not in {screen:?}");
+    }
 }

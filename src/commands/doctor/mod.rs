@@ -43,12 +43,13 @@ pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
     checks.push(clock::clock_check(aws.clock().observed_secs()));
     if args.json {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::Io(e.into()))?;
-        println!("{text}");
+        crate::term::out(&format!("{text}\n"))?;
     } else {
-        print!(
-            "{}",
-            access::render(&facts, &checks, crate::term::color::stdout())
-        );
+        crate::term::out(&access::render(
+            &facts,
+            &checks,
+            crate::term::color::stdout(),
+        ))?;
     }
     Ok(access::exit_status(&checks))
 }

@@ -81,7 +81,10 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
     if info.state != "running" {
         return Err(Error::InstanceNotRunning {
             instance: info.id.clone(),
+            name: None,
             state: info.state.clone(),
+            region: shared.aws.region.clone(),
+            profile: shared.aws.chosen_profile().map(str::to_owned),
         });
     }
     let private_ip = info.target_ip().ok_or_else(|| Error::NoPrivateIp {

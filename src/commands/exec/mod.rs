@@ -74,7 +74,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &t.expr.describe()));
+        return Err(super::target::no_match(&aws, &[&t.expr]).await);
     }
     let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {
@@ -167,7 +167,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         started.elapsed(),
     );
     if args.json {
-        println!("{}", report.json()?);
+        crate::term::out(&format!("{}\n", report.json()?))?;
     }
     eprint!("{}", report.summary());
     Ok(report.exit_status())

@@ -2,7 +2,6 @@
 //! lines from different instances never mix mid-line), files in `--output
 //! DIR`, and the bytes kept for `--json`.
 
-use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -63,12 +62,12 @@ impl Printer {
     }
 }
 
-/// `NAME (i-…): ` (or `i-…: ` without a Name), coloured when the stream
-/// is a terminal.
+/// `NAME (i-…): ` (or `i-…: ` without a Name), coloured as `--color` and
+/// `NO_COLOR` decide for each stream.
 pub fn prefixes(id: &str, name: Option<&str>, index: usize) -> Prefixes {
     (
-        prefix(id, name, index, std::io::stdout().is_terminal()),
-        prefix(id, name, index, std::io::stderr().is_terminal()),
+        prefix(id, name, index, crate::term::color::stdout()),
+        prefix(id, name, index, crate::term::color::stderr()),
     )
 }
 

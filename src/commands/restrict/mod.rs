@@ -47,8 +47,8 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         instance_id: instance_id.clone(),
         port: args.port,
         expect_cidr: args.allow.clone(),
-        client_ip: None,
-        offline: true,
+        client_ip: args.client_ip,
+        offline: args.offline,
         eice_id: args.eice_id.clone(),
     };
     let facts = access::gather(&aws, &query).await;
@@ -106,15 +106,20 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
     let shared =
         !plan.shared_with.is_empty() || !plan.endpoint_shared_with.is_empty() || shared_unknown;
 
+    // What applies it: --shared-ok too when the plan needs it.
+    let apply_command = match shared {
+        true => format!("{rerun} --apply --shared-ok"),
+        false => format!("{rerun} --apply"),
+    };
     if !args.apply || plan.status != PlanStatus::Changes {
-        print_plan(&plan, &args, &doctor, &rerun)?;
+        print_plan(&plan, &args, &doctor, &apply_command)?;
         return Ok(u8::from(matches!(
             plan.status,
             PlanStatus::Refused | PlanStatus::Unconfirmed
         )));
     }
     if shared && !args.shared_ok {
-        print_plan(&plan, &args, &doctor, &rerun)?;
+        print_plan(&plan, &args, &doctor, &apply_command)?;
         eprintln!(
             "eic-ssh: refused: {} is shared, and the changes would affect the others too; nothing was changed. Review the plan, then add --shared-ok to apply it anyway.",
             plan.touched_groups.join(", ")
@@ -122,27 +127,27 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         return Ok(1);
     }
     if !args.json {
-        print!("{}", render::render_plan(&plan, &doctor, None));
+        crate::term::out(&render::render_plan(&plan, &doctor, None))?;
     }
     if !args.yes && !confirm(&plan).await? {
         eprintln!("eic-ssh: not confirmed: nothing was changed.");
         return Ok(1);
     }
     if !args.json {
-        println!("\nApplying:");
+        crate::term::out("\nApplying:\n")?;
     }
+    // Once changes begin, a closed stdout never stops them halfway.
     let results = apply::apply(aws.ec2(), &plan, |r| {
         if !args.json {
-            print!("{}", render::render_step(r));
+            let _ = crate::term::out(&render::render_step(r));
         }
     })
     .await;
     if !apply::all_done(&results) {
-        if args.json {
-            print_json(&serde_json::json!({ "plan": plan, "result": results }))?;
-        } else {
-            print!("{}", render::render_failure(&results, &rerun));
-        }
+        let _ = match args.json {
+            true => print_json(&serde_json::json!({ "plan": plan, "result": results })),
+            false => crate::term::out(&render::render_failure(&results, &rerun)),
+        };
         return Ok(EXIT_CONNECT_FAILED);
     }
     // Prove it: the facts again, fresh, and doctor's checks over them.
@@ -157,28 +162,25 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
             "exit_status": status,
         }))?;
     } else {
-        println!("\nApplied. Doctor's checks now (`{doctor}`):\n");
-        print!(
-            "{}",
+        crate::term::out(&format!(
+            "\nApplied. Doctor's checks now (`{doctor}`):\n\n{}",
             access::render(&after, &checks, crate::term::color::stdout())
-        );
+        ))?;
     }
     Ok(status)
 }
 
-fn print_plan(plan: &Plan, args: &RestrictArgs, doctor: &str, rerun: &str) -> Result<(), Error> {
+fn print_plan(plan: &Plan, args: &RestrictArgs, doctor: &str, apply: &str) -> Result<(), Error> {
     if args.json {
         print_json(&serde_json::json!({ "plan": plan }))
     } else {
-        print!("{}", render::render_plan(plan, doctor, Some(rerun)));
-        Ok(())
+        crate::term::out(&render::render_plan(plan, doctor, Some(apply)))
     }
 }
 
 fn print_json(v: &serde_json::Value) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Io(e.into()))?;
-    println!("{text}");
-    Ok(())
+    crate::term::out(&format!("{text}\n"))
 }
 
 /// Ask on the terminal; `true` only for yes.
@@ -202,6 +204,12 @@ async fn confirm(plan: &Plan) -> Result<bool, Error> {
 /// ` --port P --eice-id E --region R --profile P`, as given.
 fn common_flags(args: &RestrictArgs) -> String {
     let mut s = String::new();
+    if let Some(ip) = args.client_ip {
+        s.push_str(&format!(" --client-ip {ip}"));
+    }
+    if args.offline {
+        s.push_str(" --offline");
+    }
     if args.port != 22 {
         s.push_str(&format!(" --port {}", args.port));
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::apply::{StepResult, StepStatus};
-use super::plan::{Action, Plan, PlanStatus};
+use super::plan::{Action, ClientVsAllow, Plan, PlanStatus};
 use crate::access::Check;
 
 fn check_lines(out: &mut String, checks: &[Check]) {
@@ -20,7 +20,7 @@ fn check_lines(out: &mut String, checks: &[Check]) {
 }
 
 /// The plan, for a person to review. `doctor` is the command that checks
-/// the end state; `apply` the one that applies the plan.
+/// the end state; `apply` the whole command that applies the plan.
 pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
     let mut out = format!(
         "eic-ssh restrict: {} tcp/{}, allowing only {}{}\n\n",
@@ -114,19 +114,38 @@ pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
         let _ = writeln!(out, "\n{when}, as `{doctor}` judges it:");
         check_lines(&mut out, &plan.end_state);
     }
+    if plan.status == PlanStatus::Changes {
+        let _ = writeln!(out, "\n{}", client_line(plan));
+    }
     if let Some(apply) = apply {
         match plan.status {
             PlanStatus::Changes => {
-                let _ = writeln!(
-                    out,
-                    "\nDry run: nothing was changed. To apply: {apply} --apply"
-                );
+                let _ = writeln!(out, "\nDry run: nothing was changed. To apply: {apply}");
             }
             PlanStatus::Refused => out.push_str("\nNothing was changed.\n"),
             PlanStatus::AlreadyRestricted | PlanStatus::Unconfirmed => {}
         }
     }
     out
+}
+
+/// Whether this machine keeps its way in once the plan is applied.
+fn client_line(plan: &Plan) -> String {
+    let allow = plan.allow.join(", ");
+    match &plan.client_address {
+        ClientVsAllow::Inside { ip } => format!(
+            "This machine's public address, {ip}, is inside {allow}: it can still connect afterwards."
+        ),
+        ClientVsAllow::Outside { ip } => format!(
+            "Warning: this machine's public address, {ip}, is outside {allow}: once applied, it can no longer connect through the endpoint. Add it to --allow if it should."
+        ),
+        ClientVsAllow::Unknown { reason } => format!(
+            "Could not learn this machine's public address ({reason}): make sure it is inside {allow}, or it will be shut out too (--client-ip IP checks it)."
+        ),
+        ClientVsAllow::NotChecked => format!(
+            "Offline: not checked whether this machine's public address is inside {allow} (--client-ip IP checks it)."
+        ),
+    }
 }
 
 /// One line as a step finishes.

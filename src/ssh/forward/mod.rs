@@ -177,7 +177,7 @@ fn warn_if_exposed(addrs: &[SocketAddr], forward: &str, gives: &str) {
         return;
     };
     eprintln!(
-        "eic-ssh: WARNING: {forward} listens on {addr}, not a loopback address: anyone who can reach it gets {gives}, unauthenticated, through your session. Bind to localhost (the default) unless you mean this."
+        "eic-ssh: warning: {forward} listens on {addr}, not a loopback address: anyone who can reach it gets {gives}, unauthenticated, through your session. Bind to localhost (the default) unless you mean this."
     );
 }
 
