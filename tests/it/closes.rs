@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt;
 
 use eic_sim::{Cut, Direction};
 
+use crate::interactive::Pane;
 use crate::support::*;
 
 /// What the endpoint may send at the cap: a normal close with its own
@@ -155,4 +156,35 @@ async fn close_reasons_are_shown_and_the_known_one_explained() {
         assert_eq!(out.stderr.contains(hint), known, "{shown}: {}", out.stderr);
         assert!(out.stderr.contains(&doctor), "{shown}: {}", out.stderr);
     }
+}
+
+/// An interactive session whose tunnel the endpoint closes while a command
+/// is half typed at the prompt: the message starts at column 0, on a line
+/// of its own below the typed text (it used to run on after it:
+/// `echo half-typedeic-ssh: …`). The screen is read with wrapped lines
+/// joined, so neither the prompt nor the pane's width matters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closing_message_starts_a_line_of_its_own() {
+    let f = Fixture::new().await;
+    let pane = Pane::start(&f, &format!("--warn-before '' {}", f.target()));
+    pane.type_line("echo $((40+2))R");
+    pane.wait_for("42R").await;
+    pane.keys(&["-l", "echo half-typed"]);
+    pane.wait_for("echo half-typed").await;
+    f.sim.close_tunnels(1011, "Going away");
+    assert_eq!(pane.status(Duration::from_secs(20)).await, 255);
+    let screen = pane.tmux(&["capture-pane", "-p", "-J", "-t", "0", "-S", "-200"]);
+    let lines: Vec<&str> = screen.lines().collect();
+    let said = lines
+        .iter()
+        .position(|l| l.contains("the tunnel was closed by the endpoint (code 1011): Going away"))
+        .unwrap_or_else(|| panic!("no closing message:\n{screen}"));
+    assert!(
+        lines[said].starts_with("eic-ssh: the tunnel was closed by the endpoint"),
+        "{screen}"
+    );
+    assert!(
+        lines[..said].iter().any(|l| l.ends_with("echo half-typed")),
+        "{screen}"
+    );
 }
