@@ -173,7 +173,7 @@ async fn the_closing_message_starts_a_line_of_its_own() {
     pane.wait_for("echo half-typed").await;
     f.sim.close_tunnels(1011, "Going away");
     assert_eq!(pane.status(Duration::from_secs(20)).await, 255);
-    let screen = pane.tmux(&["capture-pane", "-p", "-J", "-t", "0", "-S", "-200"]);
+    let screen = pane.screen();
     let lines: Vec<&str> = screen.lines().collect();
     let said = lines
         .iter()

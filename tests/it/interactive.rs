@@ -48,7 +48,7 @@ impl Pane {
         pane
     }
 
-    pub(crate) fn tmux(&self, args: &[&str]) -> String {
+    fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
@@ -74,8 +74,9 @@ impl Pane {
         self.keys(&["Enter"]);
     }
 
+    /// The screen and what scrolled off it, wrapped lines joined.
     pub(crate) fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
+        self.tmux(&["capture-pane", "-p", "-J", "-t", "0", "-S", "-200"])
     }
 
     /// The screen with its colours and styles, as escape sequences.
