@@ -375,6 +375,29 @@ pub enum Error {
     /// say, and exit 141, as a program that SIGPIPE ends.
     #[error("stdout was closed")]
     StdoutClosed,
+
+    #[error("cannot read the connection log {path}: {reason}")]
+    ConnectionLog { path: PathBuf, reason: String },
+
+    #[error("no connection {id} in the connection log {path}")]
+    NoSuchConnection { id: String, path: PathBuf },
+
+    #[error("{id} begins {count} connection IDs in the connection log {path}: give more of it")]
+    AmbiguousConnection {
+        id: String,
+        count: usize,
+        path: PathBuf,
+    },
+
+    /// The log holds no CloudTrail lookup for the connection.
+    #[error("no CloudTrail lookup for {id}: {reason}")]
+    NoLookup { id: String, reason: String },
+
+    #[error("cannot record the session in {path}: {reason}")]
+    Recording { path: PathBuf, reason: String },
+
+    #[error("cannot play {path}: {reason}")]
+    Playback { path: PathBuf, reason: String },
 }
 
 /// Why a `--public-key` file cannot be pushed.
@@ -410,6 +433,13 @@ impl Error {
             Error::Cancelled | Error::Interrupted(_) => EXIT_CANCELLED,
             // As scp: a file that could not be copied is 1, a connection 255.
             Error::Copy { .. } => 1,
+            // Local files, not connections.
+            Error::ConnectionLog { .. }
+            | Error::NoSuchConnection { .. }
+            | Error::AmbiguousConnection { .. }
+            | Error::NoLookup { .. }
+            | Error::Recording { .. }
+            | Error::Playback { .. } => 1,
             Error::StdoutClosed => EXIT_STDOUT_CLOSED,
             _ => EXIT_CONNECT_FAILED,
         }
@@ -493,6 +523,8 @@ impl Error {
             Error::HostKeyUnknown { host, .. } => format!("pre-seed it with: eic-ssh host-keys {host} --add, or use --strict-host-key-checking accept-new"),
             Error::NoPublicKey { .. } => "pass --public-key FILE, add a key to ssh-agent, create one with ssh-keygen -t ed25519, or use --no-push".into(),
             Error::RemoteForwardRefused { .. } => "the port may be taken on the instance, or its sshd forbids it (AllowTcpForwarding, GatewayPorts, PermitListen); --forward-best-effort carries on without it".into(),
+            Error::NoSuchConnection { .. } => "list the connections with their IDs with: eic-ssh log (--since 30d for older ones)".into(),
+            Error::Recording { .. } => "choose a directory you can write to with --record=DIR or EIC_SSH_RECORD_DIR, or leave --record off".into(),
             Error::AuthRefused { .. } => "the pushed key is valid for 60 seconds and only for that OS user: check --user (e.g. ubuntu on Ubuntu AMIs) and that EC2 Instance Connect is installed on the instance".into(),
             _ => return None,
         })

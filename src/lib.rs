@@ -15,6 +15,8 @@
 //! - [`tunnel`]: the presigned URL, the websocket stream and the relay.
 //! - [`ssh`]: the session, host-key policy, known_hosts, console host keys,
 //!   forwards and SFTP.
+//! - [`audit`]: the connection log, linked to CloudTrail.
+//! - [`record`]: session recordings (asciicast), written and played.
 //! - Leaves: [`term`] (the terminal, stdio and logging), [`net`] (HTTP
 //!   proxies and dialing, below the AWS calls and the tunnel), [`fs`] (locks
 //!   and files replaced whole), [`text`] (remote text and redaction), and
@@ -25,6 +27,7 @@
 //! (`tests/it/layering.rs` checks it; see ARCHITECTURE.md).
 
 pub mod access;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod commands;
@@ -32,6 +35,7 @@ pub mod connect;
 pub mod error;
 pub mod fs;
 pub mod net;
+pub mod record;
 pub mod ssh;
 pub mod target;
 pub mod term;

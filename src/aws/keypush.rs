@@ -108,6 +108,14 @@ impl std::fmt::Debug for EphemeralKey {
     }
 }
 
+/// A key push the service accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// The answer's `RequestId`, which CloudTrail's `SendSSHPublicKey`
+    /// event carries.
+    pub request_id: Option<String>,
+}
+
 /// `SendSSHPublicKey` for one OS user. Service errors keep their code and
 /// message, and `Error::hint` turns the code into advice.
 pub async fn send_public_key(
@@ -115,7 +123,7 @@ pub async fn send_public_key(
     instance_id: &str,
     os_user: &str,
     public_key: &str,
-) -> Result<(), Error> {
+) -> Result<Pushed, Error> {
     tracing::debug!(instance_id, os_user, "SendSSHPublicKey");
     let out = eic
         .send_ssh_public_key()
@@ -154,7 +162,12 @@ pub async fn send_public_key(
         });
     }
     tracing::debug!(request_id = out.request_id(), "key pushed");
-    Ok(())
+    Ok(Pushed {
+        // From the network: printable, and no longer than AWS's IDs.
+        request_id: out
+            .request_id()
+            .map(|id| crate::text::remote_text(id).chars().take(128).collect()),
+    })
 }
 
 /// The user's own public key, for OpenSSH to authenticate with: `file` if

@@ -1,9 +1,12 @@
 //! The command line: clap definitions, validated into settings.
 
+mod audit;
 mod complete;
 mod meaning;
 mod parse;
 pub mod usage;
+
+pub use audit::{AuditArgs, LogArgs, PlayArgs, RecordArgs};
 
 use complete::{copy_completer, port_candidates, target_completer};
 use parse::*;
@@ -37,6 +40,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
 
     /// When a target matches several instances, never open the picker:
     /// list them on stderr and exit 2.
@@ -76,6 +82,11 @@ pub enum Subcommand {
     /// Copy files to, from or between instances over SFTP, with scp's
     /// syntax: a remote side is [USER@]INSTANCE:PATH.
     Cp(CpArgs),
+    /// Show the connection log: recent connections, or the CloudTrail
+    /// lookup that finds one's key push and tunnel.
+    Log(LogArgs),
+    /// Play a session recording (--record) in this terminal.
+    Play(PlayArgs),
     /// Manage the lookup cache (instance → endpoint and private IP).
     Cache {
         #[command(subcommand)]
@@ -175,6 +186,9 @@ pub struct SshArgs {
 
     #[command(flatten)]
     pub host_keys: HostKeyArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
 
     /// Forward local port PORT (on BIND, loopback by default) to HOST:HOSTPORT
     /// as the instance resolves and reaches it, e.g. a database (repeatable).

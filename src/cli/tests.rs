@@ -199,6 +199,7 @@ fn shared_options_work_before_every_subcommand() {
             "max-tunnel-duration" => "60",
             "connect-timeout" => "5",
             "known-hosts" => "/tmp/known_hosts",
+            "log-file" => "/tmp/connections.jsonl",
             _ => return None,
         })
     };

@@ -7,8 +7,10 @@ pub mod cp;
 pub mod doctor;
 pub mod exec;
 pub mod host_keys;
+pub mod log;
 pub mod ls;
 pub mod man;
+pub mod play;
 pub mod proxy;
 pub mod restrict;
 pub mod ssh;
@@ -27,11 +29,13 @@ pub async fn run(cli: cli::Cli) -> Result<u8, Error> {
 
 async fn run_subcommand(cli: cli::Cli) -> Result<u8, Error> {
     let no_pick = cli.no_pick;
+    // The connection log, for the commands that open tunnels.
+    let audit = || cli.audit.audit();
     match cli.subcommand {
-        Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick).await,
-        Some(cli::Subcommand::Tunnel(args)) => tunnel::run(args, no_pick).await,
+        Some(cli::Subcommand::Proxy(args)) => proxy::run(args, no_pick, &audit()?).await,
+        Some(cli::Subcommand::Tunnel(args)) => tunnel::run(args, no_pick, &audit()?).await,
         Some(cli::Subcommand::Ls(args)) => ls::run(args, cli.verbosity.quiet).await,
-        Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity).await,
+        Some(cli::Subcommand::Exec(args)) => exec::run(args, cli.verbosity, &audit()?).await,
         Some(cli::Subcommand::SshConfig(args)) => ssh_config::run(&args, cli.verbosity.quiet),
         Some(cli::Subcommand::Completions { shell }) => completions::run(shell),
         Some(cli::Subcommand::Man { subcommand }) => man::run(subcommand.as_deref()),
@@ -40,8 +44,10 @@ async fn run_subcommand(cli: cli::Cli) -> Result<u8, Error> {
         }
         Some(cli::Subcommand::Doctor(args)) => doctor::run(args, no_pick).await,
         Some(cli::Subcommand::Restrict(args)) => restrict::run(args, no_pick).await,
-        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity).await,
+        Some(cli::Subcommand::Cp(args)) => cp::run(args, cli.verbosity, &audit()?).await,
         Some(cli::Subcommand::Cache { action }) => cache::run(&action, cli.verbosity.quiet),
-        None => ssh::run(cli.ssh, cli.verbosity, no_pick).await,
+        Some(cli::Subcommand::Log(args)) => log::run(&args, &cli.audit.path()),
+        Some(cli::Subcommand::Play(args)) => play::run(&args).await,
+        None => ssh::run(cli.ssh, cli.verbosity, no_pick, &audit()?).await,
     }
 }

@@ -1,5 +1,6 @@
 //! `eic-ssh proxy`: OpenSSH's ProxyCommand, stdin/stdout joined to a tunnel.
 
+use crate::audit::{self, Audit};
 use crate::aws::keypush;
 use crate::cli::ProxyArgs;
 use crate::connect;
@@ -10,7 +11,7 @@ use crate::tunnel::relay::CLOSE_GRACE;
 
 /// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
 /// bytes and nothing else. Ends as soon as either side closes.
-pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
+pub async fn run(args: ProxyArgs, no_pick: bool, audit: &Audit) -> Result<u8, Error> {
     let user = args.user.resolve(Some(&args.target));
     // A missing key is a local problem: say so before any network call.
     let push = match args.key.no_push {
@@ -27,8 +28,26 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
     if let Some(port) = args.port_arg {
         dest.port = port;
     }
-    let (tunnel, _route, _) =
+    let connected =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
+    let logged = audit.start(audit::Start {
+        purpose: audit::Purpose::plain(audit::Kind::Proxy),
+        aws: &aws,
+        target: Some(&args.target.to_string()),
+        route: &connected.route,
+        port: dest.port,
+        os_user: push.as_ref().map(|p| p.os_user.as_str()),
+        public_key: push.as_ref().map(|p| p.public_key.as_str()),
+        pushed: connected.pushed.as_ref(),
+        tunnel: &connected.tunnel,
+    });
+    let outcome = relay(connected.tunnel).await;
+    logged.finish(&outcome);
+    outcome
+}
+
+/// Join stdin and stdout to the tunnel until either side ends.
+async fn relay(tunnel: crate::tunnel::Tunnel) -> Result<u8, Error> {
     let closed = tunnel.close_status();
     let relay = tunnel.relay(
         crate::term::stdio::stdin(),

@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::audit::{self, Audit};
 use crate::aws::Aws;
 use crate::aws::keypush;
 use crate::cli::TunnelArgs;
@@ -20,7 +21,7 @@ use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
 
 /// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
 /// freshly presigned tunnel.
-pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
+pub async fn run(args: TunnelArgs, no_pick: bool, audit: &Audit) -> Result<u8, Error> {
     let user = args.user.resolve(Some(&args.target));
     let push = match args.push_key {
         true => Some(KeyPush {
@@ -45,6 +46,7 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
     dest.prefetched = chosen.prefetched;
     // The route does not change between connections; the URL must.
     let route = connect::resolve(&aws, &dest).await?;
+    let target = args.target.to_string();
 
     let addrs: Vec<String> = listeners
         .iter()
@@ -131,9 +133,10 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
                     continue;
                 };
                 let (aws, dest, route, push) = (aws.clone(), dest.clone(), route.clone(), push.clone());
+                let (audit, target) = (audit.clone(), target.clone());
                 let limit = limit.clone();
                 conns.spawn(async move {
-                    let open = Open { id, peer, aws: &aws, dest: &dest, route: &route, push: push.as_ref() };
+                    let open = Open { id, peer, aws: &aws, dest: &dest, route: &route, push: push.as_ref(), audit: &audit, target: &target };
                     serve(open, socket, setting_up, limit, max).await;
                 });
             }
@@ -181,6 +184,9 @@ struct Open<'a> {
     dest: &'a target::Destination,
     route: &'a target::Route,
     push: Option<&'a KeyPush>,
+    audit: &'a Audit,
+    /// The target as typed, for the connection log.
+    target: &'a str,
 }
 
 async fn serve(
@@ -197,6 +203,8 @@ async fn serve(
         dest,
         route,
         push,
+        audit,
+        target,
     } = open;
     let started = Instant::now();
     let _ = socket.set_nodelay(true);
@@ -205,16 +213,17 @@ async fn serve(
             Some(p) => {
                 keypush::send_public_key(aws.eic(), &dest.instance_id, &p.os_user, &p.public_key)
                     .await
+                    .map(Some)
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     };
     // Credentials are looked at afresh for each tunnel, and refreshed when
     // they near expiry.
     let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, dest, route), pushed);
     drop(setting_up);
-    let tunnel = match (tunnel, pushed) {
-        (Ok(t), Ok(())) => t,
+    let (tunnel, pushed) = match (tunnel, pushed) {
+        (Ok(t), Ok(pushed)) => (t, pushed),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("eic-ssh: [{id}] {peer}: {e}");
             return;
@@ -228,17 +237,36 @@ async fn serve(
         "eic-ssh: [{id}] opened {peer} -> {}:{}",
         dest.instance_id, dest.port
     );
+    let logged = audit.start(audit::Start {
+        purpose: audit::Purpose::plain(audit::Kind::Tunnel),
+        aws,
+        target: Some(target),
+        route,
+        port: dest.port,
+        os_user: push.map(|p| p.os_user.as_str()),
+        public_key: push.map(|p| p.public_key.as_str()),
+        pushed: pushed.as_ref(),
+        tunnel: &tunnel,
+    });
     let closed = tunnel.close_status();
     let (from, to) = socket.split();
     let result = tunnel.relay(from, to, CLOSE_GRACE).await;
     let secs = started.elapsed().as_secs_f64();
-    match (result, closed.error()) {
-        (_, Some(e)) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
-        (Ok(Relayed { sent, received }), None) => eprintln!(
-            "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
-        ),
-        (Err(e), None) => eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}"),
+    let error = match (result, closed.error()) {
+        (_, Some(e)) => Some(e.to_string()),
+        (Ok(Relayed { sent, received }), None) => {
+            eprintln!(
+                "eic-ssh: [{id}] closed {peer} after {secs:.1} s: sent {sent} bytes, received {received} bytes"
+            );
+            None
+        }
+        (Err(e), None) => Some(e.to_string()),
+    };
+    if let Some(e) = &error {
+        eprintln!("eic-ssh: [{id}] closed {peer} after {secs:.1} s: {e}");
     }
+    // A connection the listener relays has no exit status of its own.
+    logged.end(None, error.as_deref().map(audit::error_text));
 }
 
 /// What binding to a non-loopback address exposes: the listener has no

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use super::context::{Context, Settings};
+use crate::audit::{self, Audit};
 use crate::aws::{self, keypush};
 use crate::connect;
 use crate::error::Error;
@@ -17,7 +18,7 @@ use crate::term;
 use crate::tunnel::CloseStatus;
 
 /// What a login needs besides the target.
-pub struct LoginOptions {
+pub struct LoginOptions<'a> {
     pub user: String,
     /// The AWS configuration, timeouts and cache to load.
     pub settings: Settings,
@@ -33,14 +34,20 @@ pub struct LoginOptions {
     pub key_type: Option<keypush::KeyType>,
     /// Never open the picker: several matches are a usage error.
     pub no_pick: bool,
+    /// The connection log, and what the connection is logged as.
+    pub audit: &'a Audit,
+    pub purpose: audit::Purpose<'a>,
 }
 
 /// An authenticated session, how its tunnel closed (for explaining a later
-/// failure) and when it opened.
+/// failure), when it opened, and its record in the connection log (for the
+/// command to end with its outcome).
 pub struct LoggedIn {
     pub session: session::Session,
     pub closed: CloseStatus,
     pub opened: Instant,
+    pub log: audit::Connection,
+    pub instance_id: String,
 }
 
 impl LoggedIn {
@@ -53,8 +60,10 @@ impl LoggedIn {
 
 /// Log in to the instance `target` names, or (no target, on a terminal) the
 /// one the user picks among the running instances that have an endpoint.
-pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<LoggedIn, Error> {
+pub async fn login(target: Option<&Target>, args: LoginOptions<'_>) -> Result<LoggedIn, Error> {
     let user = args.user.clone();
+    // The target as typed, for the connection log.
+    let typed = target.map(Target::to_string);
     let progress = term::Progress::new(args.quiet);
     // Say what is under way, and no more: a Name is looked up before any
     // key is pushed (it may name no instance); an ID is looked up while
@@ -90,7 +99,7 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
             let early = start(
                 &aws,
                 &args,
-                &user,
+                typed.as_deref(),
                 cache.as_ref(),
                 args.dest.with_instance(&id),
             );
@@ -108,11 +117,14 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
         Some(Ok(s)) if s.dest.instance_id == chosen.instance_id => s,
         early => {
             match early {
-                Some(Ok(s)) => tracing::info!(
-                    "the target is now {}, not {}: starting again on it",
-                    chosen.instance_id,
-                    s.dest.instance_id
-                ),
+                Some(Ok(s)) => {
+                    let moved = format!(
+                        "the target is now {}, not {}: starting again on it",
+                        chosen.instance_id, s.dest.instance_id
+                    );
+                    tracing::info!("{moved}");
+                    s.log.end(None, Some(moved));
+                }
                 Some(Err(e)) => tracing::info!(
                     "the remembered instance did not answer ({e}); going on with the lookup"
                 ),
@@ -123,7 +135,7 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
             }
             let mut dest = args.dest.with_instance(&chosen.instance_id);
             dest.prefetched = chosen.prefetched;
-            start(&aws, &args, &user, cache.as_ref(), dest)
+            start(&aws, &args, typed.as_deref(), cache.as_ref(), dest)
                 .await
                 .inspect_err(|_| progress.clear())?
         }
@@ -137,21 +149,15 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
         may_fall_back,
         tunnel,
         from_cache,
+        mut log,
     } = started;
     let fell_back = AtomicBool::new(false);
-    let fallback = || -> Option<session::Fallback<'_>> {
-        may_fall_back.then(|| -> session::Fallback<'_> {
-            Box::pin(async {
-                tracing::info!(
-                    "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
-                );
-                let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
-                keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
-                    .await?;
-                fell_back.store(true, Ordering::Relaxed);
-                Ok(k.private)
-            })
-        })
+    let fallback = Fallback {
+        may: may_fall_back,
+        aws: &aws,
+        instance_id: &dest.instance_id,
+        user: &user,
+        fell_back: &fell_back,
     };
     let mut opened = Instant::now();
     let mut closed = tunnel.close_status();
@@ -167,39 +173,52 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
     progress.say(&format!("authenticating as {user}"));
     let limit = aws.connect_timeout;
     // A key refused because it expired before it was used is pushed again:
-    // the same key, once per connection.
-    let repush = || -> session::Repush<'_> {
-        Box::pin(keypush::send_public_key(
-            aws.eic(),
-            &dest.instance_id,
-            &push.os_user,
-            &push.public_key,
-        ))
-    };
+    // the same key, once per connection; each push is noted in the log.
     // The tunnel's TLS and framing run in a task of their own, beside the
     // session's SSH work: bulk transfers use both cores.
-    let login = |policy| session::Login {
-        policy,
+    let login = session::Login {
+        policy: policy.clone(),
         user: &user,
         key: key.private.clone(),
         keepalive: args.keepalive,
         limit,
-        repush: Some(repush()),
-        fallback: fallback(),
+        repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
+        fallback: fallback.push(&log),
     };
-    let mut session = session::Session::connect(tunnel.into_pipe(), login(policy.clone())).await;
+    let mut session = session::Session::connect(tunnel.into_pipe(), login).await;
     // A cached route whose tunnel closed before SSH could start (the IP now
     // belongs to nothing, say): look up afresh and retry, once.
     if from_cache && session.is_err() && closed.abnormal().is_some() {
         tracing::info!("the cached route failed before SSH started; looking it up afresh");
+        if let Err(e) = &session {
+            log.fail(e);
+        }
         connect::forget(cache.as_ref(), &aws, &dest.instance_id);
         let connected =
             connect::connect_cached(&aws, &dest, Some(&push), cache.as_ref(), args.serial_push)
-                .await;
-        let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
+                .await
+                .inspect_err(|_| progress.clear())?;
+        log = args.audit.start(start_line(
+            &aws,
+            &args,
+            typed.as_deref(),
+            &dest,
+            &push,
+            &connected,
+        ));
+        let tunnel = connected.tunnel;
         opened = Instant::now();
         closed = tunnel.close_status();
-        session = session::Session::connect(tunnel.into_pipe(), login(policy)).await;
+        let login = session::Login {
+            policy,
+            user: &user,
+            key: key.private.clone(),
+            keepalive: args.keepalive,
+            limit,
+            repush: Some(repush(&aws, &dest.instance_id, &push, &log)),
+            fallback: fallback.push(&log),
+        };
+        session = session::Session::connect(tunnel.into_pipe(), login).await;
     }
     if session.is_ok() && fell_back.load(Ordering::Relaxed) {
         tracing::info!(
@@ -216,8 +235,86 @@ pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<Logged
             session,
             closed,
             opened,
+            log,
+            instance_id: dest.instance_id,
         }),
-        Err(e) => Err(closed.explain(e)),
+        Err(e) => {
+            let e = closed.explain(e);
+            log.fail(&e);
+            Err(e)
+        }
+    }
+}
+
+/// An ECDSA P-256 key, made and pushed when the server refuses the default
+/// ed25519 one (and the user did not choose the type).
+struct Fallback<'a> {
+    may: bool,
+    aws: &'a aws::Aws,
+    instance_id: &'a str,
+    user: &'a str,
+    fell_back: &'a AtomicBool,
+}
+
+impl Fallback<'_> {
+    /// The fallback for one attempt, noting its push in `log`.
+    fn push<'b>(&'b self, log: &'b audit::Connection) -> Option<session::Fallback<'b>> {
+        self.may.then(|| -> session::Fallback<'b> {
+            Box::pin(async move {
+            tracing::info!(
+                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+            );
+            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
+            let pushed = keypush::send_public_key(
+                self.aws.eic(),
+                self.instance_id,
+                self.user,
+                &k.public_openssh,
+            )
+            .await?;
+            log.pushed_again(&k.public_openssh, &pushed);
+            self.fell_back.store(true, Ordering::Relaxed);
+            Ok(k.private)
+            })
+        })
+    }
+}
+
+/// Push the same key again, noting the push in the connection log.
+fn repush<'a>(
+    aws: &'a aws::Aws,
+    instance_id: &'a str,
+    push: &'a target::KeyPush,
+    log: &'a audit::Connection,
+) -> session::Repush<'a> {
+    Box::pin(async move {
+        let pushed =
+            keypush::send_public_key(aws.eic(), instance_id, &push.os_user, &push.public_key)
+                .await?;
+        log.pushed_again(&push.public_key, &pushed);
+        Ok(())
+    })
+}
+
+/// The connection log's `start` line for a login's tunnel.
+fn start_line<'a>(
+    aws: &'a aws::Aws,
+    args: &'a LoginOptions<'_>,
+    target: Option<&'a str>,
+    dest: &target::Destination,
+    push: &'a target::KeyPush,
+    connected: &'a connect::Connected,
+) -> audit::Start<'a> {
+    audit::Start {
+        purpose: args.purpose.clone(),
+        aws,
+        target,
+        route: &connected.route,
+        port: dest.port,
+        os_user: Some(&push.os_user),
+        public_key: Some(&push.public_key),
+        pushed: connected.pushed.as_ref(),
+        tunnel: &connected.tunnel,
     }
 }
 
@@ -232,17 +329,19 @@ struct Started {
     may_fall_back: bool,
     tunnel: crate::tunnel::Tunnel,
     from_cache: bool,
+    log: audit::Connection,
 }
 
 /// Push a fresh key for `dest`'s instance and open its tunnel (the console
-/// fetched alongside for a first contact).
+/// fetched alongside for a first contact); log the connection's start.
 async fn start(
     aws: &aws::Aws,
-    args: &LoginOptions,
-    user: &str,
+    args: &LoginOptions<'_>,
+    target: Option<&str>,
     cache: Option<&target::cache::RouteCache>,
     dest: target::Destination,
 ) -> Result<Started, Error> {
+    let user = &args.user;
     dest.check_eice_dns(&aws.region)?;
     let instance_id = dest.instance_id.clone();
     // A first contact is verified against the console, fetched alongside.
@@ -272,8 +371,14 @@ async fn start(
         os_user: user.to_owned(),
         public_key: key.public_openssh.clone(),
     };
-    let (tunnel, _route, from_cache) =
+    let connected =
         connect::connect_cached(aws, &dest, Some(&push), cache, args.serial_push).await?;
+    let log = args
+        .audit
+        .start(start_line(aws, args, target, &dest, &push, &connected));
+    let connect::Connected {
+        tunnel, from_cache, ..
+    } = connected;
     Ok(Started {
         dest,
         key,
@@ -283,5 +388,6 @@ async fn start(
         may_fall_back,
         tunnel,
         from_cache,
+        log,
     })
 }

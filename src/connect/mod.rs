@@ -15,6 +15,7 @@ pub mod login;
 use std::time::SystemTime;
 
 use crate::aws::endpoint_name;
+use crate::aws::keypush::Pushed;
 use crate::aws::{Aws, clock, retry};
 use crate::error::Error;
 use crate::target::cache::RouteCache;
@@ -117,6 +118,15 @@ async fn open_once(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunne
     Ok(tunnel)
 }
 
+/// An open tunnel, the route it took, and the key push that went with it.
+pub struct Connected {
+    pub tunnel: Tunnel,
+    pub route: Route,
+    pub pushed: Option<Pushed>,
+    /// Whether the route came from the lookup cache.
+    pub from_cache: bool,
+}
+
 /// The whole path: lookups and tunnel on one branch, the key push on the
 /// other, concurrently. With `serial`, the push waits for the lookups (only
 /// to measure what the concurrency saves).
@@ -125,27 +135,32 @@ pub async fn connect(
     dest: &Destination,
     push: Option<&KeyPush>,
     serial: bool,
-) -> Result<(Tunnel, Route), Error> {
+) -> Result<Connected, Error> {
     dest.check_eice_dns(&aws.region)?;
     let push_key = async {
         match push {
-            Some(p) => {
-                crate::aws::keypush::send_public_key(
-                    aws.eic(),
-                    &dest.instance_id,
-                    &p.os_user,
-                    &p.public_key,
-                )
-                .await
-            }
-            None => Ok(()),
+            Some(p) => crate::aws::keypush::send_public_key(
+                aws.eic(),
+                &dest.instance_id,
+                &p.os_user,
+                &p.public_key,
+            )
+            .await
+            .map(Some),
+            None => Ok(None),
         }
+    };
+    let connected = |tunnel, route, pushed| Connected {
+        tunnel,
+        route,
+        pushed,
+        from_cache: false,
     };
     if serial {
         let route = resolve(aws, dest).await?;
-        push_key.await?;
+        let pushed = push_key.await?;
         let tunnel = open_tunnel(aws, dest, &route).await?;
-        return Ok((tunnel, route));
+        return Ok(connected(tunnel, route, pushed));
     }
     // Resolve first among errors: "instance stopped" explains a failed push.
     let path = async {
@@ -159,8 +174,8 @@ pub async fn connect(
     match (path, pushed) {
         (Err(Failure::Route(e)), _) => Err(e),
         (_, Err(e)) => Err(e),
-        (Err(Failure::Tunnel(e)), Ok(())) => Err(e),
-        (Ok(ok), Ok(())) => Ok(ok),
+        (Err(Failure::Tunnel(e)), Ok(_)) => Err(e),
+        (Ok((tunnel, route)), Ok(pushed)) => Ok(connected(tunnel, route, pushed)),
     }
 }
 
@@ -183,14 +198,14 @@ pub fn may_be_stale_route(e: &Error) -> bool {
 
 /// [`connect`] through the cached route when there is a fresh one. A cached
 /// route that fails is forgotten and looked up afresh, once; a route that
-/// was looked up is remembered. Returns whether the route came from the cache.
+/// was looked up is remembered.
 pub async fn connect_cached(
     aws: &Aws,
     dest: &Destination,
     push: Option<&KeyPush>,
     cache: Option<&RouteCache>,
     serial: bool,
-) -> Result<(Tunnel, Route, bool), Error> {
+) -> Result<Connected, Error> {
     // A route given on the command line, even in part, is a one-off: it is
     // neither read from the cache (the flag must win) nor written to it (a
     // later run without flags must not inherit it).
@@ -216,7 +231,13 @@ pub async fn connect_cached(
             ..dest.clone()
         };
         match connect(aws, &cached, push, serial).await {
-            Ok((tunnel, _)) => return Ok((tunnel, route, true)),
+            Ok(c) => {
+                return Ok(Connected {
+                    route,
+                    from_cache: true,
+                    ..c
+                });
+            }
             Err(e) if may_be_stale_route(&e) => {
                 tracing::info!("the cached route failed ({e}); looking it up afresh");
                 forget(cache, aws, &dest.instance_id);
@@ -224,11 +245,11 @@ pub async fn connect_cached(
             Err(e) => return Err(e),
         }
     }
-    let (tunnel, route) = connect(aws, dest, push, serial).await?;
+    let connected = connect(aws, dest, push, serial).await?;
     if let Some(c) = cache {
-        c.put(profile, &aws.region, &route);
+        c.put(profile, &aws.region, &connected.route);
     }
-    Ok((tunnel, route, false))
+    Ok(connected)
 }
 
 /// Drop a cached route that failed.

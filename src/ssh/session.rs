@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
+use crate::record::Recorder;
 use crate::ssh::host_keys::Incoming;
 use crate::ssh::host_keys::{Client, Disconnect, Forwarded, HostKeyPolicy};
 use crate::term::{self, EscapeCommand, Escapes, RawMode};
@@ -28,12 +29,15 @@ pub struct Keepalive {
 }
 
 /// How to run the remote side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Request a PTY (and put the local terminal in raw mode).
     pub pty: bool,
     /// The escape character, or `None` for `-e none`.
     pub escape: Option<u8>,
+    /// Where the session is recorded (`--record`): its output, its resizes
+    /// and (if the recorder keeps them) its keystrokes.
+    pub record: Option<Arc<Recorder>>,
 }
 
 /// Pushes the key again, for an authentication refused because the pushed
@@ -213,18 +217,15 @@ impl Session {
 
     /// Wait with no command (`-N`) until the connection ends (an error
     /// saying why) or SIGINT/SIGTERM/SIGHUP asks to stop (a clean end).
-    pub async fn wait(&self) -> Result<(), Error> {
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
+    /// The caller listens for them from before it says the forwards are
+    /// up, so a signal sent as soon as they are is a clean end too.
+    pub async fn wait(&self, stop: &mut crate::term::signals::StopSignals) -> Result<(), Error> {
         tokio::select! {
             _ = self.closed() => Err(match self.lost() {
                 Error::SshProtocol(_) => Error::SshProtocol("the connection closed, and the forwards with it"),
                 e => e,
             }),
-            _ = int.recv() => Ok(()),
-            _ = term.recv() => Ok(()),
-            _ = hup.recv() => Ok(()),
+            _ = stop.recv() => Ok(()),
         }
     }
 
@@ -259,7 +260,13 @@ impl Session {
             .escape
             .filter(|_| opts.pty && std::io::stdin().is_terminal());
         let (commands, mut command_rx) = tokio::sync::mpsc::channel(4);
-        let stdin_pump = tokio::spawn(pump_stdin(writer.clone(), Escapes::new(escape), commands));
+        let stdin_pump = tokio::spawn(pump_stdin(
+            writer.clone(),
+            Escapes::new(escape),
+            commands,
+            opts.record.clone(),
+        ));
+        let record = opts.record.as_deref();
         // The handlers first: a signal that arrived after raw mode but before
         // its handler would kill the process with the terminal still raw.
         // In raw mode Ctrl-C and Ctrl-\ are bytes for the remote side, so
@@ -287,6 +294,9 @@ impl Session {
             tokio::select! {
                 msg = reader.wait() => match msg {
                     Some(ChannelMsg::Data { data }) => {
+                        if let Some(r) = record {
+                            r.output(&data);
+                        }
                         let Some(out) = stdout.as_mut() else { continue };
                         match write_all_flushed(out, &data).await {
                             Ok(()) if stdout_tty => crate::term::wrote_to_terminal(&data),
@@ -309,6 +319,9 @@ impl Session {
                         }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        if let Some(r) = record {
+                            r.output(&data);
+                        }
                         // A closed stderr silences the remote's, and no more.
                         let _ = write_all_flushed(&mut stderr, &data).await;
                         if stderr_tty {
@@ -352,6 +365,9 @@ impl Session {
                 _ = winch.recv() => {
                     let (cols, rows) = term::size();
                     let _ = writer.window_change(cols, rows, 0, 0).await;
+                    if let Some(r) = record {
+                        r.resize(cols, rows);
+                    }
                 }
                 _ = term.recv() => {
                     status = status.or(Some(128 + 15));
@@ -447,6 +463,7 @@ async fn pump_stdin(
     writer: Arc<russh::ChannelWriteHalf<client::Msg>>,
     mut escapes: Escapes,
     commands: tokio::sync::mpsc::Sender<EscapeCommand>,
+    record: Option<Arc<Recorder>>,
 ) {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; 32 * 1024];
@@ -460,6 +477,9 @@ async fn pump_stdin(
         let cmd = escapes.feed(&buf[..n], &mut out);
         if !out.is_empty() && writer.data(&out[..]).await.is_err() {
             return;
+        }
+        if let Some(r) = &record {
+            r.input(&out);
         }
         if let Some(cmd) = cmd
             && (commands.send(cmd).await.is_err() || cmd == EscapeCommand::Disconnect)

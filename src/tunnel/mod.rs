@@ -137,6 +137,16 @@ impl CloseStatus {
         self.0.received.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// The endpoint's close frame, normal or not: code and reason.
+    pub fn close_frame(&self) -> Option<(u16, String)> {
+        self.0.close.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Why the tunnel broke without a close frame, if it did.
+    pub fn broken(&self) -> Option<String> {
+        self.0.broken.lock().ok().and_then(|g| g.clone())
+    }
+
     /// Bytes handed to the tunnel so far, and bytes delivered from it.
     pub fn bytes(&self) -> (u64, u64) {
         (
@@ -238,6 +248,39 @@ pub struct Tunnel {
     outgoing: BytesMut,
     closed: CloseStatus,
     eof: bool,
+    opening: Opening,
+}
+
+/// What a tunnel's opening says about it, for the connection log: the
+/// request ID the endpoint answered the upgrade with (`x-amzn-requestid`,
+/// which CloudTrail's `OpenTunnel` event carries), and the access key ID
+/// that signed its URL.
+#[derive(Debug, Clone, Default)]
+pub struct Opening {
+    pub request_id: Option<String>,
+    pub access_key_id: Option<String>,
+}
+
+impl Opening {
+    fn new(url: &str, response: &tungstenite::handshake::client::Response) -> Opening {
+        // The header comes from the network: shown only as printable text,
+        // and no longer than any request ID AWS issues.
+        let request_id = response
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| crate::text::remote_text(v).chars().take(128).collect());
+        // X-Amz-Credential is `<access key ID>/<date>/<region>/<service>/aws4_request`.
+        let access_key_id = url::Url::parse(url).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "X-Amz-Credential")
+                .and_then(|(_, v)| v.split('/').next().map(str::to_owned))
+        });
+        Opening {
+            request_id,
+            access_key_id,
+        }
+    }
 }
 
 /// Run one step of a connection within `limit`; a stall becomes an error
@@ -344,25 +387,26 @@ impl Tunnel {
                 .map_err(|e| handshake_error(e, &authority))
         };
         let (ws, response) = within(limit, "the websocket upgrade at", &authority, upgrade).await?;
-        tracing::debug!(
-            request_id = response
-                .headers()
-                .get("x-amzn-requestid")
-                .and_then(|v| v.to_str().ok()),
-            "tunnel open"
-        );
+        let opening = Opening::new(url, &response);
+        tracing::debug!(request_id = opening.request_id, "tunnel open");
         Ok(Tunnel {
             ws,
             pending: Bytes::new(),
             outgoing: BytesMut::with_capacity(WRITE_BUFFER),
             closed: CloseStatus::default(),
             eof: false,
+            opening,
         })
     }
 
     /// A handle that reports how the endpoint closed the tunnel.
     pub fn close_status(&self) -> CloseStatus {
         self.closed.clone()
+    }
+
+    /// The upgrade's request ID and the signing access key ID.
+    pub fn opening(&self) -> &Opening {
+        &self.opening
     }
 }
 

@@ -3,6 +3,7 @@
 //! shared fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod cache;
 mod channels;
 mod cli;

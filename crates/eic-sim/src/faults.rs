@@ -198,7 +198,7 @@ impl Shared {
     /// (the caller's connection task is dropped with it, or when the
     /// client goes away).
     pub(crate) async fn stall(&self, op: &str, started: Instant) {
-        self.record(op, started, 0, "stalled: never answered");
+        self.record(op, started, 0, "stalled: never answered", None);
         std::future::pending::<()>().await;
     }
 }
@@ -212,7 +212,13 @@ pub(crate) async fn stalled_connection(
 ) {
     shared.stalled_connections.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();
-    shared.record("OpenTunnel", started, 0, &format!("stalled: {stall:?}"));
+    shared.record(
+        "OpenTunnel",
+        started,
+        0,
+        &format!("stalled: {stall:?}"),
+        None,
+    );
     if stall == Stall::AfterAccept {
         // Read (and drop) whatever comes, until the client closes.
         let mut buf = [0u8; 4096];

@@ -115,6 +115,7 @@ impl Simulator {
                 handshake_latency: Duration::ZERO,
                 failures: HashMap::new(),
                 log: Vec::new(),
+                signatures: Vec::new(),
                 tunnels_per_endpoint: HashMap::new(),
                 tunnel_events: Vec::new(),
                 client_public_ip: None,
@@ -356,6 +357,13 @@ impl Simulator {
     /// Every API request and tunnel handshake so far, in order of answer.
     pub fn request_log(&self) -> Vec<LogEntry> {
         self.shared.state().log.clone()
+    }
+
+    /// Every SigV4 signature the simulator was sent so far: the API
+    /// requests' `Authorization` header signatures and the presigned tunnel
+    /// URLs' `X-Amz-Signature`s, in order of arrival.
+    pub fn signatures_seen(&self) -> Vec<String> {
+        self.shared.state().signatures.clone()
     }
 
     /// Every tunnel opened and closed so far, with the endpoint's count of

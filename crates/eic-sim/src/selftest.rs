@@ -216,6 +216,15 @@ async fn api_answers_sdk_signed_requests() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"Success\":true"));
     assert_eq!(sim.keys(INSTANCE, "ec2-user"), vec![ED25519.to_string()]);
+    // The RequestId answered is the one logged, as CloudTrail would.
+    let answered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let logged = sim.request_log().last().cloned().unwrap();
+    assert_eq!(logged.op, "SendSSHPublicKey");
+    assert_eq!(
+        logged.request_id.as_deref(),
+        answered["RequestId"].as_str(),
+        "{body}"
+    );
 
     let mut no_token = session.clone();
     no_token.session_token = None;
@@ -236,6 +245,15 @@ async fn api_answers_sdk_signed_requests() {
     assert_eq!(ops[0], "DescribeInstances");
     assert_eq!(ops[1], "DescribeInstanceConnectEndpoints");
     assert_eq!(ops.len(), 7);
+    // Each request's signature is kept, for tests that look for it where
+    // it must not be.
+    let sigs = sim.signatures_seen();
+    assert_eq!(sigs.len(), 7, "{sigs:?}");
+    assert!(
+        sigs.iter()
+            .all(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{sigs:?}"
+    );
 }
 
 fn presigned_url(creds: &Credentials, dns: &str, query: &str) -> String {
@@ -272,14 +290,25 @@ async fn open(sim: &Simulator, query: &str) -> Result<Client, tungstenite::Error
     let tcp = TcpStream::connect(("127.0.0.1", sim.shared().eice_port))
         .await
         .map_err(tungstenite::Error::Io)?;
-    tokio_tungstenite::client_async_tls_with_config(
+    let signature = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Signature")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let opened = tokio_tungstenite::client_async_tls_with_config(
         url,
         tcp,
         None,
         Some(Connector::Rustls(client_tls(sim))),
     )
     .await
-    .map(|(ws, _)| ws)
+    .map(|(ws, _)| ws);
+    // The simulator keeps the presigned URL's signature.
+    if opened.is_ok() {
+        assert!(sim.signatures_seen().contains(&signature));
+    }
+    opened
 }
 
 const GOOD: &str =
@@ -373,7 +402,9 @@ async fn tunnel_relays_and_closes() {
             assert_eq!(resp.status(), 400);
             let body = String::from_utf8(resp.body().clone().unwrap()).unwrap();
             assert!(body.contains("Specify either 22 or 3389"), "{body}");
-            assert!(resp.headers().contains_key("x-amzn-requestid"));
+            let answered = resp.headers().get("x-amzn-requestid").unwrap();
+            let logged = sim.request_log().last().cloned().unwrap();
+            assert_eq!(logged.request_id.as_deref(), answered.to_str().ok());
         }
         other => panic!("{other:?}"),
     }

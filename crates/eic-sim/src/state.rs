@@ -47,6 +47,10 @@ pub struct LogEntry {
     pub status: u16,
     /// The error code for failures; for successes a short description.
     pub detail: String,
+    /// The request ID the answer carried (`RequestId` in an API answer's
+    /// body and `x-amz-request-id`, or the handshake's `x-amzn-requestid`);
+    /// `None` for a request that was never answered.
+    pub request_id: Option<String>,
 }
 
 /// A tunnel opened or closed at an endpoint, with the count after it: the
@@ -81,6 +85,10 @@ pub(crate) struct State {
     pub handshake_latency: Duration,
     pub failures: HashMap<String, VecDeque<Failure>>,
     pub log: Vec<LogEntry>,
+    /// Every SigV4 signature a request carried (an `Authorization`
+    /// header's `Signature=`, a presigned URL's `X-Amz-Signature`), so
+    /// tests can check that no client wrote one down.
+    pub signatures: Vec<String>,
     /// Open tunnels per endpoint id, for the 20-connection quota.
     pub tunnels_per_endpoint: HashMap<String, usize>,
     /// Every change of those counts, in order.
@@ -165,13 +173,28 @@ impl Shared {
             .and_then(VecDeque::pop_front)
     }
 
-    pub(crate) fn record(&self, op: &str, started: Instant, status: u16, detail: &str) {
+    /// Note the SigV4 signature a request carried.
+    pub(crate) fn saw_signature(&self, signature: &str) {
+        if !signature.is_empty() {
+            self.state().signatures.push(signature.to_owned());
+        }
+    }
+
+    pub(crate) fn record(
+        &self,
+        op: &str,
+        started: Instant,
+        status: u16,
+        detail: &str,
+        request_id: Option<&str>,
+    ) {
         self.state().log.push(LogEntry {
             op: op.to_string(),
             started,
             finished: Instant::now(),
             status,
             detail: detail.to_string(),
+            request_id: request_id.map(str::to_owned),
         });
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::audit::{self, Audit};
 use crate::cli;
 use crate::connect::login::{self, LoggedIn, LoginOptions};
 use crate::error::Error;
@@ -22,7 +23,7 @@ pub use location::Location;
 use side::{LocalTemp, Side};
 
 /// Copy as the arguments say; the exit status is 0, or an error.
-pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Error> {
+pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity, audit: &Audit) -> Result<u8, Error> {
     let mut locations = args
         .paths
         .iter()
@@ -57,6 +58,8 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
                     serial_push: false,
                     key_type: None,
                     no_pick: false,
+                    audit,
+                    purpose: audit::Purpose::plain(audit::Kind::Cp),
                 },
             )
             .await?;
@@ -125,11 +128,13 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
     };
     copier.clean_up().await;
     progress.finish();
+    let result = result.map(|()| 0);
     for (logged, sftp) in sessions.into_values() {
         sftp.close();
         logged.session.close().await;
+        logged.log.finish(&result);
     }
-    result.map(|()| 0)
+    result
 }
 
 fn lost_error(sessions: &HashMap<(String, String), (LoggedIn, Arc<Sftp>)>) -> Error {

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::output::InstanceSink;
+use crate::audit::{self, Audit};
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
-use crate::aws::keypush::{self, EphemeralKey};
+use crate::aws::keypush::{self, EphemeralKey, Pushed};
 use crate::connect;
 use crate::error::Error;
 use crate::ssh::host_keys::{self, HostKeyChecking, HostKeyPolicy};
@@ -37,11 +38,14 @@ pub struct Shared {
     pub host_keys: HostKeyChecking,
     pub notify: bool,
     pub recorder: KnownHostsRecorder,
+    pub audit: Audit,
 }
 
 /// One instance to run on.
 pub struct Job {
     pub instance: InstanceInfo,
+    /// The target that matched it, as typed (for the connection log).
+    pub target: String,
     pub user: String,
     /// The endpoint that serves it and its tunnel slots, or why none does.
     pub endpoint: Result<(EndpointInfo, Arc<Semaphore>), Error>,
@@ -115,6 +119,7 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
     // The key push runs beside each tunnel attempt; a refusal for too many
     // connections gives the slot back and waits before trying again.
     let mut pushed_at: Option<Instant> = None;
+    let mut pushed = None;
     let mut attempt = 0;
     let (tunnel, _slot) = loop {
         attempt += 1;
@@ -129,11 +134,12 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
             }
             push_with_retry(aws, &info.id, &job.user, &key.public_openssh)
                 .await
-                .map(|()| Some(Instant::now()))
+                .map(|p| Some((Instant::now(), p)))
         };
-        let (tunnel, pushed) = tokio::join!(connect::open_tunnel(aws, &dest, &route), push);
-        if let Some(at) = pushed? {
+        let (tunnel, push) = tokio::join!(connect::open_tunnel(aws, &dest, &route), push);
+        if let Some((at, p)) = push? {
             pushed_at = Some(at);
+            pushed = Some(p);
         }
         match tunnel {
             Ok(t) => break (t, slot),
@@ -150,6 +156,21 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
             Err(e) => return Err(e),
         }
     };
+    let logged = shared.audit.start(audit::Start {
+        purpose: audit::Purpose {
+            kind: audit::Kind::Exec,
+            command: Some(&shared.command),
+            forwards: Vec::new(),
+        },
+        aws,
+        target: Some(&job.target),
+        route: &route,
+        port: dest.port,
+        os_user: Some(&job.user),
+        public_key: Some(&key.public_openssh),
+        pushed: pushed.as_ref(),
+        tunnel: &tunnel,
+    });
     let closed = tunnel.close_status();
     let policy = HostKeyPolicy {
         host: info.id.clone(),
@@ -167,12 +188,12 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
     let outcome = async {
         // A key refused because it expired before it was used is pushed
         // again, once.
-        let repush: Repush<'_> = Box::pin(keypush::send_public_key(
-            aws.eic(),
-            &info.id,
-            &job.user,
-            &key.public_openssh,
-        ));
+        let repush: Repush<'_> = Box::pin(async {
+            let p = keypush::send_public_key(aws.eic(), &info.id, &job.user, &key.public_openssh)
+                .await?;
+            logged.pushed_again(&key.public_openssh, &p);
+            Ok(())
+        });
         let login = Login {
             policy,
             user: &job.user,
@@ -193,11 +214,13 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
     .await;
     // A tunnel that ended under the command is this instance's failure,
     // with the bytes that got through when it was cut mid-stream.
-    outcome.map_err(|e| closed.explain(e))
+    let outcome = outcome.map_err(|e| closed.explain(e));
+    logged.finish(&outcome);
+    outcome
 }
 
 /// `SendSSHPublicKey`, retried with backoff while the service throttles.
-async fn push_with_retry(aws: &Aws, id: &str, user: &str, key: &str) -> Result<(), Error> {
+async fn push_with_retry(aws: &Aws, id: &str, user: &str, key: &str) -> Result<Pushed, Error> {
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -17,6 +17,7 @@ use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::audit::Audit;
 use crate::aws::ec2::InstanceInfo;
 use crate::cli::{ExecArgs, Verbosity};
 use crate::connect::context::Context;
@@ -31,7 +32,7 @@ pub use report::Report;
 pub const ENDPOINT_QUOTA: u32 = 20;
 
 /// Run the command everywhere; 0 when every instance exited 0, else 1.
-pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
+pub async fn run(args: ExecArgs, verbosity: Verbosity, audit: &Audit) -> Result<u8, Error> {
     let started = Instant::now();
     // Without `--` a command's words read as targets: say so, naming them.
     if args.command.is_empty() {
@@ -76,11 +77,12 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     {
         return Err(crate::target::choose::no_match(&aws, &[&t.expr]).await);
     }
-    let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
+    // Each instance with its OS user and the target that matched it.
+    let mut jobs: Vec<(InstanceInfo, String, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {
         for info in found {
-            if !jobs.iter().any(|(j, _)| j.id == info.id) {
-                jobs.push((info, args.user.resolve(Some(target))));
+            if !jobs.iter().any(|(j, _, _)| j.id == info.id) {
+                jobs.push((info, args.user.resolve(Some(target)), target.to_string()));
             }
         }
     }
@@ -94,13 +96,14 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         host_keys: args.host_keys.checking(),
         notify: !verbosity.quiet,
         recorder: KnownHostsRecorder::start(args.host_keys.file()),
+        audit: audit.clone(),
     });
     let printer = (args.output.is_none() && !args.json).then(Printer::start);
 
     // Every instance's output first: a file that cannot be made (or an ID
     // that cannot name one) stops the run before anything runs.
     let mut sinks = Vec::with_capacity(jobs.len());
-    for (index, (info, _)) in jobs.iter().enumerate() {
+    for (index, (info, _, _)) in jobs.iter().enumerate() {
         let lines = printer.as_ref().map(|p| {
             (
                 p.sender(),
@@ -115,7 +118,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     }
 
     let mut set = JoinSet::new();
-    for ((index, (info, user)), sink) in jobs.iter().enumerate().zip(sinks) {
+    for ((index, (info, user, target)), sink) in jobs.iter().enumerate().zip(sinks) {
         let endpoint = match find::endpoint_for(&endpoints, info) {
             Ok(ep) => {
                 let s = slots
@@ -134,6 +137,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         };
         let job = Job {
             instance: info.clone(),
+            target: target.clone(),
             user: user.clone(),
             endpoint,
         };
@@ -159,7 +163,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
     }
     let report = Report::new(
         jobs.iter()
-            .map(|(i, _)| i)
+            .map(|(i, _, _)| i)
             .zip(results)
             .filter_map(|(i, r)| r.map(|(o, s)| (i, o, s))),
         started.elapsed(),

@@ -105,6 +105,14 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
 async fn answer(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
+        let auth = String::from_utf8_lossy(auth.as_bytes());
+        for part in auth.split([',', ' ']) {
+            if let Some(sig) = part.trim().strip_prefix("Signature=") {
+                shared.saw_signature(sig);
+            }
+        }
+    }
     let body = match Limited::new(body, 1 << 20).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return respond(413, "text/plain", "request body too large".into(), "", None),
@@ -129,7 +137,13 @@ async fn answer(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     if shared.take_stall(&op) {
         shared.stall(&op, started).await;
     }
-    shared.record(&op, started, answer.status, &answer.detail);
+    shared.record(
+        &op,
+        started,
+        answer.status,
+        &answer.detail,
+        Some(&request_id),
+    );
     let mut resp = respond(
         answer.status,
         answer.content_type,

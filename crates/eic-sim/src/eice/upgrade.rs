@@ -142,7 +142,7 @@ async fn handle(
     // Every answer, refusal or 101, carries the service's time.
     let date = shared.date_header();
     let refuse = |r: Reject| {
-        shared.record(OP, started, r.status, &r.code);
+        shared.record(OP, started, r.status, &r.code, Some(&request_id));
         let mut resp = json_response(r.status, &request_id, &r.code, &r.message);
         if let Some(v) = date.clone() {
             resp.headers_mut().insert(http::header::DATE, v);
@@ -150,6 +150,11 @@ async fn handle(
         resp
     };
 
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        if let Some(sig) = pair.strip_prefix("X-Amz-Signature=") {
+            shared.saw_signature(sig);
+        }
+    }
     let headers = req.headers();
     let key = headers
         .get("sec-websocket-key")
@@ -237,7 +242,7 @@ async fn handle(
         run_tunnel(ws, plan, task_shared, closer, shutdown, cut).await;
     });
 
-    shared.record(OP, started, 101, &detail);
+    shared.record(OP, started, 101, &detail, Some(&request_id));
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
