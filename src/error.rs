@@ -231,21 +231,34 @@ pub enum Error {
         cause: String,
     },
 
-    /// A presigned URL refused because this machine's clock is off.
-    #[error(
-        "the endpoint refused the tunnel's signature time even after correcting for this clock's skew of {skew} s from the service's clock: {message}"
-    )]
-    ClockSkew { skew: i64, message: String },
+    /// A presigned URL refused for its time, even signed with AWS's time:
+    /// `clock` says how far this machine's clock is off.
+    #[error("the endpoint refused the tunnel's signature time: {message}: {clock}")]
+    ClockSkew { message: String, clock: String },
+
+    /// AWS refused an API request's time, and it could not be corrected:
+    /// `clock` says how far this machine's clock is off, where AWS said.
+    #[error("{op} failed: {code}: {message}: {clock}")]
+    ClockRefused {
+        op: &'static str,
+        code: String,
+        message: String,
+        clock: String,
+    },
 
     #[error("the tunnel was closed by the endpoint (code {code}): {reason}")]
     TunnelClosed { code: u16, reason: String },
 
+    /// The tunnel ended at its maximum duration, whatever its close code:
+    /// the endpoint's code and reason are shown when it sent them.
     #[error(
-        "the endpoint closed the tunnel at its maximum duration of {seconds} s (code {code}): {reason}"
+        "the endpoint closed the tunnel at its maximum duration of {seconds} s{}{}",
+        code.map_or_else(|| " (without a close frame)".to_owned(), |c| format!(" (code {c})")),
+        if reason.is_empty() { String::new() } else { format!(": {reason}") }
     )]
     TunnelMaxDuration {
         seconds: u64,
-        code: u16,
+        code: Option<u16>,
         reason: String,
     },
 
@@ -491,8 +504,10 @@ impl Error {
             ),
             Error::ConnectTimeout { .. } => "the endpoint stopped answering: check the network path to it, or allow more time with --connect-timeout SECONDS".into(),
             Error::TunnelCut { .. } => "the output above may be incomplete: nothing was retried after bytes flowed. Run the command again".into(),
-            Error::ClockSkew { .. } => "set this machine's clock right (e.g. enable NTP with timedatectl set-ntp true)".into(),
-            Error::TunnelClosed { .. } => "the endpoint or the instance closed the connection; check that the instance's security group allows port 22 from the endpoint".into(),
+            Error::ClockSkew { .. } | Error::ClockRefused { .. } => "set this machine's clock right: turn on NTP (timedatectl set-ntp true); after a laptop's sleep or on WSL2 it may need a resync (sudo hwclock -s, or wsl --shutdown from Windows)".into(),
+            // Only a reason that says so is about reaching the instance;
+            // any other is the endpoint's own, shown as it is.
+            Error::TunnelClosed { reason, .. } if cannot_reach_instance(reason) => "the endpoint could not connect to the instance: check that sshd is running on it and that the instance's security group allows the port from the endpoint".into(),
             Error::HostKeyChanged { host, file, .. } => format!(
                 "this can mean someone is intercepting the connection, or the instance was rebuilt. If you expect the change, remove the old key with: ssh-keygen -R {host} -f {}",
                 file.display()
@@ -531,6 +546,15 @@ impl Error {
     }
 }
 
+/// Whether a close reason says the endpoint could not reach the instance:
+/// the words seen from the service ("Unable to connect to target", when
+/// the instance refuses or drops the connection) and the simulator's own.
+fn cannot_reach_instance(reason: &str) -> bool {
+    let reason = reason.trim().trim_end_matches('.');
+    reason.eq_ignore_ascii_case("Unable to connect to target")
+        || reason.starts_with("Connection to the instance ")
+}
+
 /// `aws ec2 start-instances` for `ids`, in `region` and as `profile`.
 fn start_command(ids: &[&str], region: &str, profile: Option<&str>) -> String {
     let profile = profile
@@ -563,8 +587,8 @@ fn api_hint(code: &str) -> Option<String> {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => Some(
             "grant ec2:DescribeInstances and ec2:DescribeInstanceConnectEndpoints, or skip the lookups with --private-ip, --eice-id and --eice-dns".into(),
         ),
-        "AuthFailure" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "ExpiredToken" | "RequestExpired" => Some(
-            "your credentials were refused: refresh them (e.g. aws sso login) and check your clock".into(),
+        "AuthFailure" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "ExpiredToken" => Some(
+            "your credentials were refused: refresh them (e.g. aws sso login)".into(),
         ),
         _ => None,
     }
@@ -683,6 +707,33 @@ mod tests {
         );
         let source = std::error::Error::source(&e).and_then(std::error::Error::source);
         assert!(source.is_some_and(|s| s.is::<russh::keys::ssh_key::Error>()));
+    }
+
+    #[test]
+    fn a_close_that_says_the_instance_is_unreachable_gets_the_hint() {
+        let closed = |reason: &str| Error::TunnelClosed {
+            code: 1011,
+            reason: reason.into(),
+        };
+        for reason in [
+            "Unable to connect to target",
+            "unable to connect to target.",
+            "Connection to the instance timed out",
+            "Connection to the instance failed: 10.0.1.10:22: Connection refused",
+        ] {
+            let hint = closed(reason).hint().unwrap_or_default();
+            assert!(
+                hint.contains("sshd") && hint.contains("security group"),
+                "{reason}: {hint}"
+            );
+        }
+        for reason in [
+            "Going away for maintenance",
+            "",
+            "Unable to connect to target now",
+        ] {
+            assert_eq!(closed(reason).hint(), None, "{reason}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The fetch layer: every API call doctor makes, failures kept as facts.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::address::{CHECKIP_TIMEOUT, CHECKIP_URL, discover_ip};
 use super::model::*;
@@ -86,8 +86,10 @@ pub async fn gather(aws: &Aws, args: &Query) -> Facts {
         endpoints,
         rules: Ok(Vec::new()),
         endpoint_subnet_cidr: None,
+        endpoint_subnet_cidrs_v6: Vec::new(),
         vpc_cidrs: Vec::new(),
         aws_args,
+        served: None,
     };
     let Some((ep, _)) = facts.chosen_endpoint() else {
         return facts;
@@ -108,7 +110,7 @@ pub async fn gather(aws: &Aws, args: &Query) -> Facts {
         vpc_cidrs(aws.ec2(), vpc.as_deref()),
     );
     facts.rules = rules.map_err(|e| e.to_string());
-    facts.endpoint_subnet_cidr = subnet;
+    (facts.endpoint_subnet_cidr, facts.endpoint_subnet_cidrs_v6) = subnet;
     facts.vpc_cidrs = vpc_cidrs;
     facts
 }
@@ -157,20 +159,38 @@ pub async fn security_group_rules(
     Ok(rules)
 }
 
-/// The subnet's IPv4 CIDR; `None` when unknown (the checks then say so).
+/// The subnet's IPv4 CIDR (`None` when unknown: the checks then say so)
+/// and its associated IPv6 CIDRs (empty when it has none or when unknown).
 pub(super) async fn subnet_cidr(
     ec2: &aws_sdk_ec2::Client,
     subnet: Option<&str>,
-) -> Option<Ipv4Net> {
-    let out = ec2
-        .describe_subnets()
-        .subnet_ids(subnet?)
-        .send()
-        .await
-        .inspect_err(|e| tracing::info!("DescribeSubnets: {}", crate::error::chain(e)))
-        .ok()?;
-    let cidr = out.subnets().first()?.cidr_block()?;
-    parse_cidr(cidr).ok()
+) -> (Option<Ipv4Net>, Vec<Ipv6Net>) {
+    let Some(subnet) = subnet else {
+        return (None, Vec::new());
+    };
+    let out = match ec2.describe_subnets().subnet_ids(subnet).send().await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::info!("DescribeSubnets: {}", crate::error::chain(&e));
+            return (None, Vec::new());
+        }
+    };
+    let Some(s) = out.subnets().first() else {
+        return (None, Vec::new());
+    };
+    let v4 = s.cidr_block().and_then(|c| parse_cidr(c).ok());
+    let v6 = s
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter(|a| {
+            a.ipv6_cidr_block_state()
+                .and_then(|st| st.state())
+                .is_none_or(|st| st.as_str() == "associated")
+        })
+        .filter_map(|a| a.ipv6_cidr_block()?.parse::<Ipv6Net>().ok())
+        .map(|n| n.trunc())
+        .collect();
+    (v4, v6)
 }
 
 /// The VPC's IPv4 CIDRs; empty when unknown.

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::aws::ec2::{self, EndpointInfo, InstanceInfo};
@@ -186,10 +186,26 @@ pub struct Facts {
     pub rules: Result<Vec<Rule>, String>,
     /// The CIDR of the chosen endpoint's subnet, when known.
     pub endpoint_subnet_cidr: Option<Ipv4Net>,
+    /// The IPv6 CIDRs of the chosen endpoint's subnet, when known: a
+    /// dual-stack or IPv6 endpoint reaches an IPv6-only instance from an
+    /// address there.
+    pub endpoint_subnet_cidrs_v6: Vec<Ipv6Net>,
     /// The instance VPC's IPv4 CIDRs, when known.
     pub vpc_cidrs: Vec<Ipv4Net>,
     /// Appended to every `aws` command in a fix: ` --region R [--profile P]`.
     pub aws_args: String,
+    /// The instances the chosen endpoint serves (every instance with an
+    /// interface in its VPC), when `restrict` looked them up, or why that
+    /// failed; doctor leaves it `None`.
+    pub served: Option<Result<Vec<ServedInstance>, String>>,
+}
+
+/// An instance an endpoint serves, and whether an IPv4 endpoint can reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedInstance {
+    pub id: String,
+    /// Whether it has a private IPv4 address (else it is IPv6-only).
+    pub ipv4: bool,
 }
 
 impl Facts {

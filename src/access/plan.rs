@@ -32,6 +32,9 @@ pub enum Action {
     AuthorizeIngress,
     AuthorizeEgress,
     PreserveClientIp,
+    /// A dual-stack or IPv6 endpoint switched to `ipv4` with Preserve
+    /// Client IP on, in one `ModifyInstanceConnectEndpoint`.
+    Ipv4WithPreserveClientIp,
     RevokeIngress,
 }
 
@@ -88,6 +91,9 @@ pub struct Plan {
     /// Other instances behind the endpoint whose Preserve Client IP the
     /// plan turns on (the setting is the endpoint's, for all of them).
     pub endpoint_shared_with: Vec<String>,
+    /// The endpoint's address type when the plan switches it to `ipv4`
+    /// (`dualstack` or `ipv6`), else `None`.
+    pub switches_from: Option<String>,
     /// Doctor's checks 3 to 7 on the state after the changes.
     pub end_state: Vec<Check>,
     /// Whether this machine's public address is inside `--allow`, so that
@@ -253,6 +259,7 @@ impl Plan {
             client_address: ClientVsAllow::of(&f.client, &f.expect),
             touched_groups: Vec::new(),
             endpoint_shared_with: Vec::new(),
+            switches_from: None,
             unchecked: Vec::new(),
         }
     }
@@ -292,11 +299,39 @@ pub fn make_plan(f: &Facts) -> Plan {
     plan.endpoint = Some(ep.id.clone());
     let kind = ep.ip_address_type.as_deref().unwrap_or("ipv4");
     if kind != "ipv4" {
-        let subnet = ep.subnet_id.as_deref().unwrap_or("<subnet-id>");
-        return plan.refused(format!(
-            "{} is a {kind} endpoint, and Preserve Client IP works with IPv4 endpoints only (AWS refuses it: \"Client IP preservation isn't supported for Dualstack and IPv6\"). Without it the instance sees the endpoint's address, never the client's, so no security group rule can restrict by client network. Use an IPv4 endpoint (aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --ip-address-type ipv4 --preserve-client-ip{aws}) and rerun with --eice-id, or restrict with IAM instead: a Deny on ec2-instance-connect:OpenTunnel for this endpoint with a NotIpAddress condition on aws:SourceIp.",
+        let why = format!(
+            "{} is a {kind} endpoint, and Preserve Client IP works with IPv4 endpoints only (AWS refuses it: \"Client IP preservation isn't supported for Dualstack and IPv6\"). Without it the instance sees the endpoint's address, never the client's, so no security group rule can restrict by client network",
             ep.id
-        ));
+        );
+        let iam = "restrict with IAM instead: a Deny on ec2-instance-connect:OpenTunnel for this endpoint with a NotIpAddress condition on aws:SourceIp";
+        let served = match &f.served {
+            Some(Ok(served)) => served,
+            Some(Err(e)) => {
+                return plan.refused(format!(
+                    "{why}. Switching it to ipv4 needs every instance it serves to have an IPv4 address, and they could not be listed ({e}): grant ec2:DescribeNetworkInterfaces and rerun, or {iam}."
+                ));
+            }
+            None => {
+                return plan.refused(format!(
+                    "{why}. Switching it to ipv4 needs every instance it serves to have an IPv4 address, and they were not looked up: rerun, or {iam}."
+                ));
+            }
+        };
+        let mut v6_only: Vec<&str> = served
+            .iter()
+            .filter(|s| !s.ipv4)
+            .map(|s| s.id.as_str())
+            .collect();
+        if instance.private_ip.is_none() && !v6_only.contains(&instance.id.as_str()) {
+            v6_only.insert(0, instance.id.as_str());
+        }
+        if !v6_only.is_empty() {
+            return plan.refused(format!(
+                "{why}. It cannot be switched to ipv4: it serves IPv6-only instance(s) that an ipv4 endpoint cannot reach: {}. Give them IPv4 addresses and rerun, or {iam}.",
+                v6_only.join(", ")
+            ));
+        }
+        plan.switches_from = Some(kind.to_owned());
     }
     let rules = match &f.rules {
         Ok(r) => r,
@@ -433,7 +468,30 @@ pub fn make_plan(f: &Facts) -> Plan {
         );
         changes.push(revoke(step(&changes), r, why, aws));
     }
-    if !pci_on {
+    if let Some(from) = &plan.switches_from {
+        changes.push(Change {
+            step: step(&changes),
+            action: Action::Ipv4WithPreserveClientIp,
+            resource: ep.id.clone(),
+            what: format!(
+                "switch {} from {from} to ipv4 and turn on Preserve Client IP",
+                ep.id
+            ),
+            why: format!(
+                "Preserve Client IP works with IPv4 endpoints only, and every instance {0} serves has an IPv4 address; with it off the instance sees the endpoint's address, never the client's, so no rule can tell clients apart. It applies to every tunnel through {0}: an instance that admits the endpoint's address rather than its group or client networks will refuse tunnels until it admits client networks",
+                ep.id
+            ),
+            command: format!(
+                "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --ip-address-type ipv4 --preserve-client-ip{aws}",
+                ep.id
+            ),
+            undo: format!(
+                "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --ip-address-type {from} --no-preserve-client-ip{aws}",
+                ep.id
+            ),
+            rule: None,
+        });
+    } else if !pci_on {
         changes.push(Change {
             step: step(&changes),
             action: Action::PreserveClientIp,
@@ -522,10 +580,13 @@ pub fn project(f: &Facts, changes: &[Change]) -> Facts {
                 });
             }
             (Action::RevokeIngress, Some(r), Ok(rules)) => rules.retain(|x| x.id != r.id),
-            (Action::PreserveClientIp, _, _) => {
+            (Action::PreserveClientIp | Action::Ipv4WithPreserveClientIp, _, _) => {
                 if let Ok(eps) = g.endpoints.as_mut() {
                     for e in eps.iter_mut().filter(|e| e.id == c.resource) {
                         e.preserve_client_ip = Some(true);
+                        if c.action == Action::Ipv4WithPreserveClientIp {
+                            e.ip_address_type = Some("ipv4".into());
+                        }
                     }
                 }
             }

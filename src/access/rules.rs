@@ -208,11 +208,27 @@ pub(super) fn check_address_type(f: &Facts, ep: &EndpointInfo) -> Check {
             ),
         );
     }
-    let subnet = ep.subnet_id.as_deref().unwrap_or("<subnet-id>");
-    let recreate = format!(
-        "aws ec2 create-instance-connect-endpoint --subnet-id {subnet} --ip-address-type ipv4 --preserve-client-ip{}",
-        f.aws_args
+    // A VPC's subnet holds one endpoint: the way to Preserve Client IP is to
+    // switch this one to ipv4, which only works when every instance it
+    // serves has IPv4 (`eic-ssh restrict` checks that and plans it).
+    let iam = format!(
+        "restrict by IAM instead: a Deny on ec2-instance-connect:OpenTunnel for arn:aws:ec2:*:*:instance-connect-endpoint/{} with a NotIpAddress condition on aws:SourceIp",
+        ep.id
     );
+    let v6_only = f
+        .instance
+        .as_ref()
+        .ok()
+        .and_then(|i| i.target_ip())
+        .is_some_and(|ip| ip.is_ipv6());
+    let recreate = if v6_only {
+        iam
+    } else {
+        format!(
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {} --ip-address-type ipv4 --preserve-client-ip{} (only when every instance it serves has an IPv4 address: eic-ssh restrict checks that and plans it), or {iam}",
+            ep.id, f.aws_args
+        )
+    };
     if pci || !f.expect.is_empty() {
         c(
             Status::Fail,
@@ -379,6 +395,9 @@ impl PathFacts<'_> {
 
     pub(super) fn instance_ingress(&self) -> Check {
         let port = self.port();
+        if let Some(std::net::IpAddr::V6(ip)) = self.instance.target_ip() {
+            return self.ingress_v6_only(port, ip);
+        }
         let admits = inbound(
             self.rules,
             &self.instance.security_group_ids,
@@ -407,6 +426,112 @@ impl PathFacts<'_> {
         } else {
             self.ingress_not_preserved(port, &admits, details)
         }
+    }
+
+    /// An IPv6-only instance: a dual-stack or IPv6 endpoint reaches it from
+    /// its own IPv6 address, in the endpoint subnet's IPv6 CIDR (Preserve
+    /// Client IP is IPv4-only, so never the client's), and IPv4 rules never
+    /// match.
+    pub(super) fn ingress_v6_only(&self, port: u16, ip: std::net::Ipv6Addr) -> Check {
+        let c = |status, msg: String| Check::new(5, "instance-ingress", status, msg);
+        let subnets = &self.f.endpoint_subnet_cidrs_v6;
+        let v6 = |r: &Rule| match &r.peer {
+            Peer::CidrV6(c) => c.parse::<ipnet::Ipv6Net>().ok().map(|n| n.trunc()),
+            _ => None,
+        };
+        let rules: Vec<&Rule> = rules_of(self.rules, &self.instance.security_group_ids)
+            .filter(|r| !r.egress && r.covers_tcp(port))
+            .collect();
+        let every_client =
+            |r: &Rule| matches!(&r.peer, Peer::Group(g) if self.ep.security_group_ids.contains(g));
+        let mut details: Vec<String> = vec![format!(
+            "combined groups of {}: {}",
+            self.instance.id,
+            self.instance.security_group_ids.join(", ")
+        )];
+        details.extend(rules.iter().map(|r| match &r.peer {
+            _ if every_client(r) => format!("{} (the endpoint's group: every client)", r.text()),
+            Peer::Cidr(_) => format!(
+                "{} (IPv4: never matches, the instance is reached over IPv6)",
+                r.text()
+            ),
+            Peer::CidrV6(_) | Peer::PrefixList(_) => r.text(),
+            _ => format!(
+                "{} (matches nothing that comes through the endpoint)",
+                r.text()
+            ),
+        }));
+        let where_ = match subnets.as_slice() {
+            [] => "the endpoint's IPv6 address (its subnet's IPv6 CIDR is unknown)".to_owned(),
+            nets => format!(
+                "an address in the endpoint's subnet IPv6 CIDR {}",
+                join(nets.iter().map(ToString::to_string))
+            ),
+        };
+        let admitting = rules.iter().find(|r| {
+            every_client(r)
+                || v6(r)
+                    .is_some_and(|n| !subnets.is_empty() && subnets.iter().all(|s| n.contains(s)))
+        });
+        let partial = rules.iter().find(|r| {
+            v6(r).is_some_and(|n| subnets.iter().any(|s| s.contains(&n) || n.contains(s)))
+        });
+        let head = format!(
+            "{} is IPv6-only ({ip}), so {} reaches it from {where_}, never from the client's address (Preserve Client IP is IPv4-only)",
+            self.instance.id, self.ep.id
+        );
+        if let Some(r) = admitting {
+            let head = format!(
+                "{head}. {} allows that: every client allowed to open a tunnel gets in, and security groups cannot restrict by client IP here.",
+                r.id
+            );
+            details.push(self.iam_alternative());
+            if !self.f.expect.is_empty() {
+                return c(
+                    Status::Fail,
+                    format!(
+                        "{head} The restriction to {} does not hold.",
+                        join(self.f.expect.iter().map(ToString::to_string))
+                    ),
+                )
+                .fix(format!(
+                    "restrict by IAM: a Deny on ec2-instance-connect:OpenTunnel for arn:aws:ec2:*:*:instance-connect-endpoint/{} with a NotIpAddress condition on aws:SourceIp",
+                    self.ep.id
+                ))
+                .details(details);
+            }
+            return c(Status::Pass, head).details(details);
+        }
+        if let Some(r) = partial {
+            return c(
+                Status::Warn,
+                format!(
+                    "{head}; {} allows only part of that ({}), which may miss the endpoint's address.",
+                    r.id,
+                    r.peer_text()
+                ),
+            )
+            .details(details);
+        }
+        let mut msg =
+            format!("{head}. No inbound tcp/{port} rule allows that: every tunnel will time out.");
+        if rules.iter().any(|r| matches!(r.peer, Peer::Cidr(_))) {
+            msg.push_str(" Its IPv4 rules never match an IPv6 connection.");
+        }
+        let fix = match subnets.first() {
+            Some(net) => format!(
+                "aws ec2 authorize-security-group-ingress --group-id {} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},Ipv6Ranges=[{{CidrIpv6={net}}}]'{}",
+                self.first_instance_group(),
+                self.f.aws_args
+            ),
+            None => format!(
+                "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --source-group {}{}",
+                self.first_instance_group(),
+                self.first_endpoint_group(),
+                self.f.aws_args
+            ),
+        };
+        c(Status::Fail, msg).fix(fix).details(details)
     }
 
     /// Preserve Client IP off: the instance sees the endpoint's address.

@@ -167,8 +167,10 @@ fn facts(pci: bool, instance_rules: Vec<Rule>, expect: &[&str], client: Option<[
         }]),
         rules: Ok(rules),
         endpoint_subnet_cidr: Some(net("10.0.1.0/24")),
+        endpoint_subnet_cidrs_v6: Vec::new(),
         vpc_cidrs: vec![net("10.0.0.0/16")],
         aws_args: " --region r".into(),
+        served: None,
     }
 }
 
@@ -416,4 +418,74 @@ fn an_ipv6_only_instance_needs_an_endpoint_that_reaches_ipv6() {
     let checks = evaluate(&f);
     let c7 = checks.iter().find(|c| c.name == "ip-address-type").unwrap();
     assert_eq!(c7.status, Pass, "{}", c7.message);
+}
+
+/// An IPv6-only instance behind a dual-stack endpoint sees the endpoint's
+/// IPv6 address, from its subnet's IPv6 CIDR: judged against that.
+#[test]
+fn an_ipv6_only_instance_is_judged_against_the_endpoint_subnets_ipv6_cidr() {
+    let v6 = |rules: Vec<Rule>, expect: &[&str]| {
+        let mut f = facts(false, rules, expect, None);
+        if let Ok(i) = &mut f.instance {
+            i.private_ip = None;
+            i.ipv6 = Some("2600:1f18:0:5601::10".parse().unwrap());
+        }
+        if let Ok(eps) = &mut f.endpoints {
+            eps[0].ip_address_type = Some("dualstack".into());
+        }
+        f.endpoint_subnet_cidrs_v6 = vec!["2600:1f18:0:5601::/64".parse().unwrap()];
+        let checks = evaluate(&f);
+        checks
+            .into_iter()
+            .find(|c| c.name == "instance-ingress")
+            .unwrap()
+    };
+    let v6_rule = |id: &str, c: &str| tcp_in(id, "sg-i", 22, Peer::CidrV6(c.into()));
+    // The subnet's /64, or a wider one: every client gets in.
+    for c in ["2600:1f18:0:5601::/64", "2600:1f18:0:5600::/56", "::/0"] {
+        let check = v6(vec![v6_rule("sgr-v6", c)], &[]);
+        assert_eq!(check.status, Pass, "{c}: {}", check.message);
+        assert!(
+            check.message.contains("2600:1f18:0:5601::/64, never from the client's address (Preserve Client IP is IPv4-only). sgr-v6 allows that"),
+            "{}",
+            check.message
+        );
+        // With a restriction expected, it does not hold.
+        let check = v6(vec![v6_rule("sgr-v6", c)], &["203.0.113.0/24"]);
+        assert_eq!(check.status, Fail, "{c}: {}", check.message);
+        assert!(check.message.contains("does not hold"), "{}", check.message);
+    }
+    // Part of the subnet: a warning.
+    let check = v6(vec![v6_rule("sgr-part", "2600:1f18:0:5601::/80")], &[]);
+    assert_eq!(check.status, Warn, "{}", check.message);
+    // Another network, or IPv4 rules (even the endpoint's IPv4 subnet): the
+    // tunnel times out, and the fix admits the subnet's IPv6 CIDR.
+    let check = v6(
+        vec![
+            v6_rule("sgr-other", "2001:db8::/32"),
+            tcp_in("sgr-v4", "sg-i", 22, Peer::Cidr(net("10.0.1.0/24"))),
+        ],
+        &[],
+    );
+    assert_eq!(check.status, Fail, "{}", check.message);
+    assert!(
+        check.message.contains("IPv4 rules never match"),
+        "{}",
+        check.message
+    );
+    assert!(
+        check
+            .fix
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Ipv6Ranges=[{CidrIpv6=2600:1f18:0:5601::/64}]"),
+        "{:?}",
+        check.fix
+    );
+    // The endpoint's group admits it whatever the family.
+    let check = v6(
+        vec![tcp_in("sgr-ep", "sg-i", 22, Peer::Group("sg-e".into()))],
+        &[],
+    );
+    assert_eq!(check.status, Pass, "{}", check.message);
 }

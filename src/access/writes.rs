@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, PrefixListId, UserIdGroupPair};
 
-use super::model::{Peer, Rule};
+use super::model::{Peer, Rule, ServedInstance};
 use crate::aws::ec2::{self, EndpointInfo};
 use crate::aws::errors::api_error;
 use crate::error::Error;
@@ -95,24 +95,31 @@ const UPDATE_POLL: Duration = Duration::from_secs(1);
 /// The longest pause between two looks.
 const UPDATE_POLL_MAX: Duration = Duration::from_secs(10);
 
-/// `ModifyInstanceConnectEndpoint` with Preserve Client IP on, then wait
-/// until the endpoint reports it on and is no longer `update-in-progress`
-/// (at most [`UPDATE_WAIT`]): the changes after it rely on it.
+/// `ModifyInstanceConnectEndpoint` with Preserve Client IP on (and, with
+/// `ipv4`, `IpAddressType` `ipv4` in the same call), then wait until the
+/// endpoint reports it so and is no longer `update-in-progress` (at most
+/// [`UPDATE_WAIT`]): the changes after it rely on it.
 pub async fn preserve_client_ip(
     ec2: &aws_sdk_ec2::Client,
     endpoint: &str,
+    ipv4: bool,
 ) -> Result<EndpointInfo, Error> {
-    ec2.modify_instance_connect_endpoint()
+    let mut call = ec2
+        .modify_instance_connect_endpoint()
         .instance_connect_endpoint_id(endpoint)
-        .preserve_client_ip(true)
-        .send()
+        .preserve_client_ip(true);
+    if ipv4 {
+        call = call.ip_address_type(aws_sdk_ec2::types::IpAddressType::Ipv4);
+    }
+    call.send()
         .await
         .map_err(|e| api_error("ModifyInstanceConnectEndpoint", e))?;
     let deadline = tokio::time::Instant::now() + UPDATE_WAIT;
     let mut pause = UPDATE_POLL;
     loop {
         let now = ec2::endpoint_by_id(ec2, endpoint).await?;
-        if now.preserve_client_ip == Some(true) && now.state != "update-in-progress" {
+        let kind_done = !ipv4 || now.ip_address_type.as_deref() == Some("ipv4");
+        if now.preserve_client_ip == Some(true) && kind_done && now.state != "update-in-progress" {
             return Ok(now);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -120,9 +127,10 @@ pub async fn preserve_client_ip(
                 op: "ModifyInstanceConnectEndpoint",
                 code: "UpdateNotFinished".into(),
                 message: format!(
-                    "{endpoint} is still {} with Preserve Client IP {:?} after {} s",
+                    "{endpoint} is still {} with Preserve Client IP {:?} and IpAddressType {} after {} s",
                     now.state,
                     now.preserve_client_ip,
+                    now.ip_address_type.as_deref().unwrap_or("(none)"),
                     UPDATE_WAIT.as_secs()
                 ),
             });
@@ -191,8 +199,12 @@ pub async fn group_users(
 }
 
 /// The instances with an interface in `vpc` (running or not), each once:
-/// those an endpoint in that VPC may serve.
-pub async fn vpc_instances(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<String>, Error> {
+/// those an endpoint in that VPC may serve, and whether each has a private
+/// IPv4 address on any of its interfaces (else it is IPv6-only).
+pub async fn vpc_instances(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+) -> Result<Vec<ServedInstance>, Error> {
     let mut pages = ec2
         .describe_network_interfaces()
         .filters(
@@ -203,14 +215,21 @@ pub async fn vpc_instances(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<S
         )
         .into_paginator()
         .send();
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<ServedInstance> = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| api_error("DescribeNetworkInterfaces", e))?;
         for n in page.network_interfaces() {
-            if let Some(i) = n.attachment().and_then(|a| a.instance_id())
-                && !out.iter().any(|x| x == i)
-            {
-                out.push(i.to_owned());
+            let Some(i) = n.attachment().and_then(|a| a.instance_id()) else {
+                continue;
+            };
+            let ipv4 = n.private_ip_address().is_some_and(|a| !a.is_empty())
+                || n.private_ip_addresses()
+                    .iter()
+                    .any(|a| a.private_ip_address().is_some_and(|a| !a.is_empty()));
+            let id = remote_text(i);
+            match out.iter_mut().find(|x| x.id == id) {
+                Some(known) => known.ipv4 |= ipv4,
+                None => out.push(ServedInstance { id, ipv4 }),
             }
         }
     }

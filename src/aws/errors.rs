@@ -1,11 +1,12 @@
 //! The service's errors, kept whole: its code and message, never "service error".
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use aws_credential_types::provider::error::CredentialsError;
 
+use crate::aws::clock;
 use crate::aws::credentials::CredentialsFailure;
-
 use crate::error::Error;
 use crate::text::remote_text;
 
@@ -17,15 +18,21 @@ where
 {
     match err.as_service_error() {
         // The service's words are shown to the user: printable, and bounded.
-        Some(se) => Error::Api {
-            op,
-            code: remote_text(se.code().unwrap_or("Unknown")),
-            message: remote_text(
+        Some(se) => {
+            let code = remote_text(se.code().unwrap_or("Unknown"));
+            let message = remote_text(
                 &se.message()
                     .map(str::to_owned)
                     .unwrap_or_else(|| se.to_string()),
-            ),
-        },
+            );
+            // A refusal of the request's time is about the clock, not the
+            // credentials.
+            clock::refusal(op, &code, &message, measured(&err)).unwrap_or(Error::Api {
+                op,
+                code,
+                message,
+            })
+        }
         None => {
             if let Some(proxy) = find_source::<crate::net::proxy::ProxyError>(&err) {
                 return Error::Proxy(proxy.clone());
@@ -45,6 +52,14 @@ where
             }
         }
     }
+}
+
+/// What the answer behind `err` showed of AWS's clock.
+pub fn measured<E, R: 'static>(err: &SdkError<E, R>) -> Option<clock::Measured> {
+    let raw: &dyn std::any::Any = err.raw_response()?;
+    raw.downcast_ref::<HttpResponse>()?
+        .extension::<clock::Measured>()
+        .copied()
 }
 
 /// The first error of type `T` in `err`'s chain of sources.

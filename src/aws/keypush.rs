@@ -133,15 +133,22 @@ pub async fn send_public_key(
         .send()
         .await
         .map_err(|e| match e.as_service_error() {
-            Some(se) => Error::KeyPush {
-                instance: instance_id.to_owned(),
-                code: crate::text::remote_text(se.code().unwrap_or("Unknown")),
-                message: crate::text::remote_text(
+            Some(se) => {
+                let code = crate::text::remote_text(se.code().unwrap_or("Unknown"));
+                let message = crate::text::remote_text(
                     &se.message()
                         .map(str::to_owned)
                         .unwrap_or_else(|| se.to_string()),
-                ),
-            },
+                );
+                let measured = crate::aws::errors::measured(&e);
+                // A refusal of the request's time is about the clock.
+                crate::aws::clock::refusal("SendSSHPublicKey", &code, &message, measured)
+                    .unwrap_or_else(|| Error::KeyPush {
+                        instance: instance_id.to_owned(),
+                        code,
+                        message,
+                    })
+            }
             None => crate::aws::errors::api_error("SendSSHPublicKey", e),
         })?;
     if !out.success() {

@@ -3,7 +3,6 @@
 //! (system roots plus `AWS_CA_BUNDLE` / `ca_bundle`) used by both the SDK's
 //! HTTPS client and the tunnel.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +14,7 @@ use aws_types::region::Region;
 use crate::error::Error;
 
 pub mod cidr;
+pub mod clock;
 pub mod console;
 pub mod credentials;
 pub mod ec2;
@@ -46,9 +46,9 @@ pub struct Aws {
     credentials: Arc<Resolver>,
     /// How long each step of connecting may take (`--connect-timeout`).
     pub connect_timeout: Duration,
-    /// Seconds to add to this machine's clock to match the service's, once
-    /// a refused presign taught it.
-    clock_skew: AtomicI64,
+    /// AWS's clock, as refusals taught it: every signature (the SDK's and
+    /// the presigned URL's) uses it.
+    clock: Arc<clock::ServiceClock>,
 }
 
 impl Aws {
@@ -129,7 +129,11 @@ impl Aws {
         // it first connects: a run whose route is cached never pays for it.
         let http_client = http::https_client(extra_ca.as_deref())?;
 
+        let service_clock = Arc::new(clock::ServiceClock::default());
+        // Our correction, not the SDK's (see `clock`).
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .time_source(clock::Corrected(service_clock.clone()))
+            .disable_clock_skew_correction(true)
             .http_client(http_client.clone())
             .no_credentials()
             .retry_config(retry::sdk_retry_config())
@@ -150,6 +154,7 @@ impl Aws {
         // through the same client, region, retries and timeouts as the SDK's.
         let provider_config = aws_config::provider_config::ProviderConfig::without_region()
             .with_http_client(http_client)
+            .with_time_source(clock::Corrected(service_clock.clone()))
             .with_region(Some(Region::new(region.clone())))
             .with_use_fips(sdk.use_fips())
             .with_use_dual_stack(sdk.use_dual_stack())
@@ -179,7 +184,7 @@ impl Aws {
             choice,
             credentials,
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
-            clock_skew: AtomicI64::new(0),
+            clock: service_clock,
         })
     }
 
@@ -194,26 +199,38 @@ impl Aws {
             .build();
     }
 
-    /// The time to sign with: this clock, corrected by what the service
+    /// The time to sign with: this machine's clock, corrected by what AWS
     /// taught about its own.
     pub fn now(&self) -> SystemTime {
-        retry::corrected(SystemTime::now(), self.clock_skew.load(Ordering::Relaxed))
+        self.clock.now()
     }
 
-    /// Remember how far this clock is from the service's.
-    pub fn set_clock_skew(&self, skew: i64) {
-        self.clock_skew.store(skew, Ordering::Relaxed);
+    /// AWS's clock, as this process knows it.
+    pub fn clock(&self) -> &clock::ServiceClock {
+        &self.clock
     }
 
-    /// The EC2 API client.
+    /// The EC2 API client. Like the other, it reads AWS's time off every
+    /// answer and retries once, corrected, a request refused for its time.
     pub fn ec2(&self) -> &aws_sdk_ec2::Client {
-        self.ec2.get_or_init(|| aws_sdk_ec2::Client::new(&self.sdk))
+        self.ec2.get_or_init(|| {
+            let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
+                .interceptor(clock::Learner(self.clock.clone()))
+                .retry_classifier(clock::TimeRefusal(self.clock.clone()))
+                .build();
+            aws_sdk_ec2::Client::from_conf(conf)
+        })
     }
 
     /// The EC2 Instance Connect API client.
     pub fn eic(&self) -> &aws_sdk_ec2instanceconnect::Client {
-        self.eic
-            .get_or_init(|| aws_sdk_ec2instanceconnect::Client::new(&self.sdk))
+        self.eic.get_or_init(|| {
+            let conf = aws_sdk_ec2instanceconnect::config::Builder::from(&self.sdk)
+                .interceptor(clock::Learner(self.clock.clone()))
+                .retry_classifier(clock::TimeRefusal(self.clock.clone()))
+                .build();
+            aws_sdk_ec2instanceconnect::Client::from_conf(conf)
+        })
     }
 
     /// Credentials, resolved once per process and refreshed only near expiry.

@@ -1,12 +1,13 @@
-//! Transient failures: which are retried, how many times, how long to wait
-//! between attempts, and the clock correction a time-window refusal teaches.
+//! Transient failures: which are retried, how many times, and how long to
+//! wait between attempts. (A refusal of a signature's time is corrected
+//! and retried too: see [`crate::aws::clock`].)
 //!
 //! The same policy governs the API calls (through the SDK's standard retry
 //! mode) and the tunnel handshake (in [`crate::connect`]): at most
 //! [`ATTEMPTS`] attempts in all, with exponential backoff and jitter, and
 //! only before any byte has reached the user.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 
@@ -16,10 +17,6 @@ pub const ATTEMPTS: u32 = 3;
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A clock further than this from the service's is worth correcting: the
-/// presigned URL is valid for 60 s only.
-pub const SIGNIFICANT_SKEW_SECS: i64 = 30;
-
 /// The SDK's retry settings: standard mode (throttling and 5xx answers,
 /// timeouts and dropped connections are retried) with our bounds.
 pub fn sdk_retry_config() -> RetryConfig {
@@ -50,25 +47,6 @@ pub fn transient_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
-/// Seconds to add to this machine's clock to match the service's, when they
-/// differ enough to break a presigned URL; `None` otherwise.
-pub fn significant_skew(service: SystemTime, local: SystemTime) -> Option<i64> {
-    let skew = match service.duration_since(local) {
-        Ok(ahead) => i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX),
-        Err(behind) => -i64::try_from(behind.duration().as_secs()).unwrap_or(i64::MAX),
-    };
-    (skew.abs() > SIGNIFICANT_SKEW_SECS).then_some(skew)
-}
-
-/// `now` moved by `skew` seconds.
-pub fn corrected(now: SystemTime, skew: i64) -> SystemTime {
-    let by = Duration::from_secs(skew.unsigned_abs());
-    match skew >= 0 {
-        true => now + by,
-        false => now.checked_sub(by).unwrap_or(now),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,18 +70,5 @@ mod tests {
         for s in [400, 401, 403, 404, 101] {
             assert!(!transient_status(s), "{s}");
         }
-    }
-
-    #[test]
-    fn skew_is_signed_and_small_skews_are_ignored() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(significant_skew(t + Duration::from_secs(300), t), Some(300));
-        assert_eq!(
-            significant_skew(t - Duration::from_secs(300), t),
-            Some(-300)
-        );
-        assert_eq!(significant_skew(t + Duration::from_secs(5), t), None);
-        assert_eq!(corrected(t, -300), t - Duration::from_secs(300));
-        assert_eq!(corrected(t, 300), t + Duration::from_secs(300));
     }
 }

@@ -91,7 +91,8 @@ pub enum Subcommand {
     /// Explain why a connection fails; check an IP restriction
     ///
     /// A checklist of the instance, the endpoint and their security groups,
-    /// and whether an IP restriction through Preserve Client IP really holds.
+    /// this machine's clock, and whether an IP restriction through Preserve
+    /// Client IP really holds.
     Doctor(DoctorArgs),
     /// Let only some client networks reach an instance (a plan; --apply)
     ///

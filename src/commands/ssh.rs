@@ -119,9 +119,9 @@ pub async fn run(
         status
     }
     .await;
-    let outcome = outcome
-        .map_err(|e| logged.explain(e))
-        .map_err(|e| at_max_duration(e, &logged.closed, logged.opened, max));
+    // A tunnel that ended at its maximum duration says so (see
+    // `CloseStatus::set_max_duration`).
+    let outcome = outcome.map_err(|e| logged.explain(e));
     logged.session.close().await;
     logged.log.finish(&outcome);
     outcome
@@ -168,30 +168,4 @@ fn start_recording(
     )?;
     logged.log.set_recording(recorder.path());
     Ok(recorder)
-}
-
-/// A close that came when the tunnel reached its maximum duration says so.
-fn at_max_duration(
-    e: Error,
-    closed: &crate::tunnel::CloseStatus,
-    opened: tokio::time::Instant,
-    max: std::time::Duration,
-) -> Error {
-    // The endpoint's clock started a little before ours.
-    let slack = std::time::Duration::from_secs(1);
-    let late = opened.elapsed() + slack >= max;
-    match (e, closed.abnormal()) {
-        (Error::TunnelClosed { code, reason }, _) if late => Error::TunnelMaxDuration {
-            seconds: max.as_secs(),
-            code,
-            reason,
-        },
-        // Cut mid-stream at the maximum duration: that is the reason.
-        (Error::TunnelCut { .. }, Some((code, reason))) if late => Error::TunnelMaxDuration {
-            seconds: max.as_secs(),
-            code,
-            reason,
-        },
-        (other, _) => other,
-    }
 }

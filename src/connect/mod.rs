@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use crate::aws::endpoint_name;
 use crate::aws::keypush::Pushed;
-use crate::aws::{Aws, retry};
+use crate::aws::{Aws, clock, retry};
 use crate::error::Error;
 use crate::target::cache::RouteCache;
 pub use crate::target::resolve::resolve;
@@ -29,10 +29,12 @@ use crate::tunnel::presign::{self, TunnelRequest};
 /// access key ID, the session token and a signature good for 60 s, and the
 /// host that receives it will then be trusted to carry SSH. A refusal that
 /// is transient (throttling, a 5xx) is tried again with a fresh URL after a
-/// jittered backoff, up to [`retry::ATTEMPTS`] attempts in all; a refusal
-/// of the signature's time by an endpoint whose clock differs from ours is
-/// tried again once, signed with the endpoint's time. Nothing has reached
-/// the user before the tunnel opens, so a retry loses and repeats nothing.
+/// jittered backoff, up to [`retry::ATTEMPTS`] attempts in all. A 403
+/// whose `Date` is significantly off the time the URL was signed with is a
+/// refusal of that time (how the service words it is not documented): the
+/// offset is kept (see [`crate::aws::clock`]) and the URL signed again, once.
+/// Nothing has reached the user before the tunnel opens, so a retry loses
+/// and repeats nothing.
 pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunnel, Error> {
     endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).map_err(|reason| {
         Error::UntrustedEndpointName {
@@ -42,8 +44,10 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
         }
     })?;
     let mut attempt = 1;
-    let mut corrected_skew = None;
+    let mut corrected = false;
     loop {
+        let sent = SystemTime::now();
+        let signed_with = aws.clock().correction_ms();
         let err = match open_once(aws, dest, route).await {
             Ok(tunnel) => return Ok(tunnel),
             Err(e) => e,
@@ -55,18 +59,19 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
             ..
         } = &err
         {
-            if let Some(skew) = corrected_skew {
-                return Err(Error::ClockSkew {
-                    skew,
-                    message: message.clone(),
-                });
-            }
-            if let Some(skew) = retry::significant_skew(*date, SystemTime::now()) {
-                tracing::warn!(
-                    "this machine's clock is {skew} s off the endpoint's (clock skew), so it refused the signed URL; signing again with the endpoint's time"
-                );
-                aws.set_clock_skew(skew);
-                corrected_skew = Some(skew);
+            let offset = clock::offset_ms(*date, sent, SystemTime::now());
+            if clock::significant(offset - signed_with) {
+                if corrected {
+                    return Err(Error::ClockSkew {
+                        message: message.clone(),
+                        clock: format!(
+                            "{}, and signing with AWS's time did not help",
+                            clock::describe((offset + offset.signum() * 500) / 1000)
+                        ),
+                    });
+                }
+                aws.clock().correct(offset);
+                corrected = true;
                 continue;
             }
         }
@@ -103,7 +108,14 @@ async fn open_once(aws: &Aws, dest: &Destination, route: &Route) -> Result<Tunne
         &aws.region,
         aws.now(),
     )?;
-    Tunnel::open_within(&url, aws.tls.clone(), aws.connect_timeout).await
+    let tunnel = Tunnel::open_within(&url, aws.tls.clone(), aws.connect_timeout).await?;
+    let max = dest
+        .max_tunnel_duration
+        .map_or(crate::term::deadline::DEFAULT_MAX_DURATION, |s| {
+            std::time::Duration::from_secs(s.into())
+        });
+    tunnel.close_status().set_max_duration(max);
+    Ok(tunnel)
 }
 
 /// An open tunnel, the route it took, and the key push that went with it.

@@ -284,6 +284,12 @@ impl Session {
         let mut pty_reply = opts.pty;
         let mut stdout = Some(tokio::io::stdout());
         let mut stderr = tokio::io::stderr();
+        // Where the remote side leaves the terminal's cursor, so that a
+        // message after the session starts on a line of its own.
+        let (stdout_tty, stderr_tty) = (
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        );
         let mut status: Option<u8> = None;
         let ended = loop {
             tokio::select! {
@@ -294,6 +300,7 @@ impl Session {
                         }
                         let Some(out) = stdout.as_mut() else { continue };
                         match write_all_flushed(out, &data).await {
+                            Ok(()) if stdout_tty => crate::term::wrote_to_terminal(&data),
                             Ok(()) => {}
                             // Nobody reads stdout any more (`… | head`): end
                             // quietly, closing the channel so that the remote
@@ -318,6 +325,9 @@ impl Session {
                         }
                         // A closed stderr silences the remote's, and no more.
                         let _ = write_all_flushed(&mut stderr, &data).await;
+                        if stderr_tty {
+                            crate::term::wrote_to_terminal(&data);
+                        }
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(u8::try_from(exit_status).unwrap_or(255)),
                     Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {

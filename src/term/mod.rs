@@ -54,12 +54,29 @@ pub fn size() -> (u32, u32) {
 /// else is printed there.
 static PROGRESS_SHOWN: AtomicBool = AtomicBool::new(false);
 
-/// Clear the progress line, if one is showing, so that the next message
-/// starts on a clean line instead of running on after it.
+/// Whether a session's last output to the terminal left the cursor after
+/// text on its line (a prompt, a half-typed command).
+static MID_LINE: AtomicBool = AtomicBool::new(false);
+
+/// Note what a session wrote to the terminal: whether it ended its line.
+pub fn wrote_to_terminal(data: &[u8]) {
+    if let Some(&last) = data.last() {
+        MID_LINE.store(last != b'\n', Ordering::SeqCst);
+    }
+}
+
+/// Clear the progress line, if one is showing, and end a line a session
+/// left unfinished, so that the next message starts at column 0 on a line
+/// of its own instead of running on after them.
 pub fn clear_progress() {
     if PROGRESS_SHOWN.swap(false, Ordering::SeqCst) {
         let mut e = std::io::stderr().lock();
         let _ = write!(e, "\r\x1b[2K");
+        let _ = e.flush();
+    }
+    if MID_LINE.swap(false, Ordering::SeqCst) && std::io::stderr().is_terminal() {
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, "\r\n");
         let _ = e.flush();
     }
 }

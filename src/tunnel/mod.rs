@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
@@ -34,7 +34,7 @@ pub const MAX_FRAME: usize = 65_000;
 #[derive(Debug, Clone, Default)]
 pub struct CloseStatus(Arc<Ended>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Ended {
     /// The endpoint's close frame: code and reason.
     close: Mutex<Option<(u16, String)>>,
@@ -43,9 +43,67 @@ struct Ended {
     /// Bytes handed to the tunnel, and bytes delivered from it.
     sent: AtomicU64,
     received: AtomicU64,
+    /// When the tunnel opened, and when it ended (its close frame came, or
+    /// it broke).
+    opened: Instant,
+    ended: Mutex<Option<Instant>>,
+    /// The maximum duration in effect, once known.
+    max: Mutex<Option<Duration>>,
 }
 
+impl Default for Ended {
+    fn default() -> Ended {
+        Ended {
+            close: Mutex::default(),
+            broken: Mutex::default(),
+            sent: AtomicU64::default(),
+            received: AtomicU64::default(),
+            opened: Instant::now(),
+            ended: Mutex::default(),
+            max: Mutex::default(),
+        }
+    }
+}
+
+/// How close to its maximum duration a tunnel that ends counts as ended by
+/// it: the endpoint's clock starts a little before ours (at the upgrade),
+/// and the close frame takes a moment to come.
+pub const CAP_SLACK: Duration = Duration::from_secs(2);
+
 impl CloseStatus {
+    /// The tunnel's maximum duration: the one asked for
+    /// (`maxTunnelDuration`), else the service's 3600 s. A tunnel that ends
+    /// within [`CAP_SLACK`] of it ended because of it, whatever the close
+    /// frame says: the code and reason the service sends then are not
+    /// documented.
+    pub fn set_max_duration(&self, max: Duration) {
+        if let Ok(mut g) = self.0.max.lock() {
+            *g = Some(max);
+        }
+    }
+
+    /// The error for a tunnel that ended at its maximum duration, with the
+    /// endpoint's close code and reason (when it sent a close frame).
+    fn at_max_duration(&self) -> Option<Error> {
+        let max = self.0.max.lock().ok().and_then(|g| *g)?;
+        let ended = self.0.ended.lock().ok().and_then(|g| *g)?;
+        if ended.duration_since(self.0.opened) + CAP_SLACK < max {
+            return None;
+        }
+        let close = self.0.close.lock().ok().and_then(|g| g.clone());
+        Some(Error::TunnelMaxDuration {
+            seconds: max.as_secs(),
+            code: close.as_ref().map(|(code, _)| *code),
+            reason: close.map(|(_, reason)| reason).unwrap_or_default(),
+        })
+    }
+
+    fn mark_ended(&self) {
+        if let Ok(mut g) = self.0.ended.lock() {
+            g.get_or_insert_with(Instant::now);
+        }
+    }
+
     /// The close code and reason, if the endpoint closed with anything but a
     /// normal close (1000, or a close frame with no code: 1005).
     pub fn abnormal(&self) -> Option<(u16, String)> {
@@ -58,6 +116,7 @@ impl CloseStatus {
     }
 
     fn record(&self, code: u16, reason: String) {
+        self.mark_ended();
         if let Ok(mut g) = self.0.close.lock() {
             g.get_or_insert((code, reason));
         }
@@ -65,6 +124,7 @@ impl CloseStatus {
 
     /// Record that the tunnel broke without a close frame.
     fn record_broken(&self, why: &io::Error) {
+        self.mark_ended();
         if let Ok(mut g) = self.0.broken.lock() {
             g.get_or_insert_with(|| why.to_string());
         }
@@ -96,10 +156,14 @@ impl CloseStatus {
         )
     }
 
-    /// The error to report for a tunnel that ended abnormally: closed with
-    /// an error code before anything came through it, or cut mid-stream
-    /// (an error close, or no close frame at all) after bytes flowed.
+    /// The error to report for a tunnel that ended abnormally: at its
+    /// maximum duration (any close, or none); closed with an error code
+    /// before anything came through it; or cut mid-stream (an error close,
+    /// or no close frame at all) after bytes flowed.
     pub fn error(&self) -> Option<Error> {
+        if let Some(capped) = self.at_max_duration() {
+            return Some(capped);
+        }
         let (sent, received) = self.bytes();
         if let Some((code, reason)) = self.abnormal() {
             return Some(match received {

@@ -79,7 +79,7 @@ async fn doctor_json(f: &Fixture, args: &[&str]) -> (Option<i32>, Vec<Verdict>) 
             }
         })
         .collect();
-    assert_eq!(verdicts.len(), 8, "{json:#}");
+    assert_eq!(verdicts.len(), 9, "{json:#}");
     (out.status, verdicts)
 }
 
@@ -87,11 +87,14 @@ fn statuses(v: &[Verdict]) -> Vec<&str> {
     v.iter().map(|c| c.status.as_str()).collect()
 }
 
-/// Runs `doctor --json` and asserts the eight verdicts, in order, and the
-/// exit status; returns the checks for the scenario's own assertions.
+/// Runs `doctor --json` and asserts the first eight verdicts, in order,
+/// and the exit status; the ninth, the clock, agrees with the simulator's
+/// (both are this machine's). Returns the checks for the scenario's own
+/// assertions.
 async fn checklist(f: &Fixture, args: &[&str], expect: [&str; 8], exit: i32) -> Vec<Verdict> {
     let (status, v) = doctor_json(f, args).await;
-    assert_eq!(statuses(&v), expect, "{v:#?}");
+    assert_eq!(statuses(&v)[..8], expect, "{v:#?}");
+    assert_eq!(v[8].status, "pass", "{:#?}", v[8]);
     assert_eq!(status, Some(exit), "{v:#?}");
     v
 }
@@ -136,7 +139,11 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
         text.contains(&format!("This machine ({INSIDE}, given) is allowed")),
         "{text}"
     );
-    assert!(text.contains("7 passed, 0 failed"), "{text}");
+    assert!(text.contains("8 passed, 0 failed"), "{text}");
+    assert!(
+        text.contains("PASS 9. clock             this machine's clock"),
+        "{text}"
+    );
 
     let out = f.run(&[&target, "--", "echo", "ok"], b"").await;
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);

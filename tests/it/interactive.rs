@@ -74,8 +74,9 @@ impl Pane {
         self.keys(&["Enter"]);
     }
 
+    /// The screen and what scrolled off it, wrapped lines joined.
     pub(crate) fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
+        self.tmux(&["capture-pane", "-p", "-J", "-t", "0", "-S", "-200"])
     }
 
     /// The screen with wrapped lines joined, as they were printed.

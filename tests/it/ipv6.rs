@@ -189,3 +189,74 @@ async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
     );
     assert!(tunnels(&f).is_empty());
 }
+
+/// An IPv6-only instance behind a dual-stack endpoint sees the endpoint's
+/// IPv6 address, from the endpoint subnet's IPv6 CIDR (DescribeSubnets):
+/// doctor judges its IPv6 rules against that CIDR, as the simulator does
+/// when it lets the tunnel through. A rule for the subnet's /64 passes
+/// (and the connection works); a rule for another network and IPv4 rules
+/// fail (and the connection times out), with a fix that admits the /64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_judges_an_ipv6_only_instance_by_the_endpoint_subnets_ipv6_cidr() {
+    use eic_sim::{DEMO_INSTANCE_SG, Peer, SgRule};
+    const SUBNET_V6: &str = "2600:1f18:1234:5601::/64";
+    let rules = |v6: &str| {
+        vec![
+            SgRule::tcp_in("sgr-0b000000000000022", 22, Peer::CidrV6(v6.into())),
+            SgRule::tcp_in(
+                "sgr-0b000000000000023",
+                22,
+                Peer::Cidr("10.0.0.0/16".into()),
+            ),
+        ]
+    };
+    let mut w = world(true);
+    w.security_group_mut(DEMO_INSTANCE_SG).unwrap().rules = rules(SUBNET_V6);
+    let f = Fixture::with_world(w).await;
+    let _sshd6 = Sshd::start_on(&f.sim, V6_INSTANCE, "::1".parse().unwrap(), "")
+        .await
+        .expect("sshd starts on ::1");
+    let target = format!("{}@{V6_INSTANCE}", f.user());
+
+    let out = f
+        .run(&["doctor", &target, "--offline", "--connect"], b"")
+        .await;
+    let text = out.stdout_str();
+    assert_eq!(out.status, Some(0), "{text}\n{}", out.stderr);
+    for needle in [
+        "PASS 5. instance-ingress",
+        &format!("reaches it from an address in the endpoint's subnet IPv6 CIDR {SUBNET_V6}"),
+        "sgr-0b000000000000022 allows that",
+        "PASS 8. connect",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let out = f.run(&[&target, "--", "echo", "in"], b"").await;
+    assert_eq!(out.stdout_str(), "in\n", "{}", out.stderr);
+
+    // Another IPv6 network: both say no.
+    f.sim.set_world(|w| {
+        w.security_group_mut(DEMO_INSTANCE_SG).unwrap().rules = rules("2001:db8::/32");
+    });
+    let out = f
+        .run(&["doctor", &target, "--offline", "--connect"], b"")
+        .await;
+    let text = out.stdout_str();
+    assert_eq!(out.status, Some(1), "{text}\n{}", out.stderr);
+    for needle in [
+        "FAIL 5. instance-ingress",
+        "No inbound tcp/22 rule allows that: every tunnel will time out.",
+        "Its IPv4 rules never match an IPv6 connection.",
+        &format!("Ipv6Ranges=[{{CidrIpv6={SUBNET_V6}}}]"),
+        "FAIL 8. connect",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let out = f.run(&[&target, "--", "echo", "in"], b"").await;
+    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Connection to the instance timed out"),
+        "{}",
+        out.stderr
+    );
+}

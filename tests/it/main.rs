@@ -7,6 +7,8 @@ mod audit;
 mod cache;
 mod channels;
 mod cli;
+mod clock;
+mod closes;
 mod colour;
 mod concurrent;
 mod cp;

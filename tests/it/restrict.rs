@@ -257,7 +257,7 @@ async fn the_open_configuration_is_restricted_and_proven() {
         .await;
     assert_eq!(out.status, Some(0), "{}", out.stdout_str());
     assert!(
-        out.stdout_str().contains("7 passed, 0 failed"),
+        out.stdout_str().contains("8 passed, 0 failed"),
         "{}",
         out.stdout_str()
     );
@@ -395,15 +395,110 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }
 
+/// A dual-stack endpoint whose instances all have IPv4: the plan switches
+/// it to ipv4 together with Preserve Client IP (one
+/// ModifyInstanceConnectEndpoint), names the other instance it serves, needs
+/// --shared-ok, and ends with doctor's checks passing and a real connection
+/// from inside the allowed network only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
+async fn a_dual_stack_endpoint_serving_only_ipv4_is_switched_to_ipv4_and_restricted() {
+    let mut w = World::demo();
+    w.endpoints[0].preserve_client_ip = false;
+    w.endpoints[0].ip_address_type = "dualstack".into();
+    w.endpoints[0].dualstack = true;
+    let f = Fixture::with_world(w).await;
+    assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
+    let before = state(&f);
+    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+    let out = f.run(&apply, b"").await;
+    assert_eq!(out.status, Some(1), "{}\n{}", out.stdout_str(), out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        &format!("2. switch {ENDPOINT} from dualstack to ipv4 and turn on Preserve Client IP"),
+        &format!(
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {ENDPOINT} --ip-address-type ipv4 --preserve-client-ip"
+        ),
+        "--ip-address-type dualstack --no-preserve-client-ip",
+        &format!(
+            "Preserve Client IP and the address type are settings of the endpoint {ENDPOINT}, which may also serve:"
+        ),
+        &format!("- {STOPPED}"),
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert_eq!(state(&f), before);
+
+    let mut with_ok = apply.to_vec();
+    with_ok.push("--shared-ok");
+    let out = f.run(&with_ok, b"").await;
+    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let text = out.stdout_str();
+    for needle in [
+        &format!("done 2. switch {ENDPOINT} from dualstack to ipv4"),
+        "PASS 5. instance-ingress",
+        "PASS 7. ip-address-type",
+        "0 failed",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert_eq!(
+        writes(&f),
+        [
+            "AuthorizeSecurityGroupIngress 200",
+            "ModifyInstanceConnectEndpoint 200",
+            "RevokeSecurityGroupIngress 200",
+        ]
+    );
+    let modify = f
+        .sim
+        .request_log()
+        .into_iter()
+        .find(|e| e.op == "ModifyInstanceConnectEndpoint")
+        .unwrap();
+    assert_eq!(
+        modify.detail,
+        format!("{ENDPOINT} preserveClientIp=true ipAddressType=ipv4")
+    );
+    let ep = &f.sim.world().endpoints[0];
+    assert_eq!(
+        (ep.ip_address_type.as_str(), ep.preserve_client_ip),
+        ("ipv4", true)
+    );
+    assert!(!has_rule(&f, ENDPOINT_RULE_22));
+
+    assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
+    assert_refused(connect_from(&f, OUTSIDE).await);
+}
+
+/// A dual-stack endpoint that also serves an IPv6-only instance cannot be
+/// switched: refused, exit 1, naming that instance and the IAM way;
+/// nothing changes and connections go on as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_it() {
+    const V6_INSTANCE: &str = "i-0abcdef0123456789";
     let mut w = open_world();
     w.endpoints[0].ip_address_type = "dualstack".into();
+    let mut v6 = w.instances[0].clone();
+    v6.id = V6_INSTANCE.into();
+    v6.private_ip = None;
+    v6.ipv6_address = Some("2600:1f18:1234:5601::10".into());
+    v6.ssh = None;
+    w.instances.push(v6);
     let f = Fixture::with_world(w).await;
     let before = state(&f);
     let out = f
         .run(
-            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
+            &[
+                "restrict",
+                INSTANCE,
+                "--allow",
+                ALLOW,
+                "--apply",
+                "--yes",
+                "--shared-ok",
+            ],
             b"",
         )
         .await;
@@ -414,7 +509,10 @@ async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
             "{ENDPOINT} is a dualstack endpoint, and Preserve Client IP works with IPv4 endpoints only"
         ),
         "no security group rule can restrict by client network",
-        "--ip-address-type ipv4 --preserve-client-ip",
+        &format!(
+            "It cannot be switched to ipv4: it serves IPv6-only instance(s) that an ipv4 endpoint cannot reach: {V6_INSTANCE}."
+        ),
+        "restrict with IAM instead",
         "aws:SourceIp",
         "Nothing was changed.",
     ] {

@@ -36,12 +36,14 @@ fn fleet_world(n: usize) -> World {
             id: subnet.clone(),
             vpc_id: "vpc-1".into(),
             cidr: format!("10.0.{}.0/24", 10 + s),
+            ipv6_cidr: None,
             availability_zone: "us-east-1a".into(),
         });
         world.endpoints.push(Endpoint {
             id: format!("eice-0f{s:015x}"),
             subnet_id: subnet,
             private_ip: Some(format!("10.0.{}.5", 10 + s)),
+            private_ipv6: None,
             ..endpoint.clone()
         });
     }

@@ -14,7 +14,9 @@
 //! * [`Simulator::expire_next_keys`]: pushed keys that expire before SSH
 //!   authentication uses them;
 //! * [`Simulator::set_clock_offset`]: the service's clock off from the
-//!   client's (as if the client's clock were off the other way).
+//!   client's (as if the client's clock were off the other way);
+//! * [`Simulator::omit_date_header`]: answers without a `Date` header, so
+//!   that a client cannot tell the service's time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -73,6 +75,8 @@ pub(crate) struct Faults {
     /// Seconds the service's clock is ahead of the real one (negative:
     /// behind).
     pub clock_offset: i64,
+    /// Answers leave out their `Date` header.
+    pub omit_date: bool,
 }
 
 impl Simulator {
@@ -131,6 +135,13 @@ impl Simulator {
         self.shared().state().faults.clock_offset = secs;
     }
 
+    /// With `true`, no answer carries a `Date` header (the API's, and the
+    /// endpoint's upgrade answers), as if something between stripped it:
+    /// a client then cannot learn the service's clock from them.
+    pub fn omit_date_header(&self, omit: bool) {
+        self.shared().state().faults.omit_date = omit;
+    }
+
     /// How many endpoint connections stalled so far.
     pub fn stalled_connections(&self) -> u64 {
         self.shared().stalled_connections.load(Ordering::SeqCst)
@@ -172,9 +183,15 @@ impl Shared {
         super::unix_now().saturating_add_signed(offset)
     }
 
-    /// The service's clock as an HTTP `Date` header value.
-    pub(crate) fn http_date(&self) -> String {
-        httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(self.now()))
+    /// The service's clock as an HTTP `Date` header value; `None` while
+    /// [`Simulator::omit_date_header`] is armed.
+    pub(crate) fn date_header(&self) -> Option<http::HeaderValue> {
+        if self.state().faults.omit_date {
+            return None;
+        }
+        let date =
+            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(self.now()));
+        http::HeaderValue::from_str(&date).ok()
     }
 
     /// Never answers: logs the stall and waits until the simulator stops

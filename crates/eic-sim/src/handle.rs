@@ -24,6 +24,10 @@ use crate::state::{
 use crate::state_dir::create_state_dir;
 use crate::{World, api, eice, faults, tls};
 
+/// The reason of the simulator's default close at a tunnel's maximum
+/// duration (code 1001), a guess: see [`Simulator::set_cap_close`].
+pub const CAP_REASON: &str = "Tunnel closed: maximum tunnel duration reached";
+
 /// A running simulator. Dropping it stops its listeners and open tunnels and
 /// removes its state directory.
 pub struct Simulator {
@@ -116,6 +120,7 @@ impl Simulator {
                 tunnel_events: Vec::new(),
                 client_public_ip: None,
                 faults: faults::Faults::default(),
+                cap_close: (1001, CAP_REASON.to_string()),
             }),
             identities,
             keys,
@@ -316,6 +321,14 @@ impl Simulator {
     /// not close: they look dead to the client.
     pub fn freeze_tunnels(&self, frozen: bool) {
         self.shared.frozen.send_replace(frozen);
+    }
+
+    /// The close frame tunnels get when they reach their maximum duration,
+    /// from then on. The service's is not documented (its reference client
+    /// tells only 1000 from the rest); the default is 1001 with
+    /// [`CAP_REASON`], a guess a client must not depend on.
+    pub fn set_cap_close(&self, code: u16, reason: &str) {
+        self.shared.state().cap_close = (code, reason.to_string());
     }
 
     /// Sends a close frame with this code and reason on every open tunnel.

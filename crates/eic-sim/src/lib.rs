@@ -49,7 +49,7 @@ mod tls;
 mod world;
 
 pub use faults::{Cut, Direction, Stall};
-pub use handle::Simulator;
+pub use handle::{CAP_REASON, Simulator};
 pub use home::ClientHome;
 pub use names::{CONNECT_TO_VAR, SIM_DNS_TAG, endpoint_dns_name, endpoint_dualstack_dns_name};
 pub use security::{Peer, SecurityGroup, SgRule};

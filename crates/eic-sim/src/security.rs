@@ -8,13 +8,18 @@
 //! endpoint's security groups matches in both modes. The endpoint's own
 //! outbound rules must allow the port to the instance as well.
 //!
+//! An IPv6-only instance (reached by a dual-stack or IPv6 endpoint) sees
+//! the endpoint interface's IPv6 address, in its subnet's IPv6 CIDR, always
+//! (Preserve Client IP is IPv4-only): its IPv6 rules decide, never its IPv4
+//! ones.
+//!
 //! This is written independently of the client's `doctor` module (which
 //! judges the same rules from what the API returns), so that a mistake in
 //! one shows up as a disagreement in the tests.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::{Endpoint, Instance, World};
 
@@ -23,6 +28,8 @@ use super::{Endpoint, Instance, World};
 pub enum Peer {
     /// An IPv4 CIDR such as `203.0.113.0/24` or `0.0.0.0/0`.
     Cidr(String),
+    /// An IPv6 CIDR such as `2600:1f18:1234:5601::/64` or `::/0`.
+    CidrV6(String),
     /// Members of a security group (`sg-…`).
     Group(String),
     /// A managed prefix list (`pl-…`). The simulator does not resolve
@@ -127,6 +134,19 @@ fn cidr_contains(cidr: &str, ip: Ipv4Addr) -> bool {
     cidr.parse::<Ipv4Net>().is_ok_and(|net| net.contains(&ip))
 }
 
+fn cidr6_contains(cidr: &str, ip: Ipv6Addr) -> bool {
+    cidr.parse::<Ipv6Net>().is_ok_and(|net| net.contains(&ip))
+}
+
+/// Whether a rule's peer holds `ip`, of either family.
+fn peer_holds(peer: &Peer, ip: Option<IpAddr>) -> bool {
+    match (peer, ip) {
+        (Peer::Cidr(c), Some(IpAddr::V4(ip))) => cidr_contains(c, ip),
+        (Peer::CidrV6(c), Some(IpAddr::V6(ip))) => cidr6_contains(c, ip),
+        _ => false,
+    }
+}
+
 fn rules<'w>(world: &'w World, groups: &'w [String]) -> impl Iterator<Item = &'w SgRule> + 'w {
     world
         .security_groups
@@ -145,14 +165,23 @@ pub(crate) fn tunnel_allowed(
     client: Ipv4Addr,
 ) -> Result<(), String> {
     let instance_groups = instance.security_group_ids();
-    let instance_ip: Option<Ipv4Addr> = instance.private_ip.as_deref().and_then(|s| s.parse().ok());
+    // The address the endpoint connects to: the private IPv4, else (an
+    // IPv6-only instance) the IPv6 one.
+    let v4: Option<Ipv4Addr> = instance.private_ip.as_deref().and_then(|s| s.parse().ok());
+    let instance_ip: Option<IpAddr> = match v4 {
+        Some(ip) => Some(IpAddr::V4(ip)),
+        None => instance
+            .ipv6_address
+            .as_deref()
+            .and_then(|s| s.parse::<Ipv6Addr>().ok())
+            .map(IpAddr::V6),
+    };
 
     let egress_ok = rules(world, &endpoint.security_group_ids)
         .filter(|r| r.egress && r.covers_tcp(port))
         .any(|r| match &r.peer {
             Peer::Group(g) => instance_groups.contains(g),
-            Peer::Cidr(c) => instance_ip.is_some_and(|ip| cidr_contains(c, ip)),
-            Peer::PrefixList(_) => false,
+            peer => peer_holds(peer, instance_ip),
         });
     if !egress_ok {
         return Err(format!(
@@ -161,13 +190,19 @@ pub(crate) fn tunnel_allowed(
         ));
     }
 
-    let source = source_address(endpoint, client);
+    let source: Option<IpAddr> = match instance_ip {
+        Some(IpAddr::V6(_)) => endpoint
+            .private_ipv6
+            .as_deref()
+            .and_then(|s| s.parse::<Ipv6Addr>().ok())
+            .map(IpAddr::V6),
+        _ => source_address(endpoint, client).map(IpAddr::V4),
+    };
     let ingress_ok = rules(world, &instance_groups)
         .filter(|r| !r.egress && r.covers_tcp(port))
         .any(|r| match &r.peer {
             Peer::Group(g) => endpoint.security_group_ids.contains(g),
-            Peer::Cidr(c) => source.is_some_and(|ip| cidr_contains(c, ip)),
-            Peer::PrefixList(_) => false,
+            peer => peer_holds(peer, source),
         });
     if !ingress_ok {
         let seen = source.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
@@ -249,5 +284,51 @@ mod tests {
             Peer::Cidr("0.0.0.0/0".into()),
         )];
         assert!(tunnel_allowed(&w, &e, &i, 22, CLIENT).is_ok());
+    }
+
+    /// An IPv6-only instance behind a dual-stack endpoint sees the
+    /// endpoint's IPv6 address whatever Preserve Client IP says: an IPv6
+    /// rule holding it admits, IPv4 rules never do.
+    #[test]
+    fn an_ipv6_only_instance_sees_the_endpoints_ipv6_address() {
+        let (mut w, mut e, mut i) = demo();
+        e.ip_address_type = "dualstack".into();
+        e.preserve_client_ip = false;
+        i.private_ip = None;
+        i.ipv6_address = Some("2600:1f18:1234:5601::10".into());
+        let v6 = |id: &str, c: &str| SgRule::tcp_in(id, 22, Peer::CidrV6(c.into()));
+        for (rules, ok) in [
+            (vec![v6("sgr-1", "2600:1f18:1234:5601::/64")], true),
+            (vec![v6("sgr-1", "::/0")], true),
+            (vec![v6("sgr-1", "2600:1f18:1234:5601::10/128")], false),
+            (vec![v6("sgr-1", "2001:db8::/32")], false),
+            (
+                vec![
+                    SgRule::tcp_in("sgr-2", 22, Peer::Cidr("0.0.0.0/0".into())),
+                    SgRule::tcp_in("sgr-3", 22, Peer::Cidr("10.0.1.0/24".into())),
+                ],
+                false,
+            ),
+        ] {
+            set_instance_rules(&mut w, rules.clone());
+            let got = tunnel_allowed(&w, &e, &i, 22, CLIENT);
+            assert_eq!(got.is_ok(), ok, "{rules:?}: {got:?}");
+            if let Err(why) = got {
+                assert!(why.contains("from 2600:1f18:1234:5601::5"), "{why}");
+            }
+        }
+        // The endpoint's egress reaches it by an IPv6 CIDR too.
+        set_instance_rules(&mut w, vec![v6("sgr-1", "::/0")]);
+        let sg = e.security_group_ids[0].clone();
+        let g = w.security_groups.iter_mut().find(|g| g.id == sg).unwrap();
+        g.rules = vec![SgRule::tcp_out(
+            "sgr-4",
+            22,
+            Peer::CidrV6("2600:1f18:1234:5601::/64".into()),
+        )];
+        assert_eq!(tunnel_allowed(&w, &e, &i, 22, CLIENT), Ok(()));
+        let g = w.security_groups.iter_mut().find(|g| g.id == sg).unwrap();
+        g.rules = vec![SgRule::tcp_out("sgr-4", 22, Peer::Cidr("0.0.0.0/0".into()))];
+        assert!(tunnel_allowed(&w, &e, &i, 22, CLIENT).is_err());
     }
 }

@@ -71,6 +71,18 @@ async fn call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = call_with_head(sim, creds, service, headers, body).await;
+    (status, body)
+}
+
+/// [`call`], with the answer's head (status line and headers) too.
+async fn call_with_head(
+    sim: &Simulator,
+    creds: &Credentials,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let url = format!("{}/", sim.api_url());
     let id = identity(creds);
     let params = signing_params(&id, service, SigningSettings::default());
@@ -100,14 +112,24 @@ async fn call(
     }
     req.push_str("\r\n");
     req.push_str(body);
+    raw_api_request(sim, req.as_bytes()).await
+}
 
+/// Writes `request` to the API listener as it is (a write the server cuts
+/// short is not an error) and splits the answer into status, head and body.
+async fn raw_api_request(sim: &Simulator, request: &[u8]) -> (u16, String, String) {
+    let host = sim
+        .api_url()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
     let tcp = TcpStream::connect(host.replace("localhost", "127.0.0.1"))
         .await
         .unwrap();
     let connector = tokio_rustls::TlsConnector::from(client_tls(sim));
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(req.as_bytes()).await.unwrap();
+    let _ = tls.write_all(request).await;
     let mut resp = Vec::new();
     // The server may end TLS without close_notify after `connection: close`.
     let _ = tls.read_to_end(&mut resp).await;
@@ -117,11 +139,11 @@ async fn call(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = resp
+    let (head, body) = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
 
 const FORM: (&str, &str) = (
@@ -362,6 +384,14 @@ async fn tunnel_relays_and_closes() {
     let (code, reason) = next_close(&mut ws).await;
     assert_eq!(code, 1001);
     assert!(reason.contains("maximum tunnel duration"), "{reason}");
+    // What the service sends at the cap is not documented: it is a setting.
+    for (code, reason) in [(1000, ""), (1011, "Tunnel expired")] {
+        sim.set_cap_close(code, reason);
+        let mut ws = open(&sim, &format!("{GOOD}&maxTunnelDuration=1"))
+            .await
+            .unwrap();
+        assert_eq!(next_close(&mut ws).await, (code, reason.to_string()));
+    }
 
     let err = open(&sim, &GOOD.replace("remotePort=22", "remotePort=2222"))
         .await
@@ -393,7 +423,7 @@ async fn tunnel_relays_and_closes() {
 
     let log = sim.request_log();
     assert!(log.iter().all(|e| e.op == "OpenTunnel"));
-    assert_eq!(log.iter().filter(|e| e.status == 101).count(), 4);
+    assert_eq!(log.iter().filter(|e| e.status == 101).count(), 6);
 }
 
 #[tokio::test]
@@ -484,4 +514,151 @@ async fn builtin_sshd_runs_commands_for_pushed_keys() {
     );
     assert_eq!(out.stdout, b"piped");
     assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+}
+
+/// The service's time in an answer's head, `None` without a `Date` header.
+fn date_in(head: &str) -> Option<SystemTime> {
+    head.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("date"))
+        })
+        .map(|(_, v)| httpdate::parse_http_date(v.trim()).unwrap())
+}
+
+/// `date` is the service's clock (the real one moved by `offset` seconds),
+/// to within the second the header rounds to.
+fn is_service_time(date: Option<SystemTime>, offset: i64) -> bool {
+    let service = SystemTime::now()
+        .checked_add(Duration::from_secs(offset.unsigned_abs()))
+        .filter(|_| offset >= 0)
+        .or_else(|| SystemTime::now().checked_sub(Duration::from_secs(offset.unsigned_abs())))
+        .unwrap();
+    date.is_some_and(|d| {
+        let gap = d.duration_since(service).unwrap_or_else(|e| e.duration());
+        gap <= Duration::from_secs(2)
+    })
+}
+
+/// The signature window is SigV4's 5 minutes either way, refused in each
+/// API's own words; every answer carries the service's `Date` (successes,
+/// refusals, an oversized request's 413, and the endpoint's upgrade
+/// refusals and 101) until the fault leaves it out.
+#[tokio::test]
+async fn signatures_are_good_for_five_minutes_and_every_answer_is_dated() {
+    let sim = Simulator::start(World::demo()).await.unwrap();
+    echo_instance(&sim).await;
+    let creds = sim.credentials();
+    let describe = "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-0123456789abcdef0";
+    let key_req = serde_json::json!({
+        "InstanceId": INSTANCE, "InstanceOSUser": "ec2-user", "SSHPublicKey": ED25519
+    })
+    .to_string();
+    let json = [
+        ("content-type", "application/x-amz-json-1.1"),
+        (
+            "x-amz-target",
+            "AWSEC2InstanceConnectService.SendSSHPublicKey",
+        ),
+    ];
+    // The service's clock 4 min 50 s off either way: still inside.
+    for offset in [290, -290] {
+        sim.set_clock_offset(offset);
+        let (status, head, body) = call_with_head(&sim, &creds, "ec2", &[FORM], describe).await;
+        assert_eq!(status, 200, "{offset}: {body}");
+        assert!(is_service_time(date_in(&head), offset), "{head}");
+        let (status, head, body) =
+            call_with_head(&sim, &creds, "ec2-instance-connect", &json, &key_req).await;
+        assert_eq!(status, 200, "{offset}: {body}");
+        assert!(is_service_time(date_in(&head), offset), "{head}");
+    }
+    // 5 min 10 s: refused, EC2 with RequestExpired, Instance Connect with
+    // InvalidSignatureException saying which way.
+    for (offset, words) in [
+        (310, "Signature expired: "),
+        (-310, "Signature not yet current: "),
+    ] {
+        sim.set_clock_offset(offset);
+        let (status, head, body) = call_with_head(&sim, &creds, "ec2", &[FORM], describe).await;
+        assert_eq!(status, 400, "{offset}: {body}");
+        assert!(
+            body.contains("<Code>RequestExpired</Code><Message>Request has expired.</Message>"),
+            "{body}"
+        );
+        assert!(is_service_time(date_in(&head), offset), "{head}");
+        let (status, head, body) =
+            call_with_head(&sim, &creds, "ec2-instance-connect", &json, &key_req).await;
+        assert_eq!(status, 400, "{offset}: {body}");
+        assert!(body.contains("\"InvalidSignatureException\""), "{body}");
+        assert!(body.contains(words), "{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("x-amzn-errortype: invalidsignatureexception"),
+            "{head}"
+        );
+        assert!(is_service_time(date_in(&head), offset), "{head}");
+        // The endpoint refuses the presigned URL, dated too.
+        match open(&sim, GOOD).await.err() {
+            Some(tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 403);
+                let date = resp
+                    .headers()
+                    .get("date")
+                    .map(|d| httpdate::parse_http_date(d.to_str().unwrap()).unwrap());
+                assert!(is_service_time(date, offset), "{resp:?}");
+            }
+            other => panic!("{offset}: {other:?}"),
+        }
+    }
+    sim.set_clock_offset(0);
+
+    // An oversized request is refused before it is read whole: dated.
+    let big = format!(
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n{}",
+        "x".repeat(2 << 20),
+        n = 2 << 20
+    );
+    let (status, head, _) = raw_api_request(&sim, big.as_bytes()).await;
+    assert_eq!(status, 413, "{head}");
+    assert!(is_service_time(date_in(&head), 0), "{head}");
+
+    // The endpoint: a 101 and a refusal that is not about time, both dated.
+    let url = presigned_url(&creds, &sim.eice_dns(), GOOD);
+    let tcp = TcpStream::connect(("127.0.0.1", sim.shared().eice_port))
+        .await
+        .unwrap();
+    let (_ws, resp) = tokio_tungstenite::client_async_tls_with_config(
+        url,
+        tcp,
+        None,
+        Some(Connector::Rustls(client_tls(&sim))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert!(resp.headers().contains_key("date"), "{resp:?}");
+    let refused = |e: Option<tungstenite::Error>| match e {
+        Some(tungstenite::Error::Http(resp)) => resp,
+        other => panic!("{other:?}"),
+    };
+    let resp = refused(
+        open(&sim, &GOOD.replace("remotePort=22", "remotePort=23"))
+            .await
+            .err(),
+    );
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().contains_key("date"), "{resp:?}");
+
+    // Without Date: nothing tells the service's time.
+    sim.omit_date_header(true);
+    let (status, head, _) = call_with_head(&sim, &creds, "ec2", &[FORM], describe).await;
+    assert_eq!(status, 200);
+    assert_eq!(date_in(&head), None, "{head}");
+    sim.set_clock_offset(400);
+    let (status, head, _) = call_with_head(&sim, &creds, "ec2", &[FORM], describe).await;
+    assert_eq!(status, 400);
+    assert_eq!(date_in(&head), None, "{head}");
+    let resp = refused(open(&sim, GOOD).await.err());
+    assert_eq!(resp.status(), 403);
+    assert!(!resp.headers().contains_key("date"), "{resp:?}");
 }

@@ -98,6 +98,10 @@ pub(crate) struct State {
     pub client_public_ip: Option<Ipv4Addr>,
     /// Faults armed for the next requests and connections.
     pub faults: faults::Faults,
+    /// The close frame (code, reason) a tunnel gets at its maximum
+    /// duration. What the service sends is not documented: tests try
+    /// several.
+    pub cap_close: (u16, String),
 }
 
 /// What the listeners share with the [`Simulator`] handle.

@@ -60,6 +60,9 @@ pub struct Subnet {
     pub vpc_id: String,
     /// Its IPv4 CIDR, inside one of the VPC's.
     pub cidr: String,
+    /// Its IPv6 CIDR (a /64), if it has one: a dual-stack or IPv6 endpoint
+    /// in it reaches IPv6-only instances from an address there.
+    pub ipv6_cidr: Option<String>,
     /// E.g. `us-east-1a`.
     pub availability_zone: String,
 }
@@ -167,6 +170,9 @@ pub struct Endpoint {
     /// The address of the endpoint's network interface in its subnet: the
     /// source the instance sees with Preserve Client IP off.
     pub private_ip: Option<String>,
+    /// The interface's IPv6 address in its subnet's IPv6 CIDR: the source
+    /// an IPv6-only instance sees (Preserve Client IP is IPv4-only).
+    pub private_ipv6: Option<String>,
     /// `ipv4`, `dualstack` or `ipv6`: which address families it reaches
     /// in the VPC (a tunnel to the other family is refused).
     pub ip_address_type: String,
@@ -299,6 +305,7 @@ impl World {
                 preserve_client_ip: true,
                 security_group_ids: vec![DEMO_ENDPOINT_SG.to_string()],
                 private_ip: Some("10.0.1.5".to_string()),
+                private_ipv6: Some("2600:1f18:1234:5601::5".to_string()),
                 ip_address_type: "ipv4".to_string(),
                 dualstack: false,
                 dns_name_override: None,
@@ -319,12 +326,14 @@ impl World {
                     id: "subnet-1".to_string(),
                     vpc_id: "vpc-1".to_string(),
                     cidr: "10.0.1.0/24".to_string(),
+                    ipv6_cidr: Some("2600:1f18:1234:5601::/64".to_string()),
                     availability_zone: "us-east-1a".to_string(),
                 },
                 Subnet {
                     id: "subnet-empty".to_string(),
                     vpc_id: "vpc-empty".to_string(),
                     cidr: "10.9.0.0/24".to_string(),
+                    ipv6_cidr: None,
                     availability_zone: "us-east-1b".to_string(),
                 },
             ],

@@ -3,10 +3,12 @@
 //! really holds.
 //!
 //! The facts and the checks live in [`crate::access`]; this command gathers
-//! them, adds check 8 (`--connect`, a real connection) and prints them.
+//! them, adds check 8 (`--connect`, a real connection) and check 9 (this
+//! machine's clock against AWS's), and prints them.
 
 use crate::access::{self, Check, Query, Status};
 
+mod clock;
 mod probe;
 
 use crate::cli::DoctorArgs;
@@ -38,6 +40,7 @@ pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
             "Pass --connect to try a real connection.",
         )
     });
+    checks.push(clock::clock_check(aws.clock().observed_secs()));
     if args.json {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::Io(e.into()))?;
         crate::term::out(&format!("{text}\n"))?;

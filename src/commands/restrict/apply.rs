@@ -64,8 +64,12 @@ async fn run_step(ec2: &aws_sdk_ec2::Client, c: &Change) -> Result<Option<String
             Ok(None)
         }
         (Action::PreserveClientIp, _) => {
-            let ep = writes::preserve_client_ip(ec2, &c.resource).await?;
+            let ep = writes::preserve_client_ip(ec2, &c.resource, false).await?;
             Ok(Some(format!("{} is {}", ep.id, ep.state)))
+        }
+        (Action::Ipv4WithPreserveClientIp, _) => {
+            let ep = writes::preserve_client_ip(ec2, &c.resource, true).await?;
+            Ok(Some(format!("{} is {}, ipv4", ep.id, ep.state)))
         }
         _ => Err(Error::Internal(format!(
             "step {} has no rule to apply",

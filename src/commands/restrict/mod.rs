@@ -50,7 +50,20 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         offline: args.offline,
         eice_id: args.eice_id.clone(),
     };
-    let facts = access::gather(&aws, &query).await;
+    let mut facts = access::gather(&aws, &query).await;
+    let vpc = facts.instance.as_ref().ok().and_then(|i| i.vpc_id.clone());
+    // A dual-stack or IPv6 endpoint can be switched to ipv4 only when no
+    // instance it serves is IPv6-only: the plan needs to know them.
+    let not_ipv4 = facts
+        .chosen_endpoint()
+        .is_some_and(|(ep, _)| ep.ip_address_type.as_deref().unwrap_or("ipv4") != "ipv4");
+    if not_ipv4 && let Some(vpc) = &vpc {
+        facts.served = Some(
+            writes::vpc_instances(aws.ec2(), vpc)
+                .await
+                .map_err(|e| e.to_string()),
+        );
+    }
     let mut plan = plan::make_plan(&facts);
     let mut shared_unknown = false;
     if plan.status == PlanStatus::Changes {
@@ -81,17 +94,24 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
     // Preserve Client IP is the endpoint's setting: turning it on changes
     // what every instance behind it sees (client addresses instead of the
     // endpoint's), which can lock the others out.
-    let vpc = facts.instance.as_ref().ok().and_then(|i| i.vpc_id.clone());
-    if plan
-        .changes
-        .iter()
-        .any(|c| c.action == Action::PreserveClientIp)
-        && let Some(vpc) = vpc
+    if plan.changes.iter().any(|c| {
+        matches!(
+            c.action,
+            Action::PreserveClientIp | Action::Ipv4WithPreserveClientIp
+        )
+    }) && let Some(vpc) = vpc
     {
-        match writes::vpc_instances(aws.ec2(), &vpc).await {
-            Ok(others) => plan
-                .endpoint_shared_with
-                .extend(others.into_iter().filter(|i| *i != plan.instance)),
+        let served = match facts.served.take() {
+            Some(Ok(known)) => Ok(known),
+            _ => writes::vpc_instances(aws.ec2(), &vpc).await,
+        };
+        match served {
+            Ok(others) => plan.endpoint_shared_with.extend(
+                others
+                    .into_iter()
+                    .map(|i| i.id)
+                    .filter(|i| *i != plan.instance),
+            ),
             Err(e) => {
                 shared_unknown = true;
                 plan.warnings.push(format!(

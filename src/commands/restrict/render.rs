@@ -87,9 +87,13 @@ pub fn render_plan(plan: &Plan, doctor: &str, apply: Option<&str>) -> String {
         );
     }
     if !plan.endpoint_shared_with.is_empty() {
+        let what = match &plan.switches_from {
+            Some(_) => "Preserve Client IP and the address type are settings",
+            None => "Preserve Client IP is a setting",
+        };
         let _ = writeln!(
             out,
-            "\nShared: Preserve Client IP is a setting of the endpoint {}, which may also serve:",
+            "\nShared: {what} of the endpoint {}, which may also serve:",
             plan.endpoint.as_deref().unwrap_or("(unknown)")
         );
         for s in &plan.endpoint_shared_with {

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use crate::access::plan::{Action, Change, PlanStatus, make_plan, project};
-use crate::access::{ClientAddr, Facts, Peer, Rule, Status, evaluate, parse_cidr};
+use crate::access::{ClientAddr, Facts, Peer, Rule, ServedInstance, Status, evaluate, parse_cidr};
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 
 fn net(s: &str) -> ipnet::Ipv4Net {
@@ -72,8 +72,10 @@ fn facts(pci: bool, instance_rules: Vec<Rule>) -> Facts {
         }]),
         rules: Ok(rules),
         endpoint_subnet_cidr: Some(net("10.0.1.0/24")),
+        endpoint_subnet_cidrs_v6: Vec::new(),
         vpc_cidrs: vec![net("10.0.0.0/16")],
         aws_args: " --region r".into(),
+        served: None,
     }
 }
 
@@ -333,8 +335,61 @@ fn an_all_traffic_rule_is_never_revoked() {
     assert!(plan.refusals[0].contains("--security-group-rule-ids sgr-all"));
 }
 
+fn served(list: &[(&str, bool)]) -> Option<Result<Vec<ServedInstance>, String>> {
+    Some(Ok(list
+        .iter()
+        .map(|(id, ipv4)| ServedInstance {
+            id: (*id).into(),
+            ipv4: *ipv4,
+        })
+        .collect()))
+}
+
 #[test]
-fn dual_stack_is_refused_with_the_reason() {
+fn a_dual_stack_endpoint_serving_only_ipv4_is_switched_with_preserve_client_ip() {
+    for kind in ["dualstack", "ipv6"] {
+        let mut f = facts(
+            false,
+            vec![tcp_in("sgr-ep", 22, Peer::Group("sg-e".into()))],
+        );
+        if let Ok(eps) = f.endpoints.as_mut() {
+            eps[0].ip_address_type = Some(kind.into());
+        }
+        f.served = served(&[("i-1", true), ("i-2", true)]);
+        let plan = make_plan(&f);
+        assert_eq!(plan.status, PlanStatus::Changes, "{:?}", plan.refusals);
+        assert_eq!(plan.switches_from.as_deref(), Some(kind));
+        assert_eq!(
+            actions(&plan.changes),
+            [
+                (AuthorizeIngress, format!("22-22 {ALLOW}")),
+                (Action::Ipv4WithPreserveClientIp, "eice-1".into()),
+                (RevokeIngress, "sgr-ep".into()),
+            ]
+        );
+        let switch = &plan.changes[1];
+        assert_eq!(
+            switch.command,
+            "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id eice-1 --ip-address-type ipv4 --preserve-client-ip --region r"
+        );
+        assert_eq!(
+            switch.undo,
+            format!(
+                "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id eice-1 --ip-address-type {kind} --no-preserve-client-ip --region r"
+            )
+        );
+        // The end state is an ipv4 endpoint with Preserve Client IP on, and
+        // doctor's checks pass on it (check 7 included).
+        end_state_passes(&f, &plan.changes);
+        let after = project(&f, &plan.changes);
+        let ep = &after.endpoints.as_ref().unwrap()[0];
+        assert_eq!(ep.ip_address_type.as_deref(), Some("ipv4"));
+        assert_eq!(ep.preserve_client_ip, Some(true));
+    }
+}
+
+#[test]
+fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_it() {
     let mut f = facts(
         false,
         vec![tcp_in("sgr-ep", 22, Peer::Group("sg-e".into()))],
@@ -342,15 +397,34 @@ fn dual_stack_is_refused_with_the_reason() {
     if let Ok(eps) = f.endpoints.as_mut() {
         eps[0].ip_address_type = Some("dualstack".into());
     }
+    f.served = served(&[
+        ("i-1", true),
+        ("i-v6a", false),
+        ("i-2", true),
+        ("i-v6b", false),
+    ]);
     let plan = make_plan(&f);
     assert_eq!(plan.status, PlanStatus::Refused);
     assert!(plan.changes.is_empty());
+    let why = &plan.refusals[0];
+    for part in [
+        "eice-1 is a dualstack endpoint",
+        "IPv4 endpoints only",
+        "IPv6-only instance(s) that an ipv4 endpoint cannot reach: i-v6a, i-v6b.",
+        "restrict with IAM instead",
+    ] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+
+    // Unknown: refused too, saying what to grant.
+    f.served = Some(Err("UnauthorizedOperation: no".into()));
+    let plan = make_plan(&f);
+    assert_eq!(plan.status, PlanStatus::Refused);
     assert!(
-        plan.refusals[0].contains("eice-1 is a dualstack endpoint"),
+        plan.refusals[0].contains("grant ec2:DescribeNetworkInterfaces"),
         "{}",
         plan.refusals[0]
     );
-    assert!(plan.refusals[0].contains("IPv4 endpoints only"));
 }
 
 #[test]

@@ -72,7 +72,10 @@ pub(crate) async fn serve(
                     let shared = shared.clone();
                     async move { Ok::<_, Infallible>(handle(req, &shared).await) }
                 });
+                // Every Date is the service's clock, set in `handle`
+                // (hyper's own would be the real clock).
                 if let Err(e) = http1::Builder::new()
+                    .auto_date_header(false)
                     .serve_connection(TokioIo::new(tls), svc)
                     .await
                 {
@@ -89,7 +92,17 @@ pub(crate) async fn serve(
 
 const TARGET_PREFIX: &str = "AWSEC2InstanceConnectService.";
 
+/// Answers one request; every answer carries the service's `Date`, as
+/// AWS's do (a client corrects a wrong clock by it).
 async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let mut resp = answer(req, shared).await;
+    if let Some(date) = shared.date_header() {
+        resp.headers_mut().insert(http::header::DATE, date);
+    }
+    resp
+}
+
+async fn answer(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
@@ -140,9 +153,6 @@ async fn handle(req: http::Request<Incoming>, shared: &Shared) -> Response<Full<
     );
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
-    }
-    if let Ok(v) = http::HeaderValue::from_str(&shared.http_date()) {
-        resp.headers_mut().insert(http::header::DATE, v);
     }
     resp
 }

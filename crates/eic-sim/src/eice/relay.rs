@@ -134,6 +134,7 @@ pub(super) async fn run_tunnel(
     let (ctl_tx, ctl_rx) = mpsc::channel(4);
     let frozen = shared.frozen.subscribe();
     let deadline = tokio::time::Instant::now() + plan.max_duration;
+    let cap_close = shared.state().cap_close.clone();
 
     let mut reader = tokio::spawn(ws_to_channel(
         stream,
@@ -157,7 +158,7 @@ pub(super) async fn run_tunnel(
         closer,
         frozen,
         shutdown,
-        deadline,
+        (deadline, cap_close),
         cut.clone(),
     ));
     let dropped = async {
@@ -364,8 +365,9 @@ async fn deliver(
 }
 
 /// Channel → websocket, plus every reason to close: instance EOF (1000),
-/// a protocol error (1003), `close_tunnels`, the maximum duration (1001)
-/// and simulator shutdown (1001), and an armed cut.
+/// a protocol error (1003), `close_tunnels`, the maximum duration (`cap`:
+/// when, and the close frame then) and simulator shutdown (1001), and an
+/// armed cut.
 #[allow(clippy::too_many_arguments)]
 async fn channel_to_ws(
     mut sink: WsSink,
@@ -374,9 +376,10 @@ async fn channel_to_ws(
     mut closer: broadcast::Receiver<(u16, String)>,
     mut frozen: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<()>,
-    deadline: tokio::time::Instant,
+    cap: (tokio::time::Instant, (u16, String)),
     cut: Option<Arc<ArmedCut>>,
 ) {
+    let (deadline, cap_close) = cap;
     let (code, reason) = loop {
         let event = tokio::select! {
             biased;
@@ -385,10 +388,7 @@ async fn channel_to_ws(
                 None => WriterEvent::Close(1011, "internal error".to_string()),
             },
             (code, reason) = next_close(&mut closer) => WriterEvent::Close(code, reason),
-            _ = sleep_until(deadline) => WriterEvent::Close(
-                1001,
-                "Tunnel closed: maximum tunnel duration reached".to_string(),
-            ),
+            _ = sleep_until(deadline) => WriterEvent::Close(cap_close.0, cap_close.1.clone()),
             _ = shutdown.changed() => WriterEvent::Close(1001, "Simulator shutting down".to_string()),
             e = deliver(&mut sink, &mut rx, &mut frozen, cut.as_deref()) => e,
         };

@@ -77,7 +77,10 @@ pub(crate) async fn serve(
                         Ok::<_, std::convert::Infallible>(handle(req, shared, shutdown, peer).await)
                     }
                 });
+                // Every Date is the service's clock, set in `handle`
+                // (hyper's own would be the real clock).
                 if let Err(e) = http1::Builder::new()
+                    .auto_date_header(false)
                     .serve_connection(TokioIo::new(tls), svc)
                     .with_upgrades()
                     .await
@@ -136,11 +139,12 @@ async fn handle(
         shared.stall(OP, started).await;
     }
     let request_id = shared.request_id();
-    let date = shared.http_date();
+    // Every answer, refusal or 101, carries the service's time.
+    let date = shared.date_header();
     let refuse = |r: Reject| {
         shared.record(OP, started, r.status, &r.code, Some(&request_id));
         let mut resp = json_response(r.status, &request_id, &r.code, &r.message);
-        if let Ok(v) = http::HeaderValue::from_str(&date) {
+        if let Some(v) = date.clone() {
             resp.headers_mut().insert(http::header::DATE, v);
         }
         resp
@@ -256,7 +260,7 @@ async fn handle(
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
     }
-    if let Ok(v) = http::HeaderValue::from_str(&date) {
+    if let Some(v) = date {
         h.insert(http::header::DATE, v);
     }
     resp

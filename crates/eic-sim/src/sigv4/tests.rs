@@ -151,13 +151,34 @@ fn header_auth_cases() {
         },
         HeaderCase {
             expected: Expected {
-                now: vanilla_expected().now + 16 * 60,
+                now: vanilla_expected().now + 5 * 60 + 1,
                 ..vanilla_expected()
             },
             ..vanilla(
-                "clock skew beyond 15 minutes",
-                Want::Refused(|e| matches!(e, AuthError::Expired(_))),
+                "signed more than 5 minutes ago",
+                Want::Refused(
+                    |e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature expired: ") && m.ends_with(" - 5 min.)")),
+                ),
             )
+        },
+        HeaderCase {
+            expected: Expected {
+                now: vanilla_expected().now - 5 * 60 - 1,
+                ..vanilla_expected()
+            },
+            ..vanilla(
+                "signed more than 5 minutes ahead",
+                Want::Refused(
+                    |e| matches!(e, AuthError::Expired(m) if m.starts_with("Signature not yet current: ") && m.ends_with(" + 5 min.)")),
+                ),
+            )
+        },
+        HeaderCase {
+            expected: Expected {
+                now: vanilla_expected().now + 5 * 60,
+                ..vanilla_expected()
+            },
+            ..vanilla("signed 5 minutes ago, at the edge", Want::Ok("AKIDEXAMPLE"))
         },
         HeaderCase {
             identities: vec![],

@@ -106,7 +106,10 @@ pub(crate) fn modify_endpoint(
         body: format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ModifyInstanceConnectEndpointResponse xmlns=\"{EC2_NS}\">\n<requestId>{request_id}</requestId>\n<return>true</return>\n</ModifyInstanceConnectEndpointResponse>\n"
         ),
-        detail: format!("{id} preserveClientIp={new_pci}"),
+        detail: format!(
+            "{id} preserveClientIp={new_pci} ipAddressType={}",
+            endpoint.ip_address_type
+        ),
         error_type: None,
     }
 }

@@ -84,6 +84,8 @@ pub(super) fn handle(
             AuthError::UnknownKey | AuthError::BadToken => {
                 "AWS was not able to validate the provided access credentials".to_string()
             }
+            // EC2's own words for a time outside the window, either way.
+            AuthError::Expired(_) => "Request has expired.".to_string(),
             other => other.message(),
         };
         return (op, ec2_error(status, code, &message, request_id));

@@ -91,6 +91,9 @@ pub(super) fn rule_item(xml: &mut String, region: &str, group: &str, r: &SgRule)
         Peer::Cidr(c) => {
             let _ = write!(xml, "<cidrIpv4>{}</cidrIpv4>", esc(c));
         }
+        Peer::CidrV6(c) => {
+            let _ = write!(xml, "<cidrIpv6>{}</cidrIpv6>", esc(c));
+        }
         Peer::Group(g) => {
             let _ = write!(
                 xml,
@@ -148,15 +151,30 @@ pub(crate) fn describe_subnets(
         esc(request_id)
     );
     for s in &selected {
-        let _ = writeln!(
+        let _ = write!(
             xml,
             "<item><subnetId>{}</subnetId><state>available</state><vpcId>{}</vpcId>\
              <cidrBlock>{}</cidrBlock><availabilityZone>{}</availabilityZone>\
-             <ownerId>{OWNER_ID}</ownerId><tagSet/></item>",
+             <ownerId>{OWNER_ID}</ownerId>",
             esc(&s.id),
             esc(&s.vpc_id),
             esc(&s.cidr),
             esc(&s.availability_zone),
+        );
+        xml.push_str("<ipv6CidrBlockAssociationSet>");
+        if let Some(v6) = &s.ipv6_cidr {
+            let _ = write!(
+                xml,
+                "<item><ipv6CidrBlock>{}</ipv6CidrBlock><associationId>subnet-cidr-assoc-{}</associationId>\
+                 <ipv6CidrBlockState><state>associated</state></ipv6CidrBlockState></item>",
+                esc(v6),
+                super::short_hash(&s.id),
+            );
+        }
+        let _ = writeln!(
+            xml,
+            "</ipv6CidrBlockAssociationSet><assignIpv6AddressOnCreation>{}</assignIpv6AddressOnCreation><tagSet/></item>",
+            s.ipv6_cidr.is_some()
         );
     }
     xml.push_str("</subnetSet>\n</DescribeSubnetsResponse>\n");

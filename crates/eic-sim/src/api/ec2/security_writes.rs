@@ -140,16 +140,24 @@ fn requested_rules(
                 get(f, "Description").map(str::to_string),
             ));
         }
-        if !indexed(fields, "Ipv6Ranges").is_empty() {
-            return Err(bad(
-                "InvalidParameterValue",
-                "The simulator keeps IPv4 rules only: Ipv6Ranges is not supported".into(),
+        for f in indexed(fields, "Ipv6Ranges").values() {
+            let cidr = get(f, "CidrIpv6").unwrap_or_default();
+            let Ok(net) = cidr.parse::<ipnet::Ipv6Net>() else {
+                return Err(bad(
+                    "InvalidParameterValue",
+                    format!("CIDR block {cidr} is malformed"),
+                ));
+            };
+            peers.push((
+                Peer::CidrV6(net.trunc().to_string()),
+                get(f, "Description").map(str::to_string),
             ));
         }
         if peers.is_empty() {
             return Err(bad(
                 "MissingParameter",
-                "No source or destination: give IpRanges, Groups or PrefixListIds".into(),
+                "No source or destination: give IpRanges, Ipv6Ranges, Groups or PrefixListIds"
+                    .into(),
             ));
         }
         for (peer, description) in peers {
@@ -169,7 +177,7 @@ fn requested_rules(
 
 fn peer_words(p: &Peer) -> String {
     match p {
-        Peer::Cidr(c) => c.clone(),
+        Peer::Cidr(c) | Peer::CidrV6(c) => c.clone(),
         Peer::Group(g) | Peer::PrefixList(g) => g.clone(),
     }
 }
