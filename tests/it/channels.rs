@@ -183,7 +183,7 @@ async fn start(f: &Fixture, outcomes: mpsc::UnboundedSender<Outcomes>) -> Socket
     addr
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn channels_the_instance_opens_unasked_are_refused_and_the_session_goes_on() {
     let f = Fixture::new().await;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -5,7 +5,7 @@ use crate::support::*;
 
 /// Options before the subcommand work as after it, with the real binary
 /// against the simulator: none of these becomes a Name tag lookup.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn options_before_a_subcommand_are_the_subcommands() {
     let f = Fixture::new().await;
     let creds = f.sim.credentials();
@@ -84,7 +84,7 @@ async fn options_before_a_subcommand_are_the_subcommands() {
 /// A refused command line reads as eic-ssh's other messages (no bare
 /// `error:` or `tip:`), and an OpenSSH option typed from habit gets what
 /// it means here, not clap's "use '-- -o'" (which would run it remotely).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn openssh_options_are_mapped_and_refusals_read_as_eic_ssh() {
     let f = Fixture::new().await;
     let target = f.target();

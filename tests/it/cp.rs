@@ -95,7 +95,7 @@ fn remote(f: &Fixture, path: &Path) -> String {
     format!("{}:{}", f.target(), path.display())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn fifty_megabytes_up_and_down_are_byte_identical() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -128,7 +128,7 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     assert_eq!(sha256_file(&back), sha256_file(&src));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -188,7 +188,7 @@ async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
     assert!(!other.exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_p_keeps_modes_and_times() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -246,7 +246,7 @@ async fn dash_p_keeps_modes_and_times() {
     assert_ne!(std::fs::metadata(&fresh).unwrap().mtime(), 1_000_000_000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_missing_source_is_named_and_changes_nothing() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -269,7 +269,7 @@ async fn a_missing_source_is_named_and_changes_nothing() {
     assert!(out.stderr.contains("'i-0123'"), "{}", out.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -306,7 +306,7 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -337,7 +337,7 @@ async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory
     assert_eq!(std::fs::read(&not_dir).unwrap(), b"keep");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -368,7 +368,7 @@ async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
     assert_eq!(landed.unwrap(), b"by tag\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -420,7 +420,7 @@ async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ctrl_c_leaves_no_temporary_on_either_side() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -456,7 +456,7 @@ async fn ctrl_c_leaves_no_temporary_on_either_side() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -497,7 +497,7 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     assert_eq!(std::fs::read(back.join(&long)).unwrap(), b"long");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_p_never_carries_setuid_setgid_or_sticky() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -538,7 +538,7 @@ async fn dash_p_never_carries_setuid_setgid_or_sticky() {
     assert_eq!(mode(&back.join("suid.sh")), 0o755);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
     const NOBODY: u32 = 65534;
     let f = Fixture::new().await;

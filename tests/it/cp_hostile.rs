@@ -214,7 +214,7 @@ fn work_dir() -> (tempfile::TempDir, PathBuf) {
     (work, dest)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_listing_writes_only_under_the_destination_and_never_setuid() {
     let (f, server) = hostile(traversal_tree()).await;
     for preserve in [true, false] {
@@ -254,7 +254,7 @@ async fn a_hostile_listing_writes_only_under_the_destination_and_never_setuid() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn links_already_in_the_destination_tree_are_not_written_through() {
     let (f, _server) = hostile(traversal_tree()).await;
     let (work, dest) = work_dir();
@@ -290,7 +290,7 @@ async fn links_already_in_the_destination_tree_are_not_written_through() {
     assert_eq!(std::fs::read(t.join("dup")).unwrap(), b"first");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn names_from_a_hostile_instance_stay_under_the_destination_on_another_instance() {
     let (f, _server) = hostile(traversal_tree()).await;
     // The real sshd is this machine: the second instance's files are the
@@ -319,7 +319,7 @@ async fn names_from_a_hostile_instance_stay_under_the_destination_on_another_ins
     assert_eq!(copied, expected_tree(&t, true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_loop_or_a_tree_without_end_stops_at_the_depth_cap() {
     let mut tree = Tree {
         endless: Some("/deep".into()),
@@ -355,7 +355,7 @@ async fn a_loop_or_a_tree_without_end_stops_at_the_depth_cap() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
     let mut tree = Tree::default();
     tree.dir("/up", DIR | 0o755, &[]);
@@ -396,7 +396,7 @@ async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_remote_name_cannot_drive_the_terminal_through_the_progress_bar() {
     let name = "\x1b]0;PWNED\x07title\u{202E}txt.exe";
     let mut tree = Tree {

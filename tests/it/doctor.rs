@@ -98,7 +98,7 @@ async fn checklist(f: &Fixture, args: &[&str], expect: [&str; 8], exit: i32) -> 
 
 /// The seed configuration done right: every check passes, and both
 /// doctor's own connection and a real session succeed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_seed_configuration_done_right_passes_and_connects() {
     let f = Fixture::with_world(seed_world()).await;
     f.sim.set_client_public_ip(Some(ip(INSIDE)));
@@ -145,7 +145,7 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
 
 /// The same configuration seen from outside the allowed network: check 6
 /// fails, and the simulator really refuses the connection.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_client_outside_the_restriction_is_told_and_refused() {
     let f = Fixture::with_world(seed_world()).await;
     f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
@@ -207,7 +207,7 @@ async fn a_client_outside_the_restriction_is_told_and_refused() {
 
 /// Preserve Client IP off with a CIDR-only rule: the instance never sees
 /// client addresses, so nothing gets in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
     let mut w = seed_world();
     w.endpoints[0].preserve_client_ip = false;
@@ -256,7 +256,7 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
 
 /// Allowing the endpoint's security group next to the CIDR lets everyone
 /// in: the restriction is defeated, and the rule is named.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
     const EP_RULE: &str = "sgr-0c0000000000000e1";
     let mut w = seed_world();
@@ -299,7 +299,7 @@ async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
 }
 
 /// `0.0.0.0/0` (here as protocol -1, all traffic) allows every address.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_open_rule_fails_the_restriction() {
     const OPEN: &str = "sgr-0c00000000000000f";
     let mut w = seed_world();
@@ -327,7 +327,7 @@ async fn an_open_rule_fails_the_restriction() {
 }
 
 /// The endpoint may not send to port 22: every tunnel times out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn endpoint_egress_without_port_22_fails() {
     let mut w = seed_world();
     w.security_group_mut(DEMO_ENDPOINT_SG)
@@ -363,7 +363,7 @@ async fn endpoint_egress_without_port_22_fails() {
 
 /// Inbound rules on the endpoint's group restrict nothing: a warning, and
 /// warnings do not fail the run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn endpoint_inbound_rules_are_a_warning() {
     const EP_IN: &str = "sgr-0c00000000000e443";
     let mut w = seed_world();
@@ -389,7 +389,7 @@ async fn endpoint_inbound_rules_are_a_warning() {
 }
 
 /// No endpoint in the instance's VPC: the command that creates one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
     let f = Fixture::new().await;
     let v = checklist(
@@ -416,7 +416,7 @@ async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
 }
 
 /// A stopped instance: the state is named, with the command to start it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_stopped_instance_is_named_with_its_state() {
     let f = Fixture::new().await;
     let v = checklist(
@@ -456,7 +456,7 @@ async fn a_stopped_instance_is_named_with_its_state() {
 /// addresses: the tunnel reaches the primary private IP, so only the
 /// primary interface's groups count, for doctor and for the simulator
 /// alike (the API may list the interfaces in any order).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_rule_on_a_secondary_interface_admits_nothing() {
     const SECOND_SG: &str = "sg-0c1b2c3d4e5f60718";
     const SECOND_RULE: &str = "sgr-0c0000000000000b2";
@@ -516,7 +516,7 @@ async fn a_rule_on_a_secondary_interface_admits_nothing() {
 
 /// Without --client-ip the address is discovered; a failed discovery is a
 /// warning, never a crash.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_client_address_is_discovered_and_a_failure_only_warns() {
     let f = Fixture::with_world(seed_world()).await;
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

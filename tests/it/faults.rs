@@ -49,7 +49,7 @@ async fn cat_round_trip(f: &Fixture, extra: &[&str]) -> Output {
 /// A remote command printing 1 MB, through a tunnel cut after 300,000 bytes
 /// towards the client, however it is cut: never exit 0, always say how much
 /// got through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_through_a_cut_tunnel_exits_255_with_the_byte_count() {
     const AFTER: u64 = 300_000;
     for close in [
@@ -88,7 +88,7 @@ async fn exec_through_a_cut_tunnel_exits_255_with_the_byte_count() {
 
 /// `proxy` joined to the tunnel: sshd's banner is cut after 10 bytes; the
 /// proxy passed on exactly those 10 and says so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn proxy_through_a_cut_tunnel_exits_255_with_the_byte_count() {
     for close in [None, Some((1011, "Internal error".to_owned()))] {
         let f = Fixture::new().await;
@@ -151,7 +151,7 @@ async fn proxy_past_the_banner(
 
 /// Cut on the way in: the endpoint closes with an error after 1,000 of the
 /// client's bytes reached the instance.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn proxy_cut_towards_the_instance_exits_255() {
     let f = Fixture::new().await;
     f.sim.cut_next_tunnel(Cut {
@@ -183,7 +183,7 @@ async fn proxy_cut_towards_the_instance_exits_255() {
 
 // --- Transient refusals: retried before any byte flows ----------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn handshake_refusals_are_retried_and_nothing_is_lost() {
     for status in [429, 500, 503] {
         let f = Fixture::new().await;
@@ -198,7 +198,7 @@ async fn handshake_refusals_are_retried_and_nothing_is_lost() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_handshake_refused_three_times_fails_after_three_attempts() {
     let f = Fixture::new().await;
     f.sim
@@ -215,7 +215,7 @@ async fn a_handshake_refused_three_times_fails_after_three_attempts() {
     assert_eq!(attempts(&f, "OpenTunnel"), vec![503, 503, 503]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn api_throttling_and_server_errors_are_retried() {
     let f = Fixture::new().await;
     f.sim.fail_times(
@@ -248,7 +248,7 @@ async fn api_throttling_and_server_errors_are_retried() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn api_throttling_three_times_fails_with_the_services_words() {
     let f = Fixture::new().await;
     f.sim.fail_times(
@@ -292,7 +292,7 @@ async fn times_out_naming(f: &Fixture, step: &str) {
     assert!(took < Duration::from_secs(20), "{step}: took {took:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_silent_endpoint_times_out_at_the_step_that_stalled() {
     let f = Fixture::new().await;
     f.sim.stall_connections(Stall::AfterAccept, 1);
@@ -319,7 +319,7 @@ async fn a_silent_endpoint_times_out_at_the_step_that_stalled() {
 
 /// The TCP connect itself never completes (the endpoint's address drops
 /// the SYN): bounded by --connect-timeout, named, exit 255.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tcp_connect_that_never_completes_times_out() {
     let f = Fixture::new().await;
     let hole = Blackhole::on("127.0.0.1".parse().unwrap());
@@ -355,7 +355,7 @@ async fn a_tcp_connect_that_never_completes_times_out() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_api_answer_that_never_comes_is_retried_then_times_out() {
     let f = Fixture::new().await;
     // Once: the second attempt answers, and the command runs.
@@ -404,7 +404,7 @@ async fn an_api_answer_that_never_comes_is_retried_then_times_out() {
 
 // --- Keys, clocks and certificates ------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_key_that_expired_before_authentication_is_pushed_again() {
     let f = Fixture::new().await;
     f.sim.expire_next_keys(1);
@@ -430,7 +430,7 @@ async fn a_key_that_expired_before_authentication_is_pushed_again() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_skewed_clock_is_corrected_from_the_endpoints_date() {
     for offset in [300, -400] {
         let f = Fixture::new().await;
@@ -448,7 +448,7 @@ async fn a_skewed_clock_is_corrected_from_the_endpoints_date() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tls_failure_names_the_host_and_aws_ca_bundle() {
     let f = Fixture::new().await;
     let mut cmd = f.command();
@@ -546,7 +546,7 @@ async fn wait_for_line(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn hung_handshakes_do_not_hold_the_listeners_slots() {
     let f = Fixture::new().await;
     f.sim.stall_next("OpenTunnel", 20);
@@ -591,7 +591,7 @@ async fn hung_handshakes_do_not_hold_the_listeners_slots() {
 /// (the local socket and the tunnel's), and one whose tunnel cannot open
 /// gives its one back, so whether accept itself meets the limit depends on
 /// its parity: two limits, one of each parity, make sure it does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_listener_survives_running_out_of_file_descriptors() {
     let f = Fixture::new().await;
     let mut accept_failed = 0;
@@ -642,7 +642,7 @@ async fn the_listener_survives_running_out_of_file_descriptors() {
 
 /// Credentials that expire while the listener runs (here: always within
 /// the refresh window) are fetched afresh for each new connection.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_listener_refreshes_expiring_credentials_per_connection() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new().await;
@@ -693,7 +693,7 @@ async fn the_listener_refreshes_expiring_credentials_per_connection() {
 /// ssh goes away while an upload is stalled (the endpoint stopped reading):
 /// the proxy notices its reader gone and exits, instead of waiting on the
 /// stalled tunnel for as long as TCP retries.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn proxy_exits_when_ssh_goes_away_during_a_stalled_upload() {
     let f = Fixture::new().await;
     let (mut child, mut stdin, stdout, _) = proxy_past_the_banner(&f, Stdio::null()).await;

@@ -42,7 +42,7 @@ async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, Builtin
     servers
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     let (world, ids) = fleet_world(25);
     let f = Fixture::with_world(world).await;
@@ -132,7 +132,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     assert_eq!(hosts.len(), 25);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut world = World::demo();
     let second = "i-0123456789abcdef1";
@@ -232,7 +232,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     assert_eq!(read(&format!("{INSTANCE}.err")), "");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
     let (world, ids) = fleet_world(12);
     let f = Fixture::with_world(world).await;

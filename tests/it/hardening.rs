@@ -19,7 +19,7 @@ fn unprintable(text: &str) -> Vec<char> {
 /// description: anyone's text, shown without C1 controls or bidirectional
 /// controls. (XML cannot carry C0 controls such as ESC, so the API never
 /// sends them.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn remote_text_in_ls_and_restricts_plan_is_cleaned() {
     let mut w = World::demo();
     w.instances[0].tags = vec![("Name".into(), "web-\u{202E}1txt.exe\u{9b}2J".into())];
@@ -204,7 +204,7 @@ fn ssh_config_include_replaces_only_its_own_file() {
 /// `exec --output DIR` writes only new files of its own, readable by the
 /// user alone: a symbolic link planted at `DIR/<id>.out` is refused, not
 /// followed; a hard link to another file leaves that file alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_output_never_writes_through_a_planted_link() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new().await;
@@ -261,7 +261,7 @@ async fn exec_output_never_writes_through_a_planted_link() {
 }
 
 /// An instance ID from the API becomes a file name only if it is one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_output_checks_instance_ids_from_the_api() {
     let mut w = World::demo();
     let mut odd = w.instances[0].clone();
@@ -290,7 +290,7 @@ async fn exec_output_checks_instance_ids_from_the_api() {
 /// `restrict --allow` judges the networks together: two halves of the
 /// address space are every address, refused before any call; a range
 /// wider than /8 gets a warning naming it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn restrict_judges_the_union_of_the_allowed_networks() {
     let f = Fixture::new().await;
     for allow in [
@@ -339,7 +339,7 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
 /// `-L` and `-D` beyond loopback warn before listening, as `tunnel --bind`
 /// does; loopback binds do not. The port is taken on both loopbacks, so
 /// every bind here fails after the warning and nothing is ever exposed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn local_and_dynamic_forwards_beyond_loopback_warn() {
     let f = Fixture::new().await;
     let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -148,7 +148,7 @@ impl Drop for Pane {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_shell_with_a_real_terminal() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &f.target());
@@ -175,7 +175,7 @@ async fn a_shell_with_a_real_terminal() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn tilde_dot_ends_a_stuck_session() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &f.target());
@@ -192,7 +192,7 @@ async fn tilde_dot_ends_a_stuck_session() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &f.target());
@@ -221,7 +221,7 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
     let f = Fixture::new().await;
     for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
@@ -248,7 +248,7 @@ async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn keepalives_keep_an_idle_session_and_detect_a_dead_tunnel() {
     let f = Fixture::new().await;
     let pane = Pane::start(
@@ -276,7 +276,7 @@ async fn keepalives_keep_an_idle_session_and_detect_a_dead_tunnel() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &format!("-t {} -- 'tty; echo done'", f.target()));
@@ -295,7 +295,7 @@ fn twins() -> eic_sim::World {
     w
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_picker_chooses_among_matches_by_typing_and_enter() {
     let f = Fixture::with_world(twins()).await;
     let pane = Pane::start(
@@ -320,7 +320,7 @@ async fn the_picker_chooses_among_matches_by_typing_and_enter() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels() {
     let f = Fixture::with_world(twins()).await;
     let pane = Pane::start(&f, "");
@@ -340,7 +340,7 @@ async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
     let f = Fixture::new().await;
     // A 6 s tunnel. --warn-before (also EIC_SSH_WARN_BEFORE; default
@@ -402,7 +402,7 @@ async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -431,7 +431,7 @@ async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     assert_eq!(std::fs::metadata(&quiet).unwrap().len(), 40 * 1024 * 1024);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_progress_line_is_cleared_before_the_host_key_notice() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &format!("{} -- echo done-$((6*7))", f.target()));

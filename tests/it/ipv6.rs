@@ -38,7 +38,7 @@ fn tunnels(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     let f = Fixture::with_world(world(true)).await;
     let _sshd6 = Sshd::start_on(&f.sim, V6_INSTANCE, "::1".parse().unwrap(), "")
@@ -92,7 +92,7 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     assert!(!ops.iter().any(|o| o.starts_with("Describe")), "{ops:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv4_instance_through_the_dual_stack_name() {
     let f = Fixture::with_world(world(true)).await;
     let out = f
@@ -112,7 +112,7 @@ async fn an_ipv4_instance_through_the_dual_stack_name() {
 /// The dual-stack name's IPv6 address drops the SYN: after 250 ms the
 /// IPv4 address is tried too and wins (Happy Eyeballs), well inside the
 /// connect timeout, and the command runs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
     let f = Fixture::with_world(world(true)).await;
     let hole = Blackhole::on("::1".parse().unwrap());
@@ -169,7 +169,7 @@ async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
     let f = Fixture::with_world(world(false)).await;
     let target = format!("{}@{V6_INSTANCE}", f.user());

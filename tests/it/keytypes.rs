@@ -16,7 +16,7 @@ fn pushed_key_types(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
     let f = Fixture::with_sshd_config(World::demo(), "PubkeyAcceptedAlgorithms -ssh-ed25519").await;
     let out = f
@@ -87,7 +87,7 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
     assert_eq!(pushed_key_types(&f)[4..], ["ssh-ed25519", "ssh-ed25519"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn key_type_picks_the_ephemeral_keys_type() {
     let f = Fixture::new().await;
     let out = f

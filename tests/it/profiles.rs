@@ -40,7 +40,7 @@ fn with_env_key(f: &Fixture) -> tokio::process::Command {
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     let f = env_key_and_profiles().await;
     let target = f.target();
@@ -92,7 +92,7 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     assert_eq!(out.status, Some(0), "{}", out.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn verbose_names_the_identity_used_and_never_the_secret() {
     let f = env_key_and_profiles().await;
     let good = f.sim.credentials();
@@ -139,7 +139,7 @@ async fn verbose_names_the_identity_used_and_never_the_secret() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn errors_name_the_profile_that_was_used() {
     let f = env_key_and_profiles().await;
     let out = f
@@ -171,7 +171,7 @@ async fn errors_name_the_profile_that_was_used() {
 /// Each credential problem is one line saying what is wrong, in the AWS
 /// CLI's words where it has them, and one hint with the fix: no provider
 /// chain, no SDK type names, no log lines.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn credential_errors_are_one_line_with_the_fix() {
     let f = Fixture::new().await;
     std::fs::write(

@@ -113,7 +113,7 @@ async fn run_with(f: &Fixture, env: &[(&str, &str)], args: &[&str]) -> Output {
     f.run_cmd(cmd, args, b"").await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn api_calls_and_tunnel_go_through_the_proxy() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(None, None).await;
@@ -154,7 +154,7 @@ async fn api_calls_and_tunnel_go_through_the_proxy() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn basic_auth_works_and_the_password_never_shows() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(Some(("alice", "s3cret-pw")), None).await;
@@ -188,7 +188,7 @@ async fn basic_auth_works_and_the_password_never_shows() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn missing_or_wrong_credentials_are_refusals_naming_the_proxy() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(Some(("alice", "s3cret-pw")), None).await;
@@ -241,7 +241,7 @@ async fn missing_or_wrong_credentials_are_refusals_naming_the_proxy() {
     assert!(proxy.connects().len() <= 16, "{}", proxy.log());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_proxy_that_forbids_the_port_is_a_403_and_an_absent_one_unreachable() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(None, Some(443)).await;
@@ -274,7 +274,7 @@ async fn a_proxy_that_forbids_the_port_is_a_403_and_an_absent_one_unreachable() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_proxy_goes_direct() {
     let f = Fixture::new().await;
     let proxy = Tinyproxy::start(None, None).await;

@@ -83,7 +83,7 @@ fn assert_refused(r: Result<(), String>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_dry_run_plans_and_changes_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let before = state(&f);
@@ -162,7 +162,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_open_configuration_is_restricted_and_proven() {
     let f = Fixture::with_world(open_world()).await;
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
@@ -263,7 +263,7 @@ async fn the_open_configuration_is_restricted_and_proven() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_second_run_plans_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
@@ -316,7 +316,7 @@ async fn a_second_run_plans_nothing() {
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_shared_group_needs_shared_ok() {
     // The demo as it is: the stopped instance shares the instance's group.
     let mut w = World::demo();
@@ -356,7 +356,7 @@ async fn a_shared_group_needs_shared_ok() {
 /// Turning Preserve Client IP on changes the endpoint for every instance
 /// behind it: another instance in the VPC, even with a group of its own,
 /// makes the plan shared.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_others() {
     const OWN_SG: &str = "sg-0d1b2c3d4e5f60719";
     let mut w = World::demo();
@@ -395,7 +395,7 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
     let mut w = open_world();
     w.endpoints[0].ip_address_type = "dualstack".into();
@@ -433,7 +433,7 @@ async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_failure_halfway_says_what_was_done() {
     let f = Fixture::with_world(open_world()).await;
     f.sim.fail_next(
@@ -497,7 +497,7 @@ async fn a_failure_halfway_says_what_was_done() {
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn apply_asks_on_a_terminal() {
     let f = Fixture::with_world(open_world()).await;
     let before = state(&f);
@@ -529,7 +529,7 @@ async fn apply_asks_on_a_terminal() {
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
     // All of tcp from the VPC: it admits the endpoint's address, so every
     // client, on every port.
@@ -598,7 +598,7 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
 /// The dry run's "To apply" line is a command that applies the plan: with
 /// --shared-ok when the plan needs it. Beside it, whether this machine's
 /// public address is inside --allow (or it would shut itself out).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
     // The demo as it is: the stopped instance shares the instance's group.
     let mut w = World::demo();

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn binding_a_tunnel_beyond_loopback_warns() {
     let f = Fixture::new().await;
     // TEST-NET-1 is on no interface: the bind fails after the warning, so
@@ -29,7 +29,7 @@ async fn binding_a_tunnel_beyond_loopback_warns() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn global_flags_before_a_subcommand() {
     let f = Fixture::new().await;
     let out = f.run(&["-v", "cache", "path"], b"").await;
@@ -37,7 +37,7 @@ async fn global_flags_before_a_subcommand() {
     assert!(out.stdout_str().trim_end().ends_with("eic-ssh/routes.json"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_huge_keepalive_interval_is_a_usage_error() {
     let f = Fixture::new().await;
     let out = f
@@ -72,7 +72,7 @@ fn write_known_hosts(f: &Fixture, before: &[u8], after: &[u8]) {
     std::fs::write(f.known_hosts(), bytes).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_line_that_is_not_utf8_does_not_block_connections() {
     let f = Fixture::new().await;
     write_known_hosts(&f, b"# caf\xe9\n", b"# \xff\xfe\n");
@@ -100,7 +100,7 @@ async fn a_line_that_is_not_utf8_does_not_block_connections() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_host_field_of_many_stars_is_matched_quickly() {
     let f = Fixture::new().await;
     let stars = format!(
@@ -128,7 +128,7 @@ async fn a_host_field_of_many_stars_is_matched_quickly() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     let f = Fixture::new().await;
     let key = f.sshd.host_key_pubs[0].clone();
@@ -189,7 +189,7 @@ fn assert_no_control_bytes(stderr: &str) {
 
 const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_error_body_is_stripped_and_capped() {
     let f = Fixture::new().await;
     let message = format!("{HOSTILE}denied {}", "x".repeat(2_000));
@@ -206,7 +206,7 @@ async fn a_hostile_error_body_is_stripped_and_capped() {
     assert!(longest < 1300, "a line of {longest} bytes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_close_reason_is_stripped() {
     let f = Fixture::new().await;
     let child = f
@@ -239,7 +239,7 @@ async fn a_hostile_close_reason_is_stripped() {
     assert_no_control_bytes(&stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_console_fingerprint_must_be_well_formed_base64() {
     let f = Fixture::new().await;
     let other = russh::keys::PublicKey::from_openssh(
@@ -295,7 +295,7 @@ async fn rss_kib(child: &mut tokio::process::Child, for_: std::time::Duration) -
     (settled.unwrap_or(peak), peak)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_ping_flood_does_not_grow_memory() {
     let f = Fixture::new().await;
     f.sim.flood_pings(true);
@@ -320,7 +320,7 @@ async fn a_ping_flood_does_not_grow_memory() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn route_flags_are_never_cached_and_always_win() {
     let f = Fixture::new().await;
     let cache = f.home.path().join(".cache/eic-ssh/routes.json");
@@ -364,7 +364,7 @@ async fn route_flags_are_never_cached_and_always_win() {
     assert_eq!(out.status, Some(255), "{}", out.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
     let f = Fixture::new().await;
     for args in [
@@ -434,7 +434,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
     assert_eq!(out.status, Some(2), "{}", out.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
     let f = Fixture::new().await;
     f.sim
@@ -471,7 +471,7 @@ async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
     let f = Fixture::new().await;
     let creds = f.sim.session_credentials();
@@ -510,7 +510,7 @@ async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
 
 /// A process holding the ephemeral key leaves no core dump: its core limit
 /// is 0 (and it is made undumpable), set before the key exists.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_process_holding_the_key_dumps_no_core() {
     use tokio::io::AsyncBufReadExt;
     let f = Fixture::new().await;
@@ -554,7 +554,7 @@ async fn a_process_holding_the_key_dumps_no_core() {
 
 /// Bad input found in review: each is refused before any call, naming the
 /// value and what to do, with exit 2.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn bad_regions_and_a_command_without_dashes_are_usage_errors() {
     let f = Fixture::new().await;
     let out = f

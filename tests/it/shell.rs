@@ -141,7 +141,7 @@ fn every_completion_script_is_generated_and_bash_loads_it() {
 
 /// A connection by Name tag records the name beside the route, and a later
 /// completion offers it, with no AWS settings at all.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_name_seen_on_a_real_connection_completes_offline() {
     let f = Fixture::new().await;
     let out = f
@@ -372,7 +372,7 @@ fn version_names_the_ssh_and_aws_libraries() {
     assert!(text.contains("\naws-sdk-ec2instanceconnect 1."), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn colour_follows_no_color_and_the_flag() {
     let f = Fixture::new().await;
     let run = |extra: Vec<(&'static str, &'static str)>, flags: Vec<&'static str>| {
@@ -402,7 +402,7 @@ async fn colour_follows_no_color_and_the_flag() {
     assert!(!run(vec![], vec!["-v", "--color=never"]).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
     let f = Fixture::new().await;
     let ssh_dir = f.home.path().join(".ssh");
