@@ -488,19 +488,6 @@ async fn background_mode_returns_once_forwarding_and_keeps_forwarding() {
     .await;
 }
 
-/// The processes whose command line holds `marker`.
-fn pids_with(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
-        })
-        .collect()
-}
-
 /// The session ID of `pid` ("self" for this process), from /proc.
 fn session_of(pid: &str) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

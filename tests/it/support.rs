@@ -162,8 +162,19 @@ impl Fixture {
 
     /// A fixture whose sshd has these extra `sshd_config` lines.
     pub async fn with_sshd_config(world: World, extra_config: &str) -> Fixture {
+        Fixture::with_sshd_setup(world, |_| extra_config.to_owned()).await
+    }
+
+    /// A fixture whose sshd has the extra `sshd_config` lines that `setup`
+    /// returns, once the simulator (and its state directory, for files
+    /// the lines name) is up.
+    pub async fn with_sshd_setup(
+        world: World,
+        setup: impl FnOnce(&Simulator) -> String,
+    ) -> Fixture {
         let sim = Simulator::start(world).await.expect("simulator starts");
-        let sshd = Sshd::start_with_config(&sim, INSTANCE, extra_config)
+        let extra_config = setup(&sim);
+        let sshd = Sshd::start_with_config(&sim, INSTANCE, &extra_config)
             .await
             .expect("sshd starts");
         let home = sim.client_home().expect("a client HOME");
@@ -363,6 +374,20 @@ impl Blackhole {
             _filler: filler,
         }
     }
+}
+
+/// The processes whose command line holds `marker` (a path or port unique
+/// to one test), from /proc.
+pub fn pids_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
 }
 
 /// Send `signal` (e.g. `-INT`) to the process `pid`, with kill(1).
