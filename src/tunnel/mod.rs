@@ -245,7 +245,7 @@ impl Tunnel {
             limit,
             "the TCP connection to",
             &authority,
-            dial::dial(&targets),
+            dial::dial(&host, port, &targets),
         )
         .await?;
         let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
