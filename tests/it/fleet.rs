@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// The demo world plus `n` running instances `node-<i>` tagged
 /// `Role=fleet`, all in `vpc-1`/`subnet-1` behind the one endpoint.
-fn fleet_world(n: usize) -> (World, Vec<String>) {
+pub(crate) fn fleet_world(n: usize) -> (World, Vec<String>) {
     let mut world = World::demo();
     let template = world.instances[0].clone();
     let mut ids = Vec::new();
@@ -34,7 +34,7 @@ fn fleet_world(n: usize) -> (World, Vec<String>) {
 }
 
 /// A built-in SSH server for each instance (the scale tests' instances).
-async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, BuiltinSshd> {
+pub(crate) async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, BuiltinSshd> {
     let mut servers = HashMap::new();
     for id in ids {
         servers.insert(id.clone(), start_builtin_sshd(&f.sim, id).await.unwrap());
