@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     pub dualstack_port: u16,
     /// `true`: tunnels flood the client with pings and never read.
     pub ping_flood: std::sync::atomic::AtomicBool,
+    /// Pings the flood wrote to clients.
+    pub pings_sent: AtomicU64,
     /// Endpoint connections that stalled on purpose.
     pub stalled_connections: AtomicU64,
     pub request_counter: AtomicU64,

@@ -85,8 +85,14 @@ pub(super) async fn run_tunnel(
         let mut ping = vec![0x89, 125];
         ping.extend_from_slice(&[0x70; 125]);
         let burst = ping.repeat(512);
-        let flood = async { while ws.get_mut().write_all(&burst).await.is_ok() {} };
-        let _ = timeout(Duration::from_secs(20), flood).await;
+        let flood = async {
+            while shared.ping_flood.load(Ordering::Relaxed)
+                && ws.get_mut().write_all(&burst).await.is_ok()
+            {
+                shared.pings_sent.fetch_add(512, Ordering::Relaxed);
+            }
+        };
+        let _ = timeout(Duration::from_secs(60), flood).await;
         return;
     }
     let (mut sink, mut stream) = ws.split();
