@@ -42,6 +42,18 @@ pub(crate) async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<Stri
     servers
 }
 
+/// A remote command that waits (30 s at the most) until `n` of its kind
+/// have started, each in a tunnel of its own, then prints `word`: the
+/// tunnels' overlap comes from a barrier, not from a sleep.
+fn after_barrier(f: &Fixture, n: usize, word: &str) -> String {
+    let dir = tempfile::tempdir_in(f.home.tmp()).unwrap().keep();
+    let dir = dir.display();
+    format!(
+        "touch {dir}/$$; i=0; while [ $(ls {dir} | wc -l) -lt {n} ] && [ $i -lt 3000 ]; \
+         do sleep 0.01; i=$((i+1)); done; echo {word}"
+    )
+}
+
 #[async_test]
 async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     let (world, ids) = fleet_world(25);
@@ -57,6 +69,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
         );
     }
     let user = f.user();
+    let command = after_barrier(&f, 20, "hello from");
     let out = f
         .run(
             &[
@@ -65,7 +78,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
                 "--parallel",
                 "40",
                 "--",
-                "sleep 1; echo hello from",
+                &command,
             ],
             b"",
         )
@@ -90,8 +103,8 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     );
 
     // The simulator's log: never more than 20 open at the endpoint, and
-    // the limit was reached (40 were allowed in parallel; each command
-    // holds its tunnel for a second, so the first 20 overlap).
+    // the limit was reached (40 were allowed in parallel; the first 20
+    // commands hold their tunnels until all 20 are running).
     let peaks = f.sim.peak_tunnels();
     assert_eq!(peaks.get("eice-0123456789abcdef0"), Some(&20), "{peaks:?}");
     let log = f.sim.tunnel_log();
@@ -248,6 +261,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
         );
     }
     let target = format!("{}@tag:Role=fleet", f.user());
+    let command = after_barrier(&f, 5, "up");
     let out = f
         .run(
             &[
@@ -258,7 +272,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
                 "none",
                 &target,
                 "--",
-                "sleep 1; echo up",
+                &command,
             ],
             b"",
         )
