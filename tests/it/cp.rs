@@ -354,18 +354,18 @@ async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
         b"by tag\n"
     );
 
-    // `~/` is the remote user's home directory.
-    let home = PathBuf::from(std::env::var("HOME").unwrap());
-    let name = format!(".eic-ssh-cp-test-{:08x}", rand::random::<u32>());
-    let out = cp(
+    // `~/` is where SFTP starts, the remote user's home directory (the
+    // test sshd's own, not the home of whoever runs the tests).
+    cp(
         &f,
-        &[src.to_str().unwrap(), &format!("{}:~/{name}", f.target())],
+        &[src.to_str().unwrap(), &format!("{}:~/by-tag.txt", f.target())],
     )
-    .await;
-    let landed = std::fs::read(home.join(&name));
-    let _ = std::fs::remove_file(home.join(&name));
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert_eq!(landed.unwrap(), b"by tag\n");
+    .await
+    .assert_success();
+    assert_eq!(
+        std::fs::read(f.sshd.sftp_home().join("by-tag.txt")).unwrap(),
+        b"by tag\n"
+    );
 }
 
 #[async_test]

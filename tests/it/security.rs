@@ -209,32 +209,12 @@ async fn a_hostile_error_body_is_stripped_and_capped() {
 #[async_test]
 async fn a_hostile_close_reason_is_stripped() {
     let f = Fixture::new().await;
-    let child = f
-        .command()
-        .args([&f.target(), "--", "sleep", "20"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Close once the session runs (its tunnel is open and the key was used).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !f
-        .sim
-        .request_log()
-        .iter()
-        .any(|e| e.op == "OpenTunnel" && e.status == 101)
-    {
-        assert!(std::time::Instant::now() < deadline, "no tunnel");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut run = f.spawn(&[&f.target(), "--", "echo $((1+1))up; sleep 20"]);
+    // Close once the remote command runs (only it prints 2up).
+    assert_eq!(run.stdout_line().await, "2up");
     f.sim.close_tunnels(4000, &format!("{HOSTILE}bye"));
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(run.status().await, Some(255), "{}", run.stderr_so_far());
+    let stderr = run.stderr_so_far();
     assert!(stderr.contains("]0;PWNED[2Jbye"), "{stderr}");
     assert_no_control_bytes(&stderr);
 }

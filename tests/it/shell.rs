@@ -236,10 +236,22 @@ fn bash_completion_never_offers_a_name_the_shell_would_run() {
     assert_eq!(ids.lines().count(), names.len(), "{ids}");
 }
 
+/// Fails, naming `tool`, when it is not installed: a test that needs it
+/// never passes without it (`.ci/run` installs zsh, fish and man).
+fn require(tool: &str) {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "{tool} is not installed, and this test needs it: install it (.ci/run does)"
+    );
+}
+
 #[test]
 fn zsh_and_fish_load_the_scripts_and_fish_completes_a_cached_instance() {
     let home = tempfile::tempdir().unwrap();
-    if Command::new("zsh").arg("-c").arg("true").output().is_ok() {
+    require("zsh");
+    require("fish");
+    {
         let zsh = script(home.path(), "zsh");
         stdout(&offline(
             home.path(),
@@ -260,7 +272,7 @@ fn zsh_and_fish_load_the_scripts_and_fish_completes_a_cached_instance() {
         ));
         assert!(!loaded.trim().is_empty(), "zsh registered nothing");
     }
-    if Command::new("fish").arg("-c").arg("true").output().is_ok() {
+    {
         let fish = script(home.path(), "fish");
         stdout(&offline(
             home.path(),
@@ -316,9 +328,7 @@ fn the_man_pages_render_without_warnings() {
         let roff = offline(home.path(), BIN, &page);
         let text = stdout(&roff);
         assert!(text.contains(".TH"), "{text}");
-        if Command::new("man").arg("--version").output().is_err() {
-            continue;
-        }
+        require("man");
         let mut man = Command::new("man")
             .args(["--warnings", "-E", "UTF-8", "-l", "-"])
             .env("MANWIDTH", "80")
