@@ -55,17 +55,8 @@ impl Opener {
 impl russh::server::Handler for Opener {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(
-        &mut self,
-        user: &str,
-        offer: russh::server::PublicKeyOffer<'_>,
-    ) -> Result<Auth, Self::Error> {
-        Ok(match self.pushed(user, offer.public_key).await {
-            true => Auth::Accept,
-            false => Auth::reject(),
-        })
-    }
-
+    // An offered key is acceptable (russh's default): the signed attempt
+    // decides.
     async fn auth_publickey(
         &mut self,
         user: &str,

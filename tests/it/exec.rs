@@ -68,18 +68,17 @@ async fn ten_megabytes_of_stdin_come_back_byte_identical() {
 #[async_test]
 async fn stderr_stays_separate_from_stdout() {
     let f = Fixture::new().await;
-    let out = f
-        .run(&[&f.target(), "--", "echo out; echo err >&2"], b"")
-        .await;
-    out.assert_stdout("out\n").assert_stderr_contains("err\n");
+    f.run(&[&f.target(), "--", "echo out; echo err >&2"], b"")
+        .await
+        .assert_stdout("out\n")
+        .assert_stderr_contains("err\n");
 }
 
 #[async_test]
 async fn stdin_eof_reaches_the_remote_side() {
     let f = Fixture::new().await;
-    let out = f
-        .run(&[&f.target(), "--", "wc -c; echo done"], b"12345")
-        .await;
+    let args = [f.target(), "--".into(), "wc -c; echo done".into()];
+    let out = f.run(&strs(&args), b"12345").await;
     out.assert_stdout("5\ndone\n");
 }
 
@@ -350,24 +349,10 @@ async fn a_changed_host_key_is_refused() {
 #[async_test]
 async fn given_all_three_no_ec2_call_is_made() {
     let f = Fixture::new().await;
-    let out = f
-        .run(
-            &[
-                &f.target(),
-                "--private-ip",
-                "10.0.1.10",
-                "--eice-id",
-                "eice-0123456789abcdef0",
-                "--eice-dns",
-                &f.sim.eice_dns(),
-                "--",
-                "echo",
-                "ok",
-            ],
-            b"",
-        )
-        .await;
-    out.assert_stdout("ok\n");
+    let mut args = vec![f.target()];
+    args.extend(f.route_flags());
+    args.extend(["--", "echo", "ok"].map(str::to_owned));
+    f.run(&strs(&args), b"").await.assert_stdout("ok\n");
     let ops = f.ops();
     assert!(!ops.iter().any(|op| op.starts_with("Describe")), "{ops:?}");
     assert!(

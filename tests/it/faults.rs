@@ -77,29 +77,28 @@ async fn proxy_through_a_cut_tunnel_exits_255_with_the_byte_count() {
             after: 10,
             close: close.clone(),
         });
-        let mut child = f
-            .command()
-            .args(["proxy", "--no-push", INSTANCE, "22"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = proxy_child(&f, &[]);
         // Stdin stays open: only the cut may end the proxy.
         let stdin = child.stdin.take().unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-            .await
-            .expect("the proxy ended")
-            .unwrap();
+        let out = exited(child, "the proxy ending").await;
         drop(stdin);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(255), "{close:?}: {stderr}");
-        assert_eq!(out.stdout, b"SSH-2.0-Op", "{close:?}");
-        assert!(
-            stderr.contains("cut mid-stream after 10 bytes received and 0 bytes sent"),
-            "{close:?}: {stderr}"
-        );
+        out.assert_status(255)
+            .assert_stdout("SSH-2.0-Op")
+            .assert_stderr_contains("cut mid-stream after 10 bytes received and 0 bytes sent");
     }
+}
+
+/// `eic-ssh FLAGS proxy --no-push` to the demo instance, with piped
+/// stdin, stdout and stderr.
+fn proxy_child(f: &Fixture, flags: &[&str]) -> tokio::process::Child {
+    f.command()
+        .args(flags)
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// `eic-ssh FLAGS proxy` with piped stdin, stdout and stderr, once sshd's
@@ -114,15 +113,7 @@ async fn proxy_past_the_banner(
     BufReader<tokio::process::ChildStdout>,
     String,
 ) {
-    let mut child = f
-        .command()
-        .args(flags)
-        .args(["proxy", "--no-push", INSTANCE, "22"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = proxy_child(f, flags);
     let stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
@@ -148,11 +139,7 @@ async fn proxy_cut_towards_the_instance_exits_255() {
         let mut data = b"SSH-2.0-test\r\n".to_vec();
         data.extend(std::iter::repeat_n(0u8, 4000));
         stdin.write_all(&data).await.unwrap();
-        let out: Output = tokio::time::timeout(WAIT, child.wait_with_output())
-            .await
-            .expect("the proxy ended")
-            .unwrap()
-            .into();
+        let out = exited(child, "the proxy ending").await;
         drop(stdin);
         out.assert_status(255).assert_stderr_contains(format!(
             "cut mid-stream after {} bytes received",
@@ -317,13 +304,8 @@ async fn never_authenticates() -> std::net::SocketAddr {
         async fn auth_none(&mut self, _: &str) -> Result<Auth, Self::Error> {
             std::future::pending().await
         }
-        async fn auth_publickey_offered(
-            &mut self,
-            _: &str,
-            _: russh::server::PublicKeyOffer<'_>,
-        ) -> Result<Auth, Self::Error> {
-            std::future::pending().await
-        }
+        // An offered key is acceptable (russh's default); its signature
+        // is never answered.
         async fn auth_publickey(
             &mut self,
             _: &str,
@@ -368,12 +350,10 @@ async fn a_tcp_connect_that_never_completes_times_out() {
         &["--connect-timeout", "2", &f.target(), "--", "true"],
     )
     .await
-    .assert_status(255)
-    .assert_stdout("")
-    .assert_stderr_contains(format!(
-        "timed out after 2 s waiting for the TCP connection to {}:443",
-        f.sim.eice_dns()
-    ));
+    .assert_timed_out(
+        2,
+        &format!("the TCP connection to {}:443", f.sim.eice_dns()),
+    );
     assert!(started.elapsed() < WAIT);
     // Nothing reached the endpoint.
     assert_eq!(f.attempts("OpenTunnel"), [0u16; 0]);
@@ -574,27 +554,14 @@ async fn a_skewed_clock_is_corrected_from_the_endpoints_date() {
 async fn a_tls_failure_names_the_host_and_aws_ca_bundle() {
     let f = Fixture::new().await;
     let dns = f.sim.eice_dns();
-    f.run_without(
-        &["AWS_CA_BUNDLE"],
-        &[
-            "proxy",
-            "--no-push",
-            "--private-ip",
-            "10.0.1.10",
-            "--eice-id",
-            "eice-0123456789abcdef0",
-            "--eice-dns",
-            &dns,
-            INSTANCE,
-        ],
-    )
-    .await
-    .assert_status(255)
-    .assert_stdout("")
-    .assert_stderr_contains(format!(
-        "the TLS handshake with the endpoint {dns}:443 failed"
-    ))
-    .assert_stderr_contains("AWS_CA_BUNDLE");
+    f.run_without(&["AWS_CA_BUNDLE"], &strs(&f.tunnel_only()))
+        .await
+        .assert_status(255)
+        .assert_stdout("")
+        .assert_stderr_contains(format!(
+            "the TLS handshake with the endpoint {dns}:443 failed"
+        ))
+        .assert_stderr_contains("AWS_CA_BUNDLE");
 }
 
 // --- The listener ------------------------------------------------------------

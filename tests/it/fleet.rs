@@ -83,7 +83,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
 
     // Every instance answered, one whole prefixed line each.
     let text = out.stdout_str();
@@ -170,7 +170,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut args: Vec<&str> = vec!["exec", &targets[0], &targets[1], "--"];
     args.push(&command);
     let out = f.run(&args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!("web-1 ({INSTANCE}): fine\n")),
@@ -188,26 +188,18 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "eic-ssh:   failed       web-2 ({second}): exit status 3\n"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(
-            "eic-ssh:   unreachable  web-1 ({STOPPED}): instance {STOPPED} is stopped, not running\n"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(
+        "eic-ssh:   failed       web-2 ({second}): exit status 3\n"
+    ));
+    out.assert_stderr_contains(format!(
+        "eic-ssh:   unreachable  web-1 ({STOPPED}): instance {STOPPED} is stopped, not running\n"
+    ));
 
     // --json: the same, as one array.
     let mut json_args = args.clone();
     json_args.insert(1, "--json");
     let out = f.run(&json_args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -232,7 +224,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut file_args = args.clone();
     file_args.splice(1..1, ["--output", dir_arg.as_str()]);
     let out = f.run(&file_args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     assert_eq!(out.stdout_str(), "");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     assert_eq!(read(&format!("{INSTANCE}.out")), "fine\n", "{}", out.stderr);
@@ -277,7 +269,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str().lines().count(), 12, "{}", out.stdout_str());
     assert!(
         out.stderr
@@ -315,7 +307,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("21"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("21");
     assert_eq!(f.sim.request_log().len(), before);
 }

@@ -50,13 +50,9 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     assert_eq!(out.status, Some(0));
     // The tunnel named the instance by its IPv6 address, through the
     // endpoint's dual-stack name.
-    assert!(out.stderr.contains(V6_IP), "{}", out.stderr);
+    out.assert_stderr_contains(V6_IP);
     let dual = f.sim.eice_dualstack_dns();
-    assert!(
-        out.stderr.contains(&format!(" for {dual}:443")),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(" for {dual}:443"));
     let log = tunnels(&f);
     assert!(
         log.iter()
@@ -174,18 +170,10 @@ async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
     let f = Fixture::with_world(world(false)).await;
     let target = format!("{}@{V6_INSTANCE}", f.user());
     let out = f.run(&[&target, "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    out.assert_status(255);
+    out.assert_stderr_contains(format!(
             "EC2 Instance Connect Endpoint eice-0123456789abcdef0 is ipv4 and cannot reach {V6_IP}, an IPv6 address"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--ip-address-type dualstack"),
-        "{}",
-        out.stderr
-    );
+        ));
+    out.assert_stderr_contains("--ip-address-type dualstack");
     assert!(tunnels(&f).is_empty());
 }

@@ -192,24 +192,6 @@ fn api_authority(f: &Fixture) -> String {
     f.sim.api_url().trim_start_matches("https://").to_owned()
 }
 
-/// The tunnel alone, with the route given: no API call, no key push, so
-/// the only connection made is the tunnel's.
-fn tunnel_only(f: &Fixture) -> Vec<String> {
-    [
-        "proxy",
-        "--no-push",
-        "--private-ip",
-        "10.0.1.10",
-        "--eice-id",
-        "eice-0123456789abcdef0",
-        "--eice-dns",
-        &f.sim.eice_dns(),
-        INSTANCE,
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 /// The path every user takes: no `EIC_SSH_CONNECT_TO`, so the tunnel's
 /// `CONNECT` names the endpoint's DNS name and the proxy resolves it; TLS
 /// inside is verified against that name as without a proxy.
@@ -292,17 +274,15 @@ async fn a_proxy_that_never_answers_times_out_at_the_connect_timeout() {
         }
     });
     let mut args = vec!["--connect-timeout".to_owned(), "2".to_owned()];
-    args.extend(tunnel_only(&f));
+    args.extend(f.tunnel_only());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for url in [format!("http://{}", hole.addr), silent_url] {
         f.run_env(&[("HTTPS_PROXY", &url)], &args)
             .await
-            .assert_status(255)
-            .assert_stdout("")
-            .assert_stderr_contains(format!(
-                "timed out after 2 s waiting for the TCP connection to {}:443",
-                f.sim.eice_dns()
-            ));
+            .assert_timed_out(
+                2,
+                &format!("the TCP connection to {}:443", f.sim.eice_dns()),
+            );
     }
     f.assert_no_calls();
 }
@@ -312,7 +292,7 @@ async fn a_proxy_that_never_answers_times_out_at_the_connect_timeout() {
 #[async_test]
 async fn https_and_socks5_proxies_are_refused() {
     let f = Fixture::new().await;
-    let args = tunnel_only(&f);
+    let args = f.tunnel_only();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for scheme in ["https", "socks5"] {
         let url = format!("{scheme}://127.0.0.1:9");
@@ -413,7 +393,7 @@ async fn missing_or_wrong_credentials_are_refusals_naming_the_proxy() {
     // else): the AWS SDK's client tries once and keeps only "refused", so
     // eic-ssh asks the proxy once more, for its answer: two in all, where
     // a retry would make four or six.
-    let tunnel = tunnel_only(&f);
+    let tunnel = f.tunnel_only();
     let tunnel: Vec<&str> = tunnel.iter().map(String::as_str).collect();
     for (args, what, connects) in [
         (&tunnel[..], "the tunnel", 1),

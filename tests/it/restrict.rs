@@ -70,7 +70,7 @@ async fn connect_from(f: &Fixture, from: &str) -> Result<(), String> {
     if out.status == Some(0) && out.stdout_str() == "ok\n" {
         Ok(())
     } else {
-        assert_eq!(out.status, Some(255), "{}", out.stderr);
+        out.assert_status(255);
         Err(out.stderr)
     }
 }
@@ -88,7 +88,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let before = state(&f);
     let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let text = out.stdout_str();
     for needle in [
         "Plan: 3 change(s), in this order",
@@ -115,7 +115,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let plan = &json["plan"];
     assert_eq!(plan["status"], "changes", "{json:#}");
@@ -152,8 +152,8 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--apply"], b"y\n")
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("add --yes"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("add --yes");
     assert_eq!(f.sim.request_log().len(), calls);
 
     assert_eq!(writes(&f), Vec::<String>::new());
@@ -294,7 +294,7 @@ async fn a_second_run_plans_nothing() {
 
     for args in [&apply[..4], &apply[..]] {
         let out = f.run(args, b"").await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         let text = out.stdout_str();
         assert!(
             text.contains(&format!(
@@ -325,7 +325,7 @@ async fn a_shared_group_needs_shared_ok() {
     let before = state(&f);
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!(
@@ -374,7 +374,7 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     let before = state(&f);
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!(
@@ -384,7 +384,7 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     );
     assert!(text.contains(&format!("- {STOPPED}")), "{text}");
     assert!(!text.contains("changed group(s)"), "{text}");
-    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    out.assert_stderr_contains("nothing was changed");
     assert_eq!(writes(&f), Vec::<String>::new());
     assert_eq!(state(&f), before);
 
@@ -407,7 +407,7 @@ async fn a_dual_stack_endpoint_is_refused_with_the_reason() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     for needle in [
         &format!(
@@ -444,7 +444,7 @@ async fn a_failure_halfway_says_what_was_done() {
     );
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     let text = out.stdout_str();
     for needle in [
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
@@ -625,7 +625,7 @@ async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
         args.extend_from_slice(extra);
         async move {
             let out = f.run_cmd(cmd, &args, b"").await;
-            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.assert_success();
             out.stdout_str()
         }
     };

@@ -147,7 +147,7 @@ async fn a_name_seen_on_a_real_connection_completes_offline() {
     let out = f
         .run(&[&format!("{}@web-1", f.user()), "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let home = f.home.path();
     let bash = script(home, "bash");
     let offered = bash_complete(home, &bash, "eic-ssh we");
@@ -396,7 +396,7 @@ async fn colour_follows_no_color_and_the_flag() {
             args.extend([f.target(), "--".into(), "true".into()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = f.run_cmd(cmd, &args, b"").await;
-            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.assert_success();
             assert!(
                 out.stderr.contains("route resolved") || out.stderr.contains("cached route"),
                 "{}",
@@ -422,7 +422,7 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
     std::fs::write(&config, original).unwrap();
 
     let out = f.run(&["ssh-config", "--include"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(out.stdout.is_empty());
     let block_file = ssh_dir.join("config.d/eic-ssh");
     let block = std::fs::read_to_string(&block_file).unwrap();
@@ -446,8 +446,8 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
         std::fs::read(&block_file).unwrap(),
     );
     let out = f.run(&["ssh-config", "--include"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("up to date"), "{}", out.stderr);
+    out.assert_success();
+    out.assert_stderr_contains("up to date");
     assert_eq!(
         before,
         (
@@ -497,7 +497,7 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(
         std::fs::read_to_string(&other)
             .unwrap()

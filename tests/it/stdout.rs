@@ -30,7 +30,7 @@ async fn a_closed_stdout_ends_eic_ssh_quietly_as_it_ends_ssh() {
     let config = crate::openssh::openssh_setup(&f, "").await;
     // Connect once, so that neither run below is a first contact.
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let pid_file = f.home.tmp().join("remote.pid");
     for (i, remote) in [
         "seq 1 1000000".to_owned(),

@@ -102,21 +102,22 @@ impl Output {
     /// stdout holds `needle`.
     #[track_caller]
     pub fn assert_stdout_contains(&self, needle: impl AsRef<str>) -> &Output {
-        let needle = needle.as_ref();
-        assert!(
-            self.stdout_str().contains(needle),
-            "stdout lacks {needle:?}:\n{self}"
-        );
-        self
+        self.check_holds("stdout", &self.stdout_str(), needle.as_ref(), true)
     }
 
     /// stdout does not hold `needle`.
     #[track_caller]
     pub fn assert_stdout_lacks(&self, needle: impl AsRef<str>) -> &Output {
-        let needle = needle.as_ref();
+        self.check_holds("stdout", &self.stdout_str(), needle.as_ref(), false)
+    }
+
+    /// `text` (the stream `name`) holds `needle`, or does not: as `want`.
+    #[track_caller]
+    fn check_holds(&self, name: &str, text: &str, needle: &str, want: bool) -> &Output {
+        let verb = if want { "lacks" } else { "holds" };
         assert!(
-            !self.stdout_str().contains(needle),
-            "stdout holds {needle:?}:\n{self}"
+            text.contains(needle) == want,
+            "{name} {verb} {needle:?}:\n{self}"
         );
         self
     }
@@ -128,26 +129,26 @@ impl Output {
         self
     }
 
+    /// A connection failure (255, nothing on stdout) that names the step
+    /// (e.g. `the TCP connection to HOST:443`) it timed out at, after
+    /// `secs` seconds.
+    #[track_caller]
+    pub fn assert_timed_out(&self, secs: u64, step: &str) -> &Output {
+        self.assert_status(255)
+            .assert_stdout("")
+            .assert_stderr_contains(format!("timed out after {secs} s waiting for {step}"))
+    }
+
     /// stderr holds `needle`.
     #[track_caller]
     pub fn assert_stderr_contains(&self, needle: impl AsRef<str>) -> &Output {
-        let needle = needle.as_ref();
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{self}"
-        );
-        self
+        self.check_holds("stderr", &self.stderr, needle.as_ref(), true)
     }
 
     /// stderr does not hold `needle`.
     #[track_caller]
     pub fn assert_stderr_lacks(&self, needle: impl AsRef<str>) -> &Output {
-        let needle = needle.as_ref();
-        assert!(
-            !self.stderr.contains(needle),
-            "stderr holds {needle:?}:\n{self}"
-        );
-        self
+        self.check_holds("stderr", &self.stderr, needle.as_ref(), false)
     }
 }
 
@@ -321,6 +322,46 @@ impl Fixture {
     pub fn target(&self) -> String {
         format!("{}@{INSTANCE}", self.user())
     }
+
+    /// The demo instance's whole route as flags (`--private-ip`,
+    /// `--eice-id`, `--eice-dns`): with them, no EC2 lookup is made.
+    pub fn route_flags(&self) -> Vec<String> {
+        let dns = self.sim.eice_dns();
+        [
+            "--private-ip",
+            "10.0.1.10",
+            "--eice-id",
+            "eice-0123456789abcdef0",
+        ]
+        .into_iter()
+        .chain(["--eice-dns", &dns])
+        .map(str::to_owned)
+        .collect()
+    }
+
+    /// The tunnel alone, with the route given: `proxy --no-push`, no API
+    /// call and no key push, so the only connection made is the tunnel's.
+    pub fn tunnel_only(&self) -> Vec<String> {
+        let mut args = vec!["proxy".to_owned(), "--no-push".to_owned()];
+        args.extend(self.route_flags());
+        args.push(INSTANCE.to_owned());
+        args
+    }
+}
+
+/// The output of `child` once it exits, waiting up to [`WAIT`]; `what`
+/// names the exit waited for.
+pub async fn exited(child: tokio::process::Child, what: &str) -> Output {
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {WAIT:?}"))
+        .unwrap()
+        .into()
+}
+
+/// `args` as the `&str`s that [`Fixture::run`] takes.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// Every regular file under `dir`.

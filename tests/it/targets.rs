@@ -184,6 +184,14 @@ async fn ls_json_lists_instances_with_their_endpoints() {
     assert_eq!(count("DescribeInstanceConnectEndpoints"), 2);
 }
 
+/// The one request of `op` in `log`.
+fn only(log: &[LogEntry], op: &str) -> LogEntry {
+    let all: Vec<_> = log.iter().filter(|e| e.op == op).collect();
+    let ops: Vec<&str> = log.iter().map(|e| e.op.as_str()).collect();
+    assert_eq!(all.len(), 1, "{op}: {ops:?}");
+    all[0].clone()
+}
+
 #[async_test]
 async fn a_cold_connection_is_two_sequential_round_trips() {
     let f = Fixture::new().await;
@@ -195,11 +203,7 @@ async fn a_cold_connection_is_two_sequential_round_trips() {
         .await
         .assert_success();
     let log = f.sim.request_log();
-    let find = |op: &str| {
-        let all: Vec<_> = log.iter().filter(|e| e.op == op).collect();
-        assert_eq!(all.len(), 1, "{op}: {log:?}");
-        all[0].clone()
-    };
+    let find = |op: &str| only(&log, op);
     let instance = find("DescribeInstances");
     let endpoints = find("DescribeInstanceConnectEndpoints");
     let push = find("SendSSHPublicKey");
@@ -237,11 +241,7 @@ async fn a_warm_connection_by_name_is_one_round_trip() {
         .assert_stdout("warm\n");
     let log: Vec<_> = f.sim.request_log()[before..].to_vec();
     let ops: Vec<&str> = log.iter().map(|e| e.op.as_str()).collect();
-    let find = |op: &str| {
-        let all: Vec<_> = log.iter().filter(|e| e.op == op).collect();
-        assert_eq!(all.len(), 1, "{op}: {ops:?}");
-        all[0].clone()
-    };
+    let find = |op: &str| only(&log, op);
     let instance = find("DescribeInstances");
     let push = find("SendSSHPublicKey");
     let tunnel = find("OpenTunnel");
