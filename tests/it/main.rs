@@ -5,6 +5,7 @@
 
 mod cache;
 mod channels;
+mod claims;
 mod cli;
 mod colour;
 mod concurrent;

@@ -33,7 +33,7 @@ async fn binding_a_tunnel_beyond_loopback_warns() {
 async fn global_flags_before_a_subcommand() {
     let f = Fixture::new().await;
     let out = f.run(&["-v", "cache", "path"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(out.stdout_str().trim_end().ends_with("eic-ssh/routes.json"));
 }
 
@@ -52,12 +52,8 @@ async fn a_huge_keepalive_interval_is_a_usage_error() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("18446744073709551615"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("18446744073709551615");
     assert!(f.sim.request_log().is_empty(), "no network call");
 }
 
@@ -90,7 +86,7 @@ async fn a_line_that_is_not_utf8_does_not_block_connections() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
     assert!(
         out.stderr
@@ -122,7 +118,7 @@ async fn a_host_field_of_many_stars_is_matched_quickly() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
     // 40 stars took days with the backtracking matcher.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -151,7 +147,7 @@ async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     let before = format!("# kept\n{INSTANCE} {other}\n");
     std::fs::write(f.known_hosts(), &before).unwrap();
     let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     let other_fp = russh::keys::PublicKey::from_openssh(other)
         .unwrap()
         .fingerprint(russh::keys::HashAlg::Sha256)
@@ -176,7 +172,7 @@ async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     // The same key recorded already: nothing to refuse.
     std::fs::write(f.known_hosts(), format!("{INSTANCE} {}\n", two.join(" "))).unwrap();
     let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
 }
 
 /// Control bytes a hostile peer could use to retitle or clear the terminal.
@@ -195,12 +191,8 @@ async fn a_hostile_error_body_is_stripped_and_capped() {
     let message = format!("{HOSTILE}denied {}", "x".repeat(2_000));
     f.sim.fail_next("OpenTunnel", 403, "AccessDenied", &message);
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("]0;PWNED[2Jdenied xxx"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains("]0;PWNED[2Jdenied xxx");
     assert_no_control_bytes(&out.stderr);
     let longest = out.stderr.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 1300, "a line of {longest} bytes");
@@ -239,14 +231,10 @@ async fn a_console_fingerprint_must_be_well_formed_base64() {
         }
     });
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("POSSIBLE INTERCEPTION"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains(&other), "{}", out.stderr);
-    assert!(!out.stderr.contains("PWNED"), "{}", out.stderr);
+    out.assert_status(255);
+    out.assert_stderr_contains("POSSIBLE INTERCEPTION");
+    out.assert_stderr_contains(&other);
+    out.assert_stderr_lacks("PWNED");
     assert_no_control_bytes(&out.stderr);
 }
 
@@ -308,14 +296,34 @@ async fn a_ping_flood_does_not_grow_memory() {
     );
     // The endpoint gives up and drops the connection: the tunnel ends.
     f.sim.flood_pings(false);
-    let out: Output = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .expect("the proxy ended with the connection")
-        .unwrap()
-        .into();
+    let out = exited(child, "the proxy ending with the connection").await;
     drop(stdin);
     out.assert_status(255)
         .assert_stderr_contains("the tunnel broke: ");
+}
+
+/// An endpoint that announces a frame past the 16 MiB cap: the tunnel
+/// ends at its header (255, said), instead of waiting to buffer what it
+/// promises.
+#[async_test]
+async fn a_frame_over_16_mib_ends_the_tunnel() {
+    let f = Fixture::new().await;
+    f.sim.announce_huge_frames((16 << 20) + 1);
+    let mut child = f
+        .command()
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // ssh's side stays open: only the frame can end it.
+    let stdin = child.stdin.take();
+    let out = exited(child, "the proxy ending at the frame").await;
+    drop(stdin);
+    out.assert_status(255)
+        .assert_stdout("")
+        .assert_stderr_contains("Message too long: 16777217 > 16777216");
 }
 
 #[async_test]
@@ -359,7 +367,7 @@ async fn route_flags_are_never_cached_and_always_win() {
         "the cached IP was used: {}",
         out.stderr
     );
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
 }
 
 #[async_test]
@@ -387,7 +395,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = f.run(&args, b"").await;
-        assert_eq!(out.status, Some(2), "{}", out.stderr);
+        out.assert_status(2);
         assert!(
             out.stderr
                 .contains("--eice-dns \"localhost:8443\" is not the DNS name"),
@@ -412,7 +420,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     let out = f
         .run(
             &[
@@ -429,7 +437,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
 }
 
 #[async_test]
@@ -438,12 +446,8 @@ async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
     f.sim
         .set_world(|w| w.endpoints[0].dns_name_override = Some("localhost".into()));
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refusing to open a tunnel to \"localhost\" for EC2 Instance Connect Endpoint eice-0123456789abcdef0"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains("refusing to open a tunnel to \"localhost\" for EC2 Instance Connect Endpoint eice-0123456789abcdef0");
     assert!(!f.sim.request_log().iter().any(|e| e.op == "OpenTunnel"));
 
     // A cache entry pointing elsewhere is ignored and looked up afresh.
@@ -558,25 +562,17 @@ async fn bad_regions_and_a_command_without_dashes_are_usage_errors() {
     let out = f
         .run(&["--region", "Us East", INSTANCE, "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("\"Us East\" is not an AWS region name"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("\"Us East\" is not an AWS region name");
     // From the environment: named, and where it came from.
     let mut cmd = f.command();
     cmd.env("AWS_REGION", "Us East");
     let out = f.run_cmd(cmd, &["ls"], b"").await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("AWS_REGION or the profile"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("AWS_REGION or the profile");
     // `exec TARGET uptime` without `--`: uptime was read as a target.
     let out = f.run(&["exec", INSTANCE, "uptime"], b"").await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     assert!(
         out.stderr
             .contains("'uptime' was read as a target; put the command after --"),

@@ -129,6 +129,7 @@ impl Simulator {
             dualstack_port,
             ping_flood: std::sync::atomic::AtomicBool::new(false),
             pings_sent: AtomicU64::new(0),
+            huge_frame: AtomicU64::new(0),
             stalled_connections: AtomicU64::new(0),
             request_counter: AtomicU64::new(0),
             nonce,
@@ -311,6 +312,13 @@ impl Simulator {
     /// seconds.
     pub fn flood_pings(&self, on: bool) {
         self.shared.ping_flood.store(on, Ordering::Relaxed);
+    }
+
+    /// A hostile endpoint: new tunnels start with the header of a binary
+    /// frame of `len` bytes (0 turns it off), then wait, for at most 60
+    /// seconds, for the client to hang up.
+    pub fn announce_huge_frames(&self, len: u64) {
+        self.shared.huge_frame.store(len, Ordering::Relaxed);
     }
 
     /// How many pings the flood (see [`flood_pings`](Self::flood_pings))

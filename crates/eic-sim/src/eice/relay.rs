@@ -95,6 +95,21 @@ pub(super) async fn run_tunnel(
         let _ = timeout(Duration::from_secs(60), flood).await;
         return;
     }
+    let huge = shared.huge_frame.load(Ordering::Relaxed);
+    if huge > 0 {
+        // An unmasked binary frame with a 64-bit length, and no payload.
+        let mut header = vec![0x82, 127];
+        header.extend_from_slice(&huge.to_be_bytes());
+        let hold = async {
+            ws.get_mut().write_all(&header).await?;
+            ws.get_mut().flush().await?;
+            let mut sink = [0u8; 4096];
+            while ws.get_mut().read(&mut sink).await? > 0 {}
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = timeout(Duration::from_secs(60), hold).await;
+        return;
+    }
     let (mut sink, mut stream) = ws.split();
     if plan.blocked.is_some() {
         // Security groups drop the SYN: the service gives up on the instance
