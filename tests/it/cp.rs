@@ -597,4 +597,37 @@ async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
             assert!(temporaries(work.path()).is_empty(), "{case}");
         }
     }
+    // Another user's link on the way, not the last: sticky/hop -> real/,
+    // with real/last -> target a link of one's own. Resolving the whole
+    // path at once would follow hop unchecked.
+    for upload in [true, false] {
+        let case = format!("a link on the way, upload {upload}");
+        let sticky = work.path().join(format!("sticky-{upload}"));
+        std::fs::create_dir(&sticky).unwrap();
+        std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let real = work.path().join(format!("real-{upload}"));
+        std::fs::create_dir(&real).unwrap();
+        let target = work.path().join(format!("far-{upload}"));
+        std::fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink(&target, real.join("last")).unwrap();
+        let hop = sticky.join("hop");
+        std::os::unix::fs::symlink(&real, &hop).unwrap();
+        std::os::unix::fs::lchown(&hop, Some(NOBODY), None).unwrap();
+        let dest = hop.join("last");
+        let (arg_src, arg_dst) = if upload {
+            (src.display().to_string(), remote(&f, &dest))
+        } else {
+            (remote(&f, &src), dest.display().to_string())
+        };
+        let out = cp(&f, &[&arg_src, &arg_dst]).await;
+        assert_eq!(out.status, Some(1), "{case}: {}", out.stderr);
+        let why = format!(
+            "cannot copy {}: a symbolic link owned by uid {NOBODY}, in {}, a sticky world-writable directory owned by uid {me}",
+            dest.display(),
+            sticky.display()
+        );
+        assert!(out.stderr.contains(&why), "{case}: {}", out.stderr);
+        assert_eq!(std::fs::read(&target).unwrap(), b"old", "{case}");
+        assert!(temporaries(work.path()).is_empty(), "{case}");
+    }
 }

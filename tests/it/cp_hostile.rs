@@ -158,6 +158,7 @@ const WARNINGS: &[&str] = &[
     "skipping \"\" listed in /t: an empty name, a suspect name that could write outside the destination",
     "skipping \"nulbyte\" listed in /t: a name with a NUL byte in it, a suspect name that could write outside the destination",
     "skipping \"../../../outside/victim\" listed in /t/says-dir: a name with '/' in it, a suspect name that could write outside the destination",
+    "skipping \"..\" listed in /t/says-dir: not a name of its own, a suspect name that could write outside the destination",
     "skipping \"dup\" listed in /t: listed twice",
     "skipping /t/loop: a symbolic link to a directory, which -r does not follow",
     "skipping /t/dangling: a symbolic link that leads nowhere (missing, or a loop)",

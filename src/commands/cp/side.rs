@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Owners, Sftp};
+use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
 
 /// A failure on one side, as text (the caller names the file).
 pub type SideResult<T> = Result<T, String>;
@@ -129,25 +129,14 @@ impl Side {
             });
         }
         let real = match self {
-            Side::Local => match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    let dir = super::location::dirname(path);
-                    let d = std::fs::metadata(dir).map_err(|e| format!("{dir}: {e}"))?;
-                    let owners = Owners {
-                        link: Some(m.uid()),
-                        dir: Some(d.uid()),
-                        dir_mode: d.mode(),
-                    };
-                    let me = rustix::process::geteuid().as_raw();
-                    if let Some(why) = sftp::protected_link(dir, owners, Some(me)) {
-                        return Err(why);
+            Side::Local => sftp::walk::link_target(&LocalFs, path)
+                .await
+                .map_err(|e| match e {
+                    sftp::walk::Stop::Failed(e) | sftp::walk::Stop::Protected(e) => e,
+                    sftp::walk::Stop::TooManyLinks => {
+                        format!("too many levels of symbolic links in {path}")
                     }
-                    std::fs::canonicalize(path)
-                        .ok()
-                        .and_then(|p| p.into_os_string().into_string().ok())
-                }
-                _ => None,
-            },
+                })?,
             Side::Remote(s) => s.link_target(path).await.map_err(|e| e.to_string())?,
         }
         .unwrap_or_else(|| path.to_owned());
@@ -331,5 +320,45 @@ impl Drop for LocalTemp {
         if let Some(p) = self.0.take() {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+/// This machine's file system, for [`sftp::walk::link_target`].
+struct LocalFs;
+
+impl sftp::walk::Walk for LocalFs {
+    type Error = String;
+
+    async fn lstat(&self, path: &str) -> Result<Option<sftp::walk::Node>, String> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(sftp::walk::Node {
+                link: m.file_type().is_symlink(),
+                uid: Some(m.uid()),
+                mode: m.mode(),
+            })),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!("{path}: {e}")),
+        }
+    }
+
+    async fn readlink(&self, path: &str) -> Result<String, String> {
+        let target = std::fs::read_link(path).map_err(|e| format!("{path}: {e}"))?;
+        target.into_os_string().into_string().map_err(|t| {
+            format!(
+                "{path}: the link's target is not UTF-8: {}",
+                t.to_string_lossy()
+            )
+        })
+    }
+
+    async fn uid(&self) -> Option<u32> {
+        Some(rustix::process::geteuid().as_raw())
     }
 }

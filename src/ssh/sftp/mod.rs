@@ -3,6 +3,7 @@
 //! round trips.
 
 pub mod transfer;
+pub(crate) mod walk;
 
 use std::sync::Arc;
 
@@ -185,16 +186,6 @@ async fn ask_uid(session: &Handle<Client>) -> Option<u32> {
     std::str::from_utf8(&out).ok()?.trim().parse().ok()
 }
 
-/// The directory part of an SFTP path (`.` when there is none).
-fn parent(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &trimmed[..i],
-        None => ".",
-    }
-}
-
 /// Whether an SFTP failure says the path does not exist.
 pub fn is_not_found(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
@@ -220,6 +211,7 @@ pub const MAX_LISTING: usize = 1 << 20;
 
 const S_IFMT: u32 = 0o170000;
 const S_IFLNK: u32 = 0o120000;
+const S_IFDIR: u32 = 0o040000;
 
 impl Sftp {
     /// Start the `sftp` subsystem on a new channel of `handle`.
@@ -286,8 +278,14 @@ impl Sftp {
             match self.raw.readdir(handle.as_str()).await {
                 Ok(name) => {
                     for f in name.files {
-                        // Every server lists these two; never copied.
-                        if f.filename == "." || f.filename == ".." {
+                        // Every server lists these two, as directories;
+                        // never copied. Listed as anything else, they are
+                        // kept for the caller to refuse with a warning.
+                        if (f.filename == "." || f.filename == "..")
+                            && f.attrs
+                                .permissions
+                                .is_none_or(|p| p & S_IFMT == 0 || p & S_IFMT == S_IFDIR)
+                        {
                             continue;
                         }
                         if out.len() >= MAX_LISTING {
@@ -355,36 +353,19 @@ impl Sftp {
         }
     }
 
-    /// Where the symbolic link `path` leads (resolved by the server), or
-    /// `None` if `path` is not a link, is missing, or leads nowhere. A link
-    /// that `fs.protected_symlinks` would not let this user follow is
-    /// refused (see [`protected_link`]): resolving it here and renaming onto
-    /// its target would get past that protection.
+    /// Where the symbolic link `path` leads, or `None` if `path` is not a
+    /// link, is missing, or leads nowhere. Every link on the way is checked
+    /// (see [`walk`]): one that `fs.protected_symlinks` would not let this
+    /// user follow is refused (see [`protected_link`]), since resolving it
+    /// here and renaming onto its target would get past that protection.
     pub async fn link_target(&self, path: &str) -> Result<Option<String>, LinkError> {
-        let link = match self.raw.lstat(path).await {
-            Ok(a) if a.attrs.permissions.unwrap_or(0) & S_IFMT == S_IFLNK => a.attrs,
-            Ok(_) => return Ok(None),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let dir = parent(path);
-        let dir_attrs = self.raw.stat(dir).await?.attrs;
-        let owners = Owners {
-            link: link.uid,
-            dir: dir_attrs.uid,
-            dir_mode: dir_attrs.permissions.unwrap_or(0),
-        };
-        if owners.needs_follower() {
-            let me = self.own_uid().await;
-            if let Some(why) = protected_link(dir, owners, me) {
-                return Err(LinkError::Protected(why));
+        walk::link_target(self, path).await.map_err(|e| match e {
+            walk::Stop::Failed(e) => LinkError::Sftp(e),
+            walk::Stop::Protected(why) => LinkError::Protected(why),
+            walk::Stop::TooManyLinks => {
+                LinkError::Protected(format!("too many levels of symbolic links in {path}"))
             }
-        }
-        match self.raw.realpath(path).await {
-            Ok(name) => Ok(name.files.into_iter().next().map(|f| f.filename)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        })
     }
 
     /// The remote user's uid (`id -u` on the session), asked once and only
@@ -533,6 +514,39 @@ pub fn join(dir: &str, name: &str) -> String {
         format!("{dir}{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+/// The instance's file system, through SFTP, for [`walk::link_target`].
+impl walk::Walk for Sftp {
+    type Error = SftpError;
+
+    async fn lstat(&self, path: &str) -> Result<Option<walk::Node>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) => {
+                let mode = a.attrs.permissions.unwrap_or(0);
+                Ok(Some(walk::Node {
+                    link: mode & S_IFMT == S_IFLNK,
+                    uid: a.attrs.uid,
+                    mode,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn readlink(&self, path: &str) -> Result<String, SftpError> {
+        let name = self.raw.readlink(path).await?;
+        name.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| SftpError::UnexpectedBehavior(format!("no target for the link {path}")))
+    }
+
+    async fn uid(&self) -> Option<u32> {
+        self.own_uid().await
     }
 }
 
