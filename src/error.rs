@@ -60,8 +60,13 @@ pub enum Error {
     #[error("cannot read the AWS config files: {0}")]
     AwsConfig(String),
 
-    #[error("cannot use the CA bundle {path}: {reason}")]
-    CaBundle { path: PathBuf, reason: String },
+    /// The bundle cannot be read, is no PEM, or holds no certificate.
+    #[error("cannot use the CA bundle {path}: {source}")]
+    CaBundle {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     /// A bad value or a missing argument: exit 2, before any network call.
     #[error("{0}")]
@@ -88,10 +93,8 @@ pub enum Error {
         region: String,
         /// Whose credentials searched: `profile prod`, `environment credentials`.
         identity: String,
-        /// The subcommand a Name that matched nothing is close to (`exce`).
-        subcommand: Option<String>,
-        /// The region's Names it is close to.
-        names: Vec<String>,
+        /// What the words searched for are close to.
+        close: Box<DidYouMean>,
     },
 
     /// Several instances match where one is needed, and no picker can ask.
@@ -191,16 +194,24 @@ pub enum Error {
         date: Option<std::time::SystemTime>,
     },
 
-    #[error("cannot reach the endpoint {host}: {reason}")]
-    TunnelConnect { host: String, reason: String },
+    #[error("cannot reach the endpoint {host}: {source}")]
+    TunnelConnect {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A proxy that refused or could not carry a connection (its password
     /// masked).
     #[error(transparent)]
     Proxy(#[from] crate::net::proxy::ProxyError),
 
-    #[error("the TLS handshake with the endpoint {host} failed: {reason}")]
-    TunnelTls { host: String, reason: String },
+    #[error("the TLS handshake with the endpoint {host} failed: {source}")]
+    TunnelTls {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A step of connecting stalled past `--connect-timeout`.
     #[error("timed out after {secs} s waiting for {step} {host}")]
@@ -269,8 +280,13 @@ pub enum Error {
         console: String,
     },
 
-    #[error("cannot use the known hosts file {file}: {reason}")]
-    KnownHosts { file: PathBuf, reason: String },
+    /// The file cannot be read or written, or it revokes the key offered.
+    #[error("cannot use the known hosts file {file}: {source}")]
+    KnownHosts {
+        file: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 
     #[error("the instance refused SSH authentication for user {user}")]
     AuthRefused { user: String },
@@ -278,14 +294,26 @@ pub enum Error {
     #[error("no public key to push: looked at {looked}")]
     NoPublicKey { looked: String },
 
-    #[error("cannot use the public key {path}: {reason}")]
-    BadPublicKey { path: PathBuf, reason: String },
+    #[error("cannot use the public key {path}: {source}")]
+    BadPublicKey {
+        path: PathBuf,
+        #[source]
+        source: PublicKeyProblem,
+    },
 
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 
-    #[error("the instance refused to listen on {listen} for -R: {reason}")]
-    RemoteForwardRefused { listen: String, reason: String },
+    #[error("the instance refused to listen on {listen} for -R: {source}")]
+    RemoteForwardRefused {
+        listen: String,
+        #[source]
+        source: russh::Error,
+    },
 
     #[error("cannot copy {path}: {reason}")]
     Copy { path: String, reason: String },
@@ -336,6 +364,30 @@ pub enum Error {
     StdoutClosed,
 }
 
+/// Why a `--public-key` file cannot be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicKeyProblem {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Not an OpenSSH public key: often the private key's file instead.
+    #[error("not an OpenSSH public key ({0}); pass the .pub file, not the private key")]
+    NotOpenSsh(#[source] russh::keys::ssh_key::Error),
+    #[error(transparent)]
+    Encode(russh::keys::ssh_key::Error),
+}
+
+/// What the Names that matched nothing are close to, for "did you mean".
+#[derive(Debug, Default)]
+pub struct DidYouMean {
+    /// The Names that matched nothing, as typed.
+    pub typed: Vec<String>,
+    /// The subcommand one of them is close to (`exce`), filled in by the
+    /// command layer, which knows the subcommands.
+    pub subcommand: Option<String>,
+    /// The region's Names they are close to.
+    pub names: Vec<String>,
+}
+
 impl Error {
     /// The process exit status for this failure. Every failure to connect
     /// exits 255, as `ssh` does, so scripts can tell it from a remote status.
@@ -364,7 +416,8 @@ impl Error {
             Error::ProfileNotFound { profile, known, .. } => profile_hint(profile, known),
             Error::CaBundle { .. } => "AWS_CA_BUNDLE (or ca_bundle in your profile) must name a readable PEM file with at least one certificate".into(),
             Error::InstanceNotFound { .. } => "check the instance ID and the region (--region or AWS_REGION)".into(),
-            Error::NoMatch { subcommand, names, .. } => {
+            Error::NoMatch { close, .. } => {
+                let DidYouMean { subcommand, names, .. } = close.as_ref();
                 let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
                 match (subcommand, names.as_slice()) {
                     (None, []) => "list what there is with: eic-ssh ls; check --region and --profile".into(),
@@ -548,6 +601,56 @@ mod tests {
             assert_eq!(e.exit_code(), 255, "{e}");
         }
         assert_eq!(Error::Usage("no instance given".into()).exit_code(), 2);
+    }
+
+    /// A wrapped library error stays reachable as the source, the message
+    /// reads as before, and printing the chain does not repeat it.
+    #[test]
+    fn a_wrapped_error_is_the_source_and_printed_once() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let text = refused.to_string();
+        let e = Error::TunnelConnect {
+            host: "eice.example:443".into(),
+            source: refused,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot reach the endpoint eice.example:443: {text}")
+        );
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+        assert_eq!(chain(&e), e.to_string());
+        assert!(e.doctor_explains());
+
+        let e = Error::CaBundle {
+            path: "/etc/ca.pem".into(),
+            source: "it contains no PEM certificate".into(),
+        };
+        assert_eq!(
+            chain(&e),
+            "cannot use the CA bundle /etc/ca.pem: it contains no PEM certificate"
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("AWS_CA_BUNDLE")));
+
+        let parse =
+            russh::keys::ssh_key::PublicKey::from_openssh("-----BEGIN OPENSSH PRIVATE KEY-----")
+                .expect_err("a private key's first line is no public key");
+        let parsed = parse.to_string();
+        let e = Error::BadPublicKey {
+            path: "/k/id".into(),
+            source: PublicKeyProblem::NotOpenSsh(parse),
+        };
+        assert_eq!(
+            chain(&e),
+            format!(
+                "cannot use the public key /k/id: not an OpenSSH public key ({parsed}); pass the .pub file, not the private key"
+            )
+        );
+        let source = std::error::Error::source(&e).and_then(std::error::Error::source);
+        assert!(source.is_some_and(|s| s.is::<russh::keys::ssh_key::Error>()));
     }
 
     #[test]

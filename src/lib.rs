@@ -1,21 +1,28 @@
 //! eic-ssh: SSH into private EC2 instances through an EC2 Instance Connect
 //! Endpoint (EICE): no bastion, no public IP, no long-lived keys.
 //!
-//! The layers, each a folder:
-//! - [`commands`]: one file per subcommand; the only code that reads [`cli`].
-//! - [`connect`]: one connection's critical path, joining the domain below.
-//! - [`access`]: who may reach an instance through the endpoint: the facts
-//!   and the checks `doctor` reports and `restrict` plans against.
-//! - [`aws`]: configuration and trust, EC2 lookups, the key push, the console.
-//! - [`route`]: the destination, its resolution into a route, and the cache.
+//! The rooms, one concept each:
+//! - [`commands`]: one file or folder per subcommand, named after it; the
+//!   only code that reads [`cli`].
+//! - [`connect`]: the preamble every command shares (AWS configuration,
+//!   timeouts, the cache), logging in to one instance, and one connection's
+//!   critical path, joining the domain below.
+//! - [`access`]: who may reach an instance through the endpoint: the facts,
+//!   the checks `doctor` reports, and `restrict`'s plan.
+//! - [`target`]: targets and their resolution: syntax, finding instances
+//!   and endpoints, choosing one, the route and its cache.
+//! - [`aws`]: configuration and trust, EC2 calls, the key push, the console.
 //! - [`tunnel`]: the presigned URL, the websocket stream and the relay.
-//! - [`ssh`]: the session, host-key policy, known_hosts, console host keys.
-//! - [`term`]: the terminal, stdio and logging.
-//! - [`net`]: HTTP proxies and dialing over both address families, below
-//!   the AWS calls and the tunnel.
+//! - [`ssh`]: the session, host-key policy, known_hosts, console host keys,
+//!   forwards and SFTP.
+//! - Leaves: [`term`] (the terminal, stdio and logging), [`net`] (HTTP
+//!   proxies and dialing, below the AWS calls and the tunnel), [`fs`] (locks
+//!   and files replaced whole), [`text`] (remote text and redaction), and
+//!   [`error`].
 //!
-//! Commands depend on the domain, never the reverse, and no domain module
-//! imports [`cli`].
+//! Commands depend on the domain, never the reverse; no domain module
+//! imports [`cli`]; and no rooms import each other in a circle
+//! (`tests/it/layering.rs` checks it; see ARCHITECTURE.md).
 
 pub mod access;
 pub mod aws;
@@ -23,10 +30,12 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
+pub mod fs;
 pub mod net;
-pub mod route;
 pub mod ssh;
+pub mod target;
 pub mod term;
+pub mod text;
 pub mod tunnel;
 
 use std::process::ExitCode;
@@ -85,7 +94,7 @@ where
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            report(&e);
+            term::report(&e);
             if let Some(cmd) = doctor.filter(|_| e.doctor_explains()) {
                 eprintln!(
                     "eic-ssh: hint: `{cmd}` checks the endpoint, the security groups and Preserve Client IP, and says what blocks the connection"
@@ -97,20 +106,4 @@ where
     // A blocked stdin reader must not hold the process open.
     runtime.shutdown_background();
     ExitCode::from(code)
-}
-
-/// Print an error once, with its hint.
-pub fn report(e: &Error) {
-    term::clear_progress();
-    // Whoever read stdout left on purpose: nothing to say.
-    if matches!(e, Error::StdoutClosed) {
-        return;
-    }
-    // Errors carry values from the network and the environment: printed
-    // without control characters, and redacted as logs are.
-    let shown = |s: &str| term::text::printable(&term::redact::redact_message(s));
-    eprintln!("eic-ssh: {}", shown(&e.to_string()));
-    if let Some(hint) = e.hint() {
-        eprintln!("eic-ssh: hint: {}", shown(&hint));
-    }
 }

@@ -18,7 +18,9 @@
 
 mod address;
 mod gather;
+mod matching;
 mod model;
+pub mod plan;
 mod render;
 mod rules;
 #[cfg(test)]
@@ -28,6 +30,7 @@ pub mod writes;
 pub use crate::aws::cidr::parse_cidr;
 pub use address::{CHECKIP_URL, parse_checkip_response};
 pub use gather::{Query, gather, security_group_rules};
+pub use matching::*;
 pub use model::*;
 pub use render::render;
 pub use rules::*;

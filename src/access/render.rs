@@ -1,7 +1,7 @@
 //! The human checklist.
 
+use super::matching::join;
 use super::model::*;
-use super::rules::*;
 
 /// The human checklist; `color` paints the verdicts.
 pub fn render(f: &Facts, checks: &[Check], color: bool) -> String {

@@ -10,7 +10,7 @@ use super::model::{Peer, Rule};
 use crate::aws::ec2::{self, EndpointInfo};
 use crate::aws::errors::api_error;
 use crate::error::Error;
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// A rule as `IpPermissions` says it.
 fn permission(rule: &Rule) -> Result<IpPermission, Error> {

@@ -469,6 +469,6 @@ mod tests {
         // Too short to show any of it safely.
         assert_eq!(elide_key_id("AKIA1234"), "…");
         let shown = elide_key_id("AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(crate::term::redact::redact(&shown), shown);
+        assert_eq!(crate::text::redact::redact(&shown), shown);
     }
 }

@@ -199,7 +199,7 @@ pub fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> InstanceInfo {
             .and_then(|t| t.value())
             // A tag is anyone's text: shown in tables, the picker and exec's
             // prefixes, so no escapes.
-            .map(crate::term::text::remote_text),
+            .map(crate::text::remote_text),
         private_dns_name: instance
             .private_dns_name()
             .filter(|d| !d.is_empty())

@@ -7,7 +7,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use crate::aws::credentials::CredentialsFailure;
 
 use crate::error::Error;
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// Keep the service's own code and message; never reduce them to "service error".
 pub fn api_error<E, R>(op: &'static str, err: SdkError<E, R>) -> Error

@@ -4,7 +4,7 @@
 use aws_sdk_ec2instanceconnect::error::ProvideErrorMetadata;
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+use crate::error::{Error, PublicKeyProblem};
 
 /// The type of an ephemeral key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,8 +127,8 @@ pub async fn send_public_key(
         .map_err(|e| match e.as_service_error() {
             Some(se) => Error::KeyPush {
                 instance: instance_id.to_owned(),
-                code: crate::term::text::remote_text(se.code().unwrap_or("Unknown")),
-                message: crate::term::text::remote_text(
+                code: crate::text::remote_text(se.code().unwrap_or("Unknown")),
+                message: crate::text::remote_text(
                     &se.message()
                         .map(str::to_owned)
                         .unwrap_or_else(|| se.to_string()),
@@ -196,15 +196,13 @@ async fn agent_first_key() -> Result<Option<String>, String> {
 }
 
 fn read_public_key(path: &std::path::Path) -> Result<String, Error> {
-    let bad = |reason: String| Error::BadPublicKey {
+    let bad = |source: PublicKeyProblem| Error::BadPublicKey {
         path: path.to_owned(),
-        reason,
+        source,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim()).map_err(|e| {
-        bad(format!(
-            "not an OpenSSH public key ({e}); pass the .pub file, not the private key"
-        ))
-    })?;
-    key.to_openssh().map_err(|e| bad(e.to_string()))
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.into()))?;
+    let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim())
+        .map_err(|e| bad(PublicKeyProblem::NotOpenSsh(e)))?;
+    key.to_openssh()
+        .map_err(|e| bad(PublicKeyProblem::Encode(e)))
 }

@@ -20,7 +20,6 @@ pub mod credentials;
 pub mod ec2;
 pub mod endpoint_name;
 pub mod errors;
-pub mod find;
 mod http;
 pub mod keypush;
 pub mod retry;
@@ -134,7 +133,7 @@ impl Aws {
             .http_client(http_client.clone())
             .no_credentials()
             .retry_config(retry::sdk_retry_config())
-            .timeout_config(api_timeouts(crate::tunnel::DEFAULT_CONNECT_TIMEOUT));
+            .timeout_config(api_timeouts(crate::net::DEFAULT_CONNECT_TIMEOUT));
         if let Some(p) = profile {
             loader = loader.profile_name(p);
         }
@@ -155,7 +154,7 @@ impl Aws {
             .with_use_fips(sdk.use_fips())
             .with_use_dual_stack(sdk.use_dual_stack())
             .with_retry_config(retry::sdk_retry_config())
-            .with_timeout_config(api_timeouts(crate::tunnel::DEFAULT_CONNECT_TIMEOUT))
+            .with_timeout_config(api_timeouts(crate::net::DEFAULT_CONNECT_TIMEOUT))
             .with_behavior_version(Some(BehaviorVersion::latest()));
         let credentials = Arc::new(Resolver::new(
             credentials::chain(&provider_config, &choice),
@@ -179,7 +178,7 @@ impl Aws {
             tls,
             choice,
             credentials,
-            connect_timeout: crate::tunnel::DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             clock_skew: AtomicI64::new(0),
         })
     }

@@ -45,19 +45,19 @@ pub(super) async fn load_ca_bundle(
     };
     let pem = tokio::fs::read(&path).await.map_err(|e| Error::CaBundle {
         path: path.clone(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     let count = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::CaBundle {
             path: path.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         })?
         .len();
     if count == 0 {
         return Err(Error::CaBundle {
             path,
-            reason: "it contains no PEM certificate".into(),
+            source: "it contains no PEM certificate".into(),
         });
     }
     Ok(Some(pem))

@@ -2,7 +2,7 @@
 
 use clap_complete::engine::CompletionCandidate;
 
-use crate::route::target::TargetExpr;
+use crate::target::syntax::TargetExpr;
 
 /// Target positions complete from the instances in the lookup cache, by ID
 /// and by Name tag (`user@` kept): instant, offline, no AWS call.
@@ -13,7 +13,7 @@ pub(super) fn target_completer() -> clap_complete::engine::ArgValueCompleter {
             Some((u, p)) => (format!("{u}@"), p.to_owned()),
             None => (String::new(), current.to_string()),
         };
-        let seen = crate::route::cache::RouteCache::default_location().instances();
+        let seen = crate::target::cache::RouteCache::default_location().instances();
         target_candidates(&seen, &user, &partial)
     })
 }
@@ -36,7 +36,7 @@ pub(super) fn copy_completer() -> clap_complete::engine::ArgValueCompleter {
             Some((u, p)) => (format!("{u}@"), p.to_owned()),
             None => (String::new(), text.to_string()),
         };
-        let seen = crate::route::cache::RouteCache::default_location().instances();
+        let seen = crate::target::cache::RouteCache::default_location().instances();
         out.extend(
             target_candidates(&seen, &user, &partial)
                 .into_iter()
@@ -76,7 +76,7 @@ fn target_candidates(
     let mut out = Vec::new();
     for (id, name) in seen {
         let name = name.clone().filter(|n| shell_safe(n));
-        if crate::route::target::validate_instance_id(id).is_ok() && id.starts_with(partial) {
+        if crate::target::syntax::validate_instance_id(id).is_ok() && id.starts_with(partial) {
             out.push(
                 CompletionCandidate::new(format!("{user}{id}")).help(name.clone().map(Into::into)),
             );
@@ -86,7 +86,7 @@ fn target_candidates(
         .iter()
         .filter_map(|(id, name)| Some((name.as_deref()?, id.as_str())))
         .filter(|(name, id)| {
-            shell_safe(name) && crate::route::target::validate_instance_id(id).is_ok()
+            shell_safe(name) && crate::target::syntax::validate_instance_id(id).is_ok()
         })
         .filter(|(name, _)| name.starts_with(partial))
         .filter(|(name, _)| matches!(name.parse::<TargetExpr>(), Ok(TargetExpr::Name(_))))

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, validated into settings.
 
 mod complete;
+mod meaning;
 mod parse;
 pub mod usage;
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
 
-use crate::route::target::Target;
+use crate::target::syntax::Target;
 
 /// SSH into private EC2 instances through an EC2 Instance Connect Endpoint:
 /// no bastion, no public IP, no long-lived keys.
@@ -530,13 +531,6 @@ pub struct ExecArgs {
     pub aws: AwsArgs,
 }
 
-impl ExecArgs {
-    /// The remote command line, joined with spaces exactly as ssh does.
-    pub fn remote_command(&self) -> Vec<u8> {
-        join_words(&self.command)
-    }
-}
-
 /// `eic-ssh ssh-config`.
 #[derive(Debug, Args)]
 pub struct SshConfigArgs {
@@ -582,13 +576,6 @@ pub struct UserArg {
     pub user: Option<String>,
 }
 
-impl UserArg {
-    /// The OS user: `-l` wins over `user@`, and `ec2-user` is the default.
-    pub fn resolve(&self, target: Option<&Target>) -> String {
-        os_user(self.user.as_ref(), target)
-    }
-}
-
 /// How to reach the instance: AWS configuration and tunnel parameters.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
@@ -627,31 +614,6 @@ pub struct ConnectArgs {
     pub connect_timeout: u32,
 }
 
-impl ConnectArgs {
-    /// `--connect-timeout`.
-    pub fn connect_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.connect_timeout))
-    }
-
-    /// The lookup cache, unless `--no-cache`.
-    pub fn cache(&self) -> Option<crate::route::cache::RouteCache> {
-        (!self.no_cache).then(crate::route::cache::RouteCache::default_location)
-    }
-
-    /// Where to connect, for `instance_id`.
-    pub fn destination(&self, instance_id: &str) -> crate::route::Destination {
-        crate::route::Destination {
-            instance_id: instance_id.to_owned(),
-            port: self.port,
-            eice_id: self.eice_id.clone(),
-            eice_dns: self.eice_dns.clone(),
-            private_ip: self.private_ip,
-            max_tunnel_duration: self.max_tunnel_duration,
-            prefetched: None,
-        }
-    }
-}
-
 /// Host-key checking.
 #[derive(Debug, Clone, Args)]
 pub struct HostKeyArgs {
@@ -677,15 +639,6 @@ pub enum VerifyHostKey {
     Console,
     /// Do not consult the console.
     None,
-}
-
-impl HostKeyArgs {
-    /// The known_hosts file in use.
-    pub fn file(&self) -> PathBuf {
-        self.known_hosts
-            .clone()
-            .unwrap_or_else(crate::ssh::known_hosts::default_path)
-    }
 }
 
 /// -v / -q.
@@ -746,65 +699,6 @@ pub fn subcommand_names() -> Vec<String> {
         .get_subcommands()
         .map(|s| s.get_name().to_owned())
         .collect()
-}
-
-impl Cli {
-    /// The `eic-ssh doctor …` command line that would examine this
-    /// invocation's instance, for hints after a failed connection.
-    pub fn doctor_command(&self) -> Option<String> {
-        let (target, connect) = match &self.subcommand {
-            None => (self.ssh.target.as_ref()?, &self.ssh.connect),
-            Some(Subcommand::Proxy(a)) => (&a.target, &a.connect),
-            Some(Subcommand::Tunnel(a)) => (&a.target, &a.connect),
-            Some(_) => return None,
-        };
-        let mut cmd = format!("eic-ssh doctor {}", shell_word(&target.expr.to_string()));
-        if connect.port != 22 {
-            cmd.push_str(&format!(" --port {}", connect.port));
-        }
-        if let Some(r) = &connect.aws.region {
-            cmd.push_str(&format!(" --region {r}"));
-        }
-        if let Some(p) = &connect.aws.profile {
-            cmd.push_str(&format!(" --profile {p}"));
-        }
-        Some(cmd)
-    }
-}
-
-impl SshArgs {
-    /// Whether to request a PTY: `-t` forces, `-T` forbids, and otherwise a
-    /// shell (no command) on a terminal gets one, as in ssh.
-    pub fn wants_pty(&self, stdin_is_terminal: bool) -> bool {
-        if self.no_tty {
-            false
-        } else {
-            self.force_tty || (self.command.is_empty() && stdin_is_terminal)
-        }
-    }
-
-    /// The forwards asked for with -L, -R and -D.
-    pub fn forwards(&self) -> crate::ssh::forward::ForwardSpecs {
-        crate::ssh::forward::ForwardSpecs {
-            local: self.local_forward.clone(),
-            remote: self.remote_forward.clone(),
-            dynamic: self.dynamic_forward.clone(),
-            remote_best_effort: self.forward_best_effort,
-        }
-    }
-
-    /// The OS user for the session.
-    pub fn user(&self) -> String {
-        self.user.resolve(self.target.as_ref())
-    }
-
-    /// The remote command line, joined with spaces exactly as ssh does.
-    pub fn remote_command(&self) -> Option<Vec<u8>> {
-        if self.command.is_empty() {
-            return None;
-        }
-        Some(join_words(&self.command))
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::route::target::Target;
+use crate::target::syntax::Target;
 
 /// An `--allow` CIDR: a restriction, so never every address.
 pub(super) fn parse_allow_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {
@@ -162,7 +162,7 @@ pub(super) fn parse_dynamic_forward(
 }
 
 pub(super) fn parse_user(s: &str) -> Result<String, String> {
-    crate::route::target::validate_user(s).map(|()| s.to_owned())
+    crate::target::syntax::validate_user(s).map(|()| s.to_owned())
 }
 
 /// The service tunnels only to 22 and 3389; say so before any network call.

@@ -115,7 +115,7 @@ fn global_flags_work_before_a_subcommand() {
     assert!(cli.subcommand.is_none());
     assert_eq!(
         cli.ssh.target.as_ref().map(|t| t.expr.clone()),
-        Some(crate::route::target::TargetExpr::Name("cache".into()))
+        Some(crate::target::syntax::TargetExpr::Name("cache".into()))
     );
     assert_eq!(cli.ssh.remote_command(), Some(b"path".to_vec()));
 }
@@ -278,7 +278,7 @@ fn an_option_a_subcommand_does_not_take_keeps_the_word_a_target() {
     assert!(cli.subcommand.is_none());
     assert_eq!(
         cli.ssh.target.as_ref().map(|t| t.expr.clone()),
-        Some(crate::route::target::TargetExpr::Name("cache".into()))
+        Some(crate::target::syntax::TargetExpr::Name("cache".into()))
     );
     // A value that spells a subcommand is a value.
     let cli = parse(&["--profile", "ls", "exec", "web-1", "--", "true"]).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::cli::CacheAction;
 use crate::error::Error;
-use crate::route::cache::RouteCache;
+use crate::target::cache::RouteCache;
 
 pub fn run(action: &CacheAction, quiet: bool) -> Result<u8, Error> {
     let cache = RouteCache::default_location();

@@ -2,15 +2,15 @@
 
 use russh::keys::PublicKey;
 
+use crate::connect::context::Context;
 use crate::error::Error;
 use crate::ssh::known_hosts;
 
 /// `eic-ssh host-keys`: print the console's host keys as known_hosts lines
 /// keyed by instance ID; with `--add`, append those not already there.
 pub async fn run(args: crate::cli::HostKeysArgs, no_pick: bool, quiet: bool) -> Result<u8, Error> {
-    let aws =
-        crate::aws::Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let Context { aws, .. } = Context::load(&args.aws.settings()).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let host = &chosen.instance_id;
     let found = crate::ssh::console_keys::fetch(aws.ec2(), host).await?;
     if found.keys.is_empty() {

@@ -6,12 +6,12 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
-use crate::aws::find;
 use crate::cli::LsArgs;
+use crate::connect::context::{Context, Settings};
 use crate::error::Error;
-use crate::route::cache::RouteCache;
-use crate::route::resolve::route_from_listing;
-use crate::route::target::TargetExpr;
+use crate::target::find;
+use crate::target::resolve::route_from_listing;
+use crate::target::syntax::TargetExpr;
 use crate::term::table;
 
 /// One row of `eic-ssh ls --json`.
@@ -33,7 +33,11 @@ struct Row<'a> {
 /// at once. A target finds instances in any state but terminated, as with
 /// no target; one that finds none running says how to start them.
 pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
-    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
+    let settings = Settings {
+        cache: !args.no_cache,
+        ..args.aws.settings()
+    };
+    let Context { aws, cache } = Context::load(&settings).await?;
     let (per_target, endpoints) =
         tokio::try_join!(instances(&aws, &args), find::endpoints_in_region(aws.ec2()))?;
     let mut found: Vec<InstanceInfo> = Vec::new();
@@ -44,22 +48,24 @@ pub async fn run(args: LsArgs, quiet: bool) -> Result<u8, Error> {
     }
     // What was listed serves the next connection and shell completion, as
     // a connection's own lookup does.
-    if !args.no_cache {
+    if let Some(cache) = cache {
         let routes: Vec<_> = found
             .iter()
             .filter_map(|i| route_from_listing(i, &endpoints, aws.use_fips))
             .collect();
-        RouteCache::default_location().put_all(Some(&aws.cache_scope()), &aws.region, &routes);
+        cache.put_all(Some(&aws.cache_scope()), &aws.region, &routes);
     }
     if found.is_empty() && !args.targets.is_empty() {
         let exprs: Vec<&TargetExpr> = args.targets.iter().map(|t| &t.expr).collect();
-        return Err(super::target::no_match(&aws, &exprs).await);
+        return Err(crate::target::choose::no_match(&aws, &exprs).await);
     }
     let status = print(&args, &found, &endpoints)?;
     if !quiet {
         for (target, matched) in args.targets.iter().zip(&per_target) {
-            if let Some(e) = super::target::not_running(&aws, &target.expr.describe(), matched) {
-                crate::report(&e);
+            if let Some(e) =
+                crate::target::choose::not_running(&aws, &target.expr.describe(), matched)
+            {
+                crate::term::report(&e);
             }
         }
     }
@@ -92,12 +98,12 @@ fn print(
         crate::term::out(&format!("{text}\n"))?;
         return Ok(0);
     }
-    let mut rows = super::target::instance_rows(found);
+    let mut rows = crate::target::choose::instance_rows(found);
     if let Some(header) = rows.first_mut() {
         header.push("ENDPOINT".into());
     }
     for (row, i) in rows.iter_mut().skip(1).zip(found) {
-        row.push(super::target::endpoint_cell(endpoints, i));
+        row.push(crate::target::choose::endpoint_cell(endpoints, i));
     }
     for line in table::render(&rows) {
         crate::term::out(&format!("{line}\n"))?;

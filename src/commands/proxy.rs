@@ -1,11 +1,11 @@
 //! `eic-ssh proxy`: OpenSSH's ProxyCommand, stdin/stdout joined to a tunnel.
 
-use crate::aws::Aws;
 use crate::aws::keypush;
 use crate::cli::ProxyArgs;
 use crate::connect;
+use crate::connect::context::Context;
 use crate::error::Error;
-use crate::route::KeyPush;
+use crate::target::KeyPush;
 use crate::tunnel::relay::CLOSE_GRACE;
 
 /// `eic-ssh proxy`: join stdin/stdout to a tunnel. Stdout carries tunnel
@@ -20,19 +20,13 @@ pub async fn run(args: ProxyArgs, no_pick: bool) -> Result<u8, Error> {
             public_key: keypush::user_public_key(args.key.public_key.as_deref()).await?,
         }),
     };
-    let mut aws = Aws::load(
-        args.connect.aws.region.as_deref(),
-        args.connect.aws.profile.as_deref(),
-    )
-    .await?;
-    aws.set_connect_timeout(args.connect.connect_timeout());
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    let Context { aws, cache } = Context::load(&args.connect.settings()).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
     if let Some(port) = args.port_arg {
         dest.port = port;
     }
-    let cache = args.connect.cache();
     let (tunnel, _route, _) =
         connect::connect_cached(&aws, &dest, push.as_ref(), cache.as_ref(), false).await?;
     let closed = tunnel.close_status();

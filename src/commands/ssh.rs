@@ -2,8 +2,8 @@
 //! -L/-R/-D forwards; -N forwards only, -f goes to the background.
 
 use crate::cli;
-use crate::commands::background;
-use crate::commands::login::{self, LoginArgs};
+use crate::connect::background;
+use crate::connect::login::{self, LoginOptions};
 use crate::error::Error;
 use crate::ssh::forward::Bound;
 use crate::ssh::session;
@@ -40,10 +40,11 @@ pub async fn run(cli: cli::SshArgs, verbosity: cli::Verbosity, no_pick: bool) ->
     };
     let logged = login::login(
         cli.target.as_ref(),
-        LoginArgs {
+        LoginOptions {
             user: cli.user(),
-            connect: &cli.connect,
-            host_keys: &cli.host_keys,
+            settings: cli.connect.settings(),
+            dest: cli.connect.destination(""),
+            host_keys: cli.host_keys.checking(),
             keepalive,
             quiet: verbosity.quiet,
             serial_push: cli.serial_push,

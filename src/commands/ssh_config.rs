@@ -5,12 +5,13 @@
 //! `sh -c` after expanding `%` tokens, so a value that carried a newline, a
 //! shell metacharacter or a `%` could add a directive or run a command.
 
-use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{BufRead, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::cli::SshConfigArgs;
 use crate::error::Error;
+use crate::fs::atomic;
 
 /// The first line of every file `--include` writes, checked exactly before
 /// one is replaced: eic-ssh replaces no file but its own.
@@ -181,41 +182,11 @@ fn write_if_changed(path: &Path, bytes: &[u8], new_mode: u32) -> Result<bool, Er
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    atomic::private_dir(atomic::parent(path))?;
     let mode = std::fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o644)
         .unwrap_or(new_mode);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // A fresh name, created only if nothing is there (never through a link
-    // someone left in the directory).
-    let tmp = dir.join(format!(
-        ".{name}.{}.{:08x}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The mode as asked, whatever the umask.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
+    atomic::write(path, bytes, mode)?;
     Ok(true)
 }
 

@@ -228,7 +228,7 @@ fn status_line(head: &str) -> Option<(u16, String)> {
     }
     let status = parts.next()?.parse().ok()?;
     // The reason phrase is the proxy's (or the path's) text: no escapes.
-    let reason = crate::term::text::remote_text(parts.next().unwrap_or_default().trim());
+    let reason = crate::text::remote_text(parts.next().unwrap_or_default().trim());
     Some((status, reason))
 }
 

@@ -60,6 +60,17 @@ pub struct HostKeyPolicy {
     pub recorder: Option<crate::ssh::recorder::KnownHostsRecorder>,
 }
 
+/// How host keys are checked, as the user asked: the same for every
+/// instance of a command.
+#[derive(Debug, Clone)]
+pub struct HostKeyChecking {
+    /// The known_hosts file to check and record keys in.
+    pub known_hosts: PathBuf,
+    pub strict: StrictHostKeyChecking,
+    /// Verify a first contact's key against the instance's console output.
+    pub console: bool,
+}
+
 /// A `forwarded-tcpip` channel the server opened (an `-R` connection),
 /// waiting for the forwarding code to answer it.
 pub struct Incoming {
@@ -99,7 +110,7 @@ impl Client {
         detail: String,
         reply: client::ChannelOpenHandle,
     ) {
-        let detail = crate::term::text::remote_text(&detail);
+        let detail = crate::text::remote_text(&detail);
         if self.refused.insert(kind) {
             tracing::warn!(
                 "the instance tried to open {kind} channel{detail}, which eic-ssh did not ask for: refused"
@@ -275,11 +286,12 @@ async fn check_host_key(p: &HostKeyPolicy, key: &PublicKey) -> Result<bool, Erro
         }
         HostKeyStatus::Revoked { line } => Err(Error::KnownHosts {
             file: p.known_hosts.clone(),
-            reason: format!(
+            source: format!(
                 "line {line} marks the host key of {} ({}) as revoked",
                 p.host,
                 describe(key)
-            ),
+            )
+            .into(),
         }),
         HostKeyStatus::Changed { line, known } => {
             let changed = Error::HostKeyChanged {

@@ -103,7 +103,7 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::KnownHosts {
             file: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         }),
     }
 }
@@ -149,7 +149,7 @@ pub fn check(path: &Path, host: &str, key: &PublicKey) -> Result<HostKeyStatus, 
 pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
     let err = |e: std::io::Error| Error::KnownHosts {
         file: path.to_owned(),
-        reason: e.to_string(),
+        source: e.into(),
     };
     if let Some(dir) = path
         .parent()
@@ -167,7 +167,7 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
         "{host} {}\n",
         key.to_openssh().map_err(|e| Error::KnownHosts {
             file: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         })?
     );
     // Keep the line free of the key's comment, as OpenSSH writes it.
@@ -181,7 +181,7 @@ pub fn learn(path: &Path, host: &str, key: &PublicKey) -> Result<(), Error> {
     // Other eic-ssh processes may be adding hosts at the same moment: append
     // under the lock, after re-reading, so no line is torn or duplicated.
     // Existing lines, comments and their order are never rewritten.
-    let mut locked = crate::route::locked_file::lock(f).map_err(err)?;
+    let mut locked = crate::fs::lock::lock(f).map_err(err)?;
     let existing = std::fs::read(path).unwrap_or_default();
     if String::from_utf8_lossy(&existing)
         .lines()

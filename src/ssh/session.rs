@@ -40,6 +40,29 @@ pub struct RunOptions {
 /// key expired before it was used (it is valid for 60 s).
 pub type Repush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
+/// Makes and pushes another key, for a server that refuses the first one's
+/// type.
+pub type Fallback<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<PrivateKey, Error>> + Send + 'a>>;
+
+/// What logging in over a tunnel needs: who, with which key, how the host
+/// key is checked, and how long each step may take.
+pub struct Login<'a> {
+    /// The host-key checks, and the host they are for.
+    pub policy: HostKeyPolicy,
+    /// The OS user.
+    pub user: &'a str,
+    /// The key pushed for `user`.
+    pub key: PrivateKey,
+    pub keepalive: Keepalive,
+    /// How long the handshake, and each authentication, may take.
+    pub limit: Duration,
+    /// Pushes the key again if the server refuses it (it may have expired).
+    pub repush: Option<Repush<'a>>,
+    /// Another key to try once if the server still refuses this one.
+    pub fallback: Option<Fallback<'a>>,
+}
+
 /// An authenticated SSH connection.
 pub struct Session {
     handle: Arc<Handle<Client>>,
@@ -69,55 +92,26 @@ async fn authenticate(
 }
 
 impl Session {
-    /// Run SSH over `stream`, check the host key, and authenticate `user`
-    /// with `key`. The handshake and the authentication must each finish
-    /// within `limit`. A refused authentication is tried once more after
-    /// `repush`, when given, pushed the key again.
-    pub async fn connect<S>(
-        stream: S,
-        policy: HostKeyPolicy,
-        user: &str,
-        key: PrivateKey,
-        keepalive: Keepalive,
-        limit: Duration,
-        repush: Option<Repush<'_>>,
-    ) -> Result<Session, Error>
+    /// Run SSH over `stream`, check the host key, and log in as
+    /// `login.user` with `login.key`. The handshake and the authentication
+    /// must each finish within `login.limit`. A refused authentication is
+    /// tried once more after `login.repush`, when given, pushed the key
+    /// again; if the server still refuses the key, once more on the same
+    /// connection with the key `login.fallback` makes (and pushes), for
+    /// images whose sshd refuses ed25519.
+    pub async fn connect<S>(stream: S, login: Login<'_>) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let no_fallback: Option<std::future::Ready<Result<PrivateKey, Error>>> = None;
-        Session::connect_with_fallback(
-            stream,
+        let Login {
             policy,
             user,
             key,
             keepalive,
             limit,
             repush,
-            no_fallback,
-        )
-        .await
-    }
-
-    /// [`Session::connect`], and when the server still refuses `key` (after
-    /// the re-push, if any), try once more on the same connection with the
-    /// key `fallback` makes (and pushes): for images whose sshd refuses
-    /// ed25519.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn connect_with_fallback<S, F>(
-        stream: S,
-        policy: HostKeyPolicy,
-        user: &str,
-        key: PrivateKey,
-        keepalive: Keepalive,
-        limit: Duration,
-        repush: Option<Repush<'_>>,
-        fallback: Option<F>,
-    ) -> Result<Session, Error>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        F: std::future::Future<Output = Result<PrivateKey, Error>>,
-    {
+            fallback,
+        } = login;
         // Prefer the host key algorithms already recorded, as OpenSSH does.
         let known = &policy.known_algorithms;
         let mut algorithms: Vec<_> = known.clone();

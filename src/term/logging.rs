@@ -1,10 +1,14 @@
 //! Logs go to stderr (stdout may carry tunnel bytes), at a level set by
 //! `-v`/`-q` or `RUST_LOG`. Every event is redacted at the writer
-//! ([`crate::term::redact`]), so no filter shows a secret; components that
+//! ([`crate::text::redact`]), so no filter shows a secret; components that
 //! print whole requests are also capped below trace for `-v`, to keep the
 //! output readable.
 
+use std::io::Write;
+
 use tracing_subscriber::EnvFilter;
+
+use crate::text::redact::redact;
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -41,7 +45,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::term::redact::RedactingStderr)
+        .with_writer(RedactingStderr)
         .with_ansi(crate::term::color::stderr());
     let _ = match house_style {
         true => builder.event_format(HouseStyle).try_init(),
@@ -77,7 +81,48 @@ fn house_line(level: tracing::Level, text: &str) -> String {
         tracing::Level::WARN => "warning: ",
         _ => "",
     };
-    format!("eic-ssh: {label}{}", crate::term::text::printable(text))
+    format!("eic-ssh: {label}{}", crate::text::printable(text))
+}
+
+/// A `MakeWriter` for tracing: each event is collected, redacted and then
+/// written to stderr in one piece.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedactingStderr;
+
+/// One event's bytes on their way to stderr.
+#[derive(Debug, Default)]
+pub struct EventWriter {
+    buf: Vec<u8>,
+}
+
+impl Write for EventWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventWriter {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        super::clear_progress();
+        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = EventWriter;
+
+    fn make_writer(&'a self) -> EventWriter {
+        EventWriter::default()
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@ pub mod color;
 pub mod deadline;
 pub mod logging;
 pub mod picker;
-pub mod redact;
 pub mod signals;
 pub mod stdio;
 pub mod table;
-pub mod text;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +85,26 @@ pub fn out(text: &str) -> Result<(), crate::error::Error> {
 /// reach the terminal, and no secret.
 pub fn notice(msg: &str) {
     clear_progress();
-    eprintln!("eic-ssh: {}", text::printable(&redact::redact_message(msg)));
+    eprintln!(
+        "eic-ssh: {}",
+        crate::text::printable(&crate::text::redact::redact_message(msg))
+    );
+}
+
+/// Print an error once, with its hint.
+pub fn report(e: &crate::error::Error) {
+    clear_progress();
+    // Whoever read stdout left on purpose: nothing to say.
+    if matches!(e, crate::error::Error::StdoutClosed) {
+        return;
+    }
+    // Errors carry values from the network and the environment: printed
+    // without control characters, and redacted as logs are.
+    let shown = |s: &str| crate::text::printable(&crate::text::redact::redact_message(s));
+    eprintln!("eic-ssh: {}", shown(&e.to_string()));
+    if let Some(hint) = e.hint() {
+        eprintln!("eic-ssh: hint: {}", shown(&hint));
+    }
 }
 
 /// A one-line status on stderr while connecting, only when stderr is a

@@ -30,13 +30,15 @@ pub async fn dial(name: &str, port: u16, targets: &[(String, u16)]) -> Result<Tc
         None => {
             tracing::info!("tunnel to {named}: direct, no proxy");
             dial::connect_any(targets).await.map_err(|e| {
-                let reason = match e {
-                    DialError::Connect { source, .. } => source.to_string(),
-                    other => other.to_string(),
+                // The refusal itself (the address is in `host`), or why
+                // there was no address to try.
+                let source = match e {
+                    DialError::Connect { source, .. } => source,
+                    other => std::io::Error::other(other),
                 };
                 Error::TunnelConnect {
                     host: named.clone(),
-                    reason,
+                    source,
                 }
             })
         }

@@ -176,10 +176,6 @@ pub struct Tunnel {
     eof: bool,
 }
 
-/// How long each step of opening a tunnel may take by default, as
-/// OpenSSH's `ConnectTimeout` in eic-ssh's `ssh-config` output.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Run one step of a connection within `limit`; a stall becomes an error
 /// naming the step and the host.
 pub async fn within<T>(
@@ -200,7 +196,7 @@ pub async fn within<T>(
 impl Tunnel {
     /// [`Tunnel::open_within`] with the default limit per step.
     pub async fn open(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Tunnel, Error> {
-        Tunnel::open_within(url, tls, DEFAULT_CONNECT_TIMEOUT).await
+        Tunnel::open_within(url, tls, crate::net::DEFAULT_CONNECT_TIMEOUT).await
     }
 
     /// Open the presigned URL: TCP with `TCP_NODELAY` (through a proxy where
@@ -256,10 +252,12 @@ impl Tunnel {
                     .map_err(|e| Error::Tunnel(format!("bad endpoint name {host}: {e}")))?;
                 let tls = tokio_rustls::TlsConnector::from(tls);
                 let handshake = async {
-                    tls.connect(name, tcp).await.map_err(|e| Error::TunnelTls {
-                        host: authority.clone(),
-                        reason: e.to_string(),
-                    })
+                    tls.connect(name, tcp)
+                        .await
+                        .map_err(|source| Error::TunnelTls {
+                            host: authority.clone(),
+                            source,
+                        })
                 };
                 MaybeTlsStream::Rustls(
                     within(limit, "the TLS handshake with", &authority, handshake).await?,
@@ -311,7 +309,7 @@ fn on_close(
     frame: Option<tungstenite::protocol::CloseFrame>,
 ) -> io::Result<()> {
     let (code, reason) = frame
-        .map(|f| (u16::from(f.code), crate::term::text::remote_text(&f.reason)))
+        .map(|f| (u16::from(f.code), crate::text::remote_text(&f.reason)))
         .unwrap_or((u16::from(CloseCode::Status), String::new()));
     tracing::debug!(code, reason, "the endpoint closed the tunnel");
     closed.record(code, reason.clone());
@@ -376,18 +374,18 @@ fn handshake_error(e: tungstenite::Error, authority: &str) -> Error {
                 .and_then(|v| httpdate::parse_http_date(v).ok());
             Error::TunnelRejected {
                 status,
-                code: field("ErrorCode").map(|c| crate::term::text::remote_text(&c)),
-                message: crate::term::text::remote_text(&message),
+                code: field("ErrorCode").map(|c| crate::text::remote_text(&c)),
+                message: crate::text::remote_text(&message),
                 date,
             }
         }
         tungstenite::Error::Tls(e) => Error::TunnelTls {
             host: authority.to_owned(),
-            reason: e.to_string(),
+            source: io::Error::other(e),
         },
-        tungstenite::Error::Io(e) => Error::TunnelConnect {
+        tungstenite::Error::Io(source) => Error::TunnelConnect {
             host: authority.to_owned(),
-            reason: e.to_string(),
+            source,
         },
         other => Error::Websocket(other),
     }

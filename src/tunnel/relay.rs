@@ -372,7 +372,7 @@ mod tests {
                 proptest::prop_assert!(status.error().is_none());
             } else {
                 let e = result.unwrap_err();
-                let safe = crate::term::text::remote_text(&reason);
+                let safe = crate::text::remote_text(&reason);
                 proptest::prop_assert!(e.to_string().contains(&safe));
                 proptest::prop_assert_eq!(status.abnormal().map(|(c, _)| c), Some(code));
                 let shown = status.error().map(|e| e.to_string()).unwrap_or_default();

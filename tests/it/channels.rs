@@ -233,7 +233,7 @@ async fn channels_the_instance_opens_unasked_are_refused_and_the_session_goes_on
         assert!(
             !out.stderr
                 .chars()
-                .any(|c| (c.is_control() && c != '\n') || eic_ssh::term::text::is_bidi_control(c)),
+                .any(|c| (c.is_control() && c != '\n') || eic_ssh::text::is_bidi_control(c)),
             "{:?}",
             out.stderr
         );

@@ -196,7 +196,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
             &url,
             tls.clone(),
             dial.clone(),
-            eic_ssh::tunnel::DEFAULT_CONNECT_TIMEOUT,
+            eic_ssh::net::DEFAULT_CONNECT_TIMEOUT,
         )
         .await
         .is_ok()
@@ -209,7 +209,7 @@ async fn a_tampered_signature_is_rejected_by_the_endpoint() {
         &tampered,
         tls,
         dial,
-        eic_ssh::tunnel::DEFAULT_CONNECT_TIMEOUT,
+        eic_ssh::net::DEFAULT_CONNECT_TIMEOUT,
     )
     .await
     {

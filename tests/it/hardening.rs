@@ -11,7 +11,7 @@ use crate::support::*;
 /// controls, which reorder what is displayed.
 fn unprintable(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|&c| (c.is_control() && c != '\n') || eic_ssh::term::text::is_bidi_control(c))
+        .filter(|&c| (c.is_control() && c != '\n') || eic_ssh::text::is_bidi_control(c))
         .collect()
 }
 

@@ -23,6 +23,7 @@ mod hostkeys;
 mod interactive;
 mod ipv6;
 mod keytypes;
+mod layering;
 mod openssh;
 mod profiles;
 mod properties;

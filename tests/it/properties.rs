@@ -10,9 +10,9 @@ use clap::Parser;
 use proptest::prelude::*;
 
 use eic_ssh::aws::cidr::parse_cidr;
-use eic_ssh::route::target::Target;
 use eic_ssh::ssh::console_keys;
 use eic_ssh::ssh::known_hosts::{self, HostKeyStatus};
+use eic_ssh::target::syntax::Target;
 
 const CASES: u32 = 256;
 

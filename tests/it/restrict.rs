@@ -586,7 +586,7 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
                 22,
                 22,
                 ALLOW.into(),
-                Some(eic_ssh::commands::restrict::plan::DESCRIPTION.into())
+                Some(eic_ssh::access::plan::DESCRIPTION.into())
             ),
             (23, 65535, "10.0.0.0/16".into(), Some("vpc".into())),
         ]

@@ -4,7 +4,7 @@
 //! `tag:aws:cloudformation:stack-name=web`): its PATH starts at the first
 //! colon after the `=`.
 
-use crate::route::target::Target;
+use crate::target::syntax::Target;
 
 /// One SRC or DST argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +117,7 @@ mod tests {
         Location::Remote {
             target: Target {
                 user: user.map(str::to_owned),
-                expr: crate::route::target::TargetExpr::Id("i-0123456789abcdef0".into()),
+                expr: crate::target::syntax::TargetExpr::Id("i-0123456789abcdef0".into()),
             },
             path: path.into(),
         }
@@ -155,7 +155,7 @@ mod tests {
         let tag = |user: Option<&str>, key: &str, value: &str, path: &str| Location::Remote {
             target: Target {
                 user: user.map(str::to_owned),
-                expr: crate::route::target::TargetExpr::Tag {
+                expr: crate::target::syntax::TargetExpr::Tag {
                     key: key.into(),
                     value: value.into(),
                 },

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli;
-use crate::commands::login::{self, LoggedIn, LoginArgs};
+use crate::connect::login::{self, LoggedIn, LoginOptions};
 use crate::error::Error;
 use crate::ssh::session;
 use crate::ssh::sftp::{self, Finish, Kind, MODE_BITS, Meta, Sftp};
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 pub use location::Location;
 use side::{LocalTemp, Side};
 
@@ -44,10 +44,11 @@ pub async fn run(args: cli::CpArgs, verbosity: cli::Verbosity) -> Result<u8, Err
             }
             let logged = login::login(
                 Some(target),
-                LoginArgs {
+                LoginOptions {
                     user,
-                    connect: &args.connect,
-                    host_keys: &args.host_keys,
+                    settings: args.connect.settings(),
+                    dest: args.connect.destination(""),
+                    host_keys: args.host_keys.checking(),
                     keepalive: session::Keepalive {
                         interval: std::time::Duration::from_secs(30),
                         count: 4,

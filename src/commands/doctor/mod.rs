@@ -6,18 +6,18 @@
 //! them, adds check 8 (`--connect`, a real connection) and prints them.
 
 use crate::access::{self, Check, Query, Status};
-use crate::aws::Aws;
 
 mod probe;
 
 use crate::cli::DoctorArgs;
+use crate::connect::context::Context;
 use crate::error::Error;
 use probe::connect_check;
 
 /// `eic-ssh doctor`: gather, check, print; 0 when nothing failed, else 1.
 pub async fn run(args: DoctorArgs, no_pick: bool) -> Result<u8, Error> {
-    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let Context { aws, .. } = Context::load(&args.aws.settings()).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let query = Query {
         instance_id: chosen.instance_id,
         port: args.port,

@@ -62,7 +62,7 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         timings.push(format!("key push for {user}: {}", ms(took)));
     }
 
-    let dest = crate::route::Destination {
+    let dest = crate::target::Destination {
         instance_id: instance.id.clone(),
         port: args.port,
         eice_id: Some(ep.id.clone()),
@@ -71,7 +71,7 @@ pub(super) async fn connect_check(aws: &Aws, f: &Facts, args: &DoctorArgs) -> Ch
         max_tunnel_duration: None,
         prefetched: None,
     };
-    let route = crate::route::Route {
+    let route = crate::target::Route {
         instance_id: instance.id.clone(),
         private_ip,
         vpc_id: instance.vpc_id.clone(),

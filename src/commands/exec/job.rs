@@ -10,14 +10,13 @@ use super::output::InstanceSink;
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 use crate::aws::keypush::{self, EphemeralKey};
-use crate::cli::VerifyHostKey;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{Destination, Route};
-use crate::ssh::host_keys::{self, HostKeyPolicy, StrictHostKeyChecking};
+use crate::ssh::host_keys::{self, HostKeyChecking, HostKeyPolicy};
 use crate::ssh::known_hosts;
 use crate::ssh::recorder::KnownHostsRecorder;
-use crate::ssh::session::{Keepalive, Repush, Session};
+use crate::ssh::session::{Keepalive, Login, Repush, Session};
+use crate::target::{Destination, Route};
 
 /// Tries for a tunnel that the endpoint refuses as over its quota.
 const TUNNEL_TRIES: u32 = 12;
@@ -35,9 +34,7 @@ pub struct Shared {
     pub aws: Arc<Aws>,
     pub command: Vec<u8>,
     pub parallel: Arc<Semaphore>,
-    pub known_hosts: std::path::PathBuf,
-    pub strict: StrictHostKeyChecking,
-    pub verify: VerifyHostKey,
+    pub host_keys: HostKeyChecking,
     pub notify: bool,
     pub recorder: KnownHostsRecorder,
 }
@@ -111,8 +108,8 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
         prefetched: None,
     };
     let key = EphemeralKey::generate()?;
-    let known_algorithms = known_hosts::known_algorithms(&shared.known_hosts, &info.id);
-    let console = (known_algorithms.is_empty() && shared.verify == VerifyHostKey::Console)
+    let known_algorithms = known_hosts::known_algorithms(&shared.host_keys.known_hosts, &info.id);
+    let console = (known_algorithms.is_empty() && shared.host_keys.console)
         .then(|| host_keys::fetch_console(aws.ec2().clone(), info.id.clone()));
 
     // The key push runs beside each tunnel attempt; a refusal for too many
@@ -156,9 +153,9 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
     let closed = tunnel.close_status();
     let policy = HostKeyPolicy {
         host: info.id.clone(),
-        known_hosts: shared.known_hosts.clone(),
+        known_hosts: shared.host_keys.known_hosts.clone(),
         notify: shared.notify,
-        strict: shared.strict,
+        strict: shared.host_keys.strict,
         console,
         known_algorithms,
         recorder: Some(shared.recorder.clone()),
@@ -176,16 +173,16 @@ async fn connect_and_run(shared: &Shared, job: Job, sink: &mut InstanceSink) -> 
             &job.user,
             &key.public_openssh,
         ));
-        let session = Session::connect(
-            tunnel,
+        let login = Login {
             policy,
-            &job.user,
-            key.private.clone(),
+            user: &job.user,
+            key: key.private.clone(),
             keepalive,
-            aws.connect_timeout,
-            Some(repush),
-        )
-        .await?;
+            limit: aws.connect_timeout,
+            repush: Some(repush),
+            fallback: None,
+        };
+        let session = Session::connect(tunnel, login).await?;
         let status = session.exec_captured(&shared.command, sink).await?;
         // Keep the endpoint's slot until the connection is really over, so
         // the next instance's tunnel does not overlap this one at the

@@ -17,12 +17,12 @@ use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::aws::Aws;
 use crate::aws::ec2::InstanceInfo;
-use crate::aws::find;
 use crate::cli::{ExecArgs, Verbosity};
+use crate::connect::context::Context;
 use crate::error::Error;
 use crate::ssh::recorder::KnownHostsRecorder;
+use crate::target::find;
 use job::{Job, Shared};
 use output::{InstanceSink, Printer};
 pub use report::Report;
@@ -56,7 +56,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
             ))
         })?;
     }
-    let aws = Arc::new(Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?);
+    let aws = Arc::new(Context::load(&args.aws.settings()).await?.aws);
 
     let (per_target, endpoints) = tokio::try_join!(
         try_join_all(args.targets.iter().map(|t| find::find_instances(
@@ -74,7 +74,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         .zip(&per_target)
         .find(|(_, f)| f.is_empty())
     {
-        return Err(super::target::no_match(&aws, &[&t.expr]).await);
+        return Err(crate::target::choose::no_match(&aws, &[&t.expr]).await);
     }
     let mut jobs: Vec<(InstanceInfo, String)> = Vec::new();
     for (target, found) in args.targets.iter().zip(per_target) {
@@ -91,9 +91,7 @@ pub async fn run(args: ExecArgs, verbosity: Verbosity) -> Result<u8, Error> {
         aws: aws.clone(),
         command: args.remote_command(),
         parallel: Arc::new(Semaphore::new(args.parallel as usize)),
-        known_hosts: args.host_keys.file(),
-        strict: args.host_keys.strict_host_key_checking,
-        verify: args.host_keys.verify_host_key,
+        host_keys: args.host_keys.checking(),
         notify: !verbosity.quiet,
         recorder: KnownHostsRecorder::start(args.host_keys.file()),
     });

@@ -9,8 +9,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
-use crate::route::target::validate_instance_id;
 use crate::ssh::capture::{OutputSink, Stream};
+use crate::target::syntax::validate_instance_id;
 
 /// Colours for the prefixes, one per instance in turn.
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::plan::{Action, Change, Plan};
+use crate::access::plan::{Action, Change, Plan};
 use crate::access::writes;
 use crate::error::Error;
 

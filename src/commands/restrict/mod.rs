@@ -14,18 +14,17 @@
 //! applying; 255 when a change failed (the report says what was done).
 
 pub mod apply;
-pub mod plan;
 pub mod render;
 #[cfg(test)]
 mod tests;
 
 use std::io::IsTerminal;
 
+use crate::access::plan::{self, Action, Plan, PlanStatus};
 use crate::access::{self, Query, writes};
-use crate::aws::Aws;
 use crate::cli::RestrictArgs;
+use crate::connect::context::Context;
 use crate::error::{EXIT_CONNECT_FAILED, Error};
-use plan::{Action, Plan, PlanStatus};
 
 /// `eic-ssh restrict`.
 pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
@@ -40,8 +39,8 @@ pub async fn run(args: RestrictArgs, no_pick: bool) -> Result<u8, Error> {
         // Always shown: a range this wide is rarely meant.
         eprintln!("eic-ssh: warning: {warning}");
     }
-    let aws = Aws::load(args.aws.region.as_deref(), args.aws.profile.as_deref()).await?;
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, false).await?;
+    let Context { aws, .. } = Context::load(&args.aws.settings()).await?;
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, false).await?;
     let instance_id = chosen.instance_id;
     let query = Query {
         instance_id: instance_id.clone(),

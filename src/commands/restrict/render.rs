@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use super::apply::{StepResult, StepStatus};
-use super::plan::{Action, ClientVsAllow, Plan, PlanStatus};
 use crate::access::Check;
+use crate::access::plan::{Action, ClientVsAllow, Plan, PlanStatus};
 
 fn check_lines(out: &mut String, checks: &[Check]) {
     for c in checks {

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::plan::{Action, Change, PlanStatus, make_plan, project};
+use crate::access::plan::{Action, Change, PlanStatus, make_plan, project};
 use crate::access::{ClientAddr, Facts, Peer, Rule, Status, evaluate, parse_cidr};
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
 
@@ -168,7 +168,7 @@ fn a_hostile_rule_description_is_escaped_exactly_in_the_restore_command() {
     assert!(
         !restore
             .chars()
-            .any(|c| c.is_control() || crate::term::text::is_bidi_control(c)),
+            .any(|c| c.is_control() || crate::text::is_bidi_control(c)),
         "{restore:?}"
     );
     let json = restore

@@ -49,7 +49,7 @@ pub async fn resolve(bind: &Bind, port: u16) -> Result<Vec<SocketAddr>, Error> {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => tokio::net::lookup_host((host.as_str(), port))
                 .await
-                .map_err(|e| listen_error(bind, port, &e))?
+                .map_err(|e| listen_error(bind, port, e))?
                 .collect(),
         },
     })
@@ -87,13 +87,16 @@ impl Listeners {
             }
         }
         match (listeners.is_empty(), first_error) {
-            (true, Some((addr, e))) => Err(Error::Listen {
+            (true, Some((addr, source))) => Err(Error::Listen {
                 addr: addr.to_string(),
-                reason: e.to_string(),
+                source,
             }),
             (true, None) => Err(Error::Listen {
                 addr: show(bind, port),
-                reason: "the name resolves to no address".into(),
+                source: io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the name resolves to no address",
+                ),
             }),
             // Loopback: a missing ::1 is fine, a taken one is not.
             (false, Some((addr, e)))
@@ -101,7 +104,7 @@ impl Listeners {
             {
                 Err(Error::Listen {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    source: e,
                 })
             }
             (false, _) => Ok(Listeners {
@@ -134,10 +137,10 @@ impl Listeners {
     }
 }
 
-fn listen_error(bind: &Bind, port: u16, e: &io::Error) -> Error {
+fn listen_error(bind: &Bind, port: u16, source: io::Error) -> Error {
     Error::Listen {
         addr: show(bind, port),
-        reason: e.to_string(),
+        source,
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use russh::client::Handle;
 use tokio::net::TcpListener;
 
-use crate::ssh::forward::{open_direct, pump, spec::PortForward};
+use crate::ssh::forward::pump::{open_direct, pump};
+use crate::ssh::forward::spec::PortForward;
 use crate::ssh::host_keys::Client;
 
 /// Accept on `listener` for as long as the session lives.

@@ -9,11 +9,11 @@ use russh::client::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::Error;
-use crate::ssh::forward::pump;
+use crate::ssh::forward::pump::pump;
 use crate::ssh::forward::spec::{Bind, PortForward};
 use crate::ssh::host_keys::Client;
 pub use crate::ssh::host_keys::Incoming;
-use crate::term::text::remote_text;
+use crate::text::remote_text;
 
 /// A remote forward the server accepted, with the port it listens on.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub async fn request(
             Err(e) => {
                 let err = Error::RemoteForwardRefused {
                     listen: format!("{}:{}", f.bind, f.port),
-                    reason: e.to_string(),
+                    source: e,
                 };
                 if best_effort {
                     tracing::warn!("{err}");

@@ -11,8 +11,8 @@ use russh::client::Handle;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::ssh::forward::pump::{open_direct, pump};
 use crate::ssh::forward::spec::check_host;
-use crate::ssh::forward::{open_direct, pump};
 use crate::ssh::host_keys::Client;
 
 /// The protocol version a client spoke, which decides the reply's shape.

@@ -2,6 +2,7 @@
 //! pipelined reads and writes: throughput is bounded by the window, not by
 //! round trips.
 
+mod meta;
 pub mod transfer;
 pub(crate) mod walk;
 
@@ -14,49 +15,10 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
 use crate::error::Error;
 use crate::ssh::host_keys::Client;
+pub use meta::{Finish, Kind, MODE_BITS, Meta};
+use meta::{S_IFDIR, S_IFLNK, S_IFMT};
 pub use transfer::{Reader, Writer};
-
-/// What a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-    /// A symbolic link, not followed: as `lstat` sees one, or a listed link
-    /// that leads nowhere (missing, or a loop).
-    Link,
-    /// A symbolic link to a directory, met in a listing: a recursive copy
-    /// does not descend into it (a loop would never end).
-    LinkToDir,
-    Other,
-}
-
-/// The metadata `cp` uses: type, size, permission bits and times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    pub kind: Kind,
-    pub size: u64,
-    /// Permission bits (`0o777`): setuid, setgid and sticky are never kept,
-    /// as ownership is not.
-    pub mode: u32,
-    pub atime: u32,
-    pub mtime: u32,
-}
-
-/// What a finished file gets, set on its open handle before it is closed
-/// (`fchmod`/`futimens`, SFTP `fsetstat`), not by path (only a server
-/// without `fsetstat` gets `setstat` on the temporary's name).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Finish {
-    /// Permission bits, exactly (no umask).
-    pub mode: Option<u32>,
-    /// Access and modification times.
-    pub times: Option<(u32, u32)>,
-}
-
-/// The permission bits a copy may give a file or directory: `rwx` for
-/// owner, group and others, never setuid, setgid or sticky (OpenSSH masks
-/// the same way, since the owner is not kept).
-pub const MODE_BITS: u32 = 0o777;
+pub use walk::{Owners, protected_link};
 
 /// Why `name`, from a directory listing, cannot be one path component
 /// under the destination (`None` when it can): OpenSSH's sftp refuses the
@@ -74,83 +36,6 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
         Some("a name with a NUL byte in it")
     } else {
         None
-    }
-}
-
-impl Meta {
-    /// From the file's `st_mode` and the rest.
-    pub fn from_mode(st_mode: u32, size: u64, atime: u32, mtime: u32) -> Meta {
-        let kind = match st_mode & S_IFMT {
-            0o100000 => Kind::File,
-            0o040000 => Kind::Dir,
-            S_IFLNK => Kind::Link,
-            _ => Kind::Other,
-        };
-        Meta {
-            kind,
-            size,
-            mode: st_mode & MODE_BITS,
-            atime,
-            mtime,
-        }
-    }
-
-    fn from_attrs(a: &FileAttributes) -> Meta {
-        Meta::from_mode(
-            a.permissions.unwrap_or(0),
-            a.size.unwrap_or(0),
-            a.atime.unwrap_or(0),
-            a.mtime.unwrap_or(0),
-        )
-    }
-}
-
-/// The owners that decide whether a symbolic link may be followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owners {
-    /// The link's owner, if the server says.
-    pub link: Option<u32>,
-    /// The owner of the directory the link is in, if the server says.
-    pub dir: Option<u32>,
-    /// That directory's mode.
-    pub dir_mode: u32,
-}
-
-impl Owners {
-    /// Whether the follower's uid is needed to decide: the link is in a
-    /// sticky, world-writable directory and not owned by its owner.
-    fn needs_follower(&self) -> bool {
-        self.dir_mode & 0o1002 == 0o1002 && (self.link.is_none() || self.link != self.dir)
-    }
-}
-
-/// Why a symbolic link in `dir` must not be followed by the user `me`, by
-/// the rule of Linux's `fs.protected_symlinks`: in a sticky, world-writable
-/// directory (like `/tmp`), a link is followed only by its owner, or when
-/// the directory's owner owns it too. Applied whatever the machine's own
-/// setting, since a link resolved by name and then renamed onto is never
-/// checked by the kernel.
-pub fn protected_link(dir: &str, owners: Owners, me: Option<u32>) -> Option<String> {
-    if !owners.needs_follower() {
-        return None;
-    }
-    let uid = |u: Option<u32>| {
-        u.map_or_else(
-            || "an owner the server does not tell".into(),
-            |u| format!("uid {u}"),
-        )
-    };
-    match (owners.link, me) {
-        (Some(link), Some(me)) if link == me => None,
-        (link, me) => Some(format!(
-            "a symbolic link owned by {}, in {dir}, a sticky world-writable directory owned by {}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks{}); remove the link or copy to the file it names",
-            uid(link),
-            uid(owners.dir),
-            match me {
-                Some(me) => format!(": you are uid {me}"),
-                None => ": and your own uid could not be told".into(),
-            }
-        )),
     }
 }
 
@@ -208,10 +93,6 @@ const MAX_IO: u64 = 255 * 1024;
 /// The most entries one directory listing may have: a server that never
 /// ends a listing must not exhaust memory.
 pub const MAX_LISTING: usize = 1 << 20;
-
-const S_IFMT: u32 = 0o170000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFDIR: u32 = 0o040000;
 
 impl Sftp {
     /// Start the `sftp` subsystem on a new channel of `handle`.

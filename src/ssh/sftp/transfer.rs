@@ -10,7 +10,7 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, StatusCode};
 
-use super::Finish;
+use super::meta::{Finish, MODE_BITS};
 
 /// Requests in flight per file: with 255 KiB chunks, about 8 MiB, within
 /// the 16 MiB window.
@@ -169,7 +169,7 @@ impl Writer {
         }
         if result.is_ok() && finish != Finish::default() {
             let attrs = FileAttributes {
-                permissions: finish.mode.map(|m| m & super::MODE_BITS),
+                permissions: finish.mode.map(|m| m & MODE_BITS),
                 atime: finish.times.map(|t| t.0),
                 mtime: finish.times.map(|t| t.1),
                 ..Default::default()

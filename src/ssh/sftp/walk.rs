@@ -8,7 +8,54 @@
 
 use std::collections::VecDeque;
 
-use super::{Owners, protected_link};
+/// The owners that decide whether a symbolic link may be followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// The link's owner, if the server says.
+    pub link: Option<u32>,
+    /// The owner of the directory the link is in, if the server says.
+    pub dir: Option<u32>,
+    /// That directory's mode.
+    pub dir_mode: u32,
+}
+
+impl Owners {
+    /// Whether the follower's uid is needed to decide: the link is in a
+    /// sticky, world-writable directory and not owned by its owner.
+    fn needs_follower(&self) -> bool {
+        self.dir_mode & 0o1002 == 0o1002 && (self.link.is_none() || self.link != self.dir)
+    }
+}
+
+/// Why a symbolic link in `dir` must not be followed by the user `me`, by
+/// the rule of Linux's `fs.protected_symlinks`: in a sticky, world-writable
+/// directory (like `/tmp`), a link is followed only by its owner, or when
+/// the directory's owner owns it too. Applied whatever the machine's own
+/// setting, since a link resolved by name and then renamed onto is never
+/// checked by the kernel.
+pub fn protected_link(dir: &str, owners: Owners, me: Option<u32>) -> Option<String> {
+    if !owners.needs_follower() {
+        return None;
+    }
+    let uid = |u: Option<u32>| {
+        u.map_or_else(
+            || "an owner the server does not tell".into(),
+            |u| format!("uid {u}"),
+        )
+    };
+    match (owners.link, me) {
+        (Some(link), Some(me)) if link == me => None,
+        (link, me) => Some(format!(
+            "a symbolic link owned by {}, in {dir}, a sticky world-writable directory owned by {}; written through, it would put the file wherever that user chose, so it is not followed (the rule of fs.protected_symlinks{}); remove the link or copy to the file it names",
+            uid(link),
+            uid(owners.dir),
+            match me {
+                Some(me) => format!(": you are uid {me}"),
+                None => ": and your own uid could not be told".into(),
+            }
+        )),
+    }
+}
 
 /// What a path is, not following it.
 pub(crate) struct Node {

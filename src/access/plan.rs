@@ -1,4 +1,4 @@
-//! The plan: a pure function of doctor's facts and the allowed networks.
+//! restrict's plan: a pure function of doctor's facts and the allowed networks.
 //!
 //! The order never opens a wider path, even for a moment:
 //! 1. add the rules that only add (the allowed networks, and the other ports
@@ -167,7 +167,7 @@ fn ip_permissions(r: &Rule, with_description: bool) -> String {
 fn escape_unprintable(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
-        if c.is_control() || crate::term::text::is_bidi_control(c) {
+        if c.is_control() || crate::text::is_bidi_control(c) {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);

@@ -8,14 +8,18 @@
 //!         SendSSHPublicKey ─────────────────────────┘
 //! ```
 
+pub mod background;
+pub mod context;
+pub mod login;
+
 use std::time::SystemTime;
 
 use crate::aws::endpoint_name;
 use crate::aws::{Aws, retry};
 use crate::error::Error;
-use crate::route::cache::RouteCache;
-pub use crate::route::resolve::resolve;
-use crate::route::{Destination, KeyPush, Route};
+use crate::target::cache::RouteCache;
+pub use crate::target::resolve::resolve;
+use crate::target::{Destination, KeyPush, Route};
 use crate::tunnel::Tunnel;
 use crate::tunnel::presign::{self, TunnelRequest};
 
@@ -32,7 +36,7 @@ pub async fn open_tunnel(aws: &Aws, dest: &Destination, route: &Route) -> Result
     endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).map_err(|reason| {
         Error::UntrustedEndpointName {
             endpoint: route.endpoint_id.clone(),
-            name: crate::term::text::remote_text(&route.dns_name),
+            name: crate::text::remote_text(&route.dns_name),
             reason,
         }
     })?;
@@ -186,7 +190,7 @@ pub async fn connect_cached(
     let cached = cached.filter(|route| {
         let ok = endpoint_name::check(&route.dns_name, &route.endpoint_id, &aws.region).is_ok();
         if !ok {
-            tracing::info!(dns_name = %crate::term::text::remote_text(&route.dns_name), "ignoring a cached route whose endpoint name is not the service's");
+            tracing::info!(dns_name = %crate::text::remote_text(&route.dns_name), "ignoring a cached route whose endpoint name is not the service's");
             forget(cache, aws, &dest.instance_id);
         }
         ok

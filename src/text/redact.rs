@@ -1,11 +1,11 @@
-//! Redaction at the log writer: every line a log event prints goes through
-//! [`redact`] on its way to stderr, whatever filter let it through, so no
-//! verbosity and no `RUST_LOG` shows a credential, a signature, a proxy
-//! password or a private key (aws-sigv4's canonical request and
-//! tungstenite's request trace otherwise print them at trace level).
+//! Redaction: every line a log event prints goes through [`redact`] on
+//! its way to stderr (the writer is `term::logging`'s), whatever filter let
+//! it through, so no verbosity and no `RUST_LOG` shows a credential, a
+//! signature, a proxy password or a private key (aws-sigv4's canonical
+//! request and tungstenite's request trace otherwise print them at trace
+//! level); an error's message goes through [`redact_message`].
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -108,47 +108,6 @@ fn apply(text: &str, keep: impl Fn(&Rule) -> bool) -> Cow<'_, str> {
         }
     }
     out
-}
-
-/// A `MakeWriter` for tracing: each event is collected, redacted and then
-/// written to stderr in one piece.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RedactingStderr;
-
-/// One event's bytes on their way to stderr.
-#[derive(Debug, Default)]
-pub struct EventWriter {
-    buf: Vec<u8>,
-}
-
-impl Write for EventWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for EventWriter {
-    fn drop(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let text = String::from_utf8_lossy(&self.buf);
-        crate::term::clear_progress();
-        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
-    type Writer = EventWriter;
-
-    fn make_writer(&'a self) -> EventWriter {
-        EventWriter::default()
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::Filter;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo, choose_endpoint, endpoint_info, instance_info};
 use crate::aws::errors::api_error;
 use crate::error::Error;
-use crate::route::target::TargetExpr;
+use crate::target::syntax::TargetExpr;
 
 /// The states an instance found by anything but its ID may be in: stopped,
 /// stopping and terminated instances cannot be reached, so a name never

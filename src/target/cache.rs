@@ -6,16 +6,15 @@
 //! dropped and looked up afresh, once.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::route::Route;
-use crate::route::target::TargetExpr;
+use crate::fs::atomic;
+use crate::target::Route;
+use crate::target::syntax::TargetExpr;
 
 /// How long a route is trusted without a fresh lookup.
 pub const TTL: Duration = Duration::from_secs(3600);
@@ -227,13 +226,9 @@ impl RouteCache {
     }
 
     /// Hold the cache's lock while reading, changing and writing it.
-    fn lock(&self) -> std::io::Result<super::locked_file::Locked> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        super::locked_file::lock_beside(&self.path)
+    fn lock(&self) -> std::io::Result<crate::fs::lock::Locked> {
+        atomic::private_dir(atomic::parent(&self.path))?;
+        crate::fs::lock::lock_beside(&self.path)
     }
 
     fn load(&self) -> BTreeMap<String, Entry> {
@@ -243,24 +238,11 @@ impl RouteCache {
             .unwrap_or_default()
     }
 
-    /// Write to a temporary file beside the cache, then rename over it.
+    /// Replace the cache whole (user-only): readers need no lock.
     fn save(&self, entries: &BTreeMap<String, Entry>) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        let tmp = dir.join(format!(".routes.{}.tmp", std::process::id()));
+        atomic::private_dir(atomic::parent(&self.path))?;
         let body = serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        atomic::write(&self.path, &body, 0o600)
     }
 }
 

@@ -13,8 +13,9 @@ use crate::aws::Aws;
 use crate::aws::keypush;
 use crate::cli::TunnelArgs;
 use crate::connect;
+use crate::connect::context::{Context, Settings};
 use crate::error::Error;
-use crate::route::{self, KeyPush};
+use crate::target::{self, KeyPush};
 use crate::tunnel::relay::{CLOSE_GRACE, Relayed};
 
 /// `eic-ssh tunnel`: listen locally; each accepted connection gets its own
@@ -33,14 +34,13 @@ pub async fn run(args: TunnelArgs, no_pick: bool) -> Result<u8, Error> {
         eprintln!("eic-ssh: warning: {warning}");
     }
     let listeners = bind(args.bind, args.local_port).await?;
-    let mut aws = Aws::load(
-        args.connect.aws.region.as_deref(),
-        args.connect.aws.profile.as_deref(),
-    )
-    .await?;
-    aws.set_connect_timeout(args.connect.connect_timeout());
-    let aws = Arc::new(aws);
-    let chosen = crate::commands::target::choose(&aws, &args.target, no_pick, true).await?;
+    // Each connection's route is the one looked up here: no cache.
+    let settings = Settings {
+        cache: false,
+        ..args.connect.settings()
+    };
+    let aws = Arc::new(Context::load(&settings).await?.aws);
+    let chosen = crate::target::choose::choose(&aws, &args.target, no_pick, true).await?;
     let mut dest = args.connect.destination(&chosen.instance_id);
     dest.prefetched = chosen.prefetched;
     // The route does not change between connections; the URL must.
@@ -178,8 +178,8 @@ struct Open<'a> {
     id: u64,
     peer: SocketAddr,
     aws: &'a Aws,
-    dest: &'a route::Destination,
-    route: &'a route::Route,
+    dest: &'a target::Destination,
+    route: &'a target::Route,
     push: Option<&'a KeyPush>,
 }
 
@@ -256,9 +256,9 @@ pub fn exposure_warning(addr: IpAddr) -> Option<String> {
 /// by both.
 async fn bind(addr: Option<IpAddr>, port: u16) -> Result<Vec<TcpListener>, Error> {
     let listen = |a: SocketAddr| async move {
-        TcpListener::bind(a).await.map_err(|e| Error::Listen {
+        TcpListener::bind(a).await.map_err(|source| Error::Listen {
             addr: a.to_string(),
-            reason: e.to_string(),
+            source,
         })
     };
     if let Some(ip) = addr {

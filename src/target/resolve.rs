@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::aws::Aws;
 use crate::aws::ec2::{self as lookup, EndpointInfo, InstanceInfo};
-use crate::aws::find;
 use crate::error::Error;
-use crate::route::{Destination, Route};
+use crate::target::find;
+use crate::target::{Destination, Route};
 
 /// Find the private IP and endpoint, skipping each lookup the caller answered.
 /// With `--private-ip`, `--eice-id` and `--eice-dns` all given, no EC2 call

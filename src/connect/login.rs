@@ -6,20 +6,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
+use super::context::{Context, Settings};
 use crate::aws::{self, keypush};
-use crate::cli;
 use crate::connect;
 use crate::error::Error;
-use crate::route::{self, target::Target};
-use crate::ssh::{host_keys, known_hosts, session};
+use crate::ssh::host_keys::{self, HostKeyChecking};
+use crate::ssh::{known_hosts, session};
+use crate::target::{self, Target};
 use crate::term;
 use crate::tunnel::CloseStatus;
 
 /// What a login needs besides the target.
-pub struct LoginArgs<'a> {
+pub struct LoginOptions {
     pub user: String,
-    pub connect: &'a cli::ConnectArgs,
-    pub host_keys: &'a cli::HostKeyArgs,
+    /// The AWS configuration, timeouts and cache to load.
+    pub settings: Settings,
+    /// The port and the route given on the command line (`--eice-id`,
+    /// `--private-ip`…); its instance ID is replaced by the chosen one's.
+    pub dest: target::Destination,
+    pub host_keys: HostKeyChecking,
     pub keepalive: session::Keepalive,
     pub quiet: bool,
     pub serial_push: bool,
@@ -48,7 +53,7 @@ impl LoggedIn {
 
 /// Log in to the instance `target` names, or (no target, on a terminal) the
 /// one the user picks among the running instances that have an endpoint.
-pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<LoggedIn, Error> {
+pub async fn login(target: Option<&Target>, args: LoginOptions) -> Result<LoggedIn, Error> {
     let user = args.user.clone();
     let progress = term::Progress::new(args.quiet);
     // Say what is under way, and no more: a Name is looked up before any
@@ -60,13 +65,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             None => format!("looking up {}", target.expr),
         });
     }
-    let mut aws = aws::Aws::load(
-        args.connect.aws.region.as_deref(),
-        args.connect.aws.profile.as_deref(),
-    )
-    .await?;
-    aws.set_connect_timeout(args.connect.connect_timeout());
-    let cache = args.connect.cache();
+    let Context { aws, cache } = Context::load(&args.settings).await?;
     let scope = aws.cache_scope();
     let profile = Some(scope.as_str());
     // A target that names an instance reached before (by its Name tag or
@@ -75,9 +74,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     // only if it finds that same instance: a warm connection by name is
     // then one round trip, as by ID.
     let remembered = match (target, &cache) {
-        (Some(t), Some(c))
-            if t.instance_id().is_none() && !args.connect.destination("").has_route_flags() =>
-        {
+        (Some(t), Some(c)) if t.instance_id().is_none() && !args.dest.has_route_flags() => {
             c.instance_for(profile, &aws.region, &t.expr)
         }
         _ => None,
@@ -89,22 +86,22 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
                 t.expr
             );
             progress.say(&format!("looking up {} and pushing a key to {id}", t.expr));
-            let choose = super::target::choose(&aws, t, args.no_pick, false);
+            let choose = crate::target::choose::choose(&aws, t, args.no_pick, false);
             let early = start(
                 &aws,
                 &args,
                 &user,
                 cache.as_ref(),
-                args.connect.destination(&id),
+                args.dest.with_instance(&id),
             );
             let (chosen, early) = tokio::join!(choose, early);
             (chosen, Some(early))
         }
         (Some(t), None) => (
-            super::target::choose(&aws, t, args.no_pick, true).await,
+            crate::target::choose::choose(&aws, t, args.no_pick, true).await,
             None,
         ),
-        (None, _) => (super::target::pick_running(&aws).await, None),
+        (None, _) => (crate::target::choose::pick_running(&aws).await, None),
     };
     let chosen = chosen.inspect_err(|_| progress.clear())?;
     let started = match early {
@@ -124,7 +121,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
             if target.is_none_or(|t| t.instance_id().is_none()) {
                 progress.say(&format!("pushing a key to {}", chosen.instance_id));
             }
-            let mut dest = args.connect.destination(&chosen.instance_id);
+            let mut dest = args.dest.with_instance(&chosen.instance_id);
             dest.prefetched = chosen.prefetched;
             start(&aws, &args, &user, cache.as_ref(), dest)
                 .await
@@ -142,25 +139,27 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         from_cache,
     } = started;
     let fell_back = AtomicBool::new(false);
-    let fallback = || {
-        may_fall_back.then_some(async {
-            tracing::info!(
-                "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
-            );
-            let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
-            keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
-                .await?;
-            fell_back.store(true, Ordering::Relaxed);
-            Ok(k.private)
+    let fallback = || -> Option<session::Fallback<'_>> {
+        may_fall_back.then(|| -> session::Fallback<'_> {
+            Box::pin(async {
+                tracing::info!(
+                    "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
+                );
+                let k = keypush::EphemeralKey::generate_type(keypush::KeyType::Ecdsa)?;
+                keypush::send_public_key(aws.eic(), &dest.instance_id, &user, &k.public_openssh)
+                    .await?;
+                fell_back.store(true, Ordering::Relaxed);
+                Ok(k.private)
+            })
         })
     };
     let mut opened = Instant::now();
     let mut closed = tunnel.close_status();
     let policy = host_keys::HostKeyPolicy {
         host: dest.instance_id.clone(),
-        known_hosts: args.host_keys.file(),
+        known_hosts: args.host_keys.known_hosts.clone(),
         notify: !args.quiet,
-        strict: args.host_keys.strict_host_key_checking,
+        strict: args.host_keys.strict,
         console,
         known_algorithms,
         recorder: None,
@@ -179,17 +178,16 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
     };
     // The tunnel's TLS and framing run in a task of their own, beside the
     // session's SSH work: bulk transfers use both cores.
-    let mut session = session::Session::connect_with_fallback(
-        tunnel.into_pipe(),
-        policy.clone(),
-        &user,
-        key.private.clone(),
-        args.keepalive,
+    let login = |policy| session::Login {
+        policy,
+        user: &user,
+        key: key.private.clone(),
+        keepalive: args.keepalive,
         limit,
-        Some(repush()),
-        fallback(),
-    )
-    .await;
+        repush: Some(repush()),
+        fallback: fallback(),
+    };
+    let mut session = session::Session::connect(tunnel.into_pipe(), login(policy.clone())).await;
     // A cached route whose tunnel closed before SSH could start (the IP now
     // belongs to nothing, say): look up afresh and retry, once.
     if from_cache && session.is_err() && closed.abnormal().is_some() {
@@ -201,17 +199,7 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
         let (tunnel, _route, _) = connected.inspect_err(|_| progress.clear())?;
         opened = Instant::now();
         closed = tunnel.close_status();
-        session = session::Session::connect_with_fallback(
-            tunnel.into_pipe(),
-            policy,
-            &user,
-            key.private.clone(),
-            args.keepalive,
-            limit,
-            Some(repush()),
-            fallback(),
-        )
-        .await;
+        session = session::Session::connect(tunnel.into_pipe(), login(policy)).await;
     }
     if session.is_ok() && fell_back.load(Ordering::Relaxed) {
         tracing::info!(
@@ -235,9 +223,9 @@ pub async fn login(target: Option<&Target>, args: LoginArgs<'_>) -> Result<Logge
 
 /// A login under way: the instance, its key pushed and its tunnel open.
 struct Started {
-    dest: route::Destination,
+    dest: target::Destination,
     key: keypush::EphemeralKey,
-    push: route::KeyPush,
+    push: target::KeyPush,
     console: Option<host_keys::ConsoleFetch>,
     known_algorithms: Vec<russh::keys::Algorithm>,
     /// Only the default key type may fall back; a type asked for is final.
@@ -250,17 +238,16 @@ struct Started {
 /// fetched alongside for a first contact).
 async fn start(
     aws: &aws::Aws,
-    args: &LoginArgs<'_>,
+    args: &LoginOptions,
     user: &str,
-    cache: Option<&route::cache::RouteCache>,
-    dest: route::Destination,
+    cache: Option<&target::cache::RouteCache>,
+    dest: target::Destination,
 ) -> Result<Started, Error> {
     dest.check_eice_dns(&aws.region)?;
     let instance_id = dest.instance_id.clone();
     // A first contact is verified against the console, fetched alongside.
-    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.file(), &instance_id);
-    let console = (known_algorithms.is_empty()
-        && args.host_keys.verify_host_key == cli::VerifyHostKey::Console)
+    let known_algorithms = known_hosts::known_algorithms(&args.host_keys.known_hosts, &instance_id);
+    let console = (known_algorithms.is_empty() && args.host_keys.console)
         .then(|| host_keys::fetch_console(aws.ec2().clone(), instance_id.clone()));
     let scope = aws.cache_scope();
     let profile = Some(scope.as_str());
@@ -281,7 +268,7 @@ async fn start(
         .unwrap_or(keypush::KeyType::Ed25519);
     let key = keypush::EphemeralKey::generate_type(key_type)?;
     let may_fall_back = args.key_type.is_none() && key_type == keypush::KeyType::Ed25519;
-    let push = route::KeyPush {
+    let push = target::KeyPush {
         os_user: user.to_owned(),
         public_key: key.public_openssh.clone(),
     };

@@ -1,11 +1,6 @@
 //! The route to an instance: where to connect (the destination), what was
 //! resolved (the route), how it is found and how it is cached.
 
-pub mod cache;
-pub mod locked_file;
-pub mod resolve;
-pub mod target;
-
 use std::sync::Arc;
 
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
@@ -38,6 +33,14 @@ pub struct Prefetched {
 }
 
 impl Destination {
+    /// The same port and route flags, for `instance_id`.
+    pub fn with_instance(&self, instance_id: &str) -> Destination {
+        Destination {
+            instance_id: instance_id.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Whether the command line gave any part of the route (`--private-ip`,
     /// `--eice-id`, `--eice-dns`).
     pub fn has_route_flags(&self) -> bool {

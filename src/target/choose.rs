@@ -8,10 +8,10 @@ use futures_util::future::try_join_all;
 
 use crate::aws::Aws;
 use crate::aws::ec2::{EndpointInfo, InstanceInfo};
-use crate::aws::find;
-use crate::error::Error;
-use crate::route::Prefetched;
-use crate::route::target::{Target, TargetExpr};
+use crate::error::{DidYouMean, Error};
+use crate::target::Prefetched;
+use crate::target::find;
+use crate::target::syntax::{Target, TargetExpr};
 use crate::term::{picker, table};
 
 /// The instance a target names, and what was looked up to find it.
@@ -107,8 +107,7 @@ pub async fn pick_running(aws: &Aws) -> Result<Chosen, Error> {
                 .into(),
             region: aws.region.clone(),
             identity: aws.identity(),
-            subcommand: None,
-            names: Vec::new(),
+            close: Box::default(),
         });
     }
     let (header, rows) = split_header(table::render(&instance_rows(&reachable)));
@@ -170,16 +169,30 @@ pub async fn no_match(aws: &Aws, exprs: &[&TargetExpr]) -> Error {
         return e;
     }
     let known: Vec<&str> = listing.iter().filter_map(|i| i.name.as_deref()).collect();
-    let subcommands = crate::cli::subcommand_names();
     Error::NoMatch {
         searched,
         region: aws.region.clone(),
         identity: aws.identity(),
-        subcommand: names
-            .iter()
-            .find_map(|n| closest(n, subcommands.iter().map(String::as_str), false)),
-        names: names.iter().flat_map(|n| close_names(n, &known)).collect(),
+        close: Box::new(DidYouMean {
+            typed: names.iter().map(|n| (*n).to_owned()).collect(),
+            subcommand: None,
+            names: names.iter().flat_map(|n| close_names(n, &known)).collect(),
+        }),
     }
+}
+
+/// A lookup that matched nothing, with the subcommand among `subcommands`
+/// that a Name it searched for is close to (`exce` → `exec`): the command
+/// line knows the subcommands, the lookup does not. Any other error is
+/// returned as it is.
+pub fn suggest_subcommand(mut e: Error, subcommands: &[String]) -> Error {
+    if let Error::NoMatch { close, .. } = &mut e {
+        close.subcommand = close
+            .typed
+            .iter()
+            .find_map(|n| closest(n, subcommands.iter().map(String::as_str), false));
+    }
+    e
 }
 
 /// Of `candidates`, the one closest to `typed`, if any is close (see

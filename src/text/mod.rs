@@ -4,6 +4,8 @@
 //! the window title or clear the screen, reorder what is shown with bidi
 //! controls, nor flood the terminal.
 
+pub mod redact;
+
 /// The most bytes of remote text shown, about 1 KB.
 pub const MAX_REMOTE_TEXT: usize = 1024;
 
