@@ -286,15 +286,16 @@ async fn missing_credentials_are_explained() {
 #[async_test]
 async fn tls_is_verified_against_the_ca_bundle() {
     let f = Fixture::new().await;
-    // Without the simulator's CA, its certificate is refused: the API call
-    // fails in the TLS handshake, and nothing reaches the simulator.
+    // Without the simulator's CA, its certificate is refused: the API calls
+    // fail in the TLS handshake, and nothing reaches the simulator. (The
+    // two lookups run side by side: either may be the one reported.)
     let out = f
         .run_without(&["AWS_CA_BUNDLE"], &[&f.target(), "--", "true"])
         .await;
     out.assert_status(255)
         .assert_stdout("")
-        .assert_stderr_contains("DescribeInstances")
-        .assert_stderr_contains("certificate");
+        .assert_stderr_contains("eic-ssh: Describe")
+        .assert_stderr_contains("TLS handshake failed: invalid peer certificate");
     f.assert_no_calls();
 
     // The profile's ca_bundle works as AWS_CA_BUNDLE does.
