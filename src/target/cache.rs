@@ -346,13 +346,35 @@ mod tests {
         );
     }
 
+    /// An entry is read while it is younger than the TTL, and not once it
+    /// is older: its age is set by rewriting when it was saved, so no test
+    /// waits for an hour (or a second) to pass.
     #[test]
     fn stale_entries_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cache = RouteCache::at(dir.path().join("routes.json"));
+        let cache = RouteCache::at(dir.path().join("routes.json"));
+        let aged = |secs: u64| {
+            let mut entries = cache.load();
+            for e in entries.values_mut() {
+                e.saved_at = now() - secs;
+            }
+            cache.save(&entries).unwrap();
+        };
         cache.put(None, "r", &route());
-        cache.ttl = Duration::ZERO;
-        std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(cache.get(None, "r", "i-0123456789abcdef0"), None);
+        let name = TargetExpr::Name("web-1".into());
+        for (age, fresh) in [
+            (0, true),
+            (TTL.as_secs() - 60, true),
+            (TTL.as_secs() + 60, false),
+        ] {
+            aged(age);
+            let got = cache.get(None, "r", "i-0123456789abcdef0");
+            assert_eq!(got.is_some(), fresh, "an entry {age} s old");
+            assert_eq!(
+                cache.instance_for(None, "r", &name).is_some(),
+                fresh,
+                "{age} s"
+            );
+        }
     }
 }

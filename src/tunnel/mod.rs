@@ -349,7 +349,7 @@ impl Tunnel {
             limit,
             "the TCP connection to",
             &authority,
-            dial::dial(&targets),
+            dial::dial(&host, port, &targets),
         )
         .await?;
         let tcp = BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
@@ -378,7 +378,8 @@ impl Tunnel {
         config.read_buffer_size = WS_READ_BUFFER;
         // Replies to pings queue up when the endpoint does not read them; a
         // hostile one flooding pings grew memory without bound. Past this,
-        // the tunnel fails instead. (tungstenite requires it to exceed
+        // a pong that does not fit waits in place of the next one
+        // (security.rs's ping flood test). (tungstenite requires it to exceed
         // `write_buffer_size`; a full frame and a buffer's worth fit.)
         config.write_buffer_size = WS_WRITE_BUFFER;
         config.max_write_buffer_size = MAX_WS_WRITE_BUFFER;

@@ -3,6 +3,7 @@
 
 use crate::support::*;
 
+/// The operations the simulator answered so far, as `Op status`.
 fn ops(f: &Fixture) -> Vec<String> {
     f.sim
         .request_log()
@@ -11,71 +12,68 @@ fn ops(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Where the fixture's eic-ssh keeps the cache.
+fn cache_file(f: &Fixture) -> std::path::PathBuf {
+    f.home.path().join(".cache/eic-ssh/routes.json")
+}
+
+#[async_test]
 async fn a_warm_connection_needs_only_the_tunnel_and_the_push() {
     let f = Fixture::new().await;
-    let out = f.run(&[&f.target(), "--", "echo", "cold"], b"").await;
-    assert_eq!(out.stdout_str(), "cold\n", "{}", out.stderr);
+    f.run(&[&f.target(), "--", "echo", "cold"], b"")
+        .await
+        .assert_stdout("cold\n");
     let cold = ops(&f);
     assert!(
         cold.iter().any(|o| o.starts_with("DescribeInstances ")),
         "{cold:?}"
     );
 
-    let out = f.run(&[&f.target(), "--", "echo", "warm"], b"").await;
-    assert_eq!(out.stdout_str(), "warm\n", "{}", out.stderr);
-    let warm: Vec<String> = ops(&f).split_off(cold.len());
-    assert_eq!(warm.len(), 2, "{warm:?}");
-    assert!(
-        warm.contains(&"SendSSHPublicKey 200".to_owned())
-            && warm.contains(&"OpenTunnel 101".to_owned()),
-        "{warm:?}"
-    );
+    f.run(&[&f.target(), "--", "echo", "warm"], b"")
+        .await
+        .assert_stdout("warm\n");
+    let mut warm: Vec<String> = ops(&f).split_off(cold.len());
+    warm.sort();
+    assert_eq!(warm, ["OpenTunnel 101", "SendSSHPublicKey 200"]);
 
     // The cache holds no secrets and only the user can read it.
-    let path = f.home.path().join(".cache/eic-ssh/routes.json");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(cache_file(&f)).unwrap();
     assert!(
         text.contains("10.0.1.10") && text.contains("eice-0123456789abcdef0"),
         "{text}"
     );
-    assert!(
-        !text.contains(&f.sim.credentials().secret_access_key)
-            && !text.contains(&f.sim.credentials().access_key_id)
-    );
+    let creds = f.sim.credentials();
+    assert!(!text.contains(&creds.secret_access_key) && !text.contains(&creds.access_key_id));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(cache_file(&f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_stale_route_is_looked_up_afresh_once() {
     let f = Fixture::new().await;
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success();
     // The instance's private IP changes behind the cache's back.
-    f.sim.set_world(|w| {
-        for i in &mut w.instances {
-            if i.id == INSTANCE {
-                i.private_ip = Some("10.0.1.99".into());
-            }
-        }
-    });
+    f.set_instance(INSTANCE, |i| i.private_ip = Some("10.0.1.99".into()));
     let before = ops(&f).len();
-    let out = f.run(&[&f.target(), "--", "echo", "recovered"], b"").await;
-    assert_eq!(out.stdout_str(), "recovered\n", "{}", out.stderr);
+    f.run(&[&f.target(), "--", "echo", "recovered"], b"")
+        .await
+        .assert_stdout("recovered\n");
     let after: Vec<String> = ops(&f).split_off(before);
     let tunnels: Vec<&String> = after
         .iter()
         .filter(|o| o.starts_with("OpenTunnel"))
         .collect();
-    assert_eq!(
-        tunnels.len(),
-        2,
-        "one failed cached attempt, one fresh: {after:?}"
-    );
+    // One failed cached attempt, one fresh.
+    assert_eq!(tunnels.len(), 2, "{after:?}");
     assert!(
         !tunnels[0].ends_with("101") && tunnels[1].ends_with("101"),
         "{after:?}"
@@ -84,58 +82,68 @@ async fn a_stale_route_is_looked_up_afresh_once() {
         after.iter().any(|o| o.starts_with("DescribeInstances ")),
         "{after:?}"
     );
-    let text = std::fs::read_to_string(f.home.path().join(".cache/eic-ssh/routes.json")).unwrap();
+    let text = std::fs::read_to_string(cache_file(&f)).unwrap();
     assert!(
         text.contains("10.0.1.99"),
         "the fresh route was cached: {text}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_cache_and_cache_clear() {
     let f = Fixture::new().await;
-    let path = f.home.path().join(".cache/eic-ssh/routes.json");
-    let out = f.run(&["--no-cache", &f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let path = cache_file(&f);
+    f.run(&["--no-cache", &f.target(), "--", "true"], b"")
+        .await
+        .assert_success();
     assert!(!path.exists());
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success();
     assert!(path.exists());
-    let out = f.run(&["cache", "path"], b"").await;
-    assert_eq!(out.stdout_str().trim(), path.display().to_string());
-    let out = f.run(&["cache", "clear"], b"").await;
-    assert_eq!(out.status, Some(0));
-    assert!(out.stderr.contains("cleared"), "{}", out.stderr);
+    f.run(&["cache", "path"], b"")
+        .await
+        .assert_stdout(&format!("{}\n", path.display()));
+    f.run(&["cache", "clear"], b"")
+        .await
+        .assert_success()
+        .assert_stderr_contains("cleared");
     assert!(!path.exists());
+    // Cleared, the next connection looks up again.
+    let before = f.ops().len();
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success();
+    assert!(
+        f.ops()[before..].iter().any(|o| o == "DescribeInstances"),
+        "{:?}",
+        f.ops()
+    );
 }
 
 /// `eic-ssh ls` records what it listed, as a connection's lookup does: shell
 /// completion then offers the Names, and the next connection needs no
 /// lookup. `--no-cache` records nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ls_feeds_completion_and_the_next_connection() {
     let f = Fixture::new().await;
-    let path = f.home.path().join(".cache/eic-ssh/routes.json");
+    let path = cache_file(&f);
     let complete = |word: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eic-ssh"));
         cmd.env_clear()
             .envs(f.env())
             .env("COMPLETE", "fish")
             .args(["--", "eic-ssh", word]);
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let out: Output = cmd.output().unwrap().into();
+        out.assert_success().stdout_str()
     };
     assert_eq!(complete("web"), "", "nothing seen yet");
 
-    let out = f.run(&["ls", "--no-cache"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    f.run(&["ls", "--no-cache"], b"").await.assert_success();
     assert!(!path.exists());
 
-    let out = f.run(&["ls"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    let offered = complete("web");
-    assert_eq!(offered, format!("web-1\t{INSTANCE}\n"));
+    f.run(&["ls"], b"").await.assert_success();
+    assert_eq!(complete("web"), format!("web-1\t{INSTANCE}\n"));
     // The stopped web-1 and the instance with no endpoint have no route.
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
@@ -143,13 +151,11 @@ async fn ls_feeds_completion_and_the_next_connection() {
         "{text}"
     );
 
-    // The next connection by Name goes straight to the tunnel.
-    let before = f.sim.request_log().len();
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    let ops: Vec<String> = f.sim.request_log()[before..]
-        .iter()
-        .map(|e| e.op.clone())
-        .collect();
+    // The next connection to it goes straight to the tunnel.
+    let before = f.ops().len();
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success();
+    let ops = f.ops().split_off(before);
     assert!(!ops.iter().any(|op| op.starts_with("Describe")), "{ops:?}");
 }

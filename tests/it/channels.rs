@@ -55,17 +55,8 @@ impl Opener {
 impl russh::server::Handler for Opener {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(
-        &mut self,
-        user: &str,
-        offer: russh::server::PublicKeyOffer<'_>,
-    ) -> Result<Auth, Self::Error> {
-        Ok(match self.pushed(user, offer.public_key).await {
-            true => Auth::Accept,
-            false => Auth::reject(),
-        })
-    }
-
+    // An offered key is acceptable (russh's default): the signed attempt
+    // decides.
     async fn auth_publickey(
         &mut self,
         user: &str,
@@ -183,7 +174,7 @@ async fn start(f: &Fixture, outcomes: mpsc::UnboundedSender<Outcomes>) -> Socket
     addr
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn channels_the_instance_opens_unasked_are_refused_and_the_session_goes_on() {
     let f = Fixture::new().await;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -5,7 +5,7 @@ use crate::support::*;
 
 /// Options before the subcommand work as after it, with the real binary
 /// against the simulator: none of these becomes a Name tag lookup.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn options_before_a_subcommand_are_the_subcommands() {
     let f = Fixture::new().await;
     let creds = f.sim.credentials();
@@ -21,7 +21,7 @@ async fn options_before_a_subcommand_are_the_subcommands() {
     let user = f.user();
     let target = format!("{user}@{INSTANCE}");
     let ls_row = |out: &Output| {
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         assert!(
             out.stdout_str().contains(INSTANCE) && out.stdout_str().starts_with("ID"),
             "{}",
@@ -38,13 +38,13 @@ async fn options_before_a_subcommand_are_the_subcommands() {
         (&["--region", "us-east-1", "ls"], &ls_row),
         (&["--region=us-east-1", "--color", "never", "ls"], &ls_row),
         (&["-q", "--profile", "p", "ls", "--json"], &|out| {
-            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.assert_success();
             assert!(out.stdout_str().trim_start().starts_with('['));
         }),
         (
             &["--profile", "p", "exec", &target, "--", "echo", "hi"],
             &|out| {
-                assert_eq!(out.status, Some(0), "{}", out.stderr);
+                out.assert_success();
                 assert!(out.stdout_str().ends_with(": hi\n"), "{}", out.stdout_str());
             },
         ),
@@ -84,7 +84,7 @@ async fn options_before_a_subcommand_are_the_subcommands() {
 /// A refused command line reads as eic-ssh's other messages (no bare
 /// `error:` or `tip:`), and an OpenSSH option typed from habit gets what
 /// it means here, not clap's "use '-- -o'" (which would run it remotely).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn openssh_options_are_mapped_and_refusals_read_as_eic_ssh() {
     let f = Fixture::new().await;
     let target = f.target();
@@ -172,11 +172,7 @@ async fn openssh_options_are_mapped_and_refusals_read_as_eic_ssh() {
 
     // After --, a word that starts with '-' is the user's remote command.
     let out = f.run(&[&target, "--", "-i", "key"], b"").await;
-    assert!(
-        !out.stderr.contains("unexpected argument"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_lacks("unexpected argument");
     let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
     assert!(ops.iter().any(|o| o == "OpenTunnel"), "{ops:?}");
 }

@@ -30,7 +30,7 @@ fn has_colour(text: &str) -> bool {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn every_command_honours_no_color_and_color_never_on_a_terminal() {
     let f = Fixture::new().await;
     let target = f.target();
@@ -76,7 +76,7 @@ async fn every_command_honours_no_color_and_color_never_on_a_terminal() {
 
 /// The picker draws in colour on a terminal, and plainly with `--color
 /// never` (`NO_COLOR` decides `auto` as for everything else).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_picker_honours_color_never() {
     let mut world = eic_sim::World::demo();
     world.instances[1].state = "running".into();

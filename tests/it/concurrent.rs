@@ -30,7 +30,7 @@ fn world_with_many_instances() -> (World, Vec<(String, String)>) {
     (world, hosts)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn twenty_processes_write_known_hosts_and_the_route_cache_at_once() {
     let (world, hosts) = world_with_many_instances();
     let f = Fixture::with_world(world).await;

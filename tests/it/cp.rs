@@ -95,7 +95,7 @@ fn remote(f: &Fixture, path: &Path) -> String {
     format!("{}:{}", f.target(), path.display())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn fifty_megabytes_up_and_down_are_byte_identical() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -106,16 +106,16 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     let on_instance = remote_dir.join("big.bin");
 
     let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &remote_dir)]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(sha256_file(&on_instance), sha256_file(&src));
 
     let back = work.path().join("back.bin");
     let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(sha256_file(&back), sha256_file(&src));
     // Not a terminal: no progress bars, no line per file.
-    assert!(!out.stderr.contains("ETA"), "{}", out.stderr);
-    assert!(!out.stderr.contains("100%"), "{}", out.stderr);
+    out.assert_stderr_lacks("ETA");
+    out.assert_stderr_lacks("100%");
     assert!(
         temporaries(work.path()).is_empty(),
         "{:?}",
@@ -125,11 +125,11 @@ async fn fifty_megabytes_up_and_down_are_byte_identical() {
     // An existing destination is replaced whole.
     std::fs::write(&back, b"old").unwrap();
     let out = cp(&f, &[&remote(&f, &on_instance), back.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(sha256_file(&back), sha256_file(&src));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -157,7 +157,7 @@ async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
     std::fs::create_dir(&instance).unwrap();
 
     let out = cp(&f, &["-r", src.to_str().unwrap(), &remote(&f, &instance)]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(tree(&instance.join("src tree")), tree(&src));
 
     // Down again, to a new name: the directory becomes it, as in scp.
@@ -173,23 +173,19 @@ async fn a_tree_with_empty_directories_and_odd_names_round_trips() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(tree(&down), tree(&src));
     assert!(temporaries(work.path()).is_empty());
 
     // Without -r a directory is refused, naming it, and nothing is copied.
     let other = work.path().join("other");
     let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &other)]).await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("is a directory (use -r)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(1);
+    out.assert_stderr_contains("is a directory (use -r)");
     assert!(!other.exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_p_keeps_modes_and_times() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -210,7 +206,7 @@ async fn dash_p_keeps_modes_and_times() {
     std::fs::create_dir(&instance).unwrap();
 
     let out = cp(&f, &["-p", src.to_str().unwrap(), &remote(&f, &instance)]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let m = std::fs::metadata(instance.join("keep.sh")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o751);
     assert_eq!(m.mtime(), 1_000_000_000);
@@ -229,7 +225,7 @@ async fn dash_p_keeps_modes_and_times() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let m = std::fs::metadata(&back).unwrap();
     assert_eq!((m.mode() & 0o7777, m.mtime()), (0o751, 1_000_000_000));
     let fresh = work.path().join("fresh.sh");
@@ -243,11 +239,11 @@ async fn dash_p_keeps_modes_and_times() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_ne!(std::fs::metadata(&fresh).unwrap().mtime(), 1_000_000_000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_missing_source_is_named_and_changes_nothing() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -255,22 +251,22 @@ async fn a_missing_source_is_named_and_changes_nothing() {
     std::fs::write(&dest, b"as it was").unwrap();
     let missing = work.path().join("nope.txt");
     let out = cp(&f, &[&remote(&f, &missing), dest.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     assert!(
         out.stderr
             .contains(&format!("cannot copy {}", remote(&f, &missing))),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("no such file"), "{}", out.stderr);
+    out.assert_stderr_contains("no such file");
     assert_eq!(std::fs::read(&dest).unwrap(), b"as it was");
     // A bad target is a usage error before any network call.
     let out = cp(&f, &["i-0123:/x", "y"]).await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("'i-0123'"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("'i-0123'");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -307,7 +303,7 @@ async fn a_download_cut_short_leaves_no_file_under_the_destination_name() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -318,7 +314,7 @@ async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory
     std::fs::create_dir(&into).unwrap();
     // Two remote sources into a remote directory, all on the instance.
     let out = cp(&f, &[&remote(&f, &a), &remote(&f, &b), &remote(&f, &into)]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(sha256_file(&into.join("a.bin")), sha256_file(&a));
     assert_eq!(sha256_file(&into.join("b.bin")), sha256_file(&b));
     // Several sources into something that is not a directory: refused.
@@ -333,12 +329,12 @@ async fn remote_to_remote_goes_through_here_and_several_sources_need_a_directory
         ],
     )
     .await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    out.assert_status(1);
+    out.assert_stderr_contains("not a directory");
     assert_eq!(std::fs::read(&not_dir).unwrap(), b"keep");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -349,27 +345,30 @@ async fn a_tag_target_and_a_home_relative_path_work_as_in_scp() {
     // `tag:Role=web` is the instance; the path starts after the value.
     let dest = format!("{}@tag:Role=web:{}", f.user(), instance.display());
     let out = cp(&f, &[src.to_str().unwrap(), &dest]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(
         std::fs::read(instance.join("by-tag.txt")).unwrap(),
         b"by tag\n"
     );
 
-    // `~/` is the remote user's home directory.
-    let home = PathBuf::from(std::env::var("HOME").unwrap());
-    let name = format!(".eic-ssh-cp-test-{:08x}", rand::random::<u32>());
-    let out = cp(
+    // `~/` is where SFTP starts, the remote user's home directory (the
+    // test sshd's own, not the home of whoever runs the tests).
+    cp(
         &f,
-        &[src.to_str().unwrap(), &format!("{}:~/{name}", f.target())],
+        &[
+            src.to_str().unwrap(),
+            &format!("{}:~/by-tag.txt", f.target()),
+        ],
     )
-    .await;
-    let landed = std::fs::read(home.join(&name));
-    let _ = std::fs::remove_file(home.join(&name));
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert_eq!(landed.unwrap(), b"by tag\n");
+    .await
+    .assert_success();
+    assert_eq!(
+        std::fs::read(f.sshd.sftp_home().join("by-tag.txt")).unwrap(),
+        b"by tag\n"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -388,7 +387,7 @@ async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
         std::fs::write(dest, b"old").unwrap();
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600)).unwrap();
         let out = cp(&f, &[&arg_src, &arg_dst]).await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         assert_eq!(std::fs::read(dest).unwrap(), b"new secret\n");
         assert_eq!(mode(dest), 0o600, "{}", dest.display());
     }
@@ -405,7 +404,7 @@ async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
             (remote(&f, &src), link.display().to_string())
         };
         let out = cp(&f, &[&arg_src, &arg_dst]).await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         assert!(
             std::fs::symlink_metadata(&link)
                 .unwrap()
@@ -421,7 +420,7 @@ async fn an_existing_file_keeps_its_mode_and_a_link_is_written_through() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ctrl_c_leaves_no_temporary_on_either_side() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -457,7 +456,7 @@ async fn ctrl_c_leaves_no_temporary_on_either_side() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -475,7 +474,7 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
         &["-r", tree_root.to_str().unwrap(), &remote(&f, &instance)],
     )
     .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(
         out.stderr.contains("skipping") && out.stderr.contains("dangling"),
         "{}",
@@ -494,11 +493,11 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
         &[&remote(&f, &tree_root.join(&long)), back.to_str().unwrap()],
     )
     .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(std::fs::read(back.join(&long)).unwrap(), b"long");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_p_never_carries_setuid_setgid_or_sticky() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -523,7 +522,7 @@ async fn dash_p_never_carries_setuid_setgid_or_sticky() {
         ],
     )
     .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(mode(&instance.join("tree")), 0o775);
     assert_eq!(mode(&instance.join("tree/suid.sh")), 0o755);
 
@@ -534,12 +533,12 @@ async fn dash_p_never_carries_setuid_setgid_or_sticky() {
         &["-r", "-p", &remote(&f, &tree_root), back.to_str().unwrap()],
     )
     .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(mode(&back), 0o775);
     assert_eq!(mode(&back.join("suid.sh")), 0o755);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn another_users_link_in_a_sticky_directory_is_not_written_through() {
     const NOBODY: u32 = 65534;
     let f = Fixture::new().await;

@@ -215,7 +215,7 @@ fn work_dir() -> (tempfile::TempDir, PathBuf) {
     (work, dest)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_listing_writes_only_under_the_destination_and_never_setuid() {
     let (f, server) = hostile(traversal_tree()).await;
     for preserve in [true, false] {
@@ -228,7 +228,7 @@ async fn a_hostile_listing_writes_only_under_the_destination_and_never_setuid() 
         let src = on_hostile(&f, "/t");
         args.extend([src.as_str(), dest.to_str().unwrap()]);
         let out = f.run(&args, b"").await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         assert_warnings(&out.stderr);
 
         let after = snapshot(work.path());
@@ -255,7 +255,7 @@ async fn a_hostile_listing_writes_only_under_the_destination_and_never_setuid() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn links_already_in_the_destination_tree_are_not_written_through() {
     let (f, _server) = hostile(traversal_tree()).await;
     let (work, dest) = work_dir();
@@ -273,7 +273,7 @@ async fn links_already_in_the_destination_tree_are_not_written_through() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     for (src, link) in [("/t/plain.txt", "plain.txt"), ("/t/sub", "sub")] {
         let w = format!(
             "skipping {src}: its destination {} is a symbolic link, which a recursive copy does not write through",
@@ -291,7 +291,7 @@ async fn links_already_in_the_destination_tree_are_not_written_through() {
     assert_eq!(std::fs::read(t.join("dup")).unwrap(), b"first");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn names_from_a_hostile_instance_stay_under_the_destination_on_another_instance() {
     let (f, _server) = hostile(traversal_tree()).await;
     // The real sshd is this machine: the second instance's files are the
@@ -310,7 +310,7 @@ async fn names_from_a_hostile_instance_stay_under_the_destination_on_another_ins
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_warnings(&out.stderr);
     let after = snapshot(work.path());
     assert_eq!(outside(&after, &dest), outside(&before, &dest));
@@ -320,7 +320,7 @@ async fn names_from_a_hostile_instance_stay_under_the_destination_on_another_ins
     assert_eq!(copied, expected_tree(&t, true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_loop_or_a_tree_without_end_stops_at_the_depth_cap() {
     let mut tree = Tree {
         endless: Some("/deep".into()),
@@ -339,16 +339,12 @@ async fn a_loop_or_a_tree_without_end_stops_at_the_depth_cap() {
                 b"",
             )
             .await;
-        assert_eq!(out.status, Some(1), "{}", out.stderr);
+        out.assert_status(1);
         // (/deep/d/d/… 129 levels down, cut in the middle.)
         let stopped_at = format!("{src}/{step}/…/{step}/{step}/{step}");
-        assert!(
-            out.stderr.contains(&format!(
+        out.assert_stderr_contains(format!(
                 "cannot copy {src}: more than 128 levels of directories below it (a loop, or a server that makes them up without end); the copy stopped at {stopped_at}"
-            )),
-            "{}",
-            out.stderr
-        );
+            ));
         // 128 levels were made, and no more.
         let deepest = dest.join(vec![step; 128].join("/"));
         assert!(deepest.is_dir(), "{}", deepest.display());
@@ -356,7 +352,7 @@ async fn a_loop_or_a_tree_without_end_stops_at_the_depth_cap() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
     let mut tree = Tree::default();
     tree.dir("/up", DIR | 0o755, &[]);
@@ -371,7 +367,7 @@ async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(
         server.written.lock().unwrap().get("/up/suid.sh").cloned(),
         Some(b"#!/bin/sh\n".to_vec())
@@ -397,7 +393,7 @@ async fn an_upload_sets_the_mode_on_the_open_handle_without_setuid() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_remote_name_cannot_drive_the_terminal_through_the_progress_bar() {
     let name = "\x1b]0;PWNED\x07title\u{202E}txt.exe";
     let mut tree = Tree {

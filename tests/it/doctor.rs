@@ -101,7 +101,7 @@ async fn checklist(f: &Fixture, args: &[&str], expect: [&str; 8], exit: i32) -> 
 
 /// The seed configuration done right: every check passes, and both
 /// doctor's own connection and a real session succeed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_seed_configuration_done_right_passes_and_connects() {
     let f = Fixture::with_world(seed_world()).await;
     f.sim.set_client_public_ip(Some(ip(INSIDE)));
@@ -129,7 +129,7 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
     let mut human = vec!["doctor"];
     human.extend_from_slice(&args[..5]);
     let out = f.run(&human, b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let text = out.stdout_str();
     assert!(
         text.contains("Every allowed client source is inside 203.0.113.0/24"),
@@ -152,7 +152,7 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
 
 /// The same configuration seen from outside the allowed network: check 6
 /// fails, and the simulator really refuses the connection.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_client_outside_the_restriction_is_told_and_refused() {
     let f = Fixture::with_world(seed_world()).await;
     f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
@@ -190,20 +190,12 @@ async fn a_client_outside_the_restriction_is_told_and_refused() {
     );
 
     let out = f.run(&[&target, "--", "echo", "ok"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.contains(
-            "the tunnel was closed by the endpoint (code 1011): Connection to the instance timed out"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "the tunnel was closed by the endpoint (code 1011): Connection to the instance timed out",
     );
-    assert!(
-        out.stderr.contains(&format!("`eic-ssh doctor {INSTANCE}`")),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!("`eic-ssh doctor {INSTANCE}`"));
     let log = f.sim.request_log();
     assert!(
         log.iter()
@@ -214,7 +206,7 @@ async fn a_client_outside_the_restriction_is_told_and_refused() {
 
 /// Preserve Client IP off with a CIDR-only rule: the instance never sees
 /// client addresses, so nothing gets in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
     let mut w = seed_world();
     w.endpoints[0].preserve_client_ip = false;
@@ -263,7 +255,7 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
 
 /// Allowing the endpoint's security group next to the CIDR lets everyone
 /// in: the restriction is defeated, and the rule is named.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
     const EP_RULE: &str = "sgr-0c0000000000000e1";
     let mut w = seed_world();
@@ -305,98 +297,118 @@ async fn the_endpoint_group_next_to_the_cidr_defeats_the_restriction() {
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
 }
 
-/// `0.0.0.0/0` (here as protocol -1, all traffic) allows every address.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_rule_fails_the_restriction() {
-    const OPEN: &str = "sgr-0c00000000000000f";
-    let mut w = seed_world();
-    add_instance_rule(
-        &mut w,
-        SgRule::all(OPEN, false, Peer::Cidr("0.0.0.0/0".into())),
-    );
-    let f = Fixture::with_world(w).await;
-    let v = checklist(
-        &f,
-        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
-        [
+/// A change to the seed configuration and what doctor must say of it,
+/// from inside the CIDR: the eight verdicts, the exit status, and the
+/// check (index) whose message holds `says` and whose fix holds `fix`.
+struct Scenario {
+    what: &'static str,
+    change: fn(&mut World),
+    verdicts: [&'static str; 8],
+    exit: i32,
+    check: usize,
+    says: &'static [&'static str],
+    fix: &'static str,
+    /// Whether a real session still gets through.
+    connects: bool,
+}
+
+const OPEN: &str = "sgr-0c00000000000000f";
+const EP_IN: &str = "sgr-0c00000000000e443";
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        // 0.0.0.0/0 (here as protocol -1, all traffic) allows every address.
+        what: "an open rule fails the restriction",
+        change: |w| add_instance_rule(w, SgRule::all(OPEN, false, Peer::Cidr("0.0.0.0/0".into()))),
+        verdicts: [
             "pass", "pass", "pass", "pass", "fail", "pass", "pass", "skip",
         ],
-        1,
-    )
-    .await;
-    assert!(
-        v[4].message
-            .contains(&format!("{OPEN} 0.0.0.0/0 allows every address")),
-        "{}",
-        v[4].message
-    );
-    assert!(v[4].fix.contains(OPEN));
-}
-
-/// The endpoint may not send to port 22: every tunnel times out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_egress_without_port_22_fails() {
-    let mut w = seed_world();
-    w.security_group_mut(DEMO_ENDPOINT_SG)
-        .unwrap()
-        .rules
-        .retain(|r| !(r.egress && r.from_port == 22));
-    let f = Fixture::with_world(w).await;
-    f.sim.set_client_public_ip(Some(ip(INSIDE)));
-    let v = checklist(
-        &f,
-        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
-        [
+        exit: 1,
+        check: 4,
+        says: &["sgr-0c00000000000000f 0.0.0.0/0 allows every address"],
+        fix: "--security-group-rule-ids sgr-0c00000000000000f",
+        connects: true,
+    },
+    Scenario {
+        // The endpoint may not send to port 22: every tunnel times out.
+        what: "endpoint egress without port 22 fails",
+        change: |w| {
+            w.security_group_mut(DEMO_ENDPOINT_SG)
+                .unwrap()
+                .rules
+                .retain(|r| !(r.egress && r.from_port == 22));
+        },
+        verdicts: [
             "pass", "pass", "fail", "pass", "pass", "pass", "pass", "skip",
         ],
-        1,
-    )
-    .await;
-    assert!(
-        v[2].message.contains("allow no outbound tcp/22"),
-        "{}",
-        v[2].message
-    );
-    assert_eq!(
-        v[2].fix,
-        format!(
-            "aws ec2 authorize-security-group-egress --group-id {DEMO_ENDPOINT_SG} --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={DEMO_INSTANCE_SG}}}]' --region us-east-1"
-        )
-    );
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(out.stderr.contains("eic-ssh doctor"), "{}", out.stderr);
-}
-
-/// Inbound rules on the endpoint's group restrict nothing: a warning, and
-/// warnings do not fail the run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_inbound_rules_are_a_warning() {
-    const EP_IN: &str = "sgr-0c00000000000e443";
-    let mut w = seed_world();
-    w.security_group_mut(DEMO_ENDPOINT_SG)
-        .unwrap()
-        .rules
-        .push(SgRule::tcp_in(EP_IN, 443, Peer::Cidr(SEED.into())));
-    let f = Fixture::with_world(w).await;
-    let v = checklist(
-        &f,
-        &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
-        [
+        exit: 1,
+        check: 2,
+        says: &["allow no outbound tcp/22"],
+        fix: "aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0 --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{GroupId=sg-0a1b2c3d4e5f60718}]' --region us-east-1",
+        connects: false,
+    },
+    Scenario {
+        // Inbound rules on the endpoint's group restrict nothing: a
+        // warning, and warnings do not fail the run.
+        what: "endpoint inbound rules are a warning",
+        change: |w| {
+            w.security_group_mut(DEMO_ENDPOINT_SG)
+                .unwrap()
+                .rules
+                .push(SgRule::tcp_in(EP_IN, 443, Peer::Cidr(SEED.into())));
+        },
+        verdicts: [
             "pass", "pass", "pass", "warn", "pass", "pass", "pass", "skip",
         ],
-        0,
-    )
-    .await;
-    assert!(
-        v[3].message.contains(EP_IN) && v[3].message.contains("restrict nothing"),
-        "{}",
-        v[3].message
-    );
+        exit: 0,
+        check: 3,
+        says: &[EP_IN, "restrict nothing"],
+        fix: "",
+        connects: true,
+    },
+];
+
+/// Each scenario over one fixture, its world reset to the seed's and
+/// changed: the verdicts, the message and fix, and whether a real session
+/// agrees (a blocked one ends 255, pointing at doctor).
+#[async_test]
+async fn security_group_scenarios_get_their_verdicts_and_fixes() {
+    let f = Fixture::with_world(seed_world()).await;
+    f.sim.set_client_public_ip(Some(ip(INSIDE)));
+    for s in SCENARIOS {
+        f.sim.set_world(|w| {
+            *w = seed_world();
+            (s.change)(w);
+            // The instance is the fixture's sshd, as Sshd::start made it.
+            let i = w.instances.iter_mut().find(|i| i.id == INSTANCE).unwrap();
+            i.ssh = Some(f.sshd.addr);
+        });
+        let v = checklist(
+            &f,
+            &[INSTANCE, "--client-ip", INSIDE, "--expect-cidr", SEED],
+            s.verdicts,
+            s.exit,
+        )
+        .await;
+        let check = &v[s.check];
+        for phrase in s.says {
+            assert!(check.message.contains(phrase), "{}: {check:?}", s.what);
+        }
+        assert!(check.fix.contains(s.fix), "{}: {check:?}", s.what);
+        let out = f
+            .run(&["--no-cache", &f.target(), "--", "echo", "ok"], b"")
+            .await;
+        match s.connects {
+            true => out.assert_stdout("ok\n"),
+            false => out
+                .assert_status(255)
+                .assert_stderr_contains("eic-ssh doctor"),
+        };
+    }
 }
 
 /// No endpoint in the instance's VPC: the command that creates one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
     let f = Fixture::new().await;
     let v = checklist(
@@ -423,7 +435,7 @@ async fn no_endpoint_in_the_vpc_fails_with_the_create_command() {
 }
 
 /// A stopped instance: the state is named, with the command to start it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_stopped_instance_is_named_with_its_state() {
     let f = Fixture::new().await;
     let v = checklist(
@@ -463,7 +475,7 @@ async fn a_stopped_instance_is_named_with_its_state() {
 /// addresses: the tunnel reaches the primary private IP, so only the
 /// primary interface's groups count, for doctor and for the simulator
 /// alike (the API may list the interfaces in any order).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_rule_on_a_secondary_interface_admits_nothing() {
     const SECOND_SG: &str = "sg-0c1b2c3d4e5f60718";
     const SECOND_RULE: &str = "sgr-0c0000000000000b2";
@@ -523,7 +535,7 @@ async fn a_rule_on_a_secondary_interface_admits_nothing() {
 
 /// Without --client-ip the address is discovered; a failed discovery is a
 /// warning, never a crash.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_client_address_is_discovered_and_a_failure_only_warns() {
     let f = Fixture::with_world(seed_world()).await;
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -560,7 +572,7 @@ async fn the_client_address_is_discovered_and_a_failure_only_warns() {
     let dead = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
     let out = run(dead).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[5]["status"], "warn", "{json:#}");
     assert!(

@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// The demo world plus `n` running instances `node-<i>` tagged
 /// `Role=fleet`, all in `vpc-1`/`subnet-1` behind the one endpoint.
-fn fleet_world(n: usize) -> (World, Vec<String>) {
+pub(crate) fn fleet_world(n: usize) -> (World, Vec<String>) {
     let mut world = World::demo();
     let template = world.instances[0].clone();
     let mut ids = Vec::new();
@@ -34,7 +34,7 @@ fn fleet_world(n: usize) -> (World, Vec<String>) {
 }
 
 /// A built-in SSH server for each instance (the scale tests' instances).
-async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, BuiltinSshd> {
+pub(crate) async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, BuiltinSshd> {
     let mut servers = HashMap::new();
     for id in ids {
         servers.insert(id.clone(), start_builtin_sshd(&f.sim, id).await.unwrap());
@@ -42,7 +42,19 @@ async fn builtin_servers(f: &Fixture, ids: &[String]) -> HashMap<String, Builtin
     servers
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A remote command that waits (30 s at the most) until `n` of its kind
+/// have started, each in a tunnel of its own, then prints `word`: the
+/// tunnels' overlap comes from a barrier, not from a sleep.
+fn after_barrier(f: &Fixture, n: usize, word: &str) -> String {
+    let dir = tempfile::tempdir_in(f.home.tmp()).unwrap().keep();
+    let dir = dir.display();
+    format!(
+        "touch {dir}/$$; i=0; while [ $(ls {dir} | wc -l) -lt {n} ] && [ $i -lt 3000 ]; \
+         do sleep 0.01; i=$((i+1)); done; echo {word}"
+    )
+}
+
+#[async_test]
 async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     let (world, ids) = fleet_world(25);
     let f = Fixture::with_world(world).await;
@@ -57,6 +69,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
         );
     }
     let user = f.user();
+    let command = after_barrier(&f, 20, "hello from");
     let out = f
         .run(
             &[
@@ -65,12 +78,12 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
                 "--parallel",
                 "40",
                 "--",
-                "sleep 1; echo hello from",
+                &command,
             ],
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
 
     // Every instance answered, one whole prefixed line each.
     let text = out.stdout_str();
@@ -90,8 +103,8 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     );
 
     // The simulator's log: never more than 20 open at the endpoint, and
-    // the limit was reached (40 were allowed in parallel; each command
-    // holds its tunnel for a second, so the first 20 overlap).
+    // the limit was reached (40 were allowed in parallel; the first 20
+    // commands hold their tunnels until all 20 are running).
     let peaks = f.sim.peak_tunnels();
     assert_eq!(peaks.get("eice-0123456789abcdef0"), Some(&20), "{peaks:?}");
     let log = f.sim.tunnel_log();
@@ -132,7 +145,7 @@ async fn exec_over_25_instances_keeps_to_20_tunnels_and_records_25_host_keys() {
     assert_eq!(hosts.len(), 25);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut world = World::demo();
     let second = "i-0123456789abcdef1";
@@ -157,7 +170,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut args: Vec<&str> = vec!["exec", &targets[0], &targets[1], "--"];
     args.push(&command);
     let out = f.run(&args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!("web-1 ({INSTANCE}): fine\n")),
@@ -175,26 +188,18 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "eic-ssh:   failed       web-2 ({second}): exit status 3\n"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(
-            "eic-ssh:   unreachable  web-1 ({STOPPED}): instance {STOPPED} is stopped, not running\n"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(
+        "eic-ssh:   failed       web-2 ({second}): exit status 3\n"
+    ));
+    out.assert_stderr_contains(format!(
+        "eic-ssh:   unreachable  web-1 ({STOPPED}): instance {STOPPED} is stopped, not running\n"
+    ));
 
     // --json: the same, as one array.
     let mut json_args = args.clone();
     json_args.insert(1, "--json");
     let out = f.run(&json_args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -219,7 +224,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     let mut file_args = args.clone();
     file_args.splice(1..1, ["--output", dir_arg.as_str()]);
     let out = f.run(&file_args, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     assert_eq!(out.stdout_str(), "");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     assert_eq!(read(&format!("{INSTANCE}.out")), "fine\n", "{}", out.stderr);
@@ -232,7 +237,7 @@ async fn exec_reports_a_stopped_target_and_a_failing_command() {
     assert_eq!(read(&format!("{INSTANCE}.err")), "");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
     let (world, ids) = fleet_world(12);
     let f = Fixture::with_world(world).await;
@@ -248,6 +253,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
         );
     }
     let target = format!("{}@tag:Role=fleet", f.user());
+    let command = after_barrier(&f, 5, "up");
     let out = f
         .run(
             &[
@@ -258,12 +264,12 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
                 "none",
                 &target,
                 "--",
-                "sleep 1; echo up",
+                &command,
             ],
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str().lines().count(), 12, "{}", out.stdout_str());
     assert!(
         out.stderr
@@ -301,7 +307,7 @@ async fn per_endpoint_lowers_the_limit_and_quota_refusals_are_retried() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("21"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("21");
     assert_eq!(f.sim.request_log().len(), before);
 }

@@ -19,7 +19,7 @@ fn unprintable(text: &str) -> Vec<char> {
 /// description: anyone's text, shown without C1 controls or bidirectional
 /// controls. (XML cannot carry C0 controls such as ESC, so the API never
 /// sends them.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn remote_text_in_ls_and_restricts_plan_is_cleaned() {
     let mut w = World::demo();
     w.instances[0].tags = vec![("Name".into(), "web-\u{202E}1txt.exe\u{9b}2J".into())];
@@ -34,7 +34,7 @@ async fn remote_text_in_ls_and_restricts_plan_is_cleaned() {
     let f = Fixture::with_world(w).await;
 
     let out = f.run(&["ls"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let text = out.stdout_str();
     assert!(text.contains("web-1txt.exe2J"), "{text}");
     assert_eq!(unprintable(&text), Vec::<char>::new(), "{text:?}");
@@ -160,13 +160,13 @@ fn ssh_config_include_replaces_only_its_own_file() {
         home,
         &["ssh-config", "--include", &at(".ssh/x/../config")],
     );
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     assert!(!config.exists());
 
     // Its own file is replaced (atomically, 0600), the header first.
     std::fs::remove_file(ssh.join("config.d/eic-ssh")).unwrap();
     let out = offline(home, home, &["ssh-config", "--include"]);
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let ours = ssh.join("config.d/eic-ssh");
     let text = std::fs::read_to_string(&ours).unwrap();
     let header = eic_ssh::commands::ssh_config::INCLUDE_HEADER;
@@ -176,7 +176,7 @@ fn ssh_config_include_replaces_only_its_own_file() {
     assert_eq!(mode, 0o600);
     std::fs::write(&ours, format!("{header}\nHost stale\n")).unwrap();
     let out = offline(home, home, &["ssh-config", "--include", "--host", "mi-*"]);
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let text = std::fs::read_to_string(&ours).unwrap();
     assert!(
         text.starts_with(header) && text.contains("Host mi-*"),
@@ -186,7 +186,7 @@ fn ssh_config_include_replaces_only_its_own_file() {
     // A copy of the block the user edited, without the header, is theirs.
     std::fs::write(&ours, text.replacen(header, "# mine", 1)).unwrap();
     let out = offline(home, home, &["ssh-config", "--include"]);
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     assert!(
         std::fs::read_to_string(&ours)
             .unwrap()
@@ -204,7 +204,7 @@ fn ssh_config_include_replaces_only_its_own_file() {
 /// `exec --output DIR` writes only new files of its own, readable by the
 /// user alone: a symbolic link planted at `DIR/<id>.out` is refused, not
 /// followed; a hard link to another file leaves that file alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_output_never_writes_through_a_planted_link() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new().await;
@@ -227,15 +227,11 @@ async fn exec_output_never_writes_through_a_planted_link() {
     ];
 
     let out = f.run(&args, b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "cannot create {}: a symbolic link is there, and it is not followed",
-            out_file.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains(format!(
+        "cannot create {}: a symbolic link is there, and it is not followed",
+        out_file.display()
+    ));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert!(
         !f.sim
@@ -250,7 +246,7 @@ async fn exec_output_never_writes_through_a_planted_link() {
     std::fs::hard_link(&victim, &out_file).unwrap();
     std::fs::write(&err_file, "an earlier run\n").unwrap();
     let out = f.run(&args, b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "out\n");
     assert_eq!(std::fs::read_to_string(&err_file).unwrap(), "err\n");
@@ -261,7 +257,7 @@ async fn exec_output_never_writes_through_a_planted_link() {
 }
 
 /// An instance ID from the API becomes a file name only if it is one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn exec_output_checks_instance_ids_from_the_api() {
     let mut w = World::demo();
     let mut odd = w.instances[0].clone();
@@ -276,7 +272,7 @@ async fn exec_output_checks_instance_ids_from_the_api() {
     let out = f
         .run(&["exec", "--output", &dir_arg, &target, "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     assert!(
         out.stderr
             .contains("'../../escaped' is not an EC2 instance ID")
@@ -290,7 +286,7 @@ async fn exec_output_checks_instance_ids_from_the_api() {
 /// `restrict --allow` judges the networks together: two halves of the
 /// address space are every address, refused before any call; a range
 /// wider than /8 gets a warning naming it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn restrict_judges_the_union_of_the_allowed_networks() {
     let f = Fixture::new().await;
     for allow in [
@@ -321,13 +317,9 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "eic-ssh: warning: --allow 0.0.0.0/1 (from 0.0.0.0/2, 64.0.0.0/2) is wider than /8"
-        ),
-        "{}",
-        out.stderr
+    out.assert_success();
+    out.assert_stderr_contains(
+        "eic-ssh: warning: --allow 0.0.0.0/1 (from 0.0.0.0/2, 64.0.0.0/2) is wider than /8",
     );
     assert!(
         out.stdout_str().contains("allowing only"),
@@ -339,7 +331,7 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
 /// `-L` and `-D` beyond loopback warn before listening, as `tunnel --bind`
 /// does; loopback binds do not. The port is taken on both loopbacks, so
 /// every bind here fails after the warning and nothing is ever exposed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn local_and_dynamic_forwards_beyond_loopback_warn() {
     let f = Fixture::new().await;
     let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -362,7 +354,7 @@ async fn local_and_dynamic_forwards_beyond_loopback_warn() {
     ] {
         let out = f.run(&["-N", flag, &spec, &target], b"").await;
         assert_eq!(out.status, Some(255), "{spec}: {}", out.stderr);
-        assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+        out.assert_stderr_contains("cannot listen on");
         match warned {
             Some(addr) => {
                 let line = format!("eic-ssh: warning: {flag} ");
@@ -379,7 +371,7 @@ async fn local_and_dynamic_forwards_beyond_loopback_warn() {
                     "-L" => "a connection to ",
                     _ => "a SOCKS proxy into the instance's network",
                 };
-                assert!(out.stderr.contains(gives), "{}", out.stderr);
+                out.assert_stderr_contains(gives);
             }
             None => assert!(!out.stderr.contains("warning"), "{spec}: {}", out.stderr),
         }

@@ -2,7 +2,6 @@
 //! output, and OpenSSH's StrictHostKeyChecking controls.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use russh::keys::{HashAlg, PublicKey};
 
@@ -46,36 +45,25 @@ fn cloud_init_console(f: &Fixture, prefix: &str) -> String {
     text
 }
 
-fn set_console(f: &Fixture, text: Option<String>, denied: bool) {
-    f.sim.set_world(|w| {
-        for i in &mut w.instances {
-            if i.id == INSTANCE {
-                i.console_output = text.clone();
-                i.console_denied = denied;
-            }
-        }
+pub(crate) fn set_console(f: &Fixture, text: Option<String>, denied: bool) {
+    f.set_instance(INSTANCE, |i| {
+        i.console_output = text;
+        i.console_denied = denied;
     });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_first_contact_is_verified_against_the_console() {
     for prefix in ["", "[   12.345678] cloud-init[1234]: ec2: "] {
         let f = Fixture::new().await;
         set_console(&f, Some(cloud_init_console(&f, prefix)), false);
-        let out = f.run(&[&f.target(), "--", "echo", "ok"], b"").await;
-        assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
-        assert!(
-            out.stderr
-                .contains("verified against the instance's console output and permanently added"),
-            "{prefix:?}: {}",
-            out.stderr
-        );
-        assert!(
-            f.sim
-                .request_log()
-                .iter()
-                .any(|e| e.op == "GetConsoleOutput")
-        );
+        f.run(&[&f.target(), "--", "echo", "ok"], b"")
+            .await
+            .assert_stdout("ok\n")
+            .assert_stderr_contains(
+                "verified against the instance's console output and permanently added",
+            );
+        assert_eq!(f.attempts("GetConsoleOutput"), [200], "{prefix:?}");
         assert!(
             std::fs::read_to_string(f.known_hosts())
                 .unwrap()
@@ -84,7 +72,7 @@ async fn a_first_contact_is_verified_against_the_console() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_key_the_console_does_not_show_is_refused_before_authentication() {
     let f = Fixture::new().await;
     let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@elsewhere";
@@ -95,26 +83,14 @@ async fn a_key_the_console_does_not_show_is_refused_before_authentication() {
         )),
         false,
     );
-    let out = f
-        .run(&[&f.target(), "--", "echo", "should-not-run"], b"")
-        .await;
-    assert_eq!(out.status, Some(255));
-    assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.contains("POSSIBLE INTERCEPTION"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&fingerprint(&f.sshd.host_key_pubs[0])),
-        "names the offered key: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&fingerprint(other)),
-        "names the console's key: {}",
-        out.stderr
-    );
+    // Refused, naming the key offered and the console's.
+    f.run(&[&f.target(), "--", "echo", "should-not-run"], b"")
+        .await
+        .assert_status(255)
+        .assert_stdout("")
+        .assert_stderr_contains("POSSIBLE INTERCEPTION")
+        .assert_stderr_contains(fingerprint(&f.sshd.host_key_pubs[0]))
+        .assert_stderr_contains(fingerprint(other));
     assert!(
         !f.known_hosts().exists()
             || !std::fs::read_to_string(f.known_hosts())
@@ -128,7 +104,7 @@ async fn a_key_the_console_does_not_show_is_refused_before_authentication() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn without_console_keys_the_policy_decides() {
     let f = Fixture::new().await;
     // Truncated before the keys: nothing to verify with.
@@ -137,92 +113,58 @@ async fn without_console_keys_the_policy_decides() {
         Some("[    0.000000] Linux version 6.1.0\r\n-----BEGIN SSH HOST KEY FINGERPRI".into()),
         false,
     );
-    let out = f
-        .run(
-            &[
-                "--strict-host-key-checking",
-                "yes",
-                &f.target(),
-                "--",
-                "true",
-            ],
-            b"",
-        )
-        .await;
-    assert_eq!(out.status, Some(255));
-    assert!(
-        out.stderr.contains("could not verify the host key"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("--strict-host-key-checking=yes refuses unknown keys"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains(&format!("eic-ssh host-keys {INSTANCE} --add")),
-        "{}",
-        out.stderr
-    );
+    f.run(
+        &[
+            "--strict-host-key-checking",
+            "yes",
+            &f.target(),
+            "--",
+            "true",
+        ],
+        b"",
+    )
+    .await
+    .assert_status(255)
+    .assert_stderr_contains("could not verify the host key")
+    .assert_stderr_contains("--strict-host-key-checking=yes refuses unknown keys")
+    .assert_stderr_contains(format!("eic-ssh host-keys {INSTANCE} --add"));
 
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("could not verify the host key of"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("permanently added"), "{}", out.stderr);
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success()
+        .assert_stderr_contains("could not verify the host key of")
+        .assert_stderr_contains("permanently added");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_denied_console_is_explained_with_the_action_to_grant() {
     let f = Fixture::new().await;
     set_console(&f, None, true);
-    let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("could not verify the host key"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("UnauthorizedOperation"),
-        "{}",
-        out.stderr
-    );
+    f.run(&[&f.target(), "--", "true"], b"")
+        .await
+        .assert_success()
+        .assert_stderr_contains("could not verify the host key")
+        .assert_stderr_contains("UnauthorizedOperation");
 
-    let out = f.run(&["host-keys", INSTANCE], b"").await;
-    assert_eq!(out.status, Some(255));
-    assert!(
-        out.stderr.contains("grant ec2:GetConsoleOutput"),
-        "{}",
-        out.stderr
-    );
+    f.run(&["host-keys", INSTANCE], b"")
+        .await
+        .assert_status(255)
+        .assert_stderr_contains("grant ec2:GetConsoleOutput");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn verify_none_skips_the_console_and_no_accepts_a_changed_key_loudly() {
     let mut f = Fixture::new().await;
-    let out = f
-        .run(
-            &["--verify-host-key", "none", &f.target(), "--", "true"],
-            b"",
-        )
-        .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(
-        !f.sim
-            .request_log()
-            .iter()
-            .any(|e| e.op == "GetConsoleOutput")
-    );
+    f.run(
+        &["--verify-host-key", "none", &f.target(), "--", "true"],
+        b"",
+    )
+    .await
+    .assert_success();
+    assert_eq!(f.attempts("GetConsoleOutput"), [0u16; 0]);
 
     f.sshd.replace_host_key().await.unwrap();
-    for mode in ["yes", "accept-new"] {
+    for mode in ["yes", "accept-new", "no"] {
         let out = f
             .run(
                 &[
@@ -230,48 +172,30 @@ async fn verify_none_skips_the_console_and_no_accepts_a_changed_key_loudly() {
                     mode,
                     &f.target(),
                     "--",
-                    "true",
+                    "echo",
+                    "ok",
                 ],
                 b"",
             )
             .await;
-        assert_eq!(out.status, Some(255), "{mode}");
-        assert!(out.stderr.contains("has changed"), "{mode}: {}", out.stderr);
+        if mode == "no" {
+            out.assert_stdout("ok\n").assert_stderr_contains("INSECURE");
+        } else {
+            out.assert_status(255).assert_stderr_contains("has changed");
+        }
     }
-    let out = f
-        .run(
-            &[
-                "--strict-host-key-checking",
-                "no",
-                &f.target(),
-                "--",
-                "echo",
-                "ok",
-            ],
-            b"",
-        )
-        .await;
-    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
-    assert!(out.stderr.contains("INSECURE"), "{}", out.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn host_keys_add_lets_openssh_connect_with_strict_checking() {
     let f = Fixture::new().await;
     set_console(&f, Some(cloud_init_console(&f, "ec2: ")), false);
-    let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
     let key_b64 = f.sshd.host_key_pubs[0].split_whitespace().nth(1).unwrap();
-    assert!(
-        out.stdout_str()
-            .contains(&format!("{INSTANCE} ssh-ed25519 {key_b64}")),
-        "{}",
-        out.stdout_str()
-    );
-    assert!(
-        out.stdout_str()
-            .contains(&fingerprint(&f.sshd.host_key_pubs[0]))
-    );
+    f.run(&["host-keys", INSTANCE, "--add"], b"")
+        .await
+        .assert_success()
+        .assert_stdout_contains(format!("{INSTANCE} ssh-ed25519 {key_b64}"))
+        .assert_stdout_contains(fingerprint(&f.sshd.host_key_pubs[0]));
 
     // OpenSSH, strict, through eic-ssh proxy, trusts what was added.
     let ssh_dir = f.home.path().join(".ssh");
@@ -307,14 +231,10 @@ async fn host_keys_add_lets_openssh_connect_with_strict_checking() {
     .arg(f.target())
     .arg("echo strict-ok")
     .stdin(Stdio::null());
-    let out = tokio::time::timeout(Duration::from_secs(60), ssh.output())
+    let out: Output = tokio::time::timeout(2 * WAIT, ssh.output())
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "strict-ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+        .into();
+    out.assert_stdout("strict-ok\n");
 }

@@ -1,11 +1,47 @@
 //! Interactive sessions through a real pseudo-terminal (tmux), against the
-//! simulator and a real sshd.
+//! simulator and a real sshd. The screen is read with wrapped lines joined
+//! (`capture-pane -J`), and what a test waits for is output only the remote
+//! shell can produce (`echo $((6*7))x` shows `42x`; the terminal's echo of
+//! the typed line shows `$((6*7))x`), never the prompt, the host name or a
+//! pane's width.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
+
+/// The prompt of the tests' shell.
+const PROMPT: &str = "eic-test$ ";
+
+/// A fixture whose instance runs the tests' own shell for a session: bash
+/// with none of the machine's start-up files (`--norc --noprofile`), the
+/// fixed prompt [`PROMPT`], and no history file; a command runs in the
+/// same clean bash. (sshd's ForceCommand runs it through the user's login
+/// shell as a command, which the fixture's `SHLVL=1` keeps from reading
+/// `~/.bashrc`; SFTP needs the default fixture.)
+pub(crate) async fn shell_fixture() -> Fixture {
+    Fixture::with_sshd_setup(eic_sim::World::demo(), |sim| {
+        let shell = sim.state_dir().join("test-shell");
+        std::fs::write(
+            &shell,
+            format!(
+                "#!/bin/sh\n\
+                 # The tests' shell: the machine's start-up files, prompt and history stay out.\n\
+                 export PS1='{PROMPT}' HISTFILE=\n\
+                 if [ -n \"$SSH_ORIGINAL_COMMAND\" ]; then\n\
+                 \x20   exec /bin/bash --norc --noprofile -c \"$SSH_ORIGINAL_COMMAND\"\n\
+                 fi\n\
+                 exec /bin/bash --norc --noprofile -i\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!("ForceCommand {}\n", shell.display())
+    })
+    .await
+}
 
 /// eic-ssh running in a tmux pane, from a script that records the local
 /// terminal settings before and after, and the exit status.
@@ -86,7 +122,7 @@ impl Pane {
 
     /// The screen with its colours and styles, as escape sequences.
     pub(crate) fn screen_with_styles(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-e", "-t", "0", "-S", "-200"])
+        self.tmux(&["capture-pane", "-p", "-J", "-e", "-t", "0", "-S", "-200"])
     }
 
     /// The pane's title, as escape sequences (OSC 0/2) may have set it.
@@ -96,30 +132,49 @@ impl Pane {
 
     /// Wait (bounded) until the screen shows `text`.
     pub(crate) async fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_until(&format!("{text:?} on the screen"), |screen| {
+            screen.contains(text)
+        })
+        .await;
+    }
+
+    /// Wait (bounded) until the screen passes `ready`.
+    pub(crate) async fn wait_until(&self, what: &str, mut ready: impl FnMut(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if ready(&screen) {
                 return;
             }
             assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {text:?}; screen:\n{screen}"
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
+    /// Whether eic-ssh has exited (the script wrote its status).
+    pub(crate) fn exited(&self) -> bool {
+        self.dir.path().join("status").exists()
+    }
+
+    /// eic-ssh is still running.
+    #[track_caller]
+    fn assert_running(&self) {
+        assert!(!self.exited(), "eic-ssh exited; screen:\n{}", self.screen());
+    }
+
     /// Wait (bounded) for eic-ssh's exit status.
     pub(crate) async fn status(&self, within: Duration) -> i32 {
         let path = self.dir.path().join("status");
-        let deadline = Instant::now() + within;
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Ok(s) = std::fs::read_to_string(&path) {
                 return s.trim().parse().unwrap();
             }
             assert!(
-                Instant::now() < deadline,
+                tokio::time::Instant::now() < deadline,
                 "eic-ssh did not exit; screen:\n{}",
                 self.screen()
             );
@@ -130,11 +185,10 @@ impl Pane {
     /// The terminal's settings were restored exactly.
     async fn assert_terminal_restored(&self) {
         let after = self.dir.path().join("after");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !after.exists() {
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("the script's stty -g after eic-ssh", WAIT, || {
+            after.exists()
+        })
+        .await;
         let before = std::fs::read_to_string(self.dir.path().join("before")).unwrap();
         assert_eq!(
             before,
@@ -154,58 +208,85 @@ impl Drop for Pane {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_shell_with_a_real_terminal() {
-    let f = Fixture::new().await;
+    let f = shell_fixture().await;
     let pane = Pane::start(&f, &f.target());
     pane.type_line("echo $((6*7))X");
     pane.wait_for("42X").await;
+    // The tests' own shell, not the machine's start-up files.
+    pane.wait_for(&format!("{PROMPT}echo $((6*7))X")).await;
     pane.type_line("echo term=$TERM lang=$LANG");
     pane.wait_for("term=xterm-256color lang=C.UTF-8").await;
     pane.type_line("echo size=$(stty size)");
     pane.wait_for("size=30 100").await;
+    // A resize reaches the remote side when the window changes; ask until
+    // it shows (each answer is told apart by its number).
     pane.tmux(&["resize-window", "-t", "0", "-x", "120", "-y", "40"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    pane.type_line("echo size=$(stty size)");
-    pane.wait_for("size=40 120").await;
+    let mut asked = 0;
+    pane.wait_until("the remote side seeing 40 rows of 120", |screen| {
+        if screen.contains(&format!("size{asked}=40 120")) {
+            return true;
+        }
+        if asked == 0 || screen.contains(&format!("size{asked}=")) {
+            asked += 1;
+            pane.type_line(&format!("echo size$(({asked}+0))=$(stty size)"));
+        }
+        false
+    })
+    .await;
 
-    // Ctrl-C goes to the remote side and the session lives on.
-    pane.type_line("sleep 100");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ctrl-C goes to the remote side, which stops the command there, and
+    // the session lives on.
+    pane.type_line("echo $((1+1))sleeping; sleep 100");
+    pane.wait_for("2sleeping").await;
     pane.keys(&["C-c"]);
-    pane.type_line("echo still-alive");
-    pane.wait_for("still-alive\n").await;
+    pane.type_line("echo still-$((3+3))");
+    pane.wait_for("still-6").await;
 
     pane.type_line("exit 7");
-    assert_eq!(pane.status(Duration::from_secs(10)).await, 7);
+    assert_eq!(pane.status(WAIT).await, 7);
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn tilde_dot_ends_a_stuck_session() {
-    let f = Fixture::new().await;
+    let f = shell_fixture().await;
     let pane = Pane::start(&f, &f.target());
-    pane.type_line("echo ready");
-    pane.wait_for("ready\n").await;
-    // Block the remote side hard: it ignores input.
-    pane.type_line("stty -isig; sleep 100");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Block the remote side hard: it ignores input, and Ctrl-C too.
+    pane.type_line("stty -isig; echo $((5+5))stuck; sleep 100");
+    pane.wait_for("10stuck").await;
     pane.keys(&["Enter"]);
     pane.keys(&["-l", "~."]);
-    assert_eq!(pane.status(Duration::from_secs(5)).await, 255);
+    // Long before the remote side would end by itself.
+    assert_eq!(pane.status(WAIT).await, 255);
     pane.wait_for(&format!("Connection to {INSTANCE} closed."))
         .await;
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The one eic-ssh process whose command line holds `marker`.
+fn eic_ssh_with(marker: &std::path::Path) -> u32 {
+    let pids = pids_with(&marker.display().to_string());
+    let ours: Vec<u32> = pids
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(env!("CARGO_BIN_EXE_eic-ssh").as_bytes()))
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    ours[0]
+}
+
+#[async_test]
 async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
-    let f = Fixture::new().await;
+    let f = shell_fixture().await;
     let pane = Pane::start(&f, &f.target());
-    pane.type_line("echo ready");
-    pane.wait_for("ready\n").await;
+    pane.type_line("echo $((3+4))ready");
+    pane.wait_for("7ready").await;
     pane.type_line("kill -9 $$");
-    let status = pane.status(Duration::from_secs(10)).await;
+    let status = pane.status(WAIT).await;
     assert!(status == 137 || status == 255, "{status}");
     pane.assert_terminal_restored().await;
 
@@ -215,21 +296,17 @@ async fn the_terminal_is_restored_when_the_remote_dies_or_we_are_killed() {
         &format!("--known-hosts {} {}", marker.display(), f.target()),
     );
     // Only the remote shell prints 42x (the local echo of the typed line,
-    // before eic-ssh is even running, shows "6*7"): pkill must find it.
+    // before eic-ssh is even running, shows "6*7"): eic-ssh is running.
     pane.type_line("echo $((6*7))x");
     pane.wait_for("42x").await;
-    let killed = Command::new("pkill")
-        .args(["-TERM", "-f", &marker.display().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert_eq!(pane.status(Duration::from_secs(10)).await, 143);
+    send_signal(eic_ssh_with(&marker), "-TERM");
+    assert_eq!(pane.status(WAIT).await, 143);
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
-    let f = Fixture::new().await;
+    let f = shell_fixture().await;
     for (signal, status) in [("-INT", 130), ("-QUIT", 131)] {
         let marker = f.home.tmp().join(format!("kh{signal}"));
         let pane = Pane::start(
@@ -240,70 +317,57 @@ async fn sigint_and_sigquit_from_another_process_restore_the_terminal() {
         // typed line shows "6*7"), so eic-ssh is surely in raw mode.
         pane.type_line("echo $((6*7))x");
         pane.wait_for("42x").await;
-        let killed = Command::new("pkill")
-            .args([signal, "-f", &marker.display().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        assert_eq!(
-            pane.status(Duration::from_secs(10)).await,
-            status,
-            "{signal}"
-        );
+        send_signal(eic_ssh_with(&marker), signal);
+        assert_eq!(pane.status(WAIT).await, status, "{signal}");
         pane.assert_terminal_restored().await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn keepalives_keep_an_idle_session_and_detect_a_dead_tunnel() {
-    let f = Fixture::new().await;
+    let f = shell_fixture().await;
     let pane = Pane::start(
         &f,
         &format!("--keepalive-interval 1 --keepalive-count 2 {}", f.target()),
     );
-    pane.type_line("echo ready");
-    pane.wait_for("ready\n").await;
-    // Idle for several keepalive intervals: still alive.
+    // Only the remote shell prints 4idle: the session is up.
+    pane.type_line("echo $((2+2))idle");
+    pane.wait_for("4idle").await;
+    pane.assert_running();
+    // Idle for twice the interval x count after which an unanswered
+    // keepalive ends the session (the idle time is what is tested here,
+    // not a wait for something): it is still alive, and answers.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    pane.type_line("echo after-idle");
-    pane.wait_for("after-idle\n").await;
+    pane.assert_running();
+    pane.type_line("echo $((3+3))after-idle");
+    pane.wait_for("6after-idle").await;
+    pane.assert_running();
 
-    // The tunnel goes silent: a message and 255, within about interval x count.
+    // The tunnel goes silent: a message and 255, within about interval x
+    // count (a few seconds; the bound is generous). Without keepalives it
+    // would wait for ever on the frozen tunnel.
     f.sim.freeze_tunnels(true);
-    let t = Instant::now();
     assert_eq!(pane.status(Duration::from_secs(15)).await, 255);
-    assert!(
-        t.elapsed() < Duration::from_secs(8),
-        "took {:?}",
-        t.elapsed()
-    );
     pane.wait_for(&format!("the connection to {INSTANCE} was lost"))
         .await;
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn dash_t_forces_a_pty_for_a_command_and_dash_big_t_disables_it() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &format!("-t {} -- 'tty; echo done'", f.target()));
     pane.wait_for("/dev/pts/").await;
-    assert_eq!(pane.status(Duration::from_secs(10)).await, 0);
+    assert_eq!(pane.status(WAIT).await, 0);
     let pane = Pane::start(&f, &format!("-T {} -- 'tty; echo done'", f.target()));
     pane.wait_for("not a tty").await;
+    assert_eq!(pane.status(WAIT).await, 0);
     pane.assert_terminal_restored().await;
 }
 
-/// The demo world with the stopped `web-1` running too: `web-1` matches
-/// two instances.
-fn twins() -> eic_sim::World {
-    let mut w = eic_sim::World::demo();
-    w.instances[1].state = "running".into();
-    w
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_picker_chooses_among_matches_by_typing_and_enter() {
-    let f = Fixture::with_world(twins()).await;
+    let f = Fixture::with_world(crate::targets::twins()).await;
     let pane = Pane::start(
         &f,
         &format!("{}@web-1 -- 'echo picked-$((40+2))'", f.user()),
@@ -314,21 +378,19 @@ async fn the_picker_chooses_among_matches_by_typing_and_enter() {
     pane.wait_for("10.0.1.11").await;
     // Type to filter down to the one with sshd behind it, then Enter.
     pane.keys(&["-l", "abcdef0"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let screen = pane.screen();
-    assert!(
-        !screen.contains(&format!("{STOPPED}  web-1")),
-        "the filter left the other instance:\n{screen}"
-    );
+    pane.wait_until("the filter leaving only one instance", |screen| {
+        !screen.contains(&format!("{STOPPED}  web-1"))
+    })
+    .await;
     pane.keys(&["Enter"]);
     pane.wait_for("picked-42").await;
-    assert_eq!(pane.status(Duration::from_secs(20)).await, 0);
+    assert_eq!(pane.status(WAIT).await, 0);
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels() {
-    let f = Fixture::with_world(twins()).await;
+    let f = Fixture::with_world(crate::targets::twins()).await;
     let pane = Pane::start(&f, "");
     pane.wait_for("Connect to which instance?").await;
     pane.wait_for(INSTANCE).await;
@@ -336,9 +398,9 @@ async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels
     // The instance with no endpoint in its VPC is not offered.
     assert!(!pane.screen().contains(NO_ENDPOINT), "{}", pane.screen());
     pane.keys(&["Escape"]);
-    assert_eq!(pane.status(Duration::from_secs(10)).await, 130);
+    assert_eq!(pane.status(WAIT).await, 130);
     pane.assert_terminal_restored().await;
-    let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
+    let ops = f.ops();
     assert!(
         !ops.iter()
             .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
@@ -346,23 +408,25 @@ async fn no_target_on_a_terminal_picks_among_reachable_instances_and_esc_cancels
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
-    let f = Fixture::new().await;
-    // A 6 s tunnel. --warn-before (also EIC_SSH_WARN_BEFORE; default
-    // 300,60, i.e. 5 min and 1 min) scales the two warnings down to 3 s
-    // and 1 s before the end, once the shell is surely up.
+    let f = shell_fixture().await;
+    // A 30 s tunnel. --warn-before (also EIC_SSH_WARN_BEFORE; default
+    // 300,60, i.e. 5 min and 1 min) scales the two warnings down to 15 s
+    // and 5 s before the end: the shell has 15 s to come up, which it
+    // does in well under one even on a loaded machine.
     let pane = Pane::start(
         &f,
-        &format!("--max-tunnel-duration 6 --warn-before 3,1 {}", f.target()),
+        &format!("--max-tunnel-duration 30 --warn-before 15,5 {}", f.target()),
     );
     // The remote shell answers (what only it can print), then half a
     // command is typed at its prompt: each warning must leave that line,
     // and the cursor, where they are.
     pane.type_line("echo $((40+2))R");
     pane.wait_for("42R\n").await;
+    let typed = format!("{PROMPT}echo half-typed");
     pane.keys(&["-l", "echo half-typed"]);
-    pane.wait_for("# echo half-typed").await;
+    pane.wait_for(&typed).await;
     let cursor = || {
         pane.tmux(&[
             "display-message",
@@ -378,8 +442,8 @@ async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
         "the shell took too long to start:\n{}",
         pane.screen()
     );
-    for left in ["3 s", "1 s"] {
-        pane.wait_for(&format!("eic-ssh: the tunnel closes in {left}: it reaches its maximum duration of 6 s (--max-tunnel-duration)"))
+    for left in ["15 s", "5 s"] {
+        pane.wait_for(&format!("eic-ssh: the tunnel closes in {left}: it reaches its maximum duration of 30 s (--max-tunnel-duration)"))
             .await;
         assert_eq!(
             cursor(),
@@ -388,27 +452,27 @@ async fn warns_before_the_maximum_duration_and_says_why_the_tunnel_closed() {
             pane.screen()
         );
         let screen = pane.screen();
-        let lines: Vec<&str> = screen.lines().collect();
-        let typed = lines
+        let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+        let at = lines
             .iter()
-            .position(|l| l.ends_with("# echo half-typed"))
+            .position(|l| l.ends_with(&typed))
             .unwrap_or_else(|| panic!("the typed line is gone:\n{screen}"));
         // The later warning takes the earlier one's row: one line, never a pile.
         assert!(
-            lines[typed + 1].starts_with(&format!("eic-ssh: the tunnel closes in {left}")),
+            lines[at + 1].starts_with(&format!("eic-ssh: the tunnel closes in {left}")),
             "{screen}"
         );
     }
 
-    assert_eq!(pane.status(Duration::from_secs(10)).await, 255);
-    pane.wait_for("eic-ssh: the endpoint closed the tunnel at its maximum duration of 6 s")
+    assert_eq!(pane.status(WAIT).await, 255);
+    pane.wait_for("eic-ssh: the endpoint closed the tunnel at its maximum duration of 30 s")
         .await;
     pane.wait_for("hint: reconnect to carry on; --max-tunnel-duration")
         .await;
     pane.assert_terminal_restored().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -426,11 +490,14 @@ async fn cp_shows_progress_on_a_terminal_and_none_with_q() {
     // -q: silent throughout, on the same terminal.
     let quiet = work.path().join("quiet.bin");
     let pane = Pane::start(&f, &format!("cp -q {remote} {}", quiet.display()));
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while !pane.dir.path().join("status").exists() {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    while !pane.exited() {
         let screen = pane.screen();
         assert!(!screen.contains("ETA"), "{screen}");
-        assert!(Instant::now() < deadline, "cp -q did not finish");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cp -q did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(pane.status(Duration::from_secs(1)).await, 0);
@@ -451,7 +518,7 @@ fn copied_line<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn cp_leaves_a_line_per_file_on_a_terminal() {
     let f = Fixture::new().await;
     let work = tempfile::tempdir().unwrap();
@@ -494,16 +561,11 @@ async fn cp_leaves_a_line_per_file_on_a_terminal() {
     assert!(!pane.lines().contains("100%"), "{}", pane.lines());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_progress_line_is_cleared_before_the_host_key_notice() {
     let f = Fixture::new().await;
     let pane = Pane::start(&f, &format!("{} -- echo done-$((6*7))", f.target()));
-    assert_eq!(
-        pane.status(Duration::from_secs(30)).await,
-        0,
-        "{}",
-        pane.screen()
-    );
+    assert_eq!(pane.status(WAIT).await, 0, "{}", pane.screen());
     let screen = pane.screen();
     assert!(screen.contains("done-42"), "{screen}");
     let notice = screen
@@ -527,12 +589,7 @@ async fn the_progress_line_is_cleared_before_the_host_key_notice() {
             f.target()
         ),
     );
-    assert_eq!(
-        pane.status(Duration::from_secs(30)).await,
-        0,
-        "{}",
-        pane.screen()
-    );
+    assert_eq!(pane.status(WAIT).await, 0, "{}", pane.screen());
     let screen = pane.screen();
     assert!(screen.contains("quiet-42"), "{screen}");
     assert!(!screen.contains("eic-ssh:"), "{screen}");

@@ -38,7 +38,7 @@ fn tunnels(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     let f = Fixture::with_world(world(true)).await;
     let _sshd6 = Sshd::start_on(&f.sim, V6_INSTANCE, "::1".parse().unwrap(), "")
@@ -50,13 +50,9 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     assert_eq!(out.status, Some(0));
     // The tunnel named the instance by its IPv6 address, through the
     // endpoint's dual-stack name.
-    assert!(out.stderr.contains(V6_IP), "{}", out.stderr);
+    out.assert_stderr_contains(V6_IP);
     let dual = f.sim.eice_dualstack_dns();
-    assert!(
-        out.stderr.contains(&format!(" for {dual}:443")),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(" for {dual}:443"));
     let log = tunnels(&f);
     assert!(
         log.iter()
@@ -92,7 +88,7 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     assert!(!ops.iter().any(|o| o.starts_with("Describe")), "{ops:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv4_instance_through_the_dual_stack_name() {
     let f = Fixture::with_world(world(true)).await;
     let out = f
@@ -112,7 +108,7 @@ async fn an_ipv4_instance_through_the_dual_stack_name() {
 /// The dual-stack name's IPv6 address drops the SYN: after 250 ms the
 /// IPv4 address is tried too and wins (Happy Eyeballs), well inside the
 /// connect timeout, and the command runs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
     let f = Fixture::with_world(world(true)).await;
     let hole = Blackhole::on("::1".parse().unwrap());
@@ -169,24 +165,16 @@ async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_ipv4_endpoint_cannot_reach_an_ipv6_only_instance() {
     let f = Fixture::with_world(world(false)).await;
     let target = format!("{}@{V6_INSTANCE}", f.user());
     let out = f.run(&[&target, "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    out.assert_status(255);
+    out.assert_stderr_contains(format!(
             "EC2 Instance Connect Endpoint eice-0123456789abcdef0 is ipv4 and cannot reach {V6_IP}, an IPv6 address"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--ip-address-type dualstack"),
-        "{}",
-        out.stderr
-    );
+        ));
+    out.assert_stderr_contains("--ip-address-type dualstack");
     assert!(tunnels(&f).is_empty());
 }
 

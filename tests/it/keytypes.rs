@@ -16,7 +16,7 @@ fn pushed_key_types(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
     let f = Fixture::with_sshd_config(World::demo(), "PubkeyAcceptedAlgorithms -ssh-ed25519").await;
     let out = f
@@ -30,12 +30,8 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
         f.sshd.log()
     );
     assert_eq!(out.status, Some(0));
-    assert!(
-        out.stderr.contains(
-            "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again",
     );
     assert_eq!(
         pushed_key_types(&f),
@@ -49,18 +45,10 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
         .run(&["-v", &f.target(), "--", "echo", "second"], b"")
         .await;
     assert_eq!(out.stdout_str(), "second\n", "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "pushing an ecdsa key: {INSTANCE} refused ed25519 before"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !out.stderr.contains("refused the ed25519 key"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(
+        "pushing an ecdsa key: {INSTANCE} refused ed25519 before"
+    ));
+    out.assert_stderr_lacks("refused the ed25519 key");
     assert_eq!(
         pushed_key_types(&f),
         vec![
@@ -75,7 +63,7 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
     let out = f
         .run(&["--key-type", "ed25519", &f.target(), "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     assert!(
         out.stderr
             .contains("the instance refused SSH authentication for user"),
@@ -87,20 +75,20 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
     assert_eq!(pushed_key_types(&f)[4..], ["ssh-ed25519", "ssh-ed25519"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn key_type_picks_the_ephemeral_keys_type() {
     let f = Fixture::new().await;
-    let out = f
-        .run(
-            &["--key-type", "ecdsa", &f.target(), "--", "echo", "ok"],
-            b"",
-        )
-        .await;
-    assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
-    assert_eq!(pushed_key_types(&f), vec!["ecdsa-sha2-nistp256"]);
+    for (flag, pushed) in [("ecdsa", "ecdsa-sha2-nistp256"), ("rsa", "ssh-rsa")] {
+        let before = pushed_key_types(&f).len();
+        f.run(&["--key-type", flag, &f.target(), "--", "echo", "ok"], b"")
+            .await
+            .assert_success()
+            .assert_stdout("ok\n");
+        assert_eq!(pushed_key_types(&f)[before..], [pushed], "{flag}");
+    }
     let out = f
         .run(&["--key-type", "dsa", &f.target(), "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("'dsa'"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("'dsa'");
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod cache;
 mod channels;
+mod claims;
 mod cli;
 mod clock;
 mod closes;

@@ -1,12 +1,11 @@
 //! The real OpenSSH client (ssh, scp, sftp) through `eic-ssh proxy` and
 //! `eic-ssh tunnel`, to the simulator and a real sshd.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -27,17 +26,15 @@ pub(crate) async fn openssh_setup(f: &Fixture, proxy_extra: &str) -> PathBuf {
         assert!(st.success());
     }
     let out = f.run(&["ssh-config", "--user", &f.user()], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    let block = out.stdout_str();
-    assert!(block.contains("Host i-*"), "{block}");
-    assert!(
-        block.contains(&format!(
+    out.assert_success()
+        .assert_stdout_contains("Host i-*")
+        .assert_stdout_contains(format!(
             "ProxyCommand {} proxy --user '%r' '%h' '%p'",
             std::fs::canonicalize(BIN).unwrap().display()
-        )),
-        "{block}"
-    );
-    let block = block.replace(" proxy --user", &format!(" proxy {proxy_extra} --user"));
+        ));
+    let block = out
+        .stdout_str()
+        .replace(" proxy --user", &format!(" proxy {proxy_extra} --user"));
     let config = f.home.path().join("ssh_config");
     std::fs::write(
         &config,
@@ -51,41 +48,38 @@ pub(crate) async fn openssh_setup(f: &Fixture, proxy_extra: &str) -> PathBuf {
     config
 }
 
-/// An OpenSSH tool with the fixture's hermetic environment (which its
-/// ProxyCommand inherits).
-fn openssh(f: &Fixture, tool: &str) -> tokio::process::Command {
-    f.program(tool)
+/// `tool -F config args…` (ssh, scp or sftp) with the fixture's hermetic
+/// environment, which its ProxyCommand inherits.
+fn openssh(f: &Fixture, tool: &str, config: &Path) -> tokio::process::Command {
+    let mut cmd = f.program(tool);
+    cmd.arg("-F").arg(config);
+    cmd
 }
 
-async fn output(mut cmd: tokio::process::Command) -> std::process::Output {
+/// Runs `cmd` to its end (stdin closed), bounded in time.
+async fn output(mut cmd: tokio::process::Command) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+    tokio::time::timeout(2 * WAIT, cmd.output())
         .await
-        .expect("finished within 60 s")
+        .expect("finished in time")
         .unwrap()
+        .into()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ssh_through_the_proxy_with_a_key_file() {
     let f = Fixture::new().await;
     let pubkey = f.home.path().join(".ssh/id_ed25519.pub");
     let config = openssh_setup(&f, &format!("--public-key {}", pubkey.display())).await;
-    let mut ssh = openssh(&f, "ssh");
-    ssh.arg("-F")
-        .arg(&config)
-        .arg(f.target())
-        .arg("echo ok; echo err >&2");
-    let out = output(ssh).await;
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        f.sshd.log()
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+    let mut ssh = openssh(&f, "ssh", &config);
+    ssh.arg(f.target()).arg("echo ok; echo err >&2");
+    output(ssh)
+        .await
+        .assert_success()
+        .assert_stdout("ok\n")
+        .assert_stderr_contains("err");
     // The key OpenSSH authenticated with is the one that was pushed.
     let pushed = f.sim.keys(INSTANCE, &f.user());
     let ours = std::fs::read_to_string(&pubkey).unwrap();
@@ -96,7 +90,7 @@ async fn ssh_through_the_proxy_with_a_key_file() {
     assert!(known.contains(INSTANCE), "{known}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ssh_through_the_proxy_with_the_agents_key() {
     let f = Fixture::new().await;
     let config = openssh_setup(&f, "").await;
@@ -112,11 +106,7 @@ async fn ssh_through_the_proxy_with_the_agents_key() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "ssh-agent did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("ssh-agent's socket", WAIT, || sock.exists()).await;
     let st = std::process::Command::new("ssh-add")
         .arg("-q")
         .arg(&key)
@@ -126,78 +116,50 @@ async fn ssh_through_the_proxy_with_the_agents_key() {
     assert!(st.success());
     std::fs::remove_file(&key).unwrap();
 
-    let mut ssh = openssh(&f, "ssh");
+    let mut ssh = openssh(&f, "ssh", &config);
     ssh.env("SSH_AUTH_SOCK", &sock)
-        .arg("-F")
-        .arg(&config)
         .args(["-o", "IdentitiesOnly=no", "-o", "IdentityFile=none"])
         .arg(f.target())
         .arg("echo from-agent");
-    let out = output(ssh).await;
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "from-agent\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output(ssh).await.assert_stdout("from-agent\n");
     let _ = agent.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn no_key_to_push_is_a_clear_error() {
     let f = Fixture::new().await;
-    let out = f.run(&["proxy", INSTANCE, "22"], b"").await;
-    assert_eq!(out.status, Some(255));
-    assert!(
-        out.stderr
-            .contains("no public key to push: looked at ssh-agent"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("id_ed25519.pub"), "{}", out.stderr);
-    assert!(f.sim.request_log().is_empty());
+    f.run(&["proxy", INSTANCE, "22"], b"")
+        .await
+        .assert_status(255)
+        .assert_stderr_contains("no public key to push: looked at ssh-agent")
+        .assert_stderr_contains("id_ed25519.pub");
+    f.assert_no_calls();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn scp_and_sftp_move_twenty_megabytes_intact() {
     let f = Fixture::new().await;
     let config = openssh_setup(&f, "").await;
-    let data: Vec<u8> = (0..20 * 1024 * 1024)
-        .map(|_| rand::random::<u8>())
-        .collect();
+    let data = random_bytes(20 * 1024 * 1024);
     let local = f.home.tmp().join("up.bin");
     std::fs::write(&local, &data).unwrap();
     let remote_dir = tempfile::tempdir().unwrap();
     let remote = remote_dir.path().join("remote.bin");
 
-    let mut scp = openssh(&f, "scp");
-    scp.arg("-F")
-        .arg(&config)
-        .arg(&local)
+    let mut scp = openssh(&f, "scp", &config);
+    scp.arg(&local)
         .arg(format!("{}:{}", f.target(), remote.display()));
-    let out = output(scp).await;
-    assert!(
-        out.status.success(),
-        "scp up: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output(scp).await.assert_success();
     assert_eq!(
         Sha256::digest(std::fs::read(&remote).unwrap()),
         Sha256::digest(&data)
     );
 
     let down = f.home.tmp().join("down.bin");
-    let mut scp = openssh(&f, "scp");
-    scp.arg("-F")
-        .arg(&config)
-        .arg(format!("{}:{}", f.target(), remote.display()))
+    let mut scp = openssh(&f, "scp", &config);
+    scp.arg(format!("{}:{}", f.target(), remote.display()))
         .arg(&down);
-    let out = output(scp).await;
-    assert!(
-        out.status.success(),
-        "scp down: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output(scp).await.assert_success();
     assert_eq!(
         Sha256::digest(std::fs::read(&down).unwrap()),
         Sha256::digest(&data)
@@ -216,18 +178,9 @@ async fn scp_and_sftp_move_twenty_megabytes_intact() {
         ),
     )
     .unwrap();
-    let mut sftp = openssh(&f, "sftp");
-    sftp.arg("-F")
-        .arg(&config)
-        .arg("-b")
-        .arg(&batch)
-        .arg(f.target());
-    let out = output(sftp).await;
-    assert!(
-        out.status.success(),
-        "sftp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut sftp = openssh(&f, "sftp", &config);
+    sftp.arg("-b").arg(&batch).arg(f.target());
+    output(sftp).await.assert_success();
     assert_eq!(
         Sha256::digest(std::fs::read(&via_sftp).unwrap()),
         Sha256::digest(&data)
@@ -253,7 +206,7 @@ async fn proxy_with_banner(
     let stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut banner = [0u8; 8];
-    tokio::time::timeout(Duration::from_secs(30), stdout.read_exact(&mut banner))
+    tokio::time::timeout(WAIT, stdout.read_exact(&mut banner))
         .await
         .unwrap()
         .unwrap();
@@ -261,26 +214,24 @@ async fn proxy_with_banner(
     (child, stdin, stdout)
 }
 
-async fn exits_within(
-    child: &mut tokio::process::Child,
-    limit: Duration,
-) -> (Duration, std::process::ExitStatus) {
-    let t = Instant::now();
-    let st = tokio::time::timeout(limit, child.wait())
+/// The proxy's exit status, once it ends by itself. Without the watch on
+/// each side it would wait on the tunnel for as long as TCP retries (or
+/// for ever), far beyond this bound.
+async fn exits(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    tokio::time::timeout(WAIT, child.wait())
         .await
         .expect("the proxy lingered")
-        .unwrap();
-    (t.elapsed(), st)
+        .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_proxy_exits_promptly_when_either_side_closes() {
     let f = Fixture::new().await;
 
     // stdin EOF (ssh went away).
     let (mut child, stdin, _stdout) = proxy_with_banner(&f).await;
     drop(stdin);
-    let (_, st) = exits_within(&mut child, Duration::from_secs(1)).await;
+    let st = exits(&mut child).await;
     let mut err = String::new();
     child
         .stderr
@@ -295,7 +246,7 @@ async fn the_proxy_exits_promptly_when_either_side_closes() {
     let (mut child, _stdin, _stdout) = proxy_with_banner(&f).await;
     let mut stderr = child.stderr.take().unwrap();
     f.sim.close_tunnels(1011, "simulated endpoint failure");
-    let (_, st) = exits_within(&mut child, Duration::from_secs(1)).await;
+    let st = exits(&mut child).await;
     assert_eq!(st.code(), Some(255));
     let mut err = String::new();
     stderr.read_to_string(&mut err).await.unwrap();
@@ -308,64 +259,43 @@ async fn the_proxy_exits_promptly_when_either_side_closes() {
     let (mut child, mut stdin, stdout) = proxy_with_banner(&f).await;
     drop(stdout);
     stdin.write_all(b"SSH-2.0-test\r\n").await.unwrap(); // makes sshd send its KEXINIT
-    let _ = exits_within(&mut child, Duration::from_secs(2)).await;
+    exits(&mut child).await;
 }
 
-/// `eic-ssh tunnel` on a free port; returns the child and the port.
-async fn listener(
-    f: &Fixture,
-    extra: &[&str],
-) -> (
-    tokio::process::Child,
-    u16,
-    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-) {
-    let mut cmd = f.command();
+/// `eic-ssh tunnel INSTANCE --local-port 0 extra…`, and the port it
+/// printed.
+pub(crate) async fn listener(cmd: tokio::process::Command, extra: &[&str]) -> (Running, u16) {
+    let mut cmd = cmd;
     cmd.args(["tunnel", INSTANCE, "--local-port", "0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-        .await
-        .expect("the listener printed its port")
-        .unwrap()
-        .unwrap_or_default();
-    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    (child, port.trim().parse().expect("a port number"), stderr)
+        .args(extra);
+    let mut run = Running::start(cmd);
+    let port = run.stdout_line().await;
+    let port = port.trim().parse().expect("a port number");
+    (run, port)
 }
 
-fn ssh_via_port(
-    f: &Fixture,
-    config: &PathBuf,
-    port: u16,
-    command: &str,
-) -> tokio::process::Command {
-    let mut ssh = openssh(f, "ssh");
-    ssh.arg("-F")
-        .arg(config)
-        .args([
-            "-o",
-            "ProxyCommand=none",
-            "-o",
-            &format!("HostKeyAlias={INSTANCE}"),
-            "-p",
-            &port.to_string(),
-        ])
-        .arg(format!("{}@localhost", f.user()))
-        .arg(command);
+fn ssh_via_port(f: &Fixture, config: &Path, port: u16, command: &str) -> tokio::process::Command {
+    let mut ssh = openssh(f, "ssh", config);
+    ssh.args([
+        "-o",
+        "ProxyCommand=none",
+        "-o",
+        &format!("HostKeyAlias={INSTANCE}"),
+        "-p",
+        &port.to_string(),
+    ])
+    .arg(format!("{}@localhost", f.user()))
+    .arg(command);
     ssh
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_listener_serves_concurrent_sessions_and_enforces_its_limit() {
     let f = Fixture::new().await;
     let config = openssh_setup(&f, "").await;
     let pubkey = f.home.path().join(".ssh/id_ed25519.pub");
-    let (mut child, port, mut log) = listener(
-        &f,
+    let (mut run, port) = listener(
+        f.command(),
         &[
             "--push-key",
             "--public-key",
@@ -378,71 +308,45 @@ async fn the_listener_serves_concurrent_sessions_and_enforces_its_limit() {
     )
     .await;
 
-    let a = tokio::spawn(output(ssh_via_port(&f, &config, port, "sleep 2; echo one")));
-    let b = tokio::spawn(output(ssh_via_port(&f, &config, port, "sleep 2; echo two")));
+    // Two sessions that stay open until this test lets them end: each
+    // waits for its own file to appear.
+    let release = f.home.tmp().join("release");
+    let hold = |name: &str| {
+        format!(
+            "until [ -e {} ]; do sleep 0.05; done; echo {name}",
+            release.display()
+        )
+    };
+    let a = tokio::spawn(output(ssh_via_port(&f, &config, port, &hold("one"))));
+    let b = tokio::spawn(output(ssh_via_port(&f, &config, port, &hold("two"))));
     // Wait until both are open, then a third is refused.
-    let mut opened = 0;
-    while opened < 2 {
-        let line = tokio::time::timeout(Duration::from_secs(30), log.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if line.contains("opened") {
-            opened += 1;
-        }
-    }
+    run.line("opened").await;
+    run.line("opened").await;
     let mut third = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+    let n = tokio::time::timeout(WAIT, third.read(&mut buf))
         .await
         .unwrap()
         .unwrap_or(0);
     assert_eq!(n, 0, "the third connection was served");
-    let refused = tokio::time::timeout(Duration::from_secs(5), log.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(
-        refused.contains("refused") && refused.contains("--max-connections"),
-        "{refused}"
-    );
+    let refused = run.line("refused").await;
+    assert!(refused.contains("--max-connections"), "{refused}");
 
-    let (a, b) = (a.await.unwrap(), b.await.unwrap());
-    assert_eq!(
-        String::from_utf8_lossy(&a.stdout),
-        "one\n",
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&b.stdout),
-        "two\n",
-        "{}",
-        String::from_utf8_lossy(&b.stderr)
-    );
-    let mut closed = 0;
-    while closed < 2 {
-        let line = tokio::time::timeout(Duration::from_secs(10), log.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if line.contains("closed") {
-            assert!(
-                line.contains("sent ") && line.contains("received "),
-                "{line}"
-            );
-            closed += 1;
-        }
+    std::fs::write(&release, "").unwrap();
+    a.await.unwrap().assert_success().assert_stdout("one\n");
+    b.await.unwrap().assert_success().assert_stdout("two\n");
+    for _ in 0..2 {
+        let line = run.line("closed").await;
+        assert!(
+            line.contains("sent ") && line.contains("received "),
+            "{line}"
+        );
     }
-    let _ = child.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn rdp_port_3389_is_relayed_and_other_ports_refused_up_front() {
     let f = Fixture::new().await;
     // A plain TCP echo service stands in for RDP.
@@ -463,47 +367,43 @@ async fn rdp_port_3389_is_relayed_and_other_ports_refused_up_front() {
             }
         }
     });
-    let (mut child, port, _log) = listener(&f, &["--remote-port", "3389"]).await;
+    let (_run, port) = listener(f.command(), &["--remote-port", "3389"]).await;
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     s.write_all(b"hello rdp").await.unwrap();
     let mut buf = [0u8; 9];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(&buf, b"hello rdp");
-    let _ = child.kill().await;
 
-    let out = f
-        .run(
-            &[
-                "tunnel",
-                INSTANCE,
-                "--local-port",
-                "0",
-                "--remote-port",
-                "23",
-            ],
-            b"",
-        )
-        .await;
-    assert_eq!(out.status, Some(2));
-    assert!(
-        out.stderr.contains("port '23' is not allowed"),
-        "{}",
-        out.stderr
-    );
+    let before = f.ops().len();
+    f.run(
+        &[
+            "tunnel",
+            INSTANCE,
+            "--local-port",
+            "0",
+            "--remote-port",
+            "23",
+        ],
+        b"",
+    )
+    .await
+    .assert_status(2)
+    .assert_stderr_contains("port '23' is not allowed");
+    assert_eq!(f.ops().len(), before, "a call reached AWS");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ctrl_c_stops_accepting_and_lets_open_connections_finish() {
     let f = Fixture::new().await;
     let config = openssh_setup(&f, "").await;
     let pubkey = f.home.path().join(".ssh/id_ed25519.pub");
-    let (mut child, port, mut log) = listener(
-        &f,
+    let (mut run, port) = listener(
+        f.command(),
         &[
             "--push-key",
             "--public-key",
@@ -513,44 +413,20 @@ async fn ctrl_c_stops_accepting_and_lets_open_connections_finish() {
         ],
     )
     .await;
+    // A session that lasts until this test lets it end.
+    let release = f.home.tmp().join("release");
     let session = tokio::spawn(output(ssh_via_port(
         &f,
         &config,
         port,
-        "sleep 2; echo finished",
+        &format!(
+            "echo started; until [ -e {} ]; do sleep 0.05; done; echo finished",
+            release.display()
+        ),
     )));
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), log.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if line.contains("opened") {
-            break;
-        }
-    }
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    // Other lines may come first (a slow session's own close, say); the
-    // session's output below tells whether it really finished.
-    let mut seen = Vec::new();
-    let stopped = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Ok(Some(line)) = log.next_line().await {
-            if line.contains("stopped accepting") {
-                return true;
-            }
-            seen.push(line);
-        }
-        false
-    })
-    .await;
-    assert_eq!(stopped.ok(), Some(true), "{seen:#?}");
+    run.line("opened").await;
+    run.signal("-INT");
+    run.line("stopped accepting").await;
     // New connections are refused at once...
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -558,16 +434,11 @@ async fn ctrl_c_stops_accepting_and_lets_open_connections_finish() {
             .is_err()
     );
     // ...while the open one completes.
-    let out = session.await.unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "finished\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    std::fs::write(&release, "").unwrap();
+    session
         .await
         .unwrap()
-        .unwrap();
-    assert!(st.success());
+        .assert_success()
+        .assert_stdout("started\nfinished\n");
+    assert_eq!(run.status().await, Some(0), "{}", run.stderr_so_far());
 }

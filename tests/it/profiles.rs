@@ -40,7 +40,7 @@ fn with_env_key(f: &Fixture) -> tokio::process::Command {
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     let f = env_key_and_profiles().await;
     let target = f.target();
@@ -49,8 +49,8 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     let out = f
         .run_cmd(with_env_key(&f), &[&target, "--", "echo", "ok"], b"")
         .await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(out.stderr.contains("AuthFailure"), "{}", out.stderr);
+    out.assert_status(255);
+    out.assert_stderr_contains("AuthFailure");
 
     // --profile: the profile's key signs every call and the tunnel.
     let out = f
@@ -60,9 +60,9 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
-    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    out.assert_stderr_lacks("warning");
 
     // AWS_PROFILE too, here with temporary keys and their session token;
     // that both are set is said.
@@ -71,15 +71,9 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
     let out = f
         .run_cmd(cmd, &["--no-cache", &target, "--", "echo", "ok"], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
-    assert!(
-        out.stderr.contains(
-            "eic-ssh: warning: AWS_PROFILE=temp and AWS_ACCESS_KEY_ID are both set: using profile temp's credentials"
-        ),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("eic-ssh: warning: AWS_PROFILE=temp and AWS_ACCESS_KEY_ID are both set: using profile temp's credentials");
 
     // The subcommands that call AWS too.
     let out = f
@@ -89,10 +83,10 @@ async fn an_explicit_profile_signs_even_with_keys_in_the_environment() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn verbose_names_the_identity_used_and_never_the_secret() {
     let f = env_key_and_profiles().await;
     let good = f.sim.credentials();
@@ -103,16 +97,12 @@ async fn verbose_names_the_identity_used_and_never_the_secret() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let id = &good.access_key_id;
     let elided = format!("{}…{}", &id[..4], &id[id.len() - 4..]);
-    assert!(
-        out.stderr.contains(&format!(
-            "AWS identity: profile good (from --profile), access key {elided}, region us-east-1"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(
+        "AWS identity: profile good (from --profile), access key {elided}, region us-east-1"
+    ));
     assert!(
         out.stderr
             .contains("AWS_ACCESS_KEY_ID is set, but --profile good is in effect"),
@@ -129,17 +119,13 @@ async fn verbose_names_the_identity_used_and_never_the_secret() {
 
     // Without a profile: the environment, named as such.
     let out = f.run(&["-v", &f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "AWS identity: the environment (AWS_ACCESS_KEY_ID), access key {elided}, region us-east-1"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_success();
+    out.assert_stderr_contains(format!(
+        "AWS identity: the environment (AWS_ACCESS_KEY_ID), access key {elided}, region us-east-1"
+    ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn errors_name_the_profile_that_was_used() {
     let f = env_key_and_profiles().await;
     let out = f
@@ -149,13 +135,9 @@ async fn errors_name_the_profile_that_was_used() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "no running instance matches Name tag 'no-such-name' in region us-east-1 (profile good)"
-        ),
-        "{}",
-        out.stderr
+    out.assert_status(255);
+    out.assert_stderr_contains(
+        "no running instance matches Name tag 'no-such-name' in region us-east-1 (profile good)",
     );
     // With the environment's key (the simulator's own here), no profile
     // is claimed.
@@ -171,7 +153,7 @@ async fn errors_name_the_profile_that_was_used() {
 /// Each credential problem is one line saying what is wrong, in the AWS
 /// CLI's words where it has them, and one hint with the fix: no provider
 /// chain, no SDK type names, no log lines.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn credential_errors_are_one_line_with_the_fix() {
     let f = Fixture::new().await;
     std::fs::write(

@@ -70,7 +70,7 @@ async fn connect_from(f: &Fixture, from: &str) -> Result<(), String> {
     if out.status == Some(0) && out.stdout_str() == "ok\n" {
         Ok(())
     } else {
-        assert_eq!(out.status, Some(255), "{}", out.stderr);
+        out.assert_status(255);
         Err(out.stderr)
     }
 }
@@ -83,12 +83,12 @@ fn assert_refused(r: Result<(), String>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_dry_run_plans_and_changes_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let before = state(&f);
     let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let text = out.stdout_str();
     for needle in [
         "Plan: 3 change(s), in this order",
@@ -115,7 +115,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let plan = &json["plan"];
     assert_eq!(plan["status"], "changes", "{json:#}");
@@ -152,8 +152,8 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--apply"], b"y\n")
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("add --yes"), "{}", out.stderr);
+    out.assert_status(2);
+    out.assert_stderr_contains("add --yes");
     assert_eq!(f.sim.request_log().len(), calls);
 
     assert_eq!(writes(&f), Vec::<String>::new());
@@ -162,7 +162,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_open_configuration_is_restricted_and_proven() {
     let f = Fixture::with_world(open_world()).await;
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
@@ -263,7 +263,7 @@ async fn the_open_configuration_is_restricted_and_proven() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_second_run_plans_nothing() {
     let f = Fixture::with_world(open_world()).await;
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
@@ -294,7 +294,7 @@ async fn a_second_run_plans_nothing() {
 
     for args in [&apply[..4], &apply[..]] {
         let out = f.run(args, b"").await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_success();
         let text = out.stdout_str();
         assert!(
             text.contains(&format!(
@@ -316,7 +316,7 @@ async fn a_second_run_plans_nothing() {
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_shared_group_needs_shared_ok() {
     // The demo as it is: the stopped instance shares the instance's group.
     let mut w = World::demo();
@@ -325,7 +325,7 @@ async fn a_shared_group_needs_shared_ok() {
     let before = state(&f);
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!(
@@ -356,7 +356,7 @@ async fn a_shared_group_needs_shared_ok() {
 /// Turning Preserve Client IP on changes the endpoint for every instance
 /// behind it: another instance in the VPC, even with a group of its own,
 /// makes the plan shared.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_others() {
     const OWN_SG: &str = "sg-0d1b2c3d4e5f60719";
     let mut w = World::demo();
@@ -374,7 +374,7 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     let before = state(&f);
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     assert!(
         text.contains(&format!(
@@ -384,7 +384,7 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
     );
     assert!(text.contains(&format!("- {STOPPED}")), "{text}");
     assert!(!text.contains("changed group(s)"), "{text}");
-    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    out.assert_stderr_contains("nothing was changed");
     assert_eq!(writes(&f), Vec::<String>::new());
     assert_eq!(state(&f), before);
 
@@ -502,7 +502,7 @@ async fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_i
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    out.assert_status(1);
     let text = out.stdout_str();
     for needle in [
         &format!(
@@ -531,7 +531,7 @@ async fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_i
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_failure_halfway_says_what_was_done() {
     let f = Fixture::with_world(open_world()).await;
     f.sim.fail_next(
@@ -542,7 +542,7 @@ async fn a_failure_halfway_says_what_was_done() {
     );
     let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     let text = out.stdout_str();
     for needle in [
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
@@ -595,7 +595,7 @@ async fn a_failure_halfway_says_what_was_done() {
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn apply_asks_on_a_terminal() {
     let f = Fixture::with_world(open_world()).await;
     let before = state(&f);
@@ -627,7 +627,7 @@ async fn apply_asks_on_a_terminal() {
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
     // All of tcp from the VPC: it admits the endpoint's address, so every
     // client, on every port.
@@ -696,7 +696,7 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
 /// The dry run's "To apply" line is a command that applies the plan: with
 /// --shared-ok when the plan needs it. Beside it, whether this machine's
 /// public address is inside --allow (or it would shut itself out).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
     // The demo as it is: the stopped instance shares the instance's group.
     let mut w = World::demo();
@@ -723,7 +723,7 @@ async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
         args.extend_from_slice(extra);
         async move {
             let out = f.run_cmd(cmd, &args, b"").await;
-            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.assert_success();
             out.stdout_str()
         }
     };

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn binding_a_tunnel_beyond_loopback_warns() {
     let f = Fixture::new().await;
     // TEST-NET-1 is on no interface: the bind fails after the warning, so
@@ -29,15 +29,15 @@ async fn binding_a_tunnel_beyond_loopback_warns() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn global_flags_before_a_subcommand() {
     let f = Fixture::new().await;
     let out = f.run(&["-v", "cache", "path"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(out.stdout_str().trim_end().ends_with("eic-ssh/routes.json"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_huge_keepalive_interval_is_a_usage_error() {
     let f = Fixture::new().await;
     let out = f
@@ -52,12 +52,8 @@ async fn a_huge_keepalive_interval_is_a_usage_error() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("18446744073709551615"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("18446744073709551615");
     assert!(f.sim.request_log().is_empty(), "no network call");
 }
 
@@ -72,7 +68,7 @@ fn write_known_hosts(f: &Fixture, before: &[u8], after: &[u8]) {
     std::fs::write(f.known_hosts(), bytes).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_line_that_is_not_utf8_does_not_block_connections() {
     let f = Fixture::new().await;
     write_known_hosts(&f, b"# caf\xe9\n", b"# \xff\xfe\n");
@@ -90,7 +86,7 @@ async fn a_line_that_is_not_utf8_does_not_block_connections() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
     assert!(
         out.stderr
@@ -100,7 +96,7 @@ async fn a_line_that_is_not_utf8_does_not_block_connections() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_host_field_of_many_stars_is_matched_quickly() {
     let f = Fixture::new().await;
     let stars = format!(
@@ -122,13 +118,13 @@ async fn a_host_field_of_many_stars_is_matched_quickly() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
     // 40 stars took days with the backtracking matcher.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     let f = Fixture::new().await;
     let key = f.sshd.host_key_pubs[0].clone();
@@ -151,7 +147,7 @@ async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     let before = format!("# kept\n{INSTANCE} {other}\n");
     std::fs::write(f.known_hosts(), &before).unwrap();
     let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     let other_fp = russh::keys::PublicKey::from_openssh(other)
         .unwrap()
         .fingerprint(russh::keys::HashAlg::Sha256)
@@ -176,7 +172,7 @@ async fn host_keys_add_refuses_beside_a_different_recorded_key() {
     // The same key recorded already: nothing to refuse.
     std::fs::write(f.known_hosts(), format!("{INSTANCE} {}\n", two.join(" "))).unwrap();
     let out = f.run(&["host-keys", INSTANCE, "--add"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
 }
 
 /// Control bytes a hostile peer could use to retitle or clear the terminal.
@@ -189,57 +185,33 @@ fn assert_no_control_bytes(stderr: &str) {
 
 const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_error_body_is_stripped_and_capped() {
     let f = Fixture::new().await;
     let message = format!("{HOSTILE}denied {}", "x".repeat(2_000));
     f.sim.fail_next("OpenTunnel", 403, "AccessDenied", &message);
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("]0;PWNED[2Jdenied xxx"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains("]0;PWNED[2Jdenied xxx");
     assert_no_control_bytes(&out.stderr);
     let longest = out.stderr.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 1300, "a line of {longest} bytes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_hostile_close_reason_is_stripped() {
     let f = Fixture::new().await;
-    let child = f
-        .command()
-        .args([&f.target(), "--", "sleep", "20"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Close once the session runs (its tunnel is open and the key was used).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !f
-        .sim
-        .request_log()
-        .iter()
-        .any(|e| e.op == "OpenTunnel" && e.status == 101)
-    {
-        assert!(std::time::Instant::now() < deadline, "no tunnel");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut run = f.spawn(&[&f.target(), "--", "echo $((1+1))up; sleep 20"]);
+    // Close once the remote command runs (only it prints 2up).
+    assert_eq!(run.stdout_line().await, "2up");
     f.sim.close_tunnels(4000, &format!("{HOSTILE}bye"));
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(run.status().await, Some(255), "{}", run.stderr_so_far());
+    let stderr = run.stderr_so_far();
     assert!(stderr.contains("]0;PWNED[2Jbye"), "{stderr}");
     assert_no_control_bytes(&stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_console_fingerprint_must_be_well_formed_base64() {
     let f = Fixture::new().await;
     let other = russh::keys::PublicKey::from_openssh(
@@ -259,44 +231,35 @@ async fn a_console_fingerprint_must_be_well_formed_base64() {
         }
     });
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("POSSIBLE INTERCEPTION"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains(&other), "{}", out.stderr);
-    assert!(!out.stderr.contains("PWNED"), "{}", out.stderr);
+    out.assert_status(255);
+    out.assert_stderr_contains("POSSIBLE INTERCEPTION");
+    out.assert_stderr_contains(&other);
+    out.assert_stderr_lacks("PWNED");
     assert_no_control_bytes(&out.stderr);
 }
 
-/// The resident set of `child` 2 s in (connected, flooded) and its peak
-/// until it exits or `for_` passes, in KiB.
-async fn rss_kib(child: &mut tokio::process::Child, for_: std::time::Duration) -> (u64, u64) {
-    let pid = child.id().unwrap();
-    let started = std::time::Instant::now();
-    let (mut settled, mut peak) = (None, 0);
-    while started.elapsed() < for_ {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
-        peak = peak.max(rss);
-        if settled.is_none() && started.elapsed() > std::time::Duration::from_secs(2) {
-            settled = Some(rss);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    (settled.unwrap_or(peak), peak)
+/// `/proc`'s resident set of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// An endpoint that floods pings and never reads: the client answers
+/// them all, and its pongs, which cannot be sent, do not pile up (a pong
+/// that does not fit the bounded unsent buffer waits in place of the
+/// next). It keeps the tunnel, with a flat resident set, while the
+/// simulator sends far more pings than would fill that buffer; when the
+/// endpoint drops the connection, the tunnel ends, said.
+#[async_test]
 async fn a_ping_flood_does_not_grow_memory() {
+    // Pings whose pongs (131 bytes each on the wire), queued, would
+    // overflow the unsent buffer 40 times over: some 40 MiB, well past what
+    // the sockets hold (with the bound removed, RSS grew 34 MB).
+    let pongs = 40 * eic_ssh::tunnel::MAX_WS_WRITE_BUFFER as u64 / 131;
     let f = Fixture::new().await;
     f.sim.flood_pings(true);
     let mut child = f
@@ -307,20 +270,63 @@ async fn a_ping_flood_does_not_grow_memory() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (settled, peak) = rss_kib(&mut child, std::time::Duration::from_secs(10)).await;
-    let _ = child.start_kill();
-    let out = child.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // ssh's side stays open throughout.
+    let stdin = child.stdin.take();
+    let pid = child.id().unwrap();
+    let alive = |child: &mut tokio::process::Child, when: &str| {
+        assert!(child.try_wait().unwrap().is_none(), "ended {when}");
+    };
+    eventually("the flood under way", WAIT, || f.sim.pings_sent() >= 1024).await;
+    alive(&mut child, "as the flood began");
+    let settled = rss_kib(pid);
+    let mut peak = settled;
+    eventually("the flood passing its mark", WAIT, || {
+        peak = peak.max(rss_kib(pid));
+        f.sim.pings_sent() >= pongs
+    })
+    .await;
+    alive(&mut child, "under the flood");
     // Unbounded, pongs piled up at several MB a second (a debug build went
     // from about 35 to 73 MB in 8 s; a release build past a gigabyte).
     // Bounded, the resident set stays flat once the flood is under way.
     assert!(
         peak < settled + 12 * 1024,
-        "RSS grew from {settled} to {peak} KiB under a ping flood; {stderr}"
+        "RSS grew from {settled} to {peak} KiB under {} pings",
+        f.sim.pings_sent()
     );
+    // The endpoint gives up and drops the connection: the tunnel ends.
+    f.sim.flood_pings(false);
+    let out = exited(child, "the proxy ending with the connection").await;
+    drop(stdin);
+    out.assert_status(255)
+        .assert_stderr_contains("the tunnel broke: ");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// An endpoint that announces a frame past the 16 MiB cap: the tunnel
+/// ends at its header (255, said), instead of waiting to buffer what it
+/// promises.
+#[async_test]
+async fn a_frame_over_16_mib_ends_the_tunnel() {
+    let f = Fixture::new().await;
+    f.sim.announce_huge_frames((16 << 20) + 1);
+    let mut child = f
+        .command()
+        .args(["proxy", "--no-push", INSTANCE, "22"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // ssh's side stays open: only the frame can end it.
+    let stdin = child.stdin.take();
+    let out = exited(child, "the proxy ending at the frame").await;
+    drop(stdin);
+    out.assert_status(255)
+        .assert_stdout("")
+        .assert_stderr_contains("Message too long: 16777217 > 16777216");
+}
+
+#[async_test]
 async fn route_flags_are_never_cached_and_always_win() {
     let f = Fixture::new().await;
     let cache = f.home.path().join(".cache/eic-ssh/routes.json");
@@ -361,10 +367,10 @@ async fn route_flags_are_never_cached_and_always_win() {
         "the cached IP was used: {}",
         out.stderr
     );
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
     let f = Fixture::new().await;
     for args in [
@@ -389,7 +395,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = f.run(&args, b"").await;
-        assert_eq!(out.status, Some(2), "{}", out.stderr);
+        out.assert_status(2);
         assert!(
             out.stderr
                 .contains("--eice-dns \"localhost:8443\" is not the DNS name"),
@@ -414,7 +420,7 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     let out = f
         .run(
             &[
@@ -431,21 +437,17 @@ async fn a_foreign_eice_dns_is_a_usage_error_before_any_call() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
     let f = Fixture::new().await;
     f.sim
         .set_world(|w| w.endpoints[0].dns_name_override = Some("localhost".into()));
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refusing to open a tunnel to \"localhost\" for EC2 Instance Connect Endpoint eice-0123456789abcdef0"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains("refusing to open a tunnel to \"localhost\" for EC2 Instance Connect Endpoint eice-0123456789abcdef0");
     assert!(!f.sim.request_log().iter().any(|e| e.op == "OpenTunnel"));
 
     // A cache entry pointing elsewhere is ignored and looked up afresh.
@@ -471,7 +473,7 @@ async fn a_foreign_name_from_the_api_or_the_cache_is_never_dialed() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
     let f = Fixture::new().await;
     let creds = f.sim.session_credentials();
@@ -510,7 +512,7 @@ async fn rust_log_trace_shows_no_secret_at_any_verbosity() {
 
 /// A process holding the ephemeral key leaves no core dump: its core limit
 /// is 0 (and it is made undumpable), set before the key exists.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_process_holding_the_key_dumps_no_core() {
     use tokio::io::AsyncBufReadExt;
     let f = Fixture::new().await;
@@ -554,31 +556,23 @@ async fn a_process_holding_the_key_dumps_no_core() {
 
 /// Bad input found in review: each is refused before any call, naming the
 /// value and what to do, with exit 2.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn bad_regions_and_a_command_without_dashes_are_usage_errors() {
     let f = Fixture::new().await;
     let out = f
         .run(&["--region", "Us East", INSTANCE, "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("\"Us East\" is not an AWS region name"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("\"Us East\" is not an AWS region name");
     // From the environment: named, and where it came from.
     let mut cmd = f.command();
     cmd.env("AWS_REGION", "Us East");
     let out = f.run_cmd(cmd, &["ls"], b"").await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("AWS_REGION or the profile"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(2);
+    out.assert_stderr_contains("AWS_REGION or the profile");
     // `exec TARGET uptime` without `--`: uptime was read as a target.
     let out = f.run(&["exec", INSTANCE, "uptime"], b"").await;
-    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    out.assert_status(2);
     assert!(
         out.stderr
             .contains("'uptime' was read as a target; put the command after --"),

@@ -141,13 +141,13 @@ fn every_completion_script_is_generated_and_bash_loads_it() {
 
 /// A connection by Name tag records the name beside the route, and a later
 /// completion offers it, with no AWS settings at all.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_name_seen_on_a_real_connection_completes_offline() {
     let f = Fixture::new().await;
     let out = f
         .run(&[&format!("{}@web-1", f.user()), "--", "true"], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let home = f.home.path();
     let bash = script(home, "bash");
     let offered = bash_complete(home, &bash, "eic-ssh we");
@@ -236,10 +236,22 @@ fn bash_completion_never_offers_a_name_the_shell_would_run() {
     assert_eq!(ids.lines().count(), names.len(), "{ids}");
 }
 
+/// Fails, naming `tool`, when it is not installed: a test that needs it
+/// never passes without it (`.ci/run` installs zsh, fish and man).
+fn require(tool: &str) {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "{tool} is not installed, and this test needs it: install it (.ci/run does)"
+    );
+}
+
 #[test]
 fn zsh_and_fish_load_the_scripts_and_fish_completes_a_cached_instance() {
     let home = tempfile::tempdir().unwrap();
-    if Command::new("zsh").arg("-c").arg("true").output().is_ok() {
+    require("zsh");
+    require("fish");
+    {
         let zsh = script(home.path(), "zsh");
         stdout(&offline(
             home.path(),
@@ -260,7 +272,7 @@ fn zsh_and_fish_load_the_scripts_and_fish_completes_a_cached_instance() {
         ));
         assert!(!loaded.trim().is_empty(), "zsh registered nothing");
     }
-    if Command::new("fish").arg("-c").arg("true").output().is_ok() {
+    {
         let fish = script(home.path(), "fish");
         stdout(&offline(
             home.path(),
@@ -316,9 +328,7 @@ fn the_man_pages_render_without_warnings() {
         let roff = offline(home.path(), BIN, &page);
         let text = stdout(&roff);
         assert!(text.contains(".TH"), "{text}");
-        if Command::new("man").arg("--version").output().is_err() {
-            continue;
-        }
+        require("man");
         let mut man = Command::new("man")
             .args(["--warnings", "-E", "UTF-8", "-l", "-"])
             .env("MANWIDTH", "80")
@@ -372,7 +382,7 @@ fn version_names_the_ssh_and_aws_libraries() {
     assert!(text.contains("\naws-sdk-ec2instanceconnect 1."), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn colour_follows_no_color_and_the_flag() {
     let f = Fixture::new().await;
     let run = |extra: Vec<(&'static str, &'static str)>, flags: Vec<&'static str>| {
@@ -386,7 +396,7 @@ async fn colour_follows_no_color_and_the_flag() {
             args.extend([f.target(), "--".into(), "true".into()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = f.run_cmd(cmd, &args, b"").await;
-            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            out.assert_success();
             assert!(
                 out.stderr.contains("route resolved") || out.stderr.contains("cached route"),
                 "{}",
@@ -402,7 +412,7 @@ async fn colour_follows_no_color_and_the_flag() {
     assert!(!run(vec![], vec!["-v", "--color=never"]).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
     let f = Fixture::new().await;
     let ssh_dir = f.home.path().join(".ssh");
@@ -412,7 +422,7 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
     std::fs::write(&config, original).unwrap();
 
     let out = f.run(&["ssh-config", "--include"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(out.stdout.is_empty());
     let block_file = ssh_dir.join("config.d/eic-ssh");
     let block = std::fs::read_to_string(&block_file).unwrap();
@@ -436,8 +446,8 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
         std::fs::read(&block_file).unwrap(),
     );
     let out = f.run(&["ssh-config", "--include"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("up to date"), "{}", out.stderr);
+    out.assert_success();
+    out.assert_stderr_contains("up to date");
     assert_eq!(
         before,
         (
@@ -487,7 +497,7 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     assert!(
         std::fs::read_to_string(&other)
             .unwrap()

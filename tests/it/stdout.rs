@@ -24,13 +24,13 @@ async fn pipeline(f: &Fixture, line: &str) -> (i32, String) {
     (status, out.stderr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_closed_stdout_ends_eic_ssh_quietly_as_it_ends_ssh() {
     let f = Fixture::new().await;
     let config = crate::openssh::openssh_setup(&f, "").await;
     // Connect once, so that neither run below is a first contact.
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_success();
     let pid_file = f.home.tmp().join("remote.pid");
     for (i, remote) in [
         "seq 1 1000000".to_owned(),
@@ -70,7 +70,7 @@ async fn a_closed_stdout_ends_eic_ssh_quietly_as_it_ends_ssh() {
 
 /// The other commands, with stdout a pipe whose reader has already gone:
 /// no panic, no "Broken pipe", exit 141 (as a program that SIGPIPE ends).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn local_output_to_a_closed_pipe_ends_quietly() {
     let f = Fixture::new().await;
     let cases: &[&[&str]] = &[

@@ -1,13 +1,26 @@
 //! Shared fixtures: a simulator with a real sshd behind one instance, a
-//! hermetic HOME, and the binary run with standard AWS configuration only.
+//! hermetic HOME, and the binary run with standard AWS configuration only;
+//! and the helpers every test file uses: `#[async_test]`, the assertions on
+//! an [`Output`] that show the whole output when they fail, a long-running
+//! eic-ssh read line by line ([`Running`]), and waiting on a condition with
+//! a deadline ([`eventually`]) instead of sleeping.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use eic_sim::sshd::Sshd;
-use eic_sim::{ClientHome, Simulator, World};
-use tokio::io::AsyncWriteExt;
+use eic_sim::{ClientHome, Instance, Simulator, World};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// The one runtime set-up of every async test (see `crates/eic-test-macros`).
+pub use eic_test_macros::async_test;
+
+/// How long a test waits for something that should happen at once: long
+/// enough for a loaded 2-core machine, short enough to fail in a CI run.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub const INSTANCE: &str = "i-0123456789abcdef0";
 pub const STOPPED: &str = "i-0000000000000dead";
@@ -21,7 +34,10 @@ pub struct Fixture {
     pub home: ClientHome,
 }
 
-/// What a run of the binary produced.
+/// What a run of a program produced. The `assert_*` methods check one
+/// thing each and, when it does not hold, show the exit status, stdout and
+/// stderr whole; they return the output, so checks chain:
+/// `out.assert_status(255).assert_stderr_contains("refused")`.
 #[derive(Debug)]
 pub struct Output {
     pub status: Option<i32>,
@@ -29,9 +45,110 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            status: out.status.code(),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match self.status {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_owned(),
+        };
+        write!(
+            f,
+            "{status}\n--- stdout ---\n{}\n--- stderr ---\n{}--- end ---",
+            self.stdout_str(),
+            self.stderr
+        )
+    }
+}
+
 impl Output {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The exit status is `code`.
+    #[track_caller]
+    pub fn assert_status(&self, code: i32) -> &Output {
+        assert_eq!(
+            self.status,
+            Some(code),
+            "expected exit status {code}:\n{self}"
+        );
+        self
+    }
+
+    /// The exit status is 0.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Output {
+        self.assert_status(0)
+    }
+
+    /// stdout is exactly `expected`.
+    #[track_caller]
+    pub fn assert_stdout(&self, expected: &str) -> &Output {
+        assert_eq!(self.stdout_str(), expected, "stdout differs:\n{self}");
+        self
+    }
+
+    /// stdout holds `needle`.
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, needle: impl AsRef<str>) -> &Output {
+        self.check_holds("stdout", &self.stdout_str(), needle.as_ref(), true)
+    }
+
+    /// stdout does not hold `needle`.
+    #[track_caller]
+    pub fn assert_stdout_lacks(&self, needle: impl AsRef<str>) -> &Output {
+        self.check_holds("stdout", &self.stdout_str(), needle.as_ref(), false)
+    }
+
+    /// `text` (the stream `name`) holds `needle`, or does not: as `want`.
+    #[track_caller]
+    fn check_holds(&self, name: &str, text: &str, needle: &str, want: bool) -> &Output {
+        let verb = if want { "lacks" } else { "holds" };
+        assert!(
+            text.contains(needle) == want,
+            "{name} {verb} {needle:?}:\n{self}"
+        );
+        self
+    }
+
+    /// stderr is exactly `expected`.
+    #[track_caller]
+    pub fn assert_stderr(&self, expected: &str) -> &Output {
+        assert_eq!(self.stderr, expected, "stderr differs:\n{self}");
+        self
+    }
+
+    /// A connection failure (255, nothing on stdout) that names the step
+    /// (e.g. `the TCP connection to HOST:443`) it timed out at, after
+    /// `secs` seconds.
+    #[track_caller]
+    pub fn assert_timed_out(&self, secs: u64, step: &str) -> &Output {
+        self.assert_status(255)
+            .assert_stdout("")
+            .assert_stderr_contains(format!("timed out after {secs} s waiting for {step}"))
+    }
+
+    /// stderr holds `needle`.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: impl AsRef<str>) -> &Output {
+        self.check_holds("stderr", &self.stderr, needle.as_ref(), true)
+    }
+
+    /// stderr does not hold `needle`.
+    #[track_caller]
+    pub fn assert_stderr_lacks(&self, needle: impl AsRef<str>) -> &Output {
+        self.check_holds("stderr", &self.stderr, needle.as_ref(), false)
     }
 }
 
@@ -46,8 +163,19 @@ impl Fixture {
 
     /// A fixture whose sshd has these extra `sshd_config` lines.
     pub async fn with_sshd_config(world: World, extra_config: &str) -> Fixture {
+        Fixture::with_sshd_setup(world, |_| extra_config.to_owned()).await
+    }
+
+    /// A fixture whose sshd has the extra `sshd_config` lines that `setup`
+    /// returns, once the simulator (and its state directory, for files
+    /// the lines name) is up.
+    pub async fn with_sshd_setup(
+        world: World,
+        setup: impl FnOnce(&Simulator) -> String,
+    ) -> Fixture {
         let sim = Simulator::start(world).await.expect("simulator starts");
-        let sshd = Sshd::start_with_config(&sim, INSTANCE, extra_config)
+        let extra_config = setup(&sim);
+        let sshd = Sshd::start_with_config(&sim, INSTANCE, &extra_config)
             .await
             .expect("sshd starts");
         let home = sim.client_home().expect("a client HOME");
@@ -85,6 +213,41 @@ impl Fixture {
         env
     }
 
+    /// The operations the simulator answered so far, in order.
+    pub fn ops(&self) -> Vec<String> {
+        self.sim.request_log().into_iter().map(|e| e.op).collect()
+    }
+
+    /// The attempts of `op` the simulator saw, as their HTTP statuses (0:
+    /// never answered).
+    pub fn attempts(&self, op: &str) -> Vec<u16> {
+        self.sim
+            .request_log()
+            .into_iter()
+            .filter(|e| e.op == op)
+            .map(|e| e.status)
+            .collect()
+    }
+
+    /// Nothing reached AWS: every refusal that should come before any
+    /// network call.
+    #[track_caller]
+    pub fn assert_no_calls(&self) {
+        assert_eq!(self.ops(), Vec::<String>::new(), "a call reached AWS");
+    }
+
+    /// Changes the instance `id` in the simulator's world.
+    pub fn set_instance(&self, id: &str, change: impl FnOnce(&mut Instance)) {
+        self.sim.set_world(|w| {
+            let instance = w
+                .instances
+                .iter_mut()
+                .find(|i| i.id == id)
+                .unwrap_or_else(|| panic!("no instance {id} in the world"));
+            change(instance);
+        });
+    }
+
     /// `program` with the hermetic environment.
     pub fn program(&self, program: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(program);
@@ -100,6 +263,29 @@ impl Fixture {
     /// Run `eic-ssh args...` with `stdin`, bounded in time.
     pub async fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
         self.run_cmd(self.command(), args, stdin).await
+    }
+
+    /// [`Fixture::run`] with these variables added to the environment.
+    pub async fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.envs(env.iter().copied());
+        self.run_cmd(cmd, args, b"").await
+    }
+
+    /// [`Fixture::run`] with these variables taken out of the environment.
+    pub async fn run_without(&self, vars: &[&str], args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        for var in vars {
+            cmd.env_remove(var);
+        }
+        self.run_cmd(cmd, args, b"").await
+    }
+
+    /// `eic-ssh args...` left running, read line by line (stdin closed).
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut cmd = self.command();
+        cmd.args(args);
+        Running::start(cmd)
     }
 
     pub async fn run_cmd(
@@ -129,17 +315,53 @@ impl Fixture {
             })
             .unwrap();
         let _ = writer.await;
-        Output {
-            status: out.status.code(),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        out.into()
     }
 
     /// `user@instance` for the default instance.
     pub fn target(&self) -> String {
         format!("{}@{INSTANCE}", self.user())
     }
+
+    /// The demo instance's whole route as flags (`--private-ip`,
+    /// `--eice-id`, `--eice-dns`): with them, no EC2 lookup is made.
+    pub fn route_flags(&self) -> Vec<String> {
+        let dns = self.sim.eice_dns();
+        [
+            "--private-ip",
+            "10.0.1.10",
+            "--eice-id",
+            "eice-0123456789abcdef0",
+        ]
+        .into_iter()
+        .chain(["--eice-dns", &dns])
+        .map(str::to_owned)
+        .collect()
+    }
+
+    /// The tunnel alone, with the route given: `proxy --no-push`, no API
+    /// call and no key push, so the only connection made is the tunnel's.
+    pub fn tunnel_only(&self) -> Vec<String> {
+        let mut args = vec!["proxy".to_owned(), "--no-push".to_owned()];
+        args.extend(self.route_flags());
+        args.push(INSTANCE.to_owned());
+        args
+    }
+}
+
+/// The output of `child` once it exits, waiting up to [`WAIT`]; `what`
+/// names the exit waited for.
+pub async fn exited(child: tokio::process::Child, what: &str) -> Output {
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {WAIT:?}"))
+        .unwrap()
+        .into()
+}
+
+/// `args` as the `&str`s that [`Fixture::run`] takes.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// Every regular file under `dir`.
@@ -195,6 +417,20 @@ impl Blackhole {
     }
 }
 
+/// The processes whose command line holds `marker` (a path or port unique
+/// to one test), from /proc.
+pub fn pids_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
 /// Send `signal` (e.g. `-INT`) to the process `pid`, with kill(1).
 pub fn send_signal(pid: u32, signal: &str) {
     let st = std::process::Command::new("kill")
@@ -202,4 +438,143 @@ pub fn send_signal(pid: u32, signal: &str) {
         .status()
         .unwrap();
     assert!(st.success(), "kill {signal} {pid}");
+}
+
+/// A program left running (stdin closed), its stdout and stderr read line
+/// by line as they come: for listeners, forwards and the background mode.
+pub struct Running {
+    pub child: tokio::process::Child,
+    stdout: mpsc::UnboundedReceiver<String>,
+    stderr: mpsc::UnboundedReceiver<String>,
+    /// Every stderr line so far, and whether [`Running::line`] returned it.
+    seen: Vec<(String, bool)>,
+}
+
+impl Running {
+    /// Starts `cmd` with stdin closed and stdout and stderr read.
+    pub fn start(mut cmd: tokio::process::Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the program starts");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Running {
+            child,
+            stdout,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next stderr line holding `needle` not returned before (earlier
+    /// lines are kept for later calls), waiting up to [`WAIT`].
+    pub async fn line(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some((line, returned)) = self
+                .seen
+                .iter_mut()
+                .find(|(l, returned)| !*returned && l.contains(needle))
+            {
+                *returned = true;
+                return line.clone();
+            }
+            match tokio::time::timeout_at(deadline, self.stderr.recv()).await {
+                Ok(Some(l)) => self.seen.push((l, false)),
+                Ok(None) => panic!(
+                    "no line with {needle:?} before the program ended; its stderr:\n{}",
+                    self.stderr_so_far()
+                ),
+                Err(_) => panic!(
+                    "no line with {needle:?} within {WAIT:?}; stderr so far:\n{}",
+                    self.stderr_so_far()
+                ),
+            }
+        }
+    }
+
+    /// The next line on stdout, waiting up to [`WAIT`].
+    pub async fn stdout_line(&mut self) -> String {
+        match tokio::time::timeout(WAIT, self.stdout.recv()).await {
+            Ok(Some(l)) => l,
+            _ => panic!(
+                "no line on stdout; stderr so far:\n{}",
+                self.stderr_so_far()
+            ),
+        }
+    }
+
+    /// Every stderr line read so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.seen
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Sends `signal` (e.g. `-INT`).
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.child.id().expect("still running"), signal);
+    }
+
+    /// Waits up to [`WAIT`] for the exit status, and reads the rest of
+    /// stderr.
+    pub async fn status(&mut self) -> Option<i32> {
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "still running after {WAIT:?}; stderr so far:\n{}",
+                    self.stderr_so_far()
+                )
+            })
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Ok(Some(l)) = tokio::time::timeout_at(deadline, self.stderr.recv()).await {
+            self.seen.push((l, false));
+        }
+        status.code()
+    }
+}
+
+/// The lines of `stream`, as they come, until it ends.
+fn lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until `ready()` holds, checking every 20 ms, and fails the test
+/// naming `what` after `within`: a condition with a deadline, never a
+/// fixed sleep.
+pub async fn eventually(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut data = vec![0u8; n];
+    rand::fill(&mut data[..]);
+    data
 }

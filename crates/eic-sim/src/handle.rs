@@ -134,6 +134,8 @@ impl Simulator {
             fips_port,
             dualstack_port,
             ping_flood: std::sync::atomic::AtomicBool::new(false),
+            pings_sent: AtomicU64::new(0),
+            huge_frame: AtomicU64::new(0),
             stalled_connections: AtomicU64::new(0),
             request_counter: AtomicU64::new(0),
             nonce,
@@ -311,10 +313,24 @@ impl Simulator {
     }
 
     /// A hostile endpoint: new tunnels send pings as fast as the client
-    /// takes them and never read what it sends (its pongs pile up), for
-    /// at most 20 seconds.
+    /// takes them and never read what it sends (its pongs pile up), until
+    /// this is turned off (then they drop the connection), for at most 60
+    /// seconds.
     pub fn flood_pings(&self, on: bool) {
         self.shared.ping_flood.store(on, Ordering::Relaxed);
+    }
+
+    /// A hostile endpoint: new tunnels start with the header of a binary
+    /// frame of `len` bytes (0 turns it off), then wait, for at most 60
+    /// seconds, for the client to hang up.
+    pub fn announce_huge_frames(&self, len: u64) {
+        self.shared.huge_frame.store(len, Ordering::Relaxed);
+    }
+
+    /// How many pings the flood (see [`flood_pings`](Self::flood_pings))
+    /// has written to clients so far.
+    pub fn pings_sent(&self) -> u64 {
+        self.shared.pings_sent.load(Ordering::Relaxed)
     }
 
     /// While frozen, tunnels neither read nor write (not even pongs) and do

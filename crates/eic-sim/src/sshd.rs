@@ -110,6 +110,7 @@ impl Sshd {
         let dir = sim.state_dir().join(format!("sshd-{instance_id}-{n}"));
         std::fs::create_dir_all(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::create_dir_all(dir.join("home"))?;
 
         let mut me = Sshd {
             addr: SocketAddr::new(listen, 0),
@@ -149,6 +150,13 @@ impl Sshd {
             }
         }
         Err(last_err.unwrap_or_else(|| io::Error::other("sshd could not bind a port")))
+    }
+
+    /// The directory SFTP sessions start in, and so where relative remote
+    /// paths (`cp a i-…:~/b`) land: the sshd's own, never the real home of
+    /// the user who runs it.
+    pub fn sftp_home(&self) -> PathBuf {
+        self.dir.join("home")
     }
 
     /// Everything sshd logged so far (it runs with `-e` and `LogLevel VERBOSE`).
@@ -240,7 +248,7 @@ impl Sshd {
              StrictModes no\n\
              LogLevel VERBOSE\n\
              AcceptEnv LANG LC_*\n\
-             Subsystem sftp internal-sftp\n\
+             Subsystem sftp internal-sftp -d {sftp_home}\n\
              ClientAliveInterval 0\n\
              MaxStartups 100\n\
              MaxSessions 100\n\
@@ -255,6 +263,7 @@ impl Sshd {
             port = self.addr.port(),
             host_key = self.host_key_path().display(),
             script = script.display(),
+            sftp_home = self.sftp_home().display(),
         );
         std::fs::write(&self.config, config)
     }

@@ -126,6 +126,11 @@ pub(crate) struct Shared {
     pub dualstack_port: u16,
     /// `true`: tunnels flood the client with pings and never read.
     pub ping_flood: std::sync::atomic::AtomicBool,
+    /// Pings the flood wrote to clients.
+    pub pings_sent: AtomicU64,
+    /// `true`: tunnels announce a binary frame of this many bytes (0: off)
+    /// and send none of it.
+    pub huge_frame: AtomicU64,
     /// Endpoint connections that stalled on purpose.
     pub stalled_connections: AtomicU64,
     pub request_counter: AtomicU64,

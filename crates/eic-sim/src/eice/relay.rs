@@ -85,8 +85,29 @@ pub(super) async fn run_tunnel(
         let mut ping = vec![0x89, 125];
         ping.extend_from_slice(&[0x70; 125]);
         let burst = ping.repeat(512);
-        let flood = async { while ws.get_mut().write_all(&burst).await.is_ok() {} };
-        let _ = timeout(Duration::from_secs(20), flood).await;
+        let flood = async {
+            while shared.ping_flood.load(Ordering::Relaxed)
+                && ws.get_mut().write_all(&burst).await.is_ok()
+            {
+                shared.pings_sent.fetch_add(512, Ordering::Relaxed);
+            }
+        };
+        let _ = timeout(Duration::from_secs(60), flood).await;
+        return;
+    }
+    let huge = shared.huge_frame.load(Ordering::Relaxed);
+    if huge > 0 {
+        // An unmasked binary frame with a 64-bit length, and no payload.
+        let mut header = vec![0x82, 127];
+        header.extend_from_slice(&huge.to_be_bytes());
+        let hold = async {
+            ws.get_mut().write_all(&header).await?;
+            ws.get_mut().flush().await?;
+            let mut sink = [0u8; 4096];
+            while ws.get_mut().read(&mut sink).await? > 0 {}
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = timeout(Duration::from_secs(60), hold).await;
         return;
     }
     let (mut sink, mut stream) = ws.split();
