@@ -117,9 +117,18 @@ async fn a_time_refusal_without_a_date_is_blamed_on_the_clock() {
         out.stderr
     );
     assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
-    // Nothing to learn from: no second try.
-    assert_eq!(answers(&f, "DescribeInstances", 0), [400]);
-    assert_eq!(answers(&f, "DescribeInstanceConnectEndpoints", 0), [400]);
+    // Nothing to learn from: no second try. The two lookups run side by
+    // side, and the first refusal ends the run, so the other may not have
+    // been sent at all.
+    let lookups = [
+        answers(&f, "DescribeInstances", 0),
+        answers(&f, "DescribeInstanceConnectEndpoints", 0),
+    ];
+    assert!(
+        lookups.iter().all(|a| a.is_empty() || a == &[400]),
+        "{lookups:?}"
+    );
+    assert!(lookups.iter().any(|a| a == &[400]), "{lookups:?}");
 }
 
 /// doctor under a clock 7 minutes fast: every check is made (its calls are

@@ -14,6 +14,7 @@ mod colour;
 mod concurrent;
 mod cp;
 mod cp_hostile;
+mod cp_links;
 mod docs;
 mod doctor;
 mod exec;
