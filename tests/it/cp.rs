@@ -546,7 +546,7 @@ async fn an_error_says_what_went_wrong_once() {
     let nowhere = work.path().join("no/such/dir/a.txt");
     let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &nowhere)]).await;
     out.assert_status(1);
-    out.assert_stderr_contains(&format!(
+    out.assert_stderr_contains(format!(
         "eic-ssh: cannot copy {}: No such file\n",
         nowhere.display()
     ));
@@ -628,7 +628,7 @@ async fn a_remote_glob_is_matched_on_the_instances_listing() {
     let out = cp(&f, &[&glob("*"), d.to_str().unwrap()]).await;
     out.assert_status(0);
     assert_eq!(names(&d), ["a.gz", "b.gz", "c.txt", "star*.gz"]);
-    out.assert_stderr_contains(&format!(
+    out.assert_stderr_contains(format!(
         "skipping {}/new: a directory (use -r)",
         logs.display()
     ));
@@ -652,7 +652,7 @@ async fn a_remote_glob_is_matched_on_the_instances_listing() {
     let d = dest("none");
     let out = cp(&f, &[&glob("*.zip"), d.to_str().unwrap()]).await;
     out.assert_status(1);
-    out.assert_stderr_contains(&format!(
+    out.assert_stderr_contains(format!(
         "cannot copy {}: no such file or directory",
         glob("*.zip")
     ));
