@@ -164,7 +164,7 @@ async fn twenty_concurrent_connections_log_forty_whole_lines_that_match_the_serv
     let id = one["id"].as_str().unwrap();
     let calls = f.sim.request_log().len();
     let out = f.run(&["log", "--cloudtrail", &id[..8]], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     let printed = out.stdout_str();
     let push = one["push_request_id"].as_str().unwrap();
     let tunnel = one["tunnel_request_id"].as_str().unwrap();
@@ -183,12 +183,8 @@ async fn twenty_concurrent_connections_log_forty_whole_lines_that_match_the_serv
     assert!(printed.contains("aws cloudtrail lookup-events --region us-east-1 --start-time "));
     assert_eq!(f.sim.request_log().len(), calls, "log called AWS");
     let out = f.run(&["log", "--cloudtrail", "ffffffffffff"], b"").await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("no connection ffffffffffff"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(1);
+    out.assert_stderr_contains("no connection ffffffffffff");
 
     // The table: the 20 connections, each with its user and status.
     let out = f.run(&["log", "--instance", INSTANCE], b"").await;
@@ -336,7 +332,7 @@ async fn the_log_rotates_at_its_limit_and_log_json_gives_back_every_record() {
         let (cmd, args) = proxy(&[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = f.run_cmd(cmd, &args, b"").await;
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        out.assert_status(0);
     }
     // --no-log: nothing more.
     let before = std::fs::read_to_string(&path).unwrap();
@@ -381,7 +377,7 @@ async fn the_log_rotates_at_its_limit_and_log_json_gives_back_every_record() {
     let out = f
         .run(&["log", "--json", "-n", "0", "--log-file", &file], b"")
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), on_disk.len());
     for entry in &listed {
@@ -557,7 +553,7 @@ async fn cp_forwards_and_tunnel_log_their_connections_too() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(std::fs::read(&copied).unwrap().len(), 100_000);
     let cp = wait_for_record(&path, |v| v["kind"] == "cp").await;
     assert_eq!(cp["target"], f.target().as_str());
@@ -666,7 +662,7 @@ async fn cp_forwards_and_tunnel_log_their_connections_too() {
     assert_eq!(kinds, ["cp", "forward", "tunnel"]);
     let since = tun["time"].as_str().unwrap();
     let out = f.run(&["log", "--since", since], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     let rows: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[1].contains(" tunnel "), "{rows:?}");

@@ -97,7 +97,7 @@ async fn a_time_refusal_without_a_date_is_blamed_on_the_clock() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
+    out.assert_status(255);
     // DescribeInstances or DescribeInstanceConnectEndpoints: they run side
     // by side, and the first refusal is reported.
     let first = out.stderr.lines().next().unwrap_or_default();
@@ -109,14 +109,10 @@ async fn a_time_refusal_without_a_date_is_blamed_on_the_clock() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(
-            "eic-ssh: hint: set this machine's clock right: turn on NTP (timedatectl set-ntp true)"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "eic-ssh: hint: set this machine's clock right: turn on NTP (timedatectl set-ntp true)",
     );
-    assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
+    out.assert_stderr_lacks("credentials");
     // Nothing to learn from: no second try. The two lookups run side by
     // side, and the first refusal ends the run, so the other may not have
     // been sent at all.
@@ -140,7 +136,7 @@ async fn doctor_reports_the_clock_offset() {
     let args = ["doctor", INSTANCE, "--offline", "--json"];
     let run = |cmd| f.run_cmd(cmd, &args, b"");
     let out = run(faked(&f, "+7m")).await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    out.assert_status(0);
     let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
     let clock = &checks[8];
     assert_eq!(clock["name"], "clock", "{checks:#}");

@@ -475,11 +475,8 @@ async fn a_dangling_link_is_skipped_and_a_long_name_copies() {
     )
     .await;
     out.assert_success();
-    assert!(
-        out.stderr.contains("skipping") && out.stderr.contains("dangling"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("skipping")
+        .assert_stderr_contains("dangling");
     assert_eq!(
         std::fs::read(instance.join("tree").join(&long)).unwrap(),
         b"long"
@@ -548,15 +545,11 @@ async fn an_error_says_what_went_wrong_once() {
     // OpenSSH's sftp-server words each status as its own name.
     let nowhere = work.path().join("no/such/dir/a.txt");
     let out = cp(&f, &[src.to_str().unwrap(), &remote(&f, &nowhere)]).await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "eic-ssh: cannot copy {}: No such file\n",
-            nowhere.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(1);
+    out.assert_stderr_contains(format!(
+        "eic-ssh: cannot copy {}: No such file\n",
+        nowhere.display()
+    ));
 
     let Some(_locked) = Locked::new(&work.path().join("locked")) else {
         eprintln!("skipped the rest: no way to lock a directory here (chattr)");
@@ -570,7 +563,7 @@ async fn an_error_says_what_went_wrong_once() {
     ] {
         let named = into.display();
         let out = cp(&f, &[&from, &to]).await;
-        assert_eq!(out.status, Some(1), "{}", out.stderr);
+        out.assert_status(1);
         let line = out
             .stderr
             .lines()
@@ -581,7 +574,7 @@ async fn an_error_says_what_went_wrong_once() {
                 || line.ends_with(&format!("{named}: Operation not permitted")),
             "{line}"
         );
-        assert!(!out.stderr.contains("os error"), "{}", out.stderr);
+        out.assert_stderr_lacks("os error");
     }
     assert!(!into.exists());
 }
@@ -624,64 +617,56 @@ async fn a_remote_glob_is_matched_on_the_instances_listing() {
     // (skipped, said), and a wildcard escaped is itself.
     let d = dest("star");
     let out = cp(&f, &[&glob("*.gz"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["a.gz", "b.gz", "star*.gz"]);
     assert_eq!(std::fs::read(d.join("b.gz")).unwrap(), b"b");
     let d = dest("escaped");
     let out = cp(&f, &[&glob("star\\*.gz"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["star*.gz"]);
     let d = dest("all");
     let out = cp(&f, &[&glob("*"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["a.gz", "b.gz", "c.txt", "star*.gz"]);
-    assert!(
-        out.stderr.contains(&format!(
-            "skipping {}/new: a directory (use -r)",
-            logs.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(format!(
+        "skipping {}/new: a directory (use -r)",
+        logs.display()
+    ));
 
     // Classes, several components, -r.
     let d = dest("class");
     let out = cp(&f, &[&glob("[ab].gz"), &glob("n?w/*"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["a.gz", "b.gz", "x.gz", "y.txt"]);
     let d = dest("deep");
     let out = cp(&f, &[&glob("*/y.txt"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["y.txt"]);
     let d = dest("tree");
     let out = cp(&f, &["-r", &glob("[no]*"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(names(&d), ["new", "old"]);
     assert_eq!(std::fs::read(d.join("new/x.gz")).unwrap(), b"newer x");
 
     // Nothing matches: named, as scp does, and nothing copied.
     let d = dest("none");
     let out = cp(&f, &[&glob("*.zip"), d.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "cannot copy {}: no such file or directory",
-            glob("*.zip")
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(1);
+    out.assert_stderr_contains(format!(
+        "cannot copy {}: no such file or directory",
+        glob("*.zip")
+    ));
     // Several matches need a directory to go to.
     let file = work.path().join("file");
     std::fs::write(&file, b"keep").unwrap();
     let out = cp(&f, &[&glob("*.gz"), file.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    out.assert_status(1);
+    out.assert_stderr_contains("not a directory");
     assert_eq!(std::fs::read(&file).unwrap(), b"keep");
     // One match is a source like any other: to a new name.
     let one = work.path().join("renamed.txt");
     let out = cp(&f, &[&glob("c.*"), one.to_str().unwrap()]).await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     assert_eq!(std::fs::read(&one).unwrap(), b"c");
 }
 

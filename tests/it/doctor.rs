@@ -99,24 +99,37 @@ async fn checklist(f: &Fixture, args: &[&str], expect: [&str; 8], exit: i32) -> 
     v
 }
 
+/// `checklist` for `doctor TARGET --client-ip CLIENT --expect-cidr SEED
+/// --connect` with this machine really at `client`.
+async fn checklist_from(
+    f: &Fixture,
+    target: &str,
+    client: &str,
+    expect: [&str; 8],
+    exit: i32,
+) -> Vec<Verdict> {
+    f.sim.set_client_public_ip(Some(ip(client)));
+    let args = [
+        target,
+        "--client-ip",
+        client,
+        "--expect-cidr",
+        SEED,
+        "--connect",
+    ];
+    checklist(f, &args, expect, exit).await
+}
+
 /// The seed configuration done right: every check passes, and both
 /// doctor's own connection and a real session succeed.
 #[async_test]
 async fn the_seed_configuration_done_right_passes_and_connects() {
     let f = Fixture::with_world(seed_world()).await;
-    f.sim.set_client_public_ip(Some(ip(INSIDE)));
     let target = f.target();
-    let args = [
-        target.as_str(),
-        "--client-ip",
-        INSIDE,
-        "--expect-cidr",
-        SEED,
-        "--connect",
-    ];
-    let v = checklist(
+    let v = checklist_from(
         &f,
-        &args,
+        &target,
+        INSIDE,
         [
             "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
         ],
@@ -126,8 +139,14 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
     assert!(v[5].message.contains(SEED_RULE), "{}", v[5].message);
     assert!(v[7].message.contains("SSH-2.0-"), "{}", v[7].message);
 
-    let mut human = vec!["doctor"];
-    human.extend_from_slice(&args[..5]);
+    let human = [
+        "doctor",
+        &target,
+        "--client-ip",
+        INSIDE,
+        "--expect-cidr",
+        SEED,
+    ];
     let out = f.run(&human, b"").await;
     out.assert_success();
     let text = out.stdout_str();
@@ -147,7 +166,7 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
 
     let out = f.run(&[&target, "--", "echo", "ok"], b"").await;
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
-    assert_eq!(out.status, Some(0));
+    out.assert_status(0);
 }
 
 /// The same configuration seen from outside the allowed network: check 6
@@ -155,18 +174,11 @@ async fn the_seed_configuration_done_right_passes_and_connects() {
 #[async_test]
 async fn a_client_outside_the_restriction_is_told_and_refused() {
     let f = Fixture::with_world(seed_world()).await;
-    f.sim.set_client_public_ip(Some(ip(OUTSIDE)));
     let target = f.target();
-    let v = checklist(
+    let v = checklist_from(
         &f,
-        &[
-            &target,
-            "--client-ip",
-            OUTSIDE,
-            "--expect-cidr",
-            SEED,
-            "--connect",
-        ],
+        &target,
+        OUTSIDE,
         [
             "pass", "pass", "pass", "pass", "pass", "fail", "pass", "fail",
         ],
@@ -211,17 +223,10 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
     let mut w = seed_world();
     w.endpoints[0].preserve_client_ip = false;
     let f = Fixture::with_world(w).await;
-    f.sim.set_client_public_ip(Some(ip(INSIDE)));
-    let v = checklist(
+    let v = checklist_from(
         &f,
-        &[
-            INSTANCE,
-            "--client-ip",
-            INSIDE,
-            "--expect-cidr",
-            SEED,
-            "--connect",
-        ],
+        INSTANCE,
+        INSIDE,
         [
             "pass", "pass", "pass", "pass", "fail", "skip", "pass", "fail",
         ],
@@ -245,12 +250,8 @@ async fn preserve_client_ip_off_with_a_client_cidr_fails_and_explains() {
     );
 
     let out = f.run(&["doctor", INSTANCE, "--offline"], b"").await;
-    assert_eq!(out.status, Some(1));
-    assert!(
-        out.stdout_str().contains("aws:SourceIp"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_status(1);
+    out.assert_stdout_contains("aws:SourceIp");
 }
 
 /// Allowing the endpoint's security group next to the CIDR lets everyone
@@ -464,7 +465,7 @@ async fn a_stopped_instance_is_named_with_its_state() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(1));
+    out.assert_status(1);
     assert!(
         out.stdout_str()
             .contains("was not found in region us-east-1")
@@ -512,17 +513,10 @@ async fn a_rule_on_a_secondary_interface_admits_nothing() {
     assert_ne!(out.status, Some(0), "{}", out.stderr);
 
     // From inside, the primary interface's seed rule is what admits it.
-    f.sim.set_client_public_ip(Some(ip(INSIDE)));
-    let v = checklist(
+    let v = checklist_from(
         &f,
-        &[
-            INSTANCE,
-            "--client-ip",
-            INSIDE,
-            "--expect-cidr",
-            SEED,
-            "--connect",
-        ],
+        INSTANCE,
+        INSIDE,
         [
             "pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
         ],
@@ -538,18 +532,7 @@ async fn a_rule_on_a_secondary_interface_admits_nothing() {
 #[async_test]
 async fn the_client_address_is_discovered_and_a_failure_only_warns() {
     let f = Fixture::with_world(seed_world()).await;
-    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", server.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = server.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n203.0.113.7\n")
-                .await;
-        }
-    });
+    let url = checkip_service().await;
     let run = |url: String| {
         let mut cmd = f.command();
         cmd.env("EIC_SSH_CHECKIP_URL", url);
@@ -560,7 +543,7 @@ async fn the_client_address_is_discovered_and_a_failure_only_warns() {
         )
     };
     let out = run(url).await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    out.assert_status(0);
     assert!(
         out.stdout_str()
             .contains("This machine (203.0.113.7, discovered) is allowed"),

@@ -2,8 +2,6 @@
 //! as it ends a single session: every instance's command stops, and eic-ssh
 //! exits 255 with nothing on stderr.
 
-use std::time::{Duration, Instant};
-
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eic-ssh");
@@ -13,7 +11,7 @@ async fn a_closed_stdout_ends_exec_and_every_remote_command() {
     let f = Fixture::new().await;
     // Connect once, so that the run below is no first contact.
     let out = f.run(&[&f.target(), "--", "true"], b"").await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     let pid_file = f.home.tmp().join("remote.pid");
     // Never ends by itself: only the closed pipe can stop it.
     let remote = format!("echo $$ > {}; exec yes", pid_file.display());
@@ -28,11 +26,5 @@ async fn a_closed_stdout_ends_exec_and_every_remote_command() {
     assert_eq!(out.stdout_str().trim(), "255", "{}", out.stderr);
     assert_eq!(out.stderr, "", "not quiet");
     // The remote `yes` ends too.
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let proc = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while proc.exists() {
-        assert!(Instant::now() < deadline, "the remote command still runs");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    remote_process_ends(&pid_file).await;
 }

@@ -563,7 +563,7 @@ async fn a_skewed_clock_is_corrected_from_the_services_date() {
     let f = Fixture::new().await;
     f.sim.set_clock_offset(-400);
     let out = cat_round_trip(&f, &[]).await;
-    assert!(!out.stderr.contains("clock"), "{}", out.stderr);
+    out.assert_stderr_lacks("clock");
 }
 
 #[async_test]

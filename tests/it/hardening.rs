@@ -273,13 +273,8 @@ async fn exec_output_checks_instance_ids_from_the_api() {
         .run(&["exec", "--output", &dir_arg, &target, "--", "true"], b"")
         .await;
     out.assert_status(255);
-    assert!(
-        out.stderr
-            .contains("'../../escaped' is not an EC2 instance ID")
-            && out.stderr.contains("not used as a file name"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("'../../escaped' is not an EC2 instance ID")
+        .assert_stderr_contains("not used as a file name");
     assert_eq!(files_under(f.home.tmp()), Vec::<PathBuf>::new());
 }
 
@@ -297,13 +292,8 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
         args.extend(&allow);
         let out = f.run(&args, b"").await;
         assert_eq!(out.status, Some(2), "{allow:?}: {}", out.stderr);
-        assert!(
-            out.stderr
-                .contains("allows every IPv4 address together: that is no restriction")
-                && out.stderr.contains("128.0.0.0/1"),
-            "{}",
-            out.stderr
-        );
+        out.assert_stderr_contains("allows every IPv4 address together: that is no restriction")
+            .assert_stderr_contains("128.0.0.0/1");
         assert_eq!(f.sim.request_log().len(), 0, "a call was made");
     }
     let out = f
@@ -321,11 +311,7 @@ async fn restrict_judges_the_union_of_the_allowed_networks() {
     out.assert_stderr_contains(
         "eic-ssh: warning: --allow 0.0.0.0/1 (from 0.0.0.0/2, 64.0.0.0/2) is wider than /8",
     );
-    assert!(
-        out.stdout_str().contains("allowing only"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains("allowing only");
 }
 
 /// `-L` and `-D` beyond loopback warn before listening, as `tunnel --bind`

@@ -5,23 +5,18 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::stdout_of;
+
 const BIN: &str = env!("CARGO_BIN_EXE_eic-ssh");
 
 /// `eic-ssh args…` with only HOME and PATH: no AWS at all. Its stdout.
 fn eic_ssh(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .env_clear()
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
         .env("HOME", home)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .args(args);
+    String::from_utf8(stdout_of(cmd, &format!("{args:?}"))).unwrap()
 }
 
 /// A page rendered by `man --warnings` at 80 columns, and what groff said

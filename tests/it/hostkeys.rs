@@ -165,19 +165,7 @@ async fn verify_none_skips_the_console_and_no_accepts_a_changed_key_loudly() {
 
     f.sshd.replace_host_key().await.unwrap();
     for mode in ["yes", "accept-new", "no"] {
-        let out = f
-            .run(
-                &[
-                    "--strict-host-key-checking",
-                    mode,
-                    &f.target(),
-                    "--",
-                    "echo",
-                    "ok",
-                ],
-                b"",
-            )
-            .await;
+        let out = f.echo_ok(&["--strict-host-key-checking", mode], &[]).await;
         if mode == "no" {
             out.assert_stdout("ok\n").assert_stderr_contains("INSECURE");
         } else {

@@ -47,7 +47,7 @@ async fn an_ipv6_only_instance_behind_a_dual_stack_endpoint() {
     let target = format!("{}@{V6_INSTANCE}", f.user());
     let out = f.run(&["-v", &target, "--", "echo", "over v6"], b"").await;
     assert_eq!(out.stdout_str(), "over v6\n", "{}", out.stderr);
-    assert_eq!(out.status, Some(0));
+    out.assert_status(0);
     // The tunnel named the instance by its IPv6 address, through the
     // endpoint's dual-stack name.
     out.assert_stderr_contains(V6_IP);
@@ -143,7 +143,7 @@ async fn a_silent_ipv6_path_to_a_dual_stack_endpoint_falls_back_to_ipv4() {
         )
         .await;
     assert_eq!(out.stdout_str(), "fell back\n", "{}", out.stderr);
-    assert_eq!(out.status, Some(0));
+    out.assert_status(0);
     // Both families were tried, IPv6 first; IPv4 connected.
     let tried_v6 = out.stderr.find(&format!("[::1]:{}", hole.addr.port()));
     let connected_v4 = out
@@ -241,10 +241,6 @@ async fn doctor_judges_an_ipv6_only_instance_by_the_endpoint_subnets_ipv6_cidr()
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     let out = f.run(&[&target, "--", "echo", "in"], b"").await;
-    assert_eq!(out.status, Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("Connection to the instance timed out"),
-        "{}",
-        out.stderr
-    );
+    out.assert_status(255);
+    out.assert_stderr_contains("Connection to the instance timed out");
 }

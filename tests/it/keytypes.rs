@@ -29,7 +29,7 @@ async fn an_image_that_refuses_ed25519_gets_ecdsa_once_and_then_directly() {
         out.stderr,
         f.sshd.log()
     );
-    assert_eq!(out.status, Some(0));
+    out.assert_status(0);
     out.assert_stderr_contains(
         "the server refused the ed25519 key; pushing an ECDSA P-256 key and trying again",
     );

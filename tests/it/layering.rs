@@ -360,10 +360,18 @@ fn src() -> PathBuf {
 
 #[test]
 fn no_cycle_between_rooms() {
-    let found = cycles(&graph(&src(), Some(1)));
+    assert_no_cycle(
+        &graph(&src(), Some(1)),
+        "rooms (top-level modules under src/) that import each other in a circle; move the shared type down (ARCHITECTURE.md, the dependency rule)",
+    );
+}
+
+/// `graph` has no cycle; else fails with `what` and the cycles, one a line.
+fn assert_no_cycle(graph: &BTreeMap<Module, BTreeSet<Module>>, what: &str) {
+    let found = cycles(graph);
     assert!(
         found.is_empty(),
-        "rooms (top-level modules under src/) that import each other in a circle; move the shared type down (ARCHITECTURE.md, the dependency rule):\n{}",
+        "{what}:\n{}",
         found
             .iter()
             .map(|c| c.join(" <-> "))
@@ -374,15 +382,9 @@ fn no_cycle_between_rooms() {
 
 #[test]
 fn no_cycle_between_files() {
-    let found = cycles(&graph(&src(), None));
-    assert!(
-        found.is_empty(),
-        "modules that import each other in a circle (a child importing its parent's re-exports, say):\n{}",
-        found
-            .iter()
-            .map(|c| c.join(" <-> "))
-            .collect::<Vec<_>>()
-            .join("\n")
+    assert_no_cycle(
+        &graph(&src(), None),
+        "modules that import each other in a circle (a child importing its parent's re-exports, say)",
     );
 }
 

@@ -50,7 +50,7 @@ async fn written_config(f: &Fixture) -> PathBuf {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    out.assert_status(0);
     let block = out.stdout_str();
     assert!(block.contains("KnownHostsCommand "), "{block}");
     let config = f.home.path().join("ssh_config");

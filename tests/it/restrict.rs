@@ -75,6 +75,41 @@ async fn connect_from(f: &Fixture, from: &str) -> Result<(), String> {
     }
 }
 
+/// The writes of a full plan, in the safe order, each answered once.
+const ALL_THREE_WRITES: [&str; 3] = [
+    "AuthorizeSecurityGroupIngress 200",
+    "ModifyInstanceConnectEndpoint 200",
+    "RevokeSecurityGroupIngress 200",
+];
+
+/// `restrict INSTANCE --allow ALLOW --apply --yes`.
+const APPLY: [&str; 6] = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
+
+/// A shared plan applied without --shared-ok: refused (exit status 1) before
+/// any write, saying nothing was changed, and the world as it was. The
+/// output is returned for the plan it printed.
+async fn apply_refused_as_shared(f: &Fixture) -> Output {
+    let before = state(f);
+    let out = f.run(&APPLY, b"").await;
+    out.assert_status(1)
+        .assert_stderr_contains("nothing was changed");
+    assert_unchanged(f, &before);
+    out
+}
+
+/// No write was sent and the groups and endpoints are as `before`.
+fn assert_unchanged(f: &Fixture, before: &str) {
+    assert_eq!(writes(f), Vec::<String>::new());
+    assert_eq!(state(f), before);
+}
+
+/// `APPLY` and `extra` (e.g. --shared-ok): applied (exit status 0).
+async fn apply_ok(f: &Fixture, extra: &[&str]) -> Output {
+    let out = f.run(&[&APPLY[..], extra].concat(), b"").await;
+    out.assert_success();
+    out
+}
+
 fn assert_refused(r: Result<(), String>) {
     let err = r.expect_err("the connection should be refused");
     assert!(
@@ -89,8 +124,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     let before = state(&f);
     let out = f.run(&["restrict", INSTANCE, "--allow", ALLOW], b"").await;
     out.assert_success();
-    let text = out.stdout_str();
-    for needle in [
+    out.assert_stdout_contains_all([
         "Plan: 3 change(s), in this order",
         &format!("1. add inbound tcp/22 from {ALLOW} to {DEMO_INSTANCE_SG} (the instance's group)"),
         &format!("2. turn on Preserve Client IP on {ENDPOINT}"),
@@ -106,11 +140,9 @@ async fn a_dry_run_plans_and_changes_nothing() {
         &format!("End state, as `eic-ssh doctor {INSTANCE} --expect-cidr {ALLOW}` judges it:"),
         "PASS 5. instance-ingress",
         "Dry run: nothing was changed.",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(!text.contains(ENDPOINT_RULE_3389), "{text}");
-    assert!(!text.contains("FAIL"), "{text}");
+    ])
+    .assert_stdout_lacks(ENDPOINT_RULE_3389)
+    .assert_stdout_lacks("FAIL");
 
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
@@ -156,8 +188,7 @@ async fn a_dry_run_plans_and_changes_nothing() {
     out.assert_stderr_contains("add --yes");
     assert_eq!(f.sim.request_log().len(), calls);
 
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    assert_unchanged(&f, &before);
     // Still open to everyone.
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
@@ -166,15 +197,8 @@ async fn a_dry_run_plans_and_changes_nothing() {
 async fn the_open_configuration_is_restricted_and_proven() {
     let f = Fixture::with_world(open_world()).await;
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
-    let out = f
-        .run(
-            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
-            b"",
-        )
-        .await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
-    let text = out.stdout_str();
-    for needle in [
+    let out = apply_ok(&f, &[]).await;
+    out.assert_stdout_contains_all([
         "Applying:",
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
         &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),
@@ -184,18 +208,9 @@ async fn the_open_configuration_is_restricted_and_proven() {
         ),
         "PASS 5. instance-ingress",
         "0 failed",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
+    ]);
     // In the safe order, each applied once.
-    assert_eq!(
-        writes(&f),
-        [
-            "AuthorizeSecurityGroupIngress 200",
-            "ModifyInstanceConnectEndpoint 200",
-            "RevokeSecurityGroupIngress 200",
-        ]
-    );
+    assert_eq!(writes(&f), ALL_THREE_WRITES);
     // The revokes wait until the endpoint reports the update complete: it
     // says update-in-progress once, so restrict looks twice.
     let ops: Vec<String> = f.sim.request_log().into_iter().map(|e| e.op).collect();
@@ -255,23 +270,15 @@ async fn the_open_configuration_is_restricted_and_proven() {
             b"",
         )
         .await;
-    assert_eq!(out.status, Some(0), "{}", out.stdout_str());
-    assert!(
-        out.stdout_str().contains("8 passed, 0 failed"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_status(0);
+    out.assert_stdout_contains("8 passed, 0 failed");
 }
 
 #[async_test]
 async fn a_second_run_plans_nothing() {
     let f = Fixture::with_world(open_world()).await;
-    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
     // The first run, as CI would: the plan, the result and doctor's verdict.
-    let mut json_apply = apply.to_vec();
-    json_apply.push("--json");
-    let out = f.run(&json_apply, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let out = apply_ok(&f, &["--json"]).await;
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["plan"]["status"], "changes", "{json:#}");
     let results = json["result"].as_array().unwrap();
@@ -292,7 +299,7 @@ async fn a_second_run_plans_nothing() {
     assert_eq!(applied, 3);
     let after = state(&f);
 
-    for args in [&apply[..4], &apply[..]] {
+    for args in [&APPLY[..4], &APPLY[..]] {
         let out = f.run(args, b"").await;
         out.assert_success();
         let text = out.stdout_str();
@@ -322,32 +329,17 @@ async fn a_shared_group_needs_shared_ok() {
     let mut w = World::demo();
     w.endpoints[0].preserve_client_ip = false;
     let f = Fixture::with_world(w).await;
-    let before = state(&f);
-    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
-    let out = f.run(&apply, b"").await;
-    out.assert_status(1);
-    let text = out.stdout_str();
-    assert!(
-        text.contains(&format!(
-            "Shared: the changed group(s) {DEMO_INSTANCE_SG} are also used by:"
-        )),
-        "{text}"
-    );
-    assert!(text.contains(&format!("- {STOPPED} (eni-")), "{text}");
-    assert!(text.contains("--apply needs --shared-ok"), "{text}");
-    assert!(
-        out.stderr.contains("refused") && out.stderr.contains("nothing was changed"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    apply_refused_as_shared(&f)
+        .await
+        .assert_stderr_contains("refused")
+        .assert_stdout_contains_all([
+            &format!("Shared: the changed group(s) {DEMO_INSTANCE_SG} are also used by:"),
+            &format!("- {STOPPED} (eni-"),
+            "--apply needs --shared-ok",
+        ]);
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 
-    let mut with_ok = apply.to_vec();
-    with_ok.push("--shared-ok");
-    let out = f.run(&with_ok, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    apply_ok(&f, &["--shared-ok"]).await;
     assert_eq!(writes(&f).len(), 3);
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
     assert_refused(connect_from(&f, OUTSIDE).await);
@@ -371,27 +363,17 @@ async fn turning_preserve_client_ip_on_needs_shared_ok_when_the_endpoint_serves_
         }
     }
     let f = Fixture::with_world(w).await;
-    let before = state(&f);
-    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
-    let out = f.run(&apply, b"").await;
-    out.assert_status(1);
-    let text = out.stdout_str();
-    assert!(
-        text.contains(&format!(
-            "Preserve Client IP is a setting of the endpoint {ENDPOINT}, which may also serve:"
-        )),
-        "{text}"
-    );
-    assert!(text.contains(&format!("- {STOPPED}")), "{text}");
-    assert!(!text.contains("changed group(s)"), "{text}");
-    out.assert_stderr_contains("nothing was changed");
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    apply_refused_as_shared(&f)
+        .await
+        .assert_stdout_contains_all([
+            format!(
+                "Preserve Client IP is a setting of the endpoint {ENDPOINT}, which may also serve:"
+            ),
+            format!("- {STOPPED}"),
+        ])
+        .assert_stdout_lacks("changed group(s)");
 
-    let mut with_ok = apply.to_vec();
-    with_ok.push("--shared-ok");
-    let out = f.run(&with_ok, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    apply_ok(&f, &["--shared-ok"]).await;
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }
 
@@ -408,12 +390,8 @@ async fn a_dual_stack_endpoint_serving_only_ipv4_is_switched_to_ipv4_and_restric
     w.endpoints[0].dualstack = true;
     let f = Fixture::with_world(w).await;
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
-    let before = state(&f);
-    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
-    let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(1), "{}\n{}", out.stdout_str(), out.stderr);
-    let text = out.stdout_str();
-    for needle in [
+    let out = apply_refused_as_shared(&f).await;
+    out.assert_stdout_contains_all([
         &format!("2. switch {ENDPOINT} from dualstack to ipv4 and turn on Preserve Client IP"),
         &format!(
             "aws ec2 modify-instance-connect-endpoint --instance-connect-endpoint-id {ENDPOINT} --ip-address-type ipv4 --preserve-client-ip"
@@ -423,34 +401,17 @@ async fn a_dual_stack_endpoint_serving_only_ipv4_is_switched_to_ipv4_and_restric
             "Preserve Client IP and the address type are settings of the endpoint {ENDPOINT}, which may also serve:"
         ),
         &format!("- {STOPPED}"),
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    ]);
 
-    let mut with_ok = apply.to_vec();
-    with_ok.push("--shared-ok");
-    let out = f.run(&with_ok, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
-    let text = out.stdout_str();
-    for needle in [
-        &format!("done 2. switch {ENDPOINT} from dualstack to ipv4"),
-        "PASS 5. instance-ingress",
-        "PASS 7. ip-address-type",
-        "0 failed",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert_eq!(
-        writes(&f),
-        [
-            "AuthorizeSecurityGroupIngress 200",
-            "ModifyInstanceConnectEndpoint 200",
-            "RevokeSecurityGroupIngress 200",
-        ]
-    );
+    apply_ok(&f, &["--shared-ok"])
+        .await
+        .assert_stdout_contains_all([
+            &format!("done 2. switch {ENDPOINT} from dualstack to ipv4"),
+            "PASS 5. instance-ingress",
+            "PASS 7. ip-address-type",
+            "0 failed",
+        ]);
+    assert_eq!(writes(&f), ALL_THREE_WRITES);
     let modify = f
         .sim
         .request_log()
@@ -503,8 +464,7 @@ async fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_i
         )
         .await;
     out.assert_status(1);
-    let text = out.stdout_str();
-    for needle in [
+    out.assert_stdout_contains_all([
         &format!(
             "{ENDPOINT} is a dualstack endpoint, and Preserve Client IP works with IPv4 endpoints only"
         ),
@@ -515,19 +475,16 @@ async fn a_dual_stack_endpoint_serving_an_ipv6_only_instance_is_refused_naming_i
         "restrict with IAM instead",
         "aws:SourceIp",
         "Nothing was changed.",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(!text.contains("Plan:"), "{text}");
+    ])
+    .assert_stdout_lacks("Plan:");
     let out = f
         .run(&["restrict", INSTANCE, "--allow", ALLOW, "--json"], b"")
         .await;
-    assert_eq!(out.status, Some(1));
+    out.assert_status(1);
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["plan"]["status"], "refused", "{json:#}");
 
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    assert_unchanged(&f, &before);
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 }
 
@@ -540,11 +497,9 @@ async fn a_failure_halfway_says_what_was_done() {
         "UnauthorizedOperation",
         "You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/sim is not authorized to perform: ec2:RevokeSecurityGroupIngress",
     );
-    let apply = ["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"];
-    let out = f.run(&apply, b"").await;
+    let out = f.run(&APPLY, b"").await;
     out.assert_status(255);
-    let text = out.stdout_str();
-    for needle in [
+    out.assert_stdout_contains_all([
         &format!("done 1. add inbound tcp/22 from {ALLOW}"),
         &format!("done 2. turn on Preserve Client IP on {ENDPOINT}"),
         &format!("FAILED 3. revoke {ENDPOINT_RULE_22}"),
@@ -564,10 +519,8 @@ async fn a_failure_halfway_says_what_was_done() {
         &format!(
             "run: aws ec2 revoke-security-group-ingress --group-id {DEMO_INSTANCE_SG} --security-group-rule-ids {ENDPOINT_RULE_22}"
         ),
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(!text.contains("Applied."), "{text}");
+    ])
+    .assert_stdout_lacks("Applied.");
     assert_eq!(
         writes(&f),
         [
@@ -583,14 +536,10 @@ async fn a_failure_halfway_says_what_was_done() {
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
 
     // The rerun plans only what is left, and finishes it.
-    let out = f.run(&apply, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
-    let text = out.stdout_str();
-    assert!(text.contains("Plan: 1 change(s)"), "{text}");
-    assert!(
-        text.contains(&format!("done 1. revoke {ENDPOINT_RULE_22}")),
-        "{text}"
-    );
+    apply_ok(&f, &[])
+        .await
+        .assert_stdout_contains("Plan: 1 change(s)")
+        .assert_stdout_contains(format!("done 1. revoke {ENDPOINT_RULE_22}"));
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
     assert_refused(connect_from(&f, OUTSIDE).await);
 }
@@ -609,8 +558,7 @@ async fn apply_asks_on_a_terminal() {
         "{}",
         pane.screen()
     );
-    assert_eq!(writes(&f), Vec::<String>::new());
-    assert_eq!(state(&f), before);
+    assert_unchanged(&f, &before);
     drop(pane);
 
     let pane = Pane::start(&f, &args);
@@ -644,13 +592,7 @@ async fn a_port_range_is_narrowed_and_other_ports_stay_open() {
     }];
     let f = Fixture::with_world(w).await;
     assert_eq!(connect_from(&f, OUTSIDE).await, Ok(()));
-    let out = f
-        .run(
-            &["restrict", INSTANCE, "--allow", ALLOW, "--apply", "--yes"],
-            b"",
-        )
-        .await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    let out = apply_ok(&f, &[]).await;
     let text = out.stdout_str();
     assert!(
         text.contains(
@@ -703,18 +645,7 @@ async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
     w.endpoints[0].preserve_client_ip = false;
     let f = Fixture::with_world(w).await;
     // A "what is my IP" service on loopback, answering INSIDE.
-    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let checkip = format!("http://{}/", server.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = server.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n203.0.113.7\n")
-                .await;
-        }
-    });
+    let checkip = checkip_service().await;
     let dry_run = |allow: &'static str, extra: &'static [&'static str]| {
         let f = &f;
         let mut cmd = f.command();
@@ -772,7 +703,7 @@ async fn the_dry_run_says_how_to_apply_it_and_whether_this_machine_stays_in() {
     let mut words: Vec<&str> = apply.split(' ').skip(1).collect();
     words.push("--yes");
     let out = f.run(&words, b"").await;
-    assert_eq!(out.status, Some(0), "{}\n{}", out.stdout_str(), out.stderr);
+    out.assert_status(0);
     assert_eq!(writes(&f).len(), 3);
     assert_eq!(connect_from(&f, INSIDE).await, Ok(()));
 }

@@ -20,13 +20,8 @@ async fn binding_a_tunnel_beyond_loopback_warns() {
             b"",
         )
         .await;
-    assert!(
-        out.stderr
-            .contains("eic-ssh: warning: --bind 192.0.2.1 is not a loopback address")
-            && out.stderr.contains("unauthenticated tunnel"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("eic-ssh: warning: --bind 192.0.2.1 is not a loopback address")
+        .assert_stderr_contains("unauthenticated tunnel");
 }
 
 #[async_test]
@@ -73,18 +68,7 @@ async fn a_line_that_is_not_utf8_does_not_block_connections() {
     let f = Fixture::new().await;
     write_known_hosts(&f, b"# caf\xe9\n", b"# \xff\xfe\n");
     let out = f
-        .run(
-            &[
-                "-v",
-                "--strict-host-key-checking",
-                "yes",
-                &f.target(),
-                "--",
-                "echo",
-                "ok",
-            ],
-            b"",
-        )
+        .echo_ok(&["-v", "--strict-host-key-checking", "yes"], &[])
         .await;
     out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
@@ -105,19 +89,7 @@ async fn a_host_field_of_many_stars_is_matched_quickly() {
     );
     write_known_hosts(&f, stars.as_bytes(), b"");
     let started = std::time::Instant::now();
-    let out = f
-        .run(
-            &[
-                "--strict-host-key-checking",
-                "yes",
-                &f.target(),
-                "--",
-                "echo",
-                "ok",
-            ],
-            b"",
-        )
-        .await;
+    let out = f.echo_ok(&["--strict-host-key-checking", "yes"], &[]).await;
     out.assert_success();
     assert_eq!(out.stdout_str(), "ok\n");
     // 40 stars took days with the backtracking matcher.
@@ -332,17 +304,7 @@ async fn route_flags_are_never_cached_and_always_win() {
     let cache = f.home.path().join(".cache/eic-ssh/routes.json");
     // A partial route on the command line is not written to the cache.
     let out = f
-        .run(
-            &[
-                &f.target(),
-                "--eice-id",
-                "eice-0123456789abcdef0",
-                "--",
-                "echo",
-                "ok",
-            ],
-            b"",
-        )
+        .echo_ok(&[], &["--eice-id", "eice-0123456789abcdef0"])
         .await;
     assert_eq!(out.stdout_str(), "ok\n", "{}", out.stderr);
     assert!(

@@ -459,18 +459,9 @@ async fn ssh_config_include_keeps_the_file_is_idempotent_and_ssh_reads_it() {
     // The real ssh reads it: the instance gets the ProxyCommand, the
     // user's own host keeps its settings.
     let g = |host: &str| {
-        let out = Command::new("ssh")
-            .arg("-F")
-            .arg(&config)
-            .args(["-G", host])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut ssh = Command::new("ssh");
+        ssh.arg("-F").arg(&config).args(["-G", host]);
+        String::from_utf8_lossy(&stdout_of(ssh, &format!("ssh -G {host}"))).into_owned()
     };
     let resolved = g("i-0abc");
     let proxy = resolved

@@ -1,7 +1,7 @@
 //! A closed stdout (`eic-ssh web-1 -- cmd | head`) ends eic-ssh quietly, as
 //! it ends ssh, and ends the remote command too.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -57,13 +57,7 @@ async fn a_closed_stdout_ends_eic_ssh_quietly_as_it_ends_ssh() {
         assert_eq!(ssh_err, "", "{remote}: ssh was not quiet");
         if i == 1 {
             // The remote `yes` ends too.
-            let pid = std::fs::read_to_string(&pid_file).unwrap();
-            let proc = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while proc.exists() {
-                assert!(Instant::now() < deadline, "the remote command still runs");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            remote_process_ends(&pid_file).await;
         }
     }
 }

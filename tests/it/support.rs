@@ -105,6 +105,18 @@ impl Output {
         self.check_holds("stdout", &self.stdout_str(), needle.as_ref(), true)
     }
 
+    /// stdout holds every one of `needles`.
+    #[track_caller]
+    pub fn assert_stdout_contains_all<S: AsRef<str>>(
+        &self,
+        needles: impl IntoIterator<Item = S>,
+    ) -> &Output {
+        for needle in needles {
+            self.assert_stdout_contains(needle);
+        }
+        self
+    }
+
     /// stdout does not hold `needle`.
     #[track_caller]
     pub fn assert_stdout_lacks(&self, needle: impl AsRef<str>) -> &Output {
@@ -218,6 +230,17 @@ impl Fixture {
         self.sim.request_log().into_iter().map(|e| e.op).collect()
     }
 
+    /// No key was pushed and no tunnel opened.
+    #[track_caller]
+    pub fn assert_nothing_pushed_or_opened(&self) {
+        let ops = self.ops();
+        assert!(
+            !ops.iter()
+                .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
+            "{ops:?}"
+        );
+    }
+
     /// The attempts of `op` the simulator saw, as their HTTP statuses (0:
     /// never answered).
     pub fn attempts(&self, op: &str) -> Vec<u16> {
@@ -263,6 +286,14 @@ impl Fixture {
     /// Run `eic-ssh args...` with `stdin`, bounded in time.
     pub async fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
         self.run_cmd(self.command(), args, stdin).await
+    }
+
+    /// `eic-ssh before... TARGET after... -- echo ok`: a session to the
+    /// demo instance with these options around its target.
+    pub async fn echo_ok(&self, before: &[&str], after: &[&str]) -> Output {
+        let target = self.target();
+        let args = [before, &[target.as_str()], after, &["--", "echo", "ok"]].concat();
+        self.run(&args, b"").await
     }
 
     /// [`Fixture::run`] with these variables added to the environment.
@@ -570,6 +601,51 @@ pub async fn eventually(what: &str, within: Duration, mut ready: impl FnMut() ->
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits (20 s at most) until the remote process whose id a remote shell
+/// wrote to `pid_file` has ended.
+pub async fn remote_process_ends(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
+    eventually(
+        "the remote command still runs",
+        Duration::from_secs(20),
+        || !proc.exists(),
+    )
+    .await;
+}
+
+/// A "what is my IP" service on loopback that answers every request with
+/// 203.0.113.7; its URL, for EIC_SSH_CHECKIP_URL.
+pub async fn checkip_service() -> String {
+    use tokio::io::AsyncReadExt;
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = server.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n203.0.113.7\n")
+                .await;
+        }
+    });
+    url
+}
+
+/// Runs `cmd` (a tool, not eic-ssh under the fixture) to its end and
+/// returns its stdout; it must succeed, else the test fails naming `what`
+/// with its stderr.
+#[track_caller]
+pub fn stdout_of(mut cmd: std::process::Command, what: &str) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// `n` random bytes.

@@ -87,12 +87,7 @@ async fn an_ambiguous_name_without_a_terminal_lists_the_matches_and_exits_2() {
             .assert_stderr_contains("hint: name one by its ID");
     }
     // Nothing was pushed or opened.
-    let ops = f.ops();
-    assert!(
-        !ops.iter()
-            .any(|o| o == "SendSSHPublicKey" || o == "OpenTunnel"),
-        "{ops:?}"
-    );
+    f.assert_nothing_pushed_or_opened();
 }
 
 #[async_test]
